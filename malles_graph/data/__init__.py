@@ -1,0 +1,1 @@
+"""Data sets and packaged assets (Ta Feng transactions, bundled models)."""

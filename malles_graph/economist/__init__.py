@@ -1,0 +1,1 @@
+"""LLM Economist (Karten et al. 2025): workers, tax schedules, planner maths, Saez baseline."""

@@ -1,0 +1,153 @@
+"""Domain models (pydantic v2) shared by every part of malles-graph.
+
+Names follow the MALLES paper: X_obs (observed customer features), Z (hidden
+factors reconstructed from history), rho (style parameters).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NONE_PRODUCT = "none"
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Product(Frozen):
+    """A product as offered in a choice situation."""
+
+    product_id: str = Field(min_length=1)
+    subclass: str = Field(description="product subclass (category) id")
+    price: float = Field(ge=0, description="current unit price")
+    regular_price: float = Field(ge=0, description="usual unit price (reference for discounts)")
+    popularity: float = Field(default=0.0, ge=0, description="share of subclass units in the reference period")
+    label: str | None = Field(default=None, description="short label shown to the LLM instead of the long id")
+
+    @property
+    def discount(self) -> float:
+        """Fractional discount against the regular price (0.2 = 20% off)."""
+        if self.regular_price <= 0:
+            return 0.0
+        return max(0.0, 1.0 - self.price / self.regular_price)
+
+
+class Transaction(Frozen):
+    """One purchase line (one product, one customer, one day)."""
+
+    date: dt.date
+    customer_id: str
+    product_id: str
+    subclass: str
+    quantity: int = Field(ge=0)
+    unit_price: float = Field(ge=0)
+    regular_price: float | None = Field(default=None, ge=0)
+
+
+class Customer(Frozen):
+    """Observed customer features X_obs."""
+
+    customer_id: str
+    age_group: str = "Unknown"
+    pin_code: str = "Unknown"
+    n_baskets: int = Field(default=0, ge=0)
+    mean_basket_value: float = Field(default=0.0, ge=0)
+    mean_unit_price: float = Field(default=0.0, ge=0)
+    mean_quantity: float = Field(default=0.0, ge=0)
+
+
+class Factor(Frozen):
+    """One hidden factor value in [0, 1] and where it came from."""
+
+    value: float = Field(ge=0, le=1)
+    provenance: str = Field(description="how the value was estimated, e.g. 'history: 5 baskets, weighted'")
+
+
+class HiddenFactors(Frozen):
+    """The paper's Z (X_hid): latent drivers reconstructed from history and neighbours."""
+
+    budget_pressure: Factor
+    stock_up_intent: Factor
+    brand_attachment: Factor
+    usual_quantity: float = Field(ge=0, description="similarity-weighted usual quantity per purchase")
+    price_level: float = Field(ge=0, description="paid price relative to regular (1.0 = pays regular)")
+    days_since_last: float | None = Field(default=None, ge=0, description="days since last purchase in subclass")
+
+    def as_text(self) -> str:
+        """The text the persona prompt receives."""
+        since = "never bought here before" if self.days_since_last is None else f"{self.days_since_last:.0f} days ago"
+        return (
+            f"budget pressure {self.budget_pressure.value:.2f} ({self.budget_pressure.provenance}); "
+            f"stock-up intent {self.stock_up_intent.value:.2f} ({self.stock_up_intent.provenance}); "
+            f"brand attachment {self.brand_attachment.value:.2f} ({self.brand_attachment.provenance}); "
+            f"usual quantity {self.usual_quantity:.1f}; pays {self.price_level:.2f}x regular price; "
+            f"last bought in this category {since}"
+        )
+
+
+class StyleParams(Frozen):
+    """The paper's rho: decision style parameters, each in a bounded range."""
+
+    discount_sensitivity: float = Field(default=0.5, ge=0, le=1)
+    loss_aversion: float = Field(default=2.0, ge=1, le=5, description="Kahneman-Tversky lambda")
+    reference_anchoring: float = Field(default=0.5, ge=0, le=1, description="weight on reference price")
+    brand_loyalty: float = Field(default=0.5, ge=0, le=1)
+    quantity_propensity: float = Field(default=0.5, ge=0, le=1, description="tendency to buy more units")
+
+    def as_text(self) -> str:
+        return (
+            f"discount sensitivity {self.discount_sensitivity:.2f}, loss aversion {self.loss_aversion:.1f}, "
+            f"reference-price anchoring {self.reference_anchoring:.2f}, brand loyalty {self.brand_loyalty:.2f}, "
+            f"quantity propensity {self.quantity_propensity:.2f}"
+        )
+
+
+class Persona(Frozen):
+    """A customer persona: demographics, style parameters and a free-text description."""
+
+    name: str
+    age_group: str = "Unknown"
+    pin_code: str = "Unknown"
+    household: str | None = None
+    style: StyleParams = StyleParams()
+    description: str = ""
+
+
+class Decision(BaseModel):
+    """A validated customer decision. Use :meth:`check_against` for the candidate set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: str = Field(description=f"one of the offered candidate ids, or '{NONE_PRODUCT}'")
+    quantity: int = Field(ge=0, le=1000, description="units to buy (0 only with 'none')")
+    rationale: str = Field(default="", max_length=2000)
+    confidence: float = Field(default=0.5, ge=0, le=1)
+
+    @field_validator("product_id")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Decision:
+        if self.product_id == NONE_PRODUCT and self.quantity != 0:
+            raise ValueError("quantity must be 0 when product_id is 'none'")
+        if self.product_id != NONE_PRODUCT and self.quantity == 0:
+            raise ValueError("quantity must be at least 1 when a product is chosen")
+        return self
+
+    def check_against(self, candidates: list[str], max_quantity: int = 100) -> list[str]:
+        """Problems of this decision in a choice situation (empty when valid)."""
+        problems = []
+        if self.product_id != NONE_PRODUCT and self.product_id not in candidates:
+            problems.append(f"product_id {self.product_id!r} is not among the candidates {candidates} or 'none'")
+        if self.quantity > max_quantity:
+            problems.append(f"quantity {self.quantity} is above the limit {max_quantity}")
+        return problems
+
+
+Role = Literal["product_specialist", "price_analyst", "persona", "decide", "single_agent", "system"]

@@ -1,0 +1,164 @@
+"""Scenario files: YAML loaded into the :class:`Scenario` model with precise errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from malles_graph.economist.options import EconomistOptions
+from malles_graph.errors import ScenarioError
+from malles_graph.wholesale.options import WholesaleOptions
+
+BACKEND_NAMES = ("local", "openai", "ollama", "choice-model", "best-response")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BackendConfig(Section):
+    """Which LLM answers, and how it is called."""
+
+    name: Literal["local", "openai", "ollama", "choice-model", "best-response"] = Field(
+        default="local", description="backend registry name"
+    )
+    model: str | None = Field(default=None, description="model name or GGUF path; backend default when empty")
+    base_url: str | None = Field(default=None, description="server URL for openai/ollama backends")
+    api_key_env: str = Field(default="OPENAI_API_KEY", description="environment variable holding the API key")
+    temperature: float = Field(default=0.7, ge=0, le=2)
+    max_tokens: int = Field(default=256, ge=1, le=32768)
+    timeout_s: float = Field(default=120.0, gt=0)
+    max_concurrency: int = Field(default=2, ge=1, le=256)
+    max_retries: int = Field(default=2, ge=0, le=10, description="repairs of an invalid structured answer")
+    cache: bool = Field(default=True, description="use the on-disk response cache")
+    n_ctx: int = Field(default=4096, ge=256, description="context size of the local llama.cpp server")
+
+
+class PopulationConfig(Section):
+    source: Literal["tafeng", "personas"] = "tafeng"
+    n_customers: int | None = Field(default=None, ge=1, description="sample size; all customers when empty")
+    personas_file: str | None = Field(default=None, description="YAML under personas/ when source is personas")
+    archetypes: int = Field(default=8, ge=1, description="K: number of archetypes (clusters)")
+    representatives: int = Field(default=1, ge=1, description="simulated representatives per archetype")
+
+
+class RetailEnvironmentConfig(Section):
+    subclasses: list[str] | None = Field(default=None, description="product subclasses offered; busiest when empty")
+    n_subclasses: int = Field(default=1, ge=1)
+    n_candidates: int = Field(default=5, ge=2, le=50, description="products offered per decision")
+    start_date: dt.date | None = Field(default=None, description="first simulated day; data-driven when empty")
+    initial_stock: int = Field(default=500, ge=0)
+    price_step: float = Field(default=0.05, ge=0, le=0.5, description="max relative price change per round")
+    restock: int = Field(default=0, ge=0, description="units added to each product's stock per round")
+
+
+class DecisionOptions(Section):
+    debate_rounds: int = Field(default=2, ge=0, le=10)
+    samples: int = Field(default=1, ge=1, le=32, description="multi-sampling: decisions drawn per agent")
+    roles: list[Literal["product_specialist", "price_analyst", "persona"]] = Field(
+        default_factory=lambda: ["product_specialist", "price_analyst", "persona"]
+    )
+    retrieval: bool = True
+    hidden_factors: bool = True
+    single_agent: bool = False
+    max_repairs: int = Field(default=2, ge=0, le=10)
+    max_conflict_loops: int = Field(default=1, ge=0, le=5)
+    neighbours: int = Field(default=8, ge=0, le=100)
+
+
+class MeanFieldOptions(Section):
+    damping: float = Field(default=0.5, gt=0, le=1, description="a in m(t+1) = (1-a) m(t) + a mu(t)")
+    epsilon: float = Field(default=0.01, gt=0, description="stop when the distance falls below this")
+    max_rounds: int = Field(default=5, ge=1, le=1000)
+
+
+class StoreConfig(Section):
+    url: str | None = Field(default=None, description="SQLAlchemy URL; SQLite in the run folder when empty")
+
+
+class MemoryConfig(Section):
+    path: str | None = Field(default=None, description="Chroma persist folder; under the run folder when empty")
+    url: str | None = Field(default=None, description="Chroma server URL (http://host:port) instead of a folder")
+    collection: str = "tafeng_transactions"
+
+
+class Scenario(Section):
+    name: str = Field(min_length=1)
+    description: str = ""
+    kind: Literal["retail", "economist", "wholesale"] = "retail"
+    seed: int = 0
+    backend: BackendConfig = BackendConfig()
+    population: PopulationConfig = PopulationConfig()
+    environment: RetailEnvironmentConfig = RetailEnvironmentConfig()
+    decision: DecisionOptions = DecisionOptions()
+    mean_field: MeanFieldOptions = MeanFieldOptions()
+    store: StoreConfig = StoreConfig()
+    memory: MemoryConfig = MemoryConfig()
+    economist: EconomistOptions | None = None
+    wholesale: WholesaleOptions | None = None
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Scenario:
+        n, k = self.population.n_customers, self.population.archetypes
+        if n is not None and k > n:
+            raise ValueError(f"population.archetypes ({k}) must not exceed population.n_customers ({n})")
+        if self.population.source == "personas" and not self.population.personas_file:
+            raise ValueError("population.personas_file is required when population.source is 'personas'")
+        if self.kind == "economist" and self.economist is None:
+            raise ValueError("kind 'economist' needs an 'economist:' section")
+        if self.kind == "wholesale" and self.wholesale is None:
+            raise ValueError("kind 'wholesale' needs a 'wholesale:' section")
+        return self
+
+
+def format_validation_error(source: str, exc: ValidationError) -> str:
+    """One line per problem: file, dotted field path, what was expected, what was given."""
+    lines = [f"{source}: {exc.error_count()} problem(s) in the scenario"]
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        given = err.get("input")
+        shown = "" if isinstance(given, dict) else f" (got {given!r})"
+        lines.append(f"  - {where}: {err['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def parse_scenario(data: object, source: str = "<scenario>") -> Scenario:
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: expected a mapping of scenario fields at the top level, got {type(data).__name__}")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(format_validation_error(source, exc)) from None
+
+
+def load_scenario(path: str | Path, overrides: dict[str, object] | None = None) -> Scenario:
+    """Load and validate a scenario file; ``overrides`` maps dotted paths to values."""
+    path = Path(path)
+    if not path.exists():
+        raise ScenarioError(f"{path}: scenario file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ScenarioError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: not UTF-8 text ({exc})") from None
+    if data is None:
+        raise ScenarioError(f"{path}: the file is empty")
+    for dotted, value in (overrides or {}).items():
+        if value is not None and isinstance(data, dict):
+            set_dotted(data, dotted, value)
+    return parse_scenario(data, str(path))
+
+
+def set_dotted(data: dict, dotted: str, value: object) -> None:
+    node = data
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[leaf] = value

@@ -1,0 +1,1 @@
+"""Wholesale dialogue (MALLES): purchasing rules, inventory simulator, baselines, symbolic regression."""
