@@ -151,3 +151,63 @@ class Decision(BaseModel):
 
 
 Role = Literal["product_specialist", "price_analyst", "persona", "decide", "single_agent", "system"]
+
+
+class BasketItem(Frozen):
+    product_id: str
+    subclass: str
+    quantity: int = Field(ge=0)
+    unit_price: float = Field(ge=0)
+
+
+class Basket(Frozen):
+    """One shopping trip (all lines of one customer on one day)."""
+
+    date: dt.date
+    items: list[BasketItem]
+
+
+class CandidateHistory(Frozen):
+    """The customer's own past with one candidate product (before the decision date)."""
+
+    times_bought: int = Field(default=0, ge=0)
+    total_quantity: int = Field(default=0, ge=0)
+    last_date: dt.date | None = None
+    mean_price_paid: float | None = Field(default=None, ge=0)
+
+
+class MarketSignal(Frozen):
+    """What the mean-field tells an agent about the population (per product)."""
+
+    popularity: dict[str, float] = Field(default_factory=dict, description="share of population demand")
+    scarcity: dict[str, float] = Field(default_factory=dict, description="0 plenty .. 1 sold out")
+
+
+class ChoiceSituation(Frozen):
+    """Everything a decision sees: who decides, when, what is offered. Input of the decision graph."""
+
+    situation_id: str
+    date: dt.date
+    customer: Customer
+    subclass: str
+    candidates: list[Product] = Field(min_length=1)
+    recent_baskets: list[Basket] = Field(default_factory=list, description="most recent first, before `date`")
+    own_history: dict[str, CandidateHistory] = Field(
+        default_factory=dict, description="keyed by candidate product_id; before `date`"
+    )
+    style: StyleParams | None = Field(default=None, description="rho; a persona preset or default when empty")
+    persona_text: str | None = None
+    market: MarketSignal | None = None
+
+    @model_validator(mode="after")
+    def _unique_candidates(self) -> ChoiceSituation:
+        ids = [c.product_id for c in self.candidates]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"candidate product ids must be unique, got {ids}")
+        if NONE_PRODUCT in ids:
+            raise ValueError(f"'{NONE_PRODUCT}' is reserved and cannot be a candidate id")
+        return self
+
+    @property
+    def candidate_ids(self) -> list[str]:
+        return [c.product_id for c in self.candidates]
