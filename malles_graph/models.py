@@ -27,6 +27,9 @@ class Product(Frozen):
     regular_price: float = Field(ge=0, description="usual unit price (reference for discounts)")
     popularity: float = Field(default=0.0, ge=0, description="share of subclass units in the reference period")
     label: str | None = Field(default=None, description="short label shown to the LLM instead of the long id")
+    median_quantity: float | None = Field(
+        default=None, ge=0, description="median units per purchase line in the reference period (population)"
+    )
 
     @property
     def discount(self) -> float:
