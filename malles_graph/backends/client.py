@@ -1,0 +1,239 @@
+"""LLMClient: one way to call any chat model, with caching, limits and validated structured output.
+
+Structured answers are requested with the server's JSON-schema support (OpenAI
+``response_format``; llama.cpp and Ollama honour it), parsed and validated with
+pydantic plus an optional domain validator. An invalid answer is sent back with
+the validation error for a bounded number of repairs; after that the call is
+recorded as a failure (``StructuredResult.ok is False``). Nothing is ever
+replaced by a made-up default.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from pydantic import BaseModel, ValidationError
+
+from malles_graph.backends.cache import CachedResponse, ResponseCache, cache_key
+from malles_graph.errors import BackendError
+
+T = TypeVar("T", bound=BaseModel)
+Validator = Callable[[Any], list[str]]
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    cached: bool = False
+    latency_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Attempt:
+    text: str
+    error: str | None
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass
+class StructuredResult(Generic[T]):
+    value: T | None
+    attempts: list[Attempt] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.value is not None
+
+    @property
+    def retries(self) -> int:
+        return max(0, len(self.attempts) - 1)
+
+    @property
+    def prompt_tokens(self) -> int:
+        return sum(a.prompt_tokens for a in self.attempts)
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(a.completion_tokens for a in self.attempts)
+
+
+CallKwargs = Callable[[float | None, int | None, int | None, dict[str, Any] | None], dict[str, Any]]
+
+
+def openai_call_kwargs(
+    temperature: float | None, seed: int | None, max_tokens: int | None, response_format: dict[str, Any] | None
+) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    if response_format is not None:
+        # Through extra_body, not langchain's response_format path: that one raises on a truncated
+        # answer, while we want to see the text and repair it like any other invalid answer.
+        kwargs["extra_body"] = {"response_format": response_format}
+    if temperature is not None:
+        kwargs["temperature"] = temperature
+    if seed is not None:
+        kwargs["seed"] = seed
+    if max_tokens is not None:
+        kwargs["max_tokens"] = max_tokens
+    return kwargs
+
+
+class LLMClient:
+    """Wraps a LangChain chat model. Thread-safe; at most ``max_concurrency`` calls in flight."""
+
+    def __init__(
+        self,
+        chat_model: BaseChatModel,
+        *,
+        backend: str,
+        model_id: str,
+        cache: ResponseCache | None = None,
+        max_concurrency: int = 2,
+        max_retries: int = 2,
+        temperature: float = 0.7,
+        max_tokens: int = 256,
+        structured: bool = True,
+        call_kwargs: CallKwargs = openai_call_kwargs,
+    ) -> None:
+        self.chat_model = chat_model
+        self.backend = backend
+        self.model_id = model_id
+        self.cache = cache
+        self.max_retries = max_retries
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.structured_supported = structured
+        self._call_kwargs = call_kwargs
+        self._slots = threading.BoundedSemaphore(max_concurrency)
+        self.calls = 0
+
+    def chat(
+        self,
+        messages: Sequence[BaseMessage],
+        *,
+        temperature: float | None = None,
+        seed: int | None = None,
+        max_tokens: int | None = None,
+        response_format: dict[str, Any] | None = None,
+    ) -> ChatResult:
+        temperature = self.temperature if temperature is None else temperature
+        max_tokens = self.max_tokens if max_tokens is None else max_tokens
+        params = {"temperature": temperature, "seed": seed, "max_tokens": max_tokens, "format": response_format}
+        key = cache_key(self.model_id, [(m.type, _text(m)) for m in messages], params)
+        if self.cache is not None and (hit := self.cache.get(key)) is not None:
+            return ChatResult(hit.text, hit.prompt_tokens, hit.completion_tokens, cached=True)
+        kwargs = self._call_kwargs(temperature, seed, max_tokens, response_format if self.structured_supported else None)
+        start = time.perf_counter()
+        with self._slots:
+            try:
+                reply = self.chat_model.invoke(list(messages), **kwargs)
+            except Exception as exc:  # network, timeout, server errors: all arrive as different types
+                raise BackendError(f"backend {self.backend!r} (model {self.model_id}) failed: {exc}") from exc
+        self.calls += 1
+        text = _text(reply)
+        prompt_tokens, completion_tokens = _usage(reply, messages, text)
+        if self.cache is not None:
+            self.cache.put(key, self.model_id, CachedResponse(text, prompt_tokens, completion_tokens))
+        return ChatResult(text, prompt_tokens, completion_tokens, latency_s=time.perf_counter() - start)
+
+    def structured(
+        self,
+        messages: Sequence[BaseMessage],
+        schema: type[T],
+        *,
+        validator: Validator | None = None,
+        max_retries: int | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+        max_tokens: int | None = None,
+        json_schema: dict[str, Any] | None = None,
+    ) -> StructuredResult[T]:
+        """Ask for a ``schema`` instance; repair invalid answers up to ``max_retries`` times."""
+        retries = self.max_retries if max_retries is None else max_retries
+        response_format = {
+            "type": "json_schema",
+            "json_schema": {"name": schema.__name__, "schema": json_schema or schema.model_json_schema()},
+        }
+        conversation = list(messages)
+        result: StructuredResult[T] = StructuredResult(value=None)
+        for attempt in range(retries + 1):
+            reply = self.chat(
+                conversation,
+                temperature=temperature,
+                seed=None if seed is None else seed + attempt,
+                max_tokens=max_tokens,
+                response_format=response_format,
+            )
+            value, error = parse_structured(reply.text, schema, validator)
+            result.attempts.append(Attempt(reply.text, error, reply.prompt_tokens, reply.completion_tokens))
+            if error is None:
+                result.value = value
+                return result
+            conversation += [
+                AIMessage(content=reply.text),
+                HumanMessage(content=f"Your answer was invalid: {error}\nAnswer again with only the corrected JSON."),
+            ]
+        result.error = result.attempts[-1].error
+        return result
+
+
+def parse_structured(text: str, schema: type[T], validator: Validator | None = None) -> tuple[T | None, str | None]:
+    """Parse ``text`` as a ``schema`` instance; returns (value, None) or (None, reason)."""
+    payload = extract_json(text)
+    if payload is None:
+        return None, "the answer is not a complete JSON object (was it cut off by max_tokens?)"
+    try:
+        value = schema.model_validate(payload)
+    except ValidationError as exc:
+        reasons = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'answer'}: {e['msg']}" for e in exc.errors())
+        return None, reasons
+    problems = validator(value) if validator else []
+    if problems:
+        return None, "; ".join(problems)
+    return value, None
+
+
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
+
+
+def extract_json(text: str) -> dict[str, Any] | None:
+    """The first JSON object in ``text`` (plain, fenced, or embedded in prose)."""
+    candidates = [text.strip(), *_FENCE.findall(text)]
+    start = text.find("{")
+    if start >= 0:
+        candidates.append(text[start : text.rfind("}") + 1])
+    for candidate in candidates:
+        try:
+            payload = json.loads(candidate)
+        except (json.JSONDecodeError, ValueError):
+            continue
+        if isinstance(payload, dict):
+            return payload
+    return None
+
+
+def _text(message: BaseMessage) -> str:
+    content = message.content
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in content)
+
+
+def _usage(reply: BaseMessage, messages: Sequence[BaseMessage], text: str) -> tuple[int, int]:
+    usage = getattr(reply, "usage_metadata", None)
+    if usage:
+        return int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
+    # Models without usage data (scripted fakes): a rough 4-characters-per-token estimate.
+    prompt_chars = sum(len(_text(m)) for m in messages)
+    return max(1, prompt_chars // 4), max(1, len(text) // 4)

@@ -1,0 +1,76 @@
+"""The `local` backend's engine: llama.cpp in-process (xllamacpp), serving a GGUF over HTTP.
+
+The server speaks the OpenAI API, so the `local` backend reuses the `openai`
+code path (langchain-openai) unchanged. One server per (model, context, slots)
+lives for the whole process and stops at exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from malles_graph.errors import BackendError
+
+
+@dataclass(frozen=True)
+class LocalServerKey:
+    model_path: str
+    n_ctx: int
+    n_parallel: int
+    lora: str | None = None
+
+
+class LocalServer:
+    _servers: dict[LocalServerKey, LocalServer] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, key: LocalServerKey) -> None:
+        import xllamacpp
+
+        path = Path(key.model_path)
+        if not path.exists():
+            raise BackendError(f"local model file not found: {path} (run `malles data fetch model`)")
+        params = xllamacpp.CommonParams()
+        params.model.path = str(path)
+        params.n_ctx = key.n_ctx * key.n_parallel  # llama.cpp splits the context among the slots
+        params.n_parallel = key.n_parallel
+        params.port = _free_port()
+        params.cpuparams.n_threads = max(1, min(4, os.cpu_count() or 1))
+        params.cpuparams_batch.n_threads = params.cpuparams.n_threads
+        params.verbosity = -1
+        if key.lora:
+            params.lora_adapters = [xllamacpp.CommonAdapterLoraInfo(key.lora, 1.0)]
+        try:
+            self._server = xllamacpp.Server(params)
+        except Exception as exc:
+            raise BackendError(f"llama.cpp could not load {path}: {exc}") from exc
+        self.key = key
+        self.base_url = f"http://127.0.0.1:{params.port}"
+
+    @classmethod
+    def get(cls, key: LocalServerKey) -> LocalServer:
+        with cls._lock:
+            if key not in cls._servers:
+                cls._servers[key] = LocalServer(key)
+            return cls._servers[key]
+
+    @classmethod
+    def stop_all(cls) -> None:
+        with cls._lock:
+            for server in cls._servers.values():
+                server._server = None
+            cls._servers.clear()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+atexit.register(LocalServer.stop_all)
