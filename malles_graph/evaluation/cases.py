@@ -1,0 +1,183 @@
+"""Evaluation cases and predictions: the JSON-lines formats of `malles eval`.
+
+A :class:`ChoiceCase` IS a :class:`ChoiceSituation` (what a decision sees) plus the truth
+(what the customer really bought), so every decision maker, the LLM graph included, runs on
+cases directly. Pydantic is the source of truth for both formats; ``malles eval schema``
+prints the JSON schema generated from these models.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from malles_graph.errors import MallesError
+from malles_graph.models import ChoiceSituation
+
+
+class EvaluationError(MallesError):
+    """A case or prediction file is malformed; the message names the file and line."""
+
+
+class ChoiceCase(ChoiceSituation):
+    """A choice situation with the customer's real decision (the truth)."""
+
+    case_id: str = Field(min_length=1, description="unique id of the case in its file (equals situation_id)")
+    truth_product_id: str = Field(description="the product the customer really bought (one of the candidates)")
+    truth_quantity: int = Field(ge=1, description="units really bought")
+    sparse: bool = Field(default=False, description="the subclass had few fit-period transactions")
+    subclass_fit_transactions: int = Field(default=0, ge=0, description="purchase lines of the subclass in the fit period")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ids(cls, data: Any) -> Any:
+        # case_id and situation_id name the same thing; accept either and fill the other
+        if isinstance(data, dict):
+            data = dict(data)
+            if "case_id" not in data and "situation_id" in data:
+                data["case_id"] = data["situation_id"]
+            if "situation_id" not in data and "case_id" in data:
+                data["situation_id"] = data["case_id"]
+        return data
+
+    @model_validator(mode="after")
+    def _truth_offered(self) -> ChoiceCase:
+        if self.case_id != self.situation_id:
+            raise ValueError(f"case_id {self.case_id!r} differs from situation_id {self.situation_id!r}")
+        if self.truth_product_id not in self.candidate_ids:
+            raise ValueError(f"truth_product_id {self.truth_product_id!r} is not among the candidates {self.candidate_ids}")
+        return self
+
+    def situation(self) -> ChoiceSituation:
+        """The case without the truth: what a decision maker may see."""
+        return ChoiceSituation.model_validate(self.model_dump(include=set(ChoiceSituation.model_fields)))
+
+
+class Prediction(BaseModel):
+    """One decision maker's answer to one case."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    case_id: str = Field(min_length=1)
+    product_id: str | None = Field(default=None, description="chosen candidate id; null when the method failed")
+    quantity: int | None = Field(default=None, ge=0, description="units; null when the method failed")
+    probs: dict[str, float] | None = Field(default=None, description="probability per candidate id (optional)")
+    error: str | None = Field(default=None, description="why the method gave no valid answer, if it failed")
+    elapsed_s: float | None = Field(default=None, ge=0, description="seconds spent on this case")
+
+    @model_validator(mode="after")
+    def _probs_valid(self) -> Prediction:
+        if self.probs is not None:
+            bad = {k: v for k, v in self.probs.items() if not (v >= 0)}  # also catches NaN
+            if bad:
+                raise ValueError(f"probabilities must be non-negative numbers, got {bad}")
+        return self
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def _read_jsonl(path: Path, model: type[BaseModel], what: str) -> Iterator[tuple[int, BaseModel]]:
+    if not path.exists():
+        raise EvaluationError(f"{path}: {what} file not found")
+    with path.open(encoding="utf-8") as stream:
+        for lineno, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise EvaluationError(f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+            if not isinstance(data, dict):
+                raise EvaluationError(f"{path}:{lineno}: expected a JSON object, got {type(data).__name__}")
+            try:
+                yield lineno, model.model_validate(data)
+            except ValidationError as exc:
+                raise EvaluationError(f"{path}:{lineno}: invalid {what}: {_describe(exc)}") from None
+
+
+def read_cases(path: str | Path) -> list[ChoiceCase]:
+    """Read and validate a case file; errors name the file and line (duplicates included)."""
+    path = Path(path)
+    cases: list[ChoiceCase] = []
+    seen: dict[str, int] = {}
+    for lineno, case in _read_jsonl(path, ChoiceCase, "case"):
+        assert isinstance(case, ChoiceCase)
+        if case.case_id in seen:
+            raise EvaluationError(f"{path}:{lineno}: duplicate case_id {case.case_id!r} (first at line {seen[case.case_id]})")
+        seen[case.case_id] = lineno
+        cases.append(case)
+    if not cases:
+        raise EvaluationError(f"{path}: no cases in the file")
+    return cases
+
+
+def read_predictions(path: str | Path, cases: dict[str, ChoiceCase] | None = None) -> list[Prediction]:
+    """Read a prediction file; with ``cases``, an unknown case_id is an error with its line."""
+    path = Path(path)
+    preds: list[Prediction] = []
+    seen: dict[str, int] = {}
+    for lineno, pred in _read_jsonl(path, Prediction, "prediction"):
+        assert isinstance(pred, Prediction)
+        if cases is not None and pred.case_id not in cases:
+            raise EvaluationError(f"{path}:{lineno}: prediction for unknown case_id {pred.case_id!r}")
+        if pred.case_id in seen:
+            raise EvaluationError(
+                f"{path}:{lineno}: duplicate prediction for case_id {pred.case_id!r} (first at line {seen[pred.case_id]})"
+            )
+        seen[pred.case_id] = lineno
+        preds.append(pred)
+    return preds
+
+
+def done_case_ids(path: str | Path) -> set[str]:
+    """Case ids already answered in a (possibly interrupted) prediction file, for --resume.
+
+    A truncated last line (the run was killed mid-write) is ignored and will be redone.
+    """
+    path = Path(path)
+    ids: set[str] = set()
+    if not path.exists():
+        return ids
+    with path.open(encoding="utf-8") as stream:
+        for line in stream:
+            try:
+                ids.add(Prediction.model_validate_json(line).case_id)
+            except ValidationError:
+                continue
+    return ids
+
+
+def write_jsonl(items: Iterable[BaseModel], path: str | Path) -> int:
+    """Write models as JSON lines; returns the count."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with path.open("w", encoding="utf-8") as stream:
+        for item in items:
+            stream.write(item.model_dump_json(exclude_none=False) + "\n")
+            n += 1
+    return n
+
+
+def append_line(stream: IO[str], item: BaseModel) -> None:
+    """Append one model and flush, so an interrupted run loses nothing already answered."""
+    stream.write(item.model_dump_json() + "\n")
+    stream.flush()
+
+
+def schema(model: str = "case") -> dict[str, Any]:
+    """The JSON schema of the case or prediction format, generated from the pydantic models."""
+    models: dict[str, type[BaseModel]] = {"case": ChoiceCase, "prediction": Prediction}
+    if model not in models:
+        raise EvaluationError(f"unknown schema {model!r}; choose case or prediction")
+    return models[model].model_json_schema()

@@ -1,0 +1,167 @@
+"""Candidate features computed from a ChoiceSituation alone (no truth, no outside data).
+
+Every model in the evaluation (the conditional logit, the LightGBM ranker, the choice-model
+agent) sees the same features, so their comparison measures the models, not the inputs.
+Situations are stacked into one matrix with ``offsets`` (case i owns rows
+``offsets[i]:offsets[i+1]``), so scoring thousands of situations is a few numpy calls.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from malles_graph.models import ChoiceSituation
+
+# Utility features of a candidate. Names are part of the saved choice-model file.
+FEATURES: tuple[str, ...] = (
+    "log_price_rel",  # log price minus the mean log price of the offered candidates
+    "discount",  # 1 - price / regular price, in [-1, 1] (negative: above the usual price)
+    "log_popularity",  # log of the candidate's share of subclass units in the reference period
+    "own_count",  # log(1 + times the customer bought this product before)
+    "own_recency",  # exp(-days since the customer last bought it / 30); 0 if never
+    "price_gap",  # |log(price / the customer's usual paid price in this subclass)|; 0 if unknown
+)
+RECENCY_DAYS = 30.0
+POPULARITY_FLOOR = 1e-4
+
+# Features of the quantity model (log of units), per chosen candidate.
+QUANTITY_FEATURES: tuple[str, ...] = (
+    "log_customer_mean_q",  # log of the customer's mean units per purchase line (X_obs)
+    "log_subclass_mean_q",  # log mean units of the customer's recent lines in this subclass (or customer mean)
+    "log_own_mean_q",  # log mean units of the customer's past purchases of this product (or subclass mean)
+    "own_known",  # 1 if the customer bought this product before
+    "log_product_median_q",  # log population median units per line of this product
+    "discount",
+    "log_price",
+)
+
+
+@dataclass(frozen=True)
+class FeatureBlock:
+    """Stacked candidate features of many situations."""
+
+    X: np.ndarray  # (n_rows, len(FEATURES))
+    offsets: np.ndarray  # (n_situations + 1,)
+    product_ids: list[str]  # one per row
+
+    @property
+    def n_situations(self) -> int:
+        return len(self.offsets) - 1
+
+    def rows(self, i: int) -> slice:
+        return slice(int(self.offsets[i]), int(self.offsets[i + 1]))
+
+
+def customer_price_level(situation: ChoiceSituation) -> float | None:
+    """The customer's usual paid unit price in the situation's subclass, before the date.
+
+    Quantity-weighted mean of own-history prices of the candidates; else of subclass lines in
+    the recent baskets; None when the customer never bought in this subclass as far as we see.
+    """
+    total = weight = 0.0
+    for hist in situation.own_history.values():
+        if hist.mean_price_paid is not None and hist.total_quantity > 0:
+            total += hist.mean_price_paid * hist.total_quantity
+            weight += hist.total_quantity
+    if weight == 0:
+        for basket in situation.recent_baskets:
+            for item in basket.items:
+                if item.subclass == situation.subclass and item.quantity > 0:
+                    total += item.unit_price * item.quantity
+                    weight += item.quantity
+    return total / weight if weight > 0 and total > 0 else None
+
+
+def candidate_features(situation: ChoiceSituation) -> np.ndarray:
+    """Feature rows (one per candidate, in the offered order)."""
+    level = customer_price_level(situation)
+    rows = []
+    for product in situation.candidates:
+        price = max(product.price, 0.01)
+        regular = product.regular_price
+        discount = 0.0 if regular <= 0 else max(-1.0, min(1.0, 1.0 - product.price / regular))
+        hist = situation.own_history.get(product.product_id)
+        count = math.log1p(hist.times_bought) if hist else 0.0
+        recency = 0.0
+        if hist and hist.last_date is not None:
+            days = max(0, (situation.date - hist.last_date).days)
+            recency = math.exp(-days / RECENCY_DAYS)
+        gap = abs(math.log(price / level)) if level else 0.0
+        rows.append(
+            (math.log(price), discount, math.log(product.popularity + POPULARITY_FLOOR), count, recency, gap)
+        )
+    X = np.asarray(rows, dtype=float)
+    X[:, 0] -= X[:, 0].mean()
+    return X
+
+
+def stack(situations: Sequence[ChoiceSituation]) -> FeatureBlock:
+    """Features of many situations in one matrix."""
+    blocks = [candidate_features(s) for s in situations]
+    sizes = np.fromiter((len(b) for b in blocks), dtype=np.int64, count=len(blocks))
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    X = np.vstack(blocks) if blocks else np.zeros((0, len(FEATURES)))
+    ids = [p.product_id for s in situations for p in s.candidates]
+    return FeatureBlock(X=X, offsets=offsets, product_ids=ids)
+
+
+def segment_softmax(utility: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Softmax of ``utility`` within each segment (case) given by ``offsets``."""
+    if utility.size == 0:
+        return utility.copy()
+    starts = offsets[:-1]
+    seg = np.repeat(np.arange(len(starts)), np.diff(offsets))
+    top = np.maximum.reduceat(utility, starts)
+    e = np.exp(utility - top[seg])
+    return e / np.add.reduceat(e, starts)[seg]
+
+
+def segment_ids(offsets: np.ndarray) -> np.ndarray:
+    return np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+
+
+def _log(x: float | None, floor: float = 1.0) -> float:
+    return math.log(max(x if x is not None else floor, 0.5))
+
+
+def subclass_mean_quantity(situation: ChoiceSituation) -> float | None:
+    qty = [i.quantity for b in situation.recent_baskets for i in b.items if i.subclass == situation.subclass]
+    return sum(qty) / len(qty) if qty else None
+
+
+def recent_median_quantity(situation: ChoiceSituation) -> float | None:
+    """Median units per line over the customer's recent baskets (all subclasses)."""
+    qty = sorted(i.quantity for b in situation.recent_baskets for i in b.items if i.quantity > 0)
+    if not qty:
+        return None
+    mid = len(qty) // 2
+    return float(qty[mid]) if len(qty) % 2 else (qty[mid - 1] + qty[mid]) / 2
+
+
+def quantity_features(situation: ChoiceSituation, product_id: str) -> np.ndarray:
+    """Quantity-model features for buying ``product_id`` in ``situation``."""
+    product = next((p for p in situation.candidates if p.product_id == product_id), None)
+    if product is None:
+        raise KeyError(f"{product_id!r} is not a candidate of situation {situation.situation_id!r}")
+    cust_mean = situation.customer.mean_quantity or 1.0
+    sub_mean = subclass_mean_quantity(situation) or cust_mean
+    hist = situation.own_history.get(product_id)
+    known = bool(hist and hist.times_bought > 0)
+    own_mean = hist.total_quantity / hist.times_bought if known and hist else sub_mean
+    regular = product.regular_price
+    discount = 0.0 if regular <= 0 else max(-1.0, min(1.0, 1.0 - product.price / regular))
+    return np.array(
+        [
+            _log(cust_mean),
+            _log(sub_mean),
+            _log(own_mean),
+            float(known),
+            _log(product.median_quantity),
+            discount,
+            math.log(max(product.price, 0.01)),
+        ]
+    )
