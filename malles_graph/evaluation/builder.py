@@ -123,7 +123,9 @@ def select_events(lines: pl.DataFrame, cfg: SplitConfig) -> pl.DataFrame:
     """Eligible test-period purchases, sampled with the seed (columns of ``lines``)."""
     products, subclass = reference_stats(lines, cfg)
     baskets = (
-        lines.select("customer_id", "date").unique().sort("customer_id", "date")
+        lines.select("customer_id", "date")
+        .unique()
+        .sort("customer_id", "date")
         .with_columns(n_before=pl.col("date").cum_count().over("customer_id") - 1)
     )
     events = (
@@ -196,7 +198,9 @@ def cases_for_events(lines: pl.DataFrame, events: pl.DataFrame, cfg: SplitConfig
     cands = pl.DataFrame(
         rows, schema={"case": pl.Int64, "pos": pl.Int64, "product_id": pl.String, "is_truth": pl.Boolean}, orient="row"
     )
-    cands = cands.join(events.select("case", "customer_id", "date", "subclass", pl.col("unit_price").alias("paid")), on="case")
+    cands = cands.join(
+        events.select("case", "customer_id", "date", "subclass", pl.col("unit_price").alias("paid")), on="case"
+    )
     cands = _with_prices(cands, lines).join(
         products.select("subclass", "product_id", "popularity", "regular_price", "median_quantity"),
         on=["subclass", "product_id"],
@@ -272,8 +276,14 @@ def _with_prices(cands: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
     cands = (
         cands.with_columns(day_before=pl.col("date") - pl.duration(days=1))
         .sort("day_before")
-        .join_asof(before, left_on="day_before", right_on="price_date", by="product_id", strategy="backward",
-                   check_sortedness=False)
+        .join_asof(
+            before,
+            left_on="day_before",
+            right_on="price_date",
+            by="product_id",
+            strategy="backward",
+            check_sortedness=False,
+        )
     )
     return cands.with_columns(
         price=pl.when(pl.col("is_truth")).then(pl.col("paid")).otherwise(pl.coalesce("day_price", "last_price"))
@@ -282,9 +292,7 @@ def _with_prices(cands: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
 
 def _own_history(cands: pl.DataFrame, lines: pl.DataFrame) -> pl.DataFrame:
     """The customer's purchases of each candidate strictly before the decision date."""
-    past = lines.select(
-        "customer_id", "product_id", pl.col("date").alias("past_date"), "quantity", "sales"
-    )
+    past = lines.select("customer_id", "product_id", pl.col("date").alias("past_date"), "quantity", "sales")
     return (
         cands.select("case", "customer_id", "product_id", "date")
         .join(past, on=["customer_id", "product_id"])
@@ -303,8 +311,7 @@ def _customer_lines_before(events: pl.DataFrame, lines: pl.DataFrame) -> pl.Data
     past = lines.rename({"date": "past_date", "product_id": "past_product", "subclass": "past_subclass"})
     return (
         events.select("case", "customer_id", "date")
-        .join(past.drop("quantity", "sales", "unit_price").with_columns(past.select("quantity", "sales", "unit_price")),
-              on="customer_id")
+        .join(past, on="customer_id")
         .filter(pl.col("past_date") < pl.col("date"))
     )
 

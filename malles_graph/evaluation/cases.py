@@ -30,7 +30,9 @@ class ChoiceCase(ChoiceSituation):
     truth_product_id: str = Field(description="the product the customer really bought (one of the candidates)")
     truth_quantity: int = Field(ge=1, description="units really bought")
     sparse: bool = Field(default=False, description="the subclass had few fit-period transactions")
-    subclass_fit_transactions: int = Field(default=0, ge=0, description="purchase lines of the subclass in the fit period")
+    subclass_fit_transactions: int = Field(
+        default=0, ge=0, description="purchase lines of the subclass in the fit period"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -49,7 +51,9 @@ class ChoiceCase(ChoiceSituation):
         if self.case_id != self.situation_id:
             raise ValueError(f"case_id {self.case_id!r} differs from situation_id {self.situation_id!r}")
         if self.truth_product_id not in self.candidate_ids:
-            raise ValueError(f"truth_product_id {self.truth_product_id!r} is not among the candidates {self.candidate_ids}")
+            raise ValueError(
+                f"truth_product_id {self.truth_product_id!r} is not among the candidates {self.candidate_ids}"
+            )
         return self
 
     def situation(self) -> ChoiceSituation:
@@ -113,7 +117,9 @@ def read_cases(path: str | Path) -> list[ChoiceCase]:
     for lineno, case in _read_jsonl(path, ChoiceCase, "case"):
         assert isinstance(case, ChoiceCase)
         if case.case_id in seen:
-            raise EvaluationError(f"{path}:{lineno}: duplicate case_id {case.case_id!r} (first at line {seen[case.case_id]})")
+            raise EvaluationError(
+                f"{path}:{lineno}: duplicate case_id {case.case_id!r} (first at line {seen[case.case_id]})"
+            )
         seen[case.case_id] = lineno
         cases.append(case)
     if not cases:

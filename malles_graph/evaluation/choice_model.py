@@ -119,7 +119,12 @@ class ChoiceModel:
         q_coef, q_icpt = fit_log_quantity(F, q)
         model = cls(coef, q_coef, q_icpt, meta={"n_cases": len(cases), "l2": l2})
         model.meta["train_hit1"] = float(
-            np.mean([max(p, key=p.get) == c.truth_product_id for p, c in zip(model.predict_proba_many(cases), cases, strict=True)])
+            np.mean(
+                [
+                    max(p, key=p.get) == c.truth_product_id
+                    for p, c in zip(model.predict_proba_many(cases), cases, strict=True)
+                ]
+            )
         )
         return model
 
@@ -216,8 +221,10 @@ class ChoiceModel:
                 f"{name(i)}: price {c.price:.2f} vs regular {c.regular_price:.2f} ({_price_vs_regular(c)}); "
                 f"{terms(i, 'price_analyst')}"
             )
-            bought = "never bought" if not hist or hist.times_bought == 0 else (
-                f"bought {hist.times_bought}x, last {_days(situation.date, hist.last_date)}"
+            bought = (
+                "never bought"
+                if not hist or hist.times_bought == 0
+                else (f"bought {hist.times_bought}x, last {_days(situation.date, hist.last_date)}")
             )
             lines["persona"].append(f"{name(i)}: {bought}; {terms(i, 'persona')}")
         best = order[0]

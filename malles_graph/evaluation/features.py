@@ -91,9 +91,7 @@ def candidate_features(situation: ChoiceSituation) -> np.ndarray:
             days = max(0, (situation.date - hist.last_date).days)
             recency = math.exp(-days / RECENCY_DAYS)
         gap = abs(math.log(price / level)) if level else 0.0
-        rows.append(
-            (math.log(price), discount, math.log(product.popularity + POPULARITY_FLOOR), count, recency, gap)
-        )
+        rows.append((math.log(price), discount, math.log(product.popularity + POPULARITY_FLOOR), count, recency, gap))
     X = np.asarray(rows, dtype=float)
     X[:, 0] -= X[:, 0].mean()
     return X

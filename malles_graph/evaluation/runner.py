@@ -1,0 +1,77 @@
+"""Run a predictor over cases, writing predictions line by line (resumable)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from malles_graph.errors import MallesError
+from malles_graph.evaluation.cases import ChoiceCase, Prediction, append_line, done_case_ids
+from malles_graph.evaluation.predictors import Predictor
+
+
+def drop_partial_tail(path: Path) -> None:
+    """Cut a last line left half-written by a killed run, so appends start on a fresh line."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    data = path.read_bytes()
+    if data.endswith(b"\n"):
+        return
+    path.write_bytes(data[: data.rfind(b"\n") + 1])
+
+
+def run_predictions(
+    cases: Sequence[ChoiceCase],
+    predictor: Predictor,
+    out: str | Path,
+    resume: bool = False,
+    batch_size: int = 256,
+    on_progress: Callable[[int], None] | None = None,
+) -> tuple[int, int]:
+    """Predict every case not yet in ``out``; returns (written, skipped).
+
+    Each batch is written and flushed before the next starts, so an interrupted run loses at
+    most the batch in flight. A predictor exception on a batch is retried case by case, and a
+    case that still fails is recorded as a failed prediction (counted as a miss), never dropped.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = done_case_ids(out) if resume else set()
+    if resume:
+        drop_partial_tail(out)
+    todo = [c for c in cases if c.case_id not in done]
+    written = 0
+    with out.open("a" if resume else "w", encoding="utf-8") as stream:
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start : start + batch_size]
+            for pred in _predict_batch(predictor, batch):
+                append_line(stream, pred)
+                written += 1
+            if on_progress:
+                on_progress(len(batch))
+    return written, len(cases) - len(todo)
+
+
+def _predict_batch(predictor: Predictor, batch: Sequence[ChoiceCase]) -> list[Prediction]:
+    situations = [c.situation() for c in batch]
+    start = time.perf_counter()
+    try:
+        preds = predictor.predict(situations)
+        per_case = (time.perf_counter() - start) / max(len(batch), 1)
+        return [p.model_copy(update={"elapsed_s": p.elapsed_s or per_case}) for p in preds]
+    except MallesError:  # configuration problems (missing backend, bad model file) stop the run
+        raise
+    except Exception:
+        pass  # redo case by case so one bad case does not sink its batch
+    out = []
+    for case, situation in zip(batch, situations, strict=True):
+        start = time.perf_counter()
+        try:
+            pred = predictor.predict([situation])[0]
+        except MallesError:
+            raise
+        except Exception as exc:  # recorded, counted as a miss by the scorer
+            pred = Prediction(case_id=case.case_id, error=f"{type(exc).__name__}: {exc}"[:500])
+        out.append(pred.model_copy(update={"elapsed_s": time.perf_counter() - start}))
+    return out
