@@ -48,6 +48,14 @@ PROMPT_SPECS: dict[str, PromptSpec] = {
         "price_table price_level market candidate_ids feedback max_quantity",
         "candidate_ids",
     ),
+    "worker": PromptSpec.of(
+        "persona step schedule hours_grid labour_cost rebate own_history hours_max", "persona schedule hours_grid"
+    ),
+    "planner": PromptSpec.of(
+        "step objective objective_text schedule history max_change n_workers brackets n_brackets",
+        "schedule history n_brackets",
+    ),
+    "voter": PromptSpec.of("persona platforms letters current_income", "platforms letters"),
 }
 
 

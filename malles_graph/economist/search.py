@@ -76,7 +76,7 @@ def local_search(
                 for sign in (1.0, -1.0):
                     rates = list(best.rates)
                     rates[k] = float(np.clip(rates[k] + sign * step, 0.0, 100.0))
-                    if rates[k] == best.rates[k]:
+                    if rates[k] == best.rates[k] or evals >= max_evaluations:
                         continue
                     cand = best.model_copy(update={"rates": tuple(rates), "label": "local-search"})
                     w = schedule_welfare(cand, skill, potential_income, mass, model, options, objective)
@@ -86,32 +86,30 @@ def local_search(
     return LocalSearchResult(schedule=best, welfare=best_w, start_welfare=start_w, evaluations=evals)
 
 
-class HillClimbPlanner:
-    """(1+1) evolution strategy on observed welfare: the numeric stand-in for the LLM planner.
+def hill_climb_step(
+    current: TaxSchedule,
+    observed_welfare: float,
+    incumbent: TaxSchedule | None,
+    incumbent_welfare: float | None,
+    options: EconomistOptions,
+    rng: np.random.Generator,
+) -> tuple[TaxSchedule, TaxSchedule, float, str]:
+    """One action of the (1+1) evolution-strategy planner, the numeric stand-in for the LLM planner.
 
-    Each action compares the welfare observed since the last action with the incumbent's: keep the trial
-    schedule if it did better, else return to the incumbent; then perturb one random bracket by
-    +-hill_climb_step points (bounded by max_rate_change) for the next period.
+    Compares the welfare observed under ``current`` with the incumbent's: keeps ``current`` as the new
+    incumbent if it did better, else returns to the incumbent; then perturbs one random bracket by
+    +-hill_climb_step points for the next period. Returns (trial, incumbent, incumbent welfare, note).
     """
-
-    def __init__(self, start: TaxSchedule, options: EconomistOptions, rng: np.random.Generator) -> None:
-        self.incumbent = start
-        self.incumbent_welfare: float | None = None
-        self.options = options
-        self.rng = rng
-
-    def act(self, current: TaxSchedule, observed_welfare: float) -> tuple[TaxSchedule, str]:
-        if self.incumbent_welfare is None or observed_welfare > self.incumbent_welfare:
-            self.incumbent, self.incumbent_welfare = current, observed_welfare
-            note = "kept"
-        else:
-            note = "reverted"
-        k = int(self.rng.integers(len(self.incumbent.rates)))
-        step = min(self.options.hill_climb_step, self.options.max_rate_change)
-        rates = list(self.incumbent.rates)
-        rates[k] = float(np.clip(rates[k] + self.rng.choice([-step, step]), 0.0, 100.0))
-        trial = self.incumbent.model_copy(update={"rates": tuple(rates), "label": "hill-climb"})
-        return trial, f"{note}; trying bracket {k + 1} at {rates[k]:.1f}%"
+    if incumbent is None or incumbent_welfare is None or observed_welfare > incumbent_welfare:
+        incumbent, incumbent_welfare, note = current, observed_welfare, "kept"
+    else:
+        note = "reverted"
+    k = int(rng.integers(len(incumbent.rates)))
+    step = min(options.hill_climb_step, options.max_rate_change)
+    rates = list(incumbent.rates)
+    rates[k] = float(np.clip(rates[k] + rng.choice([-step, step]), 0.0, 100.0))
+    trial = incumbent.model_copy(update={"rates": tuple(rates), "label": "hill-climb"})
+    return trial, incumbent, incumbent_welfare, f"{note}; trying bracket {k + 1} at {rates[k]:.1f}%"
 
 
-__all__ = ["OBJECTIVES", "HillClimbPlanner", "equilibrium_table", "local_search", "schedule_welfare"]
+__all__ = ["OBJECTIVES", "equilibrium_table", "hill_climb_step", "local_search", "schedule_welfare"]
