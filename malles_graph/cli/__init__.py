@@ -25,6 +25,7 @@ COMMAND_MODULES: list[tuple[str, str | None]] = [
     ("main_commands", None),
     ("data", "data"),
     ("prompts", "prompts"),
+    ("eval", "eval"),
 ]
 
 

@@ -1,0 +1,431 @@
+"""`malles eval`: build choice cases from real purchases, run methods on them, score and report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+app = typer.Typer(
+    help="Evaluate decision makers against real Ta Feng purchases: build cases, run, score, report.",
+    no_args_is_help=True,
+)
+console = Console()
+
+LLM_BACKENDS = ("local", "openai", "ollama")
+ABLATIONS: dict[str, dict[str, object]] = {
+    "no-retrieval": {"decision.retrieval": False},
+    "no-z": {"decision.hidden_factors": False},
+    "single-agent": {"decision.single_agent": True},
+    "no-multi-sampling": {"decision.samples": 1},
+}
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+# ---------------------------------------------------------------------------- build / schema
+@app.command()
+def build(
+    out: Annotated[Path, typer.Option("--out", "-o", help="case file to write (JSON lines)")],
+    split: Annotated[
+        str, typer.Option(help="preset: 'test' (fit Nov-Jan, cases Feb) or 'train' (fit Nov-Dec, cases Jan)")
+    ] = "test",
+    fit_start: Annotated[dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="first fit-period day")] = None,
+    fit_end: Annotated[dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="last fit-period day")] = None,
+    test_start: Annotated[dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="first case day")] = None,
+    test_end: Annotated[dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="last case day")] = None,
+    n_cases: Annotated[int | None, typer.Option("--n-cases", "-n", help="cases to sample")] = None,
+    k: Annotated[int | None, typer.Option("-k", help="candidates per case")] = None,
+    seed: Annotated[int | None, typer.Option(help="sampling and shuffling seed")] = None,
+    min_baskets: Annotated[int | None, typer.Option(help="baskets a customer needs before the date")] = None,
+    sparse_threshold: Annotated[
+        int | None, typer.Option(help="fit-period lines below which a subclass is sparse")
+    ] = None,
+    subclass: Annotated[list[str] | None, typer.Option("--subclass", help="restrict to subclass (repeatable)")] = None,
+) -> None:
+    """Write choice cases (JSON lines) cut from Ta Feng with a time split.
+
+    Each case: a customer with enough history, on a day they bought a product, offered K
+    candidates of the same subclass (the bought one plus seeded draws, shuffled, labelled A, B, ...),
+    with features from strictly before the date (except the current price) and the truth.
+
+    Examples:
+      malles eval build --out cases/test.jsonl                      # 2,000 Feb-2001 cases
+      malles eval build --split train --out cases/train.jsonl       # fit baselines on these
+      malles eval build -o cases/small.jsonl -n 200 -k 4 --seed 3 --test-start 2001-02-15
+    """
+    from malles_graph.evaluation.builder import TEST_SPLIT, TRAIN_SPLIT, SplitConfig, build_cases
+    from malles_graph.evaluation.cases import EvaluationError, write_jsonl
+
+    presets = {"test": TEST_SPLIT, "train": TRAIN_SPLIT}
+    if split not in presets:
+        raise EvaluationError(f"unknown split {split!r}; choose test or train")
+    updates: dict[str, Any] = {
+        "fit_start": fit_start.date() if fit_start else None,
+        "fit_end": fit_end.date() if fit_end else None,
+        "test_start": test_start.date() if test_start else None,
+        "test_end": test_end.date() if test_end else None,
+        "n_cases": n_cases,
+        "k": k,
+        "seed": seed,
+        "min_baskets": min_baskets,
+        "sparse_threshold": sparse_threshold,
+        "subclasses": subclass or None,
+    }
+    data = presets[split].model_dump() | {key: v for key, v in updates.items() if v is not None}
+    from pydantic import ValidationError
+
+    try:
+        cfg = SplitConfig.model_validate(data)
+    except ValidationError as exc:
+        raise EvaluationError(f"invalid split options: {exc.errors()[0]['msg']}") from None
+    import time
+
+    start = time.perf_counter()
+    with console.status("building cases") as status:
+        cases = build_cases(cfg, progress=lambda msg: status.update(msg))
+    n = write_jsonl(cases, out)
+    sparse = sum(c.sparse for c in cases)
+    console.print(
+        f"wrote {n} cases to {out} ({sparse} sparse; fit {cfg.fit_start}..{cfg.fit_end}, "
+        f"cases {cfg.test_start}..{cfg.test_end}, k={cfg.k}, seed={cfg.seed}) in {time.perf_counter() - start:.1f} s"
+    )
+    if n < cfg.n_cases:
+        console.print(
+            f"[yellow]note:[/] only {n} eligible purchases with at least two candidates (asked {cfg.n_cases})"
+        )
+
+
+@app.command()
+def schema(
+    which: Annotated[str, typer.Argument(help="case | prediction")] = "case",
+) -> None:
+    """Print the JSON schema of the case or prediction format (generated from the pydantic models).
+
+    Examples:
+      malles eval schema case > case.schema.json
+      malles eval schema prediction
+    """
+    from malles_graph.evaluation.cases import schema as make_schema
+
+    typer.echo(json.dumps(make_schema(which), indent=2))
+
+
+# ---------------------------------------------------------------------------- fit / run
+@app.command()
+def fit(
+    cases: Annotated[Path, typer.Option("--cases", help="training cases (an earlier window than the test cases)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="choice-model file (JSON)")],
+    l2: Annotated[float, typer.Option(help="L2 penalty of the conditional logit")] = 1e-2,
+) -> None:
+    """Fit the choice-model agent (conditional logit + log-quantity model) and save it as JSON.
+
+    Examples:
+      malles eval fit --cases cases/train.jsonl --out models/choice_model.json
+      malles eval run --cases cases/test.jsonl --backend choice-model --model models/choice_model.json --out p.jsonl
+    """
+    from rich.table import Table
+
+    from malles_graph.evaluation.cases import read_cases
+    from malles_graph.evaluation.choice_model import ChoiceModel
+
+    model = ChoiceModel.fit(read_cases(cases), l2=l2)
+    model.meta["trained_on"] = str(cases)
+    model.save(out)
+    table = Table(title=f"choice model ({model.meta['n_cases']} cases, train hit@1 {model.meta['train_hit1']:.3f})")
+    table.add_column("utility term")
+    table.add_column("coefficient", justify="right")
+    for name, value in model.coefficients().items():
+        table.add_row(name, f"{value:+.3f}")
+    console.print(table)
+    console.print(f"saved {out}")
+
+
+def parse_sets(pairs: list[str]) -> dict[str, object]:
+    """``key.path=value`` pairs; values read as YAML so numbers and booleans keep their types."""
+    import yaml
+
+    from malles_graph.evaluation.cases import EvaluationError
+
+    overrides: dict[str, object] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise EvaluationError(f"--set expects key.path=value, got {pair!r}")
+        key, raw = pair.split("=", 1)
+        overrides[key.strip()] = yaml.safe_load(raw)
+    return overrides
+
+
+def eval_scenario(backend: str, scenario_file: Path | None, sets: list[str], ablation: list[str]):
+    """The scenario an LLM backend runs with: a file or defaults, plus --set and --ablation overrides."""
+    from malles_graph.evaluation.cases import EvaluationError
+    from malles_graph.scenario import load_scenario, parse_scenario, set_dotted
+
+    overrides: dict[str, object] = {"backend.name": backend}
+    for name in ablation:
+        if name not in ABLATIONS:
+            raise EvaluationError(f"unknown ablation {name!r}; choose from {', '.join(ABLATIONS)}")
+        overrides.update(ABLATIONS[name])
+    overrides.update(parse_sets(sets))
+    if scenario_file is not None:
+        return load_scenario(scenario_file, overrides)
+    data: dict[str, Any] = {"name": "eval"}
+    for key, value in overrides.items():
+        set_dotted(data, key, value)
+    return parse_scenario(data, "eval defaults + --set")
+
+
+class LLMPredictor:
+    """Runs the decision graph (graphs.decision.decide_situation) on each case, one at a time."""
+
+    def __init__(self, name: str, scenario: Any) -> None:
+        from malles_graph.errors import MallesError
+
+        try:
+            import graphs.decision as decision_graph
+        except ImportError as exc:
+            raise MallesError(f"LLM backends need graphs/decision.py (the decision graph): {exc}") from None
+        self.decide = getattr(decision_graph, "decide_situation", None)
+        if self.decide is None:
+            raise MallesError("LLM backends need graphs/decision.py to expose decide_situation(situation, scenario)")
+        self.name = name
+        self.scenario = scenario
+
+    def predict(self, situations):
+        from malles_graph.evaluation.cases import Prediction
+
+        out = []
+        for situation in situations:
+            result = self.decide(situation, self.scenario)
+            decision = getattr(result, "decision", None) or (
+                result.get("decision") if isinstance(result, dict) else result
+            )
+            probs = getattr(result, "probs", None) or (result.get("probs") if isinstance(result, dict) else None)
+            if decision is None:
+                error = getattr(result, "error", None) or (result.get("error") if isinstance(result, dict) else None)
+                out.append(Prediction(case_id=situation.situation_id, error=str(error or "no decision")))
+                continue
+            if isinstance(decision, dict):
+                product_id, quantity = decision.get("product_id"), decision.get("quantity")
+            else:
+                product_id, quantity = decision.product_id, decision.quantity
+            out.append(
+                Prediction(case_id=situation.situation_id, product_id=product_id, quantity=quantity, probs=probs)
+            )
+        return out
+
+
+@app.command()
+def run(
+    cases: Annotated[Path, typer.Option("--cases", help="case file (JSON lines, see `malles eval schema`)")],
+    backend: Annotated[str, typer.Option("--backend", "-b", help="see `malles eval backends`")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="prediction file (JSON lines)")],
+    train: Annotated[Path | None, typer.Option(help="training cases for fitted baselines (earlier window)")] = None,
+    model: Annotated[Path | None, typer.Option(help="saved choice-model file (instead of --train)")] = None,
+    quantity: Annotated[
+        str, typer.Option(help="one | customer-median | product-median | regressor")
+    ] = "customer-median",
+    seed: Annotated[int, typer.Option(help="seed of random choices and tie breaks")] = 0,
+    resume: Annotated[bool, typer.Option(help="skip case ids already in --out")] = False,
+    limit: Annotated[int | None, typer.Option(help="only the first N cases")] = None,
+    scenario: Annotated[Path | None, typer.Option(help="scenario YAML for LLM backends")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="scenario override key.path=value (LLM backends)")
+    ] = None,
+    ablation: Annotated[
+        list[str] | None, typer.Option(help="no-retrieval | no-z | single-agent | no-multi-sampling (repeatable)")
+    ] = None,
+) -> None:
+    """Run one method on every case and write predictions line by line (flushed; --resume continues).
+
+    Backends: baseline:random|popular|cheapest|discount|history|logit|lgbm, choice-model, and the
+    LLM decision graph: local | openai | ollama (scenario options via --scenario, --set, --ablation).
+
+    Examples:
+      malles eval run --cases test.jsonl -b baseline:popular -o preds/popular.jsonl
+      malles eval run --cases test.jsonl -b baseline:logit --train train.jsonl --quantity regressor -o preds/logit.jsonl
+      malles eval run --cases test.jsonl -b choice-model --model choice_model.json -o preds/cm.jsonl
+      malles eval run --cases test.jsonl -b local --limit 20 --ablation no-retrieval -o preds/local-norag.jsonl
+      malles eval run --cases test.jsonl -b ollama --set backend.model=qwen2.5:7b --set decision.samples=3 -o p.jsonl --resume
+    """
+    from malles_graph.evaluation.cases import read_cases
+    from malles_graph.evaluation.predictors import PredictorOptions, make_predictor
+    from malles_graph.evaluation.runner import run_predictions
+
+    all_cases = read_cases(cases)
+    if limit is not None:
+        all_cases = all_cases[:limit]
+    if backend in LLM_BACKENDS:
+        predictor: Any = LLMPredictor(backend, eval_scenario(backend, scenario, set_ or [], ablation or []))
+        batch = 1
+    else:
+        if set_ or ablation or scenario:
+            console.print(f"[yellow]note:[/] --scenario/--set/--ablation apply to LLM backends only, not {backend}")
+        options = PredictorOptions(
+            train_cases=read_cases(train) if train else None,
+            quantity=quantity,
+            seed=seed,
+            model_path=str(model) if model else None,
+        )
+        predictor = make_predictor(backend, options)
+        batch = 256
+    with _progress() as bar:
+        task = bar.add_task(backend, total=len(all_cases))
+        if resume:
+            from malles_graph.evaluation.cases import done_case_ids
+
+            bar.advance(task, len(done_case_ids(out) & {c.case_id for c in all_cases}))
+        written, skipped = run_predictions(
+            all_cases, predictor, out, resume=resume, batch_size=batch, on_progress=lambda n: bar.advance(task, n)
+        )
+    console.print(f"wrote {written} predictions to {out}" + (f" (skipped {skipped} already there)" if skipped else ""))
+
+
+@app.command()
+def backends() -> None:
+    """List the methods `malles eval run --backend` accepts.
+
+    Example:
+      malles eval backends
+    """
+    from rich.table import Table
+
+    from malles_graph.evaluation.predictors import backend_names
+
+    table = Table(title="eval backends")
+    table.add_column("name")
+    table.add_column("what it does")
+    for name, text in backend_names().items():
+        table.add_row(name, text)
+    for name in LLM_BACKENDS:
+        table.add_row(name, "LLM decision graph (graphs/decision.py) with this chat backend")
+    console.print(table)
+
+
+# ---------------------------------------------------------------------------- score / stability / report
+def _named(files: list[Path], names: list[str] | None) -> dict[str, Path]:
+    from malles_graph.evaluation.cases import EvaluationError
+
+    if names and len(names) != len(files):
+        raise EvaluationError(f"--name given {len(names)} times for {len(files)} prediction files")
+    labels = names or [f.stem for f in files]
+    if len(set(labels)) != len(labels):
+        labels = [str(f) for f in files]
+    return dict(zip(labels, files, strict=True))
+
+
+@app.command()
+def score(
+    preds: Annotated[list[Path], typer.Argument(help="prediction file(s)")],
+    cases: Annotated[Path, typer.Option("--cases", help="the case file the predictions answer")],
+    name: Annotated[list[str] | None, typer.Option("--name", help="method name per file (default: file stem)")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write the scores as JSON")] = None,
+) -> None:
+    """Score prediction files: hit@1, hit@3, log-loss, quantity MAE/MAPE, coverage; overall and sparse/dense.
+
+    Several files (e.g. runs with different seeds) also print their stability.
+
+    Examples:
+      malles eval score preds/logit.jsonl --cases test.jsonl
+      malles eval score preds/*.jsonl --cases test.jsonl --json scores.json
+    """
+    from rich.table import Table
+
+    from malles_graph.evaluation.cases import read_cases, read_predictions
+    from malles_graph.evaluation.metrics import score as score_fn
+    from malles_graph.evaluation.report import fmt, rich_table
+
+    case_list = read_cases(cases)
+    by_id = {c.case_id: c for c in case_list}
+    runs = {label: read_predictions(path, by_id) for label, path in _named(preds, name).items()}
+    results = [score_fn(case_list, p, label) for label, p in runs.items()]
+    console.print(rich_table(results, title=f"scores on {cases} ({len(case_list)} cases)"))
+    detail = Table(title="sparse / dense detail")
+    for col in ("method", "split", "n", "hit@1", "hit@3", "log-loss", "qty MAE", "coverage", "missing", "invalid"):
+        detail.add_column(col, justify="left" if col in ("method", "split") else "right")
+    for r in results:
+        for split, g in (("sparse", r.sparse), ("dense", r.dense)):
+            detail.add_row(
+                r.name, split, str(g.n), fmt(g.hit1), fmt(g.hit3), fmt(g.logloss), fmt(g.mae), fmt(g.coverage),
+                str(g.n_missing), str(g.n_invalid),
+            )  # fmt: skip
+    console.print(detail)
+    if json_out:
+        json_out.write_text(json.dumps([r.model_dump() for r in results], indent=2), encoding="utf-8")
+        console.print(f"wrote {json_out}")
+    if len(runs) > 1:
+        _print_stability(case_list, runs)
+
+
+def _print_stability(case_list, runs) -> None:
+    from rich.table import Table
+
+    from malles_graph.evaluation.metrics import stability as stability_fn
+
+    s = stability_fn(case_list, runs)
+    table = Table(title=f"stability of {len(runs)} runs on {s.n_cases} cases")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("pairwise product agreement", f"{s.pairwise_product_agreement:.3f}")
+    table.add_row("pairwise product+quantity agreement", f"{s.pairwise_quantity_agreement:.3f}")
+    table.add_row("modal share", f"{s.modal_share:.3f}")
+    table.add_row("hit@1 mean +- sd", f"{s.hit1_mean:.3f} +- {s.hit1_std:.3f}")
+    console.print(table)
+
+
+@app.command()
+def stability(
+    preds: Annotated[list[Path], typer.Argument(help="two or more prediction files (runs with different seeds)")],
+    cases: Annotated[Path, typer.Option("--cases", help="the case file the predictions answer")],
+) -> None:
+    """Agreement of repeated runs: pairwise product agreement, modal share, hit@1 spread.
+
+    Example:
+      malles eval stability preds/local-s0.jsonl preds/local-s1.jsonl preds/local-s2.jsonl --cases test.jsonl
+    """
+    from malles_graph.evaluation.cases import read_cases, read_predictions
+
+    case_list = read_cases(cases)
+    by_id = {c.case_id: c for c in case_list}
+    runs = {label: read_predictions(path, by_id) for label, path in _named(preds, None).items()}
+    _print_stability(case_list, runs)
+
+
+@app.command()
+def report(
+    preds: Annotated[list[Path], typer.Argument(help="prediction files, one per method")],
+    cases: Annotated[Path, typer.Option("--cases", help="the case file the predictions answer")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="report folder")] = Path("eval-report"),
+    name: Annotated[list[str] | None, typer.Option("--name", help="method name per file (default: file stem)")] = None,
+) -> None:
+    """Compare methods side by side; write report.md, report.html, scores.json and plots into a folder.
+
+    Plots: hit@1 per subclass-size bucket, quantity error distribution (matplotlib, Agg).
+
+    Examples:
+      malles eval report preds/*.jsonl --cases test.jsonl --out reports/feb
+      malles eval report a.jsonl b.jsonl --name logit --name local --cases test.jsonl
+    """
+    from malles_graph.evaluation.cases import read_cases, read_predictions
+    from malles_graph.evaluation.report import rich_table, write_report
+
+    case_list = read_cases(cases)
+    by_id = {c.case_id: c for c in case_list}
+    runs = {label: read_predictions(path, by_id) for label, path in _named(preds, name).items()}
+    scores, paths = write_report(case_list, runs, out, cases_source=str(cases))
+    console.print(rich_table(scores, title=f"methods on {cases} ({len(case_list)} cases)"))
+    console.print("wrote " + ", ".join(str(p) for p in paths))
