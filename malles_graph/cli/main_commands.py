@@ -2,6 +2,182 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+from typing import Annotated
+
 import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from malles_graph.scenario import BACKEND_NAMES, BackendConfig, Scenario, load_scenario
 
 app = typer.Typer()
+console = Console()
+
+BackendOpt = Annotated[str | None, typer.Option("--backend", "-b", help=f"LLM backend: {', '.join(BACKEND_NAMES)}")]
+ModelOpt = Annotated[str | None, typer.Option(help="model name (openai/ollama) or GGUF path (local)")]
+BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="server URL for openai/ollama backends")]
+
+
+def parse_sets(pairs: list[str]) -> dict[str, object]:
+    """``key.path=value`` pairs; values are read as YAML (so 3, 0.5, true, [a, b] keep their types)."""
+    overrides: dict[str, object] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise typer.BadParameter(f"--set expects key.path=value, got {pair!r}")
+        key, raw = pair.split("=", 1)
+        overrides[key.strip()] = yaml.safe_load(raw)
+    return overrides
+
+
+def scenario_with_overrides(
+    path: Path,
+    *,
+    backend: str | None = None,
+    model: str | None = None,
+    base_url: str | None = None,
+    seed: int | None = None,
+    rounds: int | None = None,
+    archetypes: int | None = None,
+    customers: int | None = None,
+    no_cache: bool = False,
+    sets: list[str] | None = None,
+) -> Scenario:
+    overrides: dict[str, object] = {
+        "backend.name": backend,
+        "backend.model": model,
+        "backend.base_url": base_url,
+        "seed": seed,
+        "mean_field.max_rounds": rounds,
+        "population.archetypes": archetypes,
+        "population.n_customers": customers,
+        "backend.cache": False if no_cache else None,
+    }
+    overrides.update(parse_sets(sets or []))
+    return load_scenario(path, overrides)
+
+
+@app.command()
+def run(
+    scenario_file: Annotated[Path, typer.Argument(help="scenario YAML (see scenarios/)", metavar="SCENARIO.yaml")],
+    backend: BackendOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    seed: Annotated[int | None, typer.Option(help="override the scenario seed")] = None,
+    rounds: Annotated[int | None, typer.Option(help="override mean_field.max_rounds")] = None,
+    archetypes: Annotated[int | None, typer.Option(help="override population.archetypes (K)")] = None,
+    customers: Annotated[int | None, typer.Option(help="override population.n_customers (N)")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="do not use the LLM response cache")] = False,
+    resume: Annotated[str | None, typer.Option(help="resume the interrupted run RUN_ID")] = None,
+    store: Annotated[str | None, typer.Option(help="database URL (sqlite:///... or postgresql://...)")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override any field: key.path=value")] = None,
+) -> None:
+    """Run a scenario: retail population, LLM Economist or wholesale dialogue.
+
+    Examples:
+      malles run scenarios/tafeng-retail.yaml
+      malles run scenarios/tafeng-retail.yaml --backend choice-model --archetypes 16 --rounds 3
+      malles run scenarios/economist-best-response.yaml --seed 3
+      malles run scenarios/tafeng-retail.yaml --set decision.samples=3 --set decision.retrieval=false
+      malles run scenarios/tafeng-retail.yaml --resume 20261123-171500-ab12
+    """
+    scenario = scenario_with_overrides(
+        scenario_file,
+        backend=backend,
+        model=model,
+        base_url=base_url,
+        seed=seed,
+        rounds=rounds,
+        archetypes=archetypes,
+        customers=customers,
+        no_cache=no_cache,
+        sets=set_,
+    )
+    from malles_graph.cli.running import run_any
+
+    run_any(scenario, resume=resume, store=store, console=console)
+
+
+@app.command()
+def demo(
+    backend: BackendOpt = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="do not use the LLM response cache")] = False,
+) -> None:
+    """Run the small retail demo (scenarios/demo.yaml) on the embedded defaults, fetching data on first use.
+
+    Examples:
+      malles demo
+      malles demo --backend choice-model
+    """
+    from malles_graph.cli.data import fetch
+    from malles_graph.cli.running import run_any
+    from malles_graph.paths import scenarios_dir
+
+    fetch("all")
+    scenario = scenario_with_overrides(scenarios_dir() / "demo.yaml", backend=backend, no_cache=no_cache)
+    run_any(scenario, resume=None, store=None, console=console)
+
+
+@app.command()
+def backends(
+    check: Annotated[bool, typer.Option("--check", help="send a tiny structured request and time the answer")] = False,
+    scenario_file: Annotated[Path | None, typer.Option("--scenario", help="use this scenario's backend")] = None,
+    backend: BackendOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+) -> None:
+    """List the LLM backends; with --check, verify that the configured ones answer.
+
+    Examples:
+      malles backends
+      malles backends --check                       # the local llama.cpp model
+      malles backends --check --backend ollama --model llama3.2
+      malles backends --check --backend openai --base-url http://localhost:8000/v1 --model qwen2.5
+    """
+    from malles_graph.backends import DESCRIPTIONS, is_llm_backend
+
+    table = Table(title="LLM backends")
+    table.add_column("name")
+    table.add_column("what answers")
+    for name in BACKEND_NAMES:
+        table.add_row(name, DESCRIPTIONS[name])
+    console.print(table)
+    if not check:
+        return
+    base = load_scenario(scenario_file).backend if scenario_file else BackendConfig()
+    updates = {k: v for k, v in {"name": backend, "model": model, "base_url": base_url}.items() if v is not None}
+    config = BackendConfig.model_validate(base.model_dump() | updates | {"cache": False, "max_tokens": 48})
+    if not is_llm_backend(config.name):
+        console.print(f"[green]{config.name}[/] needs no LLM: nothing to check")
+        return
+    status = check_backend(config)
+    console.print(status)
+    if not status.startswith("[green]"):
+        raise typer.Exit(1)
+
+
+def check_backend(config: BackendConfig) -> str:
+    """Ask the backend for a tiny JSON object; return a rich-formatted status line."""
+    from langchain_core.messages import HumanMessage
+    from pydantic import BaseModel
+
+    from malles_graph.backends import build_client
+    from malles_graph.errors import BackendError
+
+    class Pong(BaseModel):
+        answer: str
+
+    start = time.perf_counter()
+    try:
+        client = build_client(config, use_cache=False)
+        result = client.structured(
+            [HumanMessage(content='Reply with the JSON object {"answer": "pong"}.')], Pong, max_retries=1, seed=0
+        )
+    except BackendError as exc:
+        return f"[red]{config.name}: no answer[/] ({exc})"
+    elapsed = time.perf_counter() - start
+    if result.ok:
+        return f"[green]{config.name} ({client.model_id}) answered[/] {result.value!r} in {elapsed:.1f} s"
+    return f"[yellow]{config.name} ({client.model_id}) answered, but not valid JSON:[/] {result.error}"
