@@ -54,6 +54,14 @@ class RetailEnvironmentConfig(Section):
     initial_stock: int = Field(default=500, ge=0)
     price_step: float = Field(default=0.05, ge=0, le=0.5, description="max relative price change per round")
     restock: int = Field(default=0, ge=0, description="units added to each product's stock per round")
+    visit_rate: float = Field(
+        default=0.02, gt=0, le=1, description="share of the population shopping the subclass in one round"
+    )
+    target_cover: float = Field(
+        default=3.0, gt=0, description="rounds of demand the store wants in stock; prices rise below, fall above"
+    )
+    max_discount: float = Field(default=0.5, ge=0, lt=1, description="lowest price = regular x (1 - max_discount)")
+    max_markup: float = Field(default=0.5, ge=0, description="highest price = regular x (1 + max_markup)")
 
 
 class DecisionOptions(Section):
