@@ -1,0 +1,149 @@
+"""Run folders of the economist scenario: written step by step during a run, read back by the report.
+
+Layout of ``<runs_dir>/economist/<timestamp>-<scenario>-<key>/``:
+
+=====================  ==================================================================
+meta.json              scenario, policies, population size, calls per step, final schedule
+steps.parquet          one row per step: schedule, the three welfares, Gini, revenue, hours, regret, calls
+workers.parquet        one row per worker and step (only when n_workers <= keep_worker_rows)
+decisions.jsonl        every LLM worker answer: step, representative, worker, ok, hours, error, raw text
+planner.jsonl          every planner action: observed welfare, proposal, applied schedule, failure
+votes.jsonl            every election: votes per platform, winner, failures
+analysis.json          the welfare table (best-response equilibrium) and the near-Stackelberg check
+saez.json              the Saez schedule and its per-bracket z, F, f, a(z), G(z)
+=====================  ==================================================================
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from malles_graph.errors import DataError
+from malles_graph.paths import runs_dir
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def new_run_dir(scenario_name: str, key: str, base: Path | None = None) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", scenario_name).strip("-") or "economist"
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = (base or runs_dir()) / "economist" / f"{stamp}-{slug}-{key}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class RunWriter:
+    """Appends a run's records as they happen; parquet tables are written at each step (small) and at the end."""
+
+    def __init__(self, path: Path, keep_workers: bool) -> None:
+        self.path = path
+        self.keep_workers = keep_workers
+        self.steps: list[dict] = []
+        self.worker_frames: list[pl.DataFrame] = []
+        path.mkdir(parents=True, exist_ok=True)
+        for name in ("decisions.jsonl", "planner.jsonl", "votes.jsonl"):
+            (path / name).write_text("", encoding="utf-8")
+
+    def _append(self, name: str, record: dict) -> None:
+        with open(self.path / name, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(_jsonable(record)) + "\n")
+
+    def step(self, row: dict, outcome: dict, reps: np.ndarray | None = None) -> None:
+        self.steps.append(row)
+        pl.DataFrame([_jsonable(r) for r in self.steps]).write_parquet(self.path / "steps.parquet")
+        for d in outcome.get("decisions") or []:
+            worker = int(reps[d["slot"]]) if reps is not None and len(reps) else None
+            self._append("decisions.jsonl", {"step": row["step"], "worker": worker, **d})
+        if self.keep_workers:
+            n = len(outcome["hours"])
+            self.worker_frames.append(
+                pl.DataFrame(
+                    {
+                        "step": np.full(n, row["step"], dtype=np.int32),
+                        "worker": np.arange(n, dtype=np.int32),
+                        **{k: np.asarray(outcome[k], dtype=float) for k in ("hours", "income", "tax", "utility", "regret", "weight")},
+                    }
+                )
+            )
+
+    def planner(self, entry: dict) -> None:
+        self._append("planner.jsonl", entry)
+
+    def vote(self, record: dict) -> None:
+        self._append("votes.jsonl", record)
+
+    def finish(self, meta: dict, analysis: dict, saez: dict) -> None:
+        if self.worker_frames:
+            pl.concat(self.worker_frames).write_parquet(self.path / "workers.parquet")
+        (self.path / "meta.json").write_text(json.dumps(_jsonable(meta), indent=2), encoding="utf-8")
+        (self.path / "analysis.json").write_text(json.dumps(_jsonable(analysis), indent=2), encoding="utf-8")
+        (self.path / "saez.json").write_text(json.dumps(_jsonable(saez), indent=2), encoding="utf-8")
+
+
+@dataclass
+class RunData:
+    path: Path
+    meta: dict
+    steps: pl.DataFrame
+    planner: list[dict]
+    votes: list[dict]
+    analysis: dict
+    saez: dict
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def find_run(ref: str, base: Path | None = None) -> Path:
+    """A run folder from a path or a run id (folder name, or its trailing key, under runs_dir()/economist)."""
+    path = Path(ref)
+    if path.is_dir():
+        return path
+    root = (base or runs_dir()) / "economist"
+    matches = sorted(p for p in root.glob("*") if p.is_dir() and (p.name == ref or p.name.endswith(f"-{ref}")))
+    if not matches:
+        raise DataError(f"no economist run {ref!r}: not a folder, and nothing matches under {root}")
+    return matches[-1]
+
+
+def load_run(ref: str | Path, base: Path | None = None) -> RunData:
+    path = find_run(str(ref), base)
+    steps_path = path / "steps.parquet"
+    if not steps_path.exists():
+        raise DataError(f"{path}: no steps.parquet; is this an economist run folder?")
+    meta_path = path / "meta.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
+    analysis_path = path / "analysis.json"
+    saez_path = path / "saez.json"
+    return RunData(
+        path=path,
+        meta=meta,
+        steps=pl.read_parquet(steps_path),
+        planner=_read_jsonl(path / "planner.jsonl"),
+        votes=_read_jsonl(path / "votes.jsonl"),
+        analysis=json.loads(analysis_path.read_text(encoding="utf-8")) if analysis_path.exists() else {},
+        saez=json.loads(saez_path.read_text(encoding="utf-8")) if saez_path.exists() else {},
+    )
