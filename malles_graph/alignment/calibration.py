@@ -27,12 +27,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal
 
 import numpy as np
 
 from malles_graph.alignment.errors import AlignmentError
-from malles_graph.models import Customer, Decision, HiddenFactors
+from malles_graph.models import ChoiceSituation, Decision, HiddenFactors
 
 FORMAT = "malles-calibration/1"
 FLOOR = 1e-6
@@ -255,12 +255,6 @@ class ConfidenceMap:
 
 
 # ---------------------------------------------------------------- the calibration f
-class CalibrationHook(Protocol):
-    """What the decision graph calls after deciding: f(decision, X, Z) -> calibrated decision."""
-
-    def __call__(self, decision: Decision, customer: Customer, hidden: HiddenFactors | None) -> Decision: ...
-
-
 @dataclass
 class Calibration:
     """The fitted f: probability, quantity and confidence maps, with fit-time figures."""
@@ -270,16 +264,22 @@ class Calibration:
     confidence: ConfidenceMap | None = None
     report: dict[str, float] = field(default_factory=dict)
 
-    # the decision graph's hook
-    def __call__(self, decision: Decision, customer: Customer, hidden: HiddenFactors | None = None) -> Decision:
+    # the decision graph's hook (malles_graph.stabilise.Calibrator)
+    def __call__(self, decision: Decision, situation: ChoiceSituation, hidden: HiddenFactors | None = None) -> Decision:
         """Calibrate one decision: quantity toward the usual quantity, confidence to a hit rate.
 
-        The chosen product is kept: with a single decision there is no distribution to re-rank
-        (use :meth:`calibrate_probs` when candidate probabilities are available).
+        The usual quantity is Z's ``usual_quantity`` when given, else the customer's own history
+        with the product, recent median or mean (X). The chosen product is kept: one decision has
+        no distribution to re-rank (use :meth:`calibrate_probs` when probabilities exist).
         """
         if decision.product_id == "none":
             return decision
-        usual = hidden.usual_quantity if hidden is not None and hidden.usual_quantity > 0 else customer.mean_quantity
+        if hidden is not None and hidden.usual_quantity > 0:
+            usual = hidden.usual_quantity
+        else:
+            from malles_graph.alignment.apply import usual_quantity
+
+            usual = usual_quantity(situation, decision.product_id)
         quantity = self.quantity(decision.quantity, usual) if self.quantity else decision.quantity
         confidence = self.confidence(decision.confidence) if self.confidence else decision.confidence
         return decision.model_copy(update={"quantity": quantity, "confidence": confidence})

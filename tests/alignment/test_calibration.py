@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pytest
 
@@ -16,7 +18,8 @@ from malles_graph.alignment.calibration import (
     log_loss,
 )
 from malles_graph.alignment.errors import AlignmentError
-from malles_graph.models import Customer, Decision, Factor, HiddenFactors
+from malles_graph.models import ChoiceSituation, Customer, Decision, Factor, HiddenFactors, Product
+from malles_graph.stabilise import Calibrator
 
 
 def _synthetic(n: int, seed: int, sharpen: float = 3.0, first_bias: float = 0.0):
@@ -113,11 +116,20 @@ def test_hook_save_load_round_trip(tmp_path) -> None:
         usual_quantity=1.0,
         price_level=1.0,
     )
-    out = loaded(decision, Customer(customer_id="c", mean_quantity=1.0), z)
+    situation = ChoiceSituation(
+        situation_id="s",
+        date=dt.date(2001, 2, 1),
+        customer=Customer(customer_id="c", mean_quantity=1.0),
+        subclass="sub",
+        candidates=[Product(product_id="p1", subclass="sub", price=1.0, regular_price=1.0)],
+    )
+    assert isinstance(loaded, Calibrator)
+    out = loaded(decision, situation, z)
     assert out.product_id == "p1" and out.quantity == 1
     assert out.confidence < 0.99  # overconfident top-label confidence is lowered
     none = Decision(product_id="none", quantity=0)
-    assert loaded(none, Customer(customer_id="c"), None) == none
+    assert loaded(none, situation, None) == none
+    assert loaded(decision, situation, None).quantity == 1  # usual quantity from X when Z is absent
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(AlignmentError, match="format"):
         Calibration.load(tmp_path / "bad.json")
