@@ -16,7 +16,9 @@ err_console = Console(stderr=True)
 
 def run_app(app: typer.Typer, args: list[str] | None = None) -> None:
     try:
-        app(args=args, standalone_mode=False)
+        # Without standalone mode click returns the exit code of typer.Exit instead of exiting.
+        code = app(args=args, standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except MallesError as exc:
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(2)

@@ -1,0 +1,3 @@
+from malles_graph.cli import main
+
+main()

@@ -1,0 +1,74 @@
+"""The command line, end to end in subprocesses (what a user types)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def malles(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "malles_graph.cli", *args], capture_output=True, text=True, cwd=REPO, timeout=600
+    )
+    if check and done.returncode != 0:
+        raise AssertionError(f"malles {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def test_help_lists_commands_with_one_line_each() -> None:
+    out = malles("--help").stdout
+    for command in ("demo", "run", "data", "backends", "prompts"):
+        assert command in out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["demo"], ["run"], ["data", "fetch"], ["data", "info"], ["backends"], ["prompts", "check"]],
+    ids=lambda a: " ".join(a),
+)
+def test_every_command_has_help_with_examples(args: list[str]) -> None:
+    out = malles(*args, "--help").stdout
+    assert "Usage" in out and "Example" in out
+
+
+def test_data_info_summarises_tafeng(tafeng_path: Path) -> None:
+    out = malles("data", "info", "tafeng").stdout
+    assert "817,741" in out and "32,266" in out
+
+
+def test_prompts_check_passes_on_shipped_prompts() -> None:
+    assert "prompts valid" in malles("prompts", "check").stdout
+
+
+def test_prompts_check_fails_on_bad_folder(tmp_path: Path) -> None:
+    done = malles("prompts", "check", "--dir", str(tmp_path), check=False)
+    assert done.returncode == 1 and "prompt file not found" in done.stdout
+
+
+def test_backends_lists_registry() -> None:
+    out = malles("backends").stdout
+    for name in ("local", "openai", "ollama", "choice-model"):
+        assert name in out
+
+
+def test_backends_check_reports_unreachable_server() -> None:
+    done = malles("backends", "--check", "--backend", "ollama", "--base-url", "http://127.0.0.1:9", check=False)
+    assert done.returncode == 1 and "no answer" in done.stdout
+
+
+def test_bad_scenario_is_a_clear_error_without_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nmean_field:\n  damping: 3\n")
+    done = malles("run", str(bad), check=False)
+    assert done.returncode == 2
+    assert "mean_field.damping" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_unknown_set_path_is_reported(tmp_path: Path) -> None:
+    good = tmp_path / "s.yaml"
+    good.write_text("name: x\n")
+    done = malles("run", str(good), "--set", "decision.colour=red", check=False)
+    assert done.returncode == 2 and "decision.colour" in done.stderr
