@@ -36,6 +36,9 @@ class BackendConfig(Section):
     max_retries: int = Field(default=2, ge=0, le=10, description="repairs of an invalid structured answer")
     cache: bool = Field(default=True, description="use the on-disk response cache")
     n_ctx: int = Field(default=4096, ge=256, description="context size of the local llama.cpp server")
+    lora: str | None = Field(
+        default=None, description="GGUF LoRA adapter applied on the local model (from `malles align serve`)"
+    )
 
 
 class PopulationConfig(Section):

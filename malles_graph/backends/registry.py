@@ -56,11 +56,15 @@ def build_chat_model(config: BackendConfig) -> tuple[BaseChatModel, str, CallKwa
         from malles_graph.data.assets import bundled_model_path
 
         model_path = config.model or str(bundled_model_path())
-        server = LocalServer.get(LocalServerKey(model_path, config.n_ctx, config.max_concurrency))
+        server = LocalServer.get(LocalServerKey(model_path, config.n_ctx, config.max_concurrency, config.lora))
         chat = ChatOpenAI(
             model="local", base_url=f"{server.base_url}/v1", api_key="local", timeout=config.timeout_s, max_retries=1
         )
-        return chat, f"local:{os.path.basename(model_path)}", openai_call_kwargs
+        lora = ""
+        if config.lora:  # the response cache must tell adapters (and retrained ones) apart
+            stamp = int(os.path.getmtime(config.lora)) if os.path.exists(config.lora) else 0
+            lora = f"+{os.path.abspath(config.lora)}@{stamp}"
+        return chat, f"local:{os.path.basename(model_path)}{lora}", openai_call_kwargs
     if config.name == "openai":
         from langchain_openai import ChatOpenAI
 
