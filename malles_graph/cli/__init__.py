@@ -27,6 +27,7 @@ COMMAND_MODULES: list[tuple[str, str | None]] = [
     ("data", "data"),
     ("prompts", "prompts"),
     ("eval", "eval"),
+    ("economist", "economist"),
 ]
 
 

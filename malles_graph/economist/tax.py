@@ -73,8 +73,8 @@ class TaxSchedule(BaseModel):
         """One line per bracket, for prompts and reports."""
         lines = []
         for i, (lo, r) in enumerate(zip(self.thresholds, self.rates, strict=True)):
-            hi = f"${self.thresholds[i + 1]:,.0f}" if i + 1 < len(self.thresholds) else "and above"
-            lines.append(f"  ${lo:,.0f} to {hi}: {r:.1f}%")
+            band = f"${lo:,.0f} to ${self.thresholds[i + 1]:,.0f}" if i + 1 < len(self.thresholds) else f"${lo:,.0f} and above"
+            lines.append(f"  {band}: {r:.1f}%")
         return "\n".join(lines)
 
     def short(self) -> str:
