@@ -334,14 +334,18 @@ def score(
     cases: Annotated[Path, typer.Option("--cases", help="the case file the predictions answer")],
     name: Annotated[list[str] | None, typer.Option("--name", help="method name per file (default: file stem)")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="also write the scores as JSON")] = None,
+    with_stability: Annotated[
+        bool, typer.Option("--stability", help="the files are repeated runs of one method: print their agreement")
+    ] = False,
 ) -> None:
     """Score prediction files: hit@1, hit@3, log-loss, quantity MAE/MAPE, coverage; overall and sparse/dense.
 
-    Several files (e.g. runs with different seeds) also print their stability.
+    With --stability the files are taken as repeated runs (different seeds) and their agreement is printed.
 
     Examples:
       malles eval score preds/logit.jsonl --cases test.jsonl
       malles eval score preds/*.jsonl --cases test.jsonl --json scores.json
+      malles eval score run-s0.jsonl run-s1.jsonl run-s2.jsonl --cases test.jsonl --stability
     """
     from rich.table import Table
 
@@ -355,8 +359,8 @@ def score(
     results = [score_fn(case_list, p, label) for label, p in runs.items()]
     console.print(rich_table(results, title=f"scores on {cases} ({len(case_list)} cases)"))
     detail = Table(title="sparse / dense detail")
-    for col in ("method", "split", "n", "hit@1", "hit@3", "log-loss", "qty MAE", "coverage", "missing", "invalid"):
-        detail.add_column(col, justify="left" if col in ("method", "split") else "right")
+    for col in ("method", "split", "n", "hit@1", "hit@3", "logloss", "MAE", "cover", "missing", "invalid"):
+        detail.add_column(col, justify="left" if col in ("method", "split") else "right", overflow="fold")
     for r in results:
         for split, g in (("sparse", r.sparse), ("dense", r.dense)):
             detail.add_row(
@@ -367,7 +371,7 @@ def score(
     if json_out:
         json_out.write_text(json.dumps([r.model_dump() for r in results], indent=2), encoding="utf-8")
         console.print(f"wrote {json_out}")
-    if len(runs) > 1:
+    if with_stability:
         _print_stability(case_list, runs)
 
 

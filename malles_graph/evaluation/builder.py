@@ -135,10 +135,23 @@ def select_events(lines: pl.DataFrame, cfg: SplitConfig) -> pl.DataFrame:
         .join(products.select("subclass", "product_id"), on=["subclass", "product_id"], how="semi")
         .join(subclass.filter(pl.col("n_products") >= 2).select("subclass"), on="subclass", how="semi")
     )
+    # at least one other fit-period product must remain after excluding the same-day purchases
+    same_day = (
+        lines.join(products.select("subclass", "product_id"), on=["subclass", "product_id"], how="semi")
+        .group_by("customer_id", "date", "subclass")
+        .agg(n_same_day=pl.len())
+    )
+    events = (
+        events.join(same_day, on=["customer_id", "date", "subclass"])
+        .join(subclass.select("subclass", "n_products"), on="subclass")
+        .filter(pl.col("n_products") > pl.col("n_same_day"))
+        .drop("n_same_day", "n_products")
+    )
     if cfg.subclasses:
         events = events.filter(pl.col("subclass").is_in(cfg.subclasses))
     if events.height == 0:
         raise EvaluationError("no eligible purchases for this split; widen the test period or lower min_baskets")
+    events = events.sort("customer_id", "date", "product_id", "subclass")  # joins do not keep order; seeds need it
     rng = np.random.default_rng(cfg.seed)
     take = rng.choice(events.height, size=min(cfg.n_cases, events.height), replace=False)
     return events[np.sort(take)].drop("n_before")
@@ -213,7 +226,7 @@ def cases_for_events(lines: pl.DataFrame, events: pl.DataFrame, cfg: SplitConfig
     sub_lines = dict(subclass.select("subclass", "fit_lines").iter_rows())
     cands_by_case = cands.sort("case", "pos").partition_by("case", as_dict=True, include_key=True)
     hist_by_case: dict[int, list[dict]] = {}
-    for row in history.iter_rows(named=True):
+    for row in history.sort("case", "product_id").iter_rows(named=True):
         hist_by_case.setdefault(row["case"], []).append(row)
     cases = []
     for ev in events.iter_rows(named=True):

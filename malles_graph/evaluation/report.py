@@ -13,11 +13,11 @@ from malles_graph.evaluation.metrics import SIZE_BUCKETS, GroupScore, Score, hit
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("hit1", "hit@1"),
     ("hit3", "hit@3"),
-    ("logloss", "log-loss"),
+    ("logloss", "logloss"),
     ("mae", "qty MAE"),
     ("mape", "qty MAPE"),
-    ("mae_hit", "qty MAE (hits)"),
-    ("coverage", "coverage"),
+    ("mae_hit", "MAE hits"),
+    ("coverage", "cover"),
 )
 
 
@@ -37,7 +37,7 @@ def table_rows(scores: Sequence[Score]) -> list[list[str]]:
 
 
 def header() -> list[str]:
-    return ["method", *(label for _, label in COLUMNS), "hit@1 sparse", "hit@1 dense", "cases"]
+    return ["method", *(label for _, label in COLUMNS), "hit@1 sparse", "hit@1 dense", "n"]
 
 
 def markdown_table(scores: Sequence[Score]) -> str:
@@ -52,7 +52,7 @@ def rich_table(scores: Sequence[Score], title: str = "evaluation"):
 
     table = Table(title=title)
     for i, name in enumerate(header()):
-        table.add_column(name, justify="left" if i == 0 else "right")
+        table.add_column(name, justify="left" if i == 0 else "right", overflow="fold")
     for row in table_rows(scores):
         table.add_row(*row)
     return table

@@ -1,0 +1,110 @@
+"""Case and prediction files: schema, round trip, and bad input named by file and line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from malles_graph.evaluation.cases import (
+    ChoiceCase,
+    EvaluationError,
+    Prediction,
+    done_case_ids,
+    read_cases,
+    read_predictions,
+    schema,
+    write_jsonl,
+)
+from malles_graph.models import ChoiceSituation
+
+
+def case_dict(case_id: str = "c1", truth: str = "p2") -> dict:
+    return {
+        "case_id": case_id,
+        "date": "2001-02-10",
+        "customer": {"customer_id": "u1", "mean_quantity": 1.5},
+        "subclass": "s",
+        "candidates": [
+            {"product_id": "p1", "subclass": "s", "price": 10, "regular_price": 12, "popularity": 0.5, "label": "A"},
+            {"product_id": "p2", "subclass": "s", "price": 8, "regular_price": 8, "popularity": 0.2, "label": "B"},
+        ],
+        "truth_product_id": truth,
+        "truth_quantity": 2,
+    }
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_case_is_a_choice_situation_and_round_trips(tmp_path):
+    case = ChoiceCase.model_validate(case_dict())
+    assert isinstance(case, ChoiceSituation) and case.situation_id == "c1"
+    situation = case.situation()
+    assert type(situation) is ChoiceSituation and not hasattr(situation, "truth_product_id")
+    path = tmp_path / "cases.jsonl"
+    write_jsonl([case, ChoiceCase.model_validate(case_dict("c2", "p1"))], path)
+    again = read_cases(path)
+    assert [c.model_dump() for c in again][0] == case.model_dump()
+
+
+def test_schema_generated_from_models():
+    s = schema("case")
+    assert {"case_id", "truth_product_id", "truth_quantity", "candidates", "sparse"} <= set(s["properties"])
+    assert s["additionalProperties"] is False
+    assert "probs" in schema("prediction")["properties"]
+    with pytest.raises(EvaluationError, match="unknown schema"):
+        schema("nope")
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "message"),
+    [
+        ("{not json", r"cases.jsonl:2: not valid JSON"),
+        (json.dumps({**case_dict("c2"), "colour": "red"}), r"cases.jsonl:2: invalid case: colour: Extra inputs"),
+        (json.dumps(case_dict("c1")), r"cases.jsonl:2: duplicate case_id 'c1' \(first at line 1\)"),
+        (json.dumps(case_dict("c2", truth="p9")), r"cases.jsonl:2: invalid case: .*'p9' is not among the candidates"),
+        (json.dumps({**case_dict("c2"), "truth_quantity": 0}), r"cases.jsonl:2: invalid case: truth_quantity"),
+        ("[1, 2]", r"cases.jsonl:2: expected a JSON object"),
+    ],
+)
+def test_bad_case_lines_named_with_line_numbers(tmp_path, bad_line, message):
+    path = write_lines(tmp_path / "cases.jsonl", [json.dumps(case_dict("c1")), bad_line])
+    with pytest.raises(EvaluationError, match=message):
+        read_cases(path)
+
+
+def test_missing_and_empty_case_files(tmp_path):
+    with pytest.raises(EvaluationError, match="not found"):
+        read_cases(tmp_path / "nope.jsonl")
+    with pytest.raises(EvaluationError, match="no cases"):
+        read_cases(write_lines(tmp_path / "empty.jsonl", [""]))
+
+
+def test_bad_prediction_lines(tmp_path):
+    cases = {"c1": ChoiceCase.model_validate(case_dict())}
+    ok = Prediction(case_id="c1", product_id="p1", quantity=1).model_dump_json()
+    path = write_lines(
+        tmp_path / "p.jsonl", [ok, Prediction(case_id="zz", product_id="p1", quantity=1).model_dump_json()]
+    )
+    with pytest.raises(EvaluationError, match=r"p.jsonl:2: prediction for unknown case_id 'zz'"):
+        read_predictions(path, cases)
+    path = write_lines(tmp_path / "p.jsonl", [ok, ok])
+    with pytest.raises(EvaluationError, match=r"p.jsonl:2: duplicate prediction"):
+        read_predictions(path, cases)
+    path = write_lines(tmp_path / "p.jsonl", [ok, '{"case_id": "c1", "quantity": -1}'])
+    with pytest.raises(EvaluationError, match=r"p.jsonl:2: invalid prediction: quantity"):
+        read_predictions(path, cases)
+    path = write_lines(tmp_path / "p.jsonl", [ok, '{"case_id": "c1", "probs": {"p1": "x"}}'])
+    with pytest.raises(EvaluationError, match=r"p.jsonl:2: invalid prediction: probs"):
+        read_predictions(path, cases)
+
+
+def test_done_ids_ignore_a_truncated_last_line(tmp_path):
+    ok = Prediction(case_id="c1", product_id="p1", quantity=1).model_dump_json()
+    path = tmp_path / "p.jsonl"
+    path.write_text(ok + "\n" + '{"case_id": "c2", "prod', encoding="utf-8")
+    assert done_case_ids(path) == {"c1"}
