@@ -56,6 +56,12 @@ PROMPT_SPECS: dict[str, PromptSpec] = {
         "schedule history n_brackets",
     ),
     "voter": PromptSpec.of("persona platforms letters current_income", "platforms letters"),
+    "marketing": PromptSpec.of("round market demand_outlook transcript", "demand_outlook"),
+    "manufacturer": PromptSpec.of("round market terms transcript", "terms"),
+    "wholesaler": PromptSpec.of("round market terms economics transcript", "economics transcript"),
+    "purchasing_rule": PromptSpec.of(
+        "market terms economics variables functions items transcript", "variables items"
+    ),
 }
 
 

@@ -27,6 +27,7 @@ class ItemDemand:
     history_len: int
     mean_price: float  # Ta Feng mean unit price over the history (sales / units)
     mean_cost: float  # Ta Feng mean unit cost to the store over the history (cost / units)
+    prices: np.ndarray | None = None  # mean unit price paid per period (NaN when nothing sold)
 
     @property
     def history(self) -> np.ndarray:
@@ -39,6 +40,32 @@ class ItemDemand:
     @property
     def holdout_periods(self) -> list[dt.date]:
         return self.periods[self.history_len :]
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-friendly form (graph state, run files)."""
+        prices = self.prices if self.prices is not None else np.full(len(self.units), np.nan)
+        return {
+            "item_id": self.item_id,
+            "periods": [p.isoformat() for p in self.periods],
+            "units": [float(u) for u in self.units],
+            "history_len": self.history_len,
+            "mean_price": self.mean_price,
+            "mean_cost": self.mean_cost,
+            "prices": [None if np.isnan(p) else float(p) for p in prices],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ItemDemand:
+        prices = data.get("prices")
+        return cls(
+            item_id=str(data["item_id"]),
+            periods=[p if isinstance(p, dt.date) else dt.date.fromisoformat(p) for p in data["periods"]],
+            units=np.asarray(data["units"], dtype=float),
+            history_len=int(data["history_len"]),
+            mean_price=float(data["mean_price"]),
+            mean_cost=float(data["mean_cost"]),
+            prices=None if prices is None else np.array([np.nan if p is None else p for p in prices], dtype=float),
+        )
 
 
 def period_table(df: pl.DataFrame, options: WholesaleOptions) -> pl.DataFrame:
@@ -89,6 +116,9 @@ def load_demand(options: WholesaleOptions, df: pl.DataFrame | None = None) -> li
         rows = table.filter(pl.col("item") == item)
         by_period = {r["period"]: r for r in rows.iter_rows(named=True)}
         units = np.array([by_period[p]["units"] if p in by_period else 0.0 for p in periods], dtype=float)
+        prices = np.array(
+            [by_period[p]["sales"] / by_period[p]["units"] if p in by_period else np.nan for p in periods], dtype=float
+        )
         hist = [by_period[p] for p in periods[:history_len] if p in by_period]
         sold = sum(r["units"] for r in hist)
         if sold <= 0:
@@ -101,6 +131,7 @@ def load_demand(options: WholesaleOptions, df: pl.DataFrame | None = None) -> li
                 history_len=history_len,
                 mean_price=sum(r["sales"] for r in hist) / sold,
                 mean_cost=sum(r["cost"] for r in hist) / sold,
+                prices=prices,
             )
         )
     return result
