@@ -11,7 +11,9 @@ and gets typed :class:`RetrievedRecord` rows back. Two implementations satisfy t
 
 Both apply the same filters: ``customer_id`` and ``subclass`` when given, and the date
 strictly before ``before`` (the decision date), so a decision never sees its own day or
-the future.
+the future. Both raise :class:`UnknownCustomerError` (a :class:`RetrievalError`, itself a
+``MallesError``) when ``customer_id`` names a customer the memory has never seen; a
+known customer with nothing before the date gives an empty list.
 
 One record is one *episode*: what one customer bought in one product subclass on one
 day (all products and units of that subclass in that basket). :func:`episode_text` is
@@ -30,6 +32,21 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from malles_graph.errors import MallesError
+
+
+class RetrievalError(MallesError):
+    """The memory is missing, corrupt, unreachable, built differently, or asked something it cannot answer."""
+
+
+class UnknownCustomerError(RetrievalError):
+    """A query names a customer id that the memory has never seen (at any date)."""
+
+    def __init__(self, customer_id: str, where: str) -> None:
+        super().__init__(f"unknown customer id {customer_id!r}: no episode of this customer in {where}")
+        self.customer_id = customer_id
+
 
 Embedder = Callable[[Sequence[str]], np.ndarray]
 """Maps texts to a (n, dim) float32 array of L2-normalised rows."""
@@ -94,38 +111,66 @@ def episode_id(customer_id: str, day: dt.date, subclass: str) -> str:
     return f"{customer_id}-{date_key(day)}-{subclass}"
 
 
-def _price_phrase(price_ratio: float) -> str:
-    pct = round((1.0 - price_ratio) * 100)
-    if pct >= 3:
+def price_phrase(price_ratio: float) -> str:
+    """Paid-vs-regular price in words, in 5% steps (coarse on purpose: identical texts embed once)."""
+    pct = int(round((1.0 - price_ratio) * 20)) * 5
+    if pct > 0:
         return f"{pct}% below regular price"
-    if pct <= -3:
+    if pct < 0:
         return f"{-pct}% above regular price"
     return "at regular price"
 
 
-def episode_text(
-    age_group: str, pin_code: str, subclass: str, quantity: int, n_products: int, unit_price: float, price_ratio: float
-) -> str:
-    """The short text embedded for an episode.
+def episode_text(age_group: str, pin_code: str, quantity: int, n_products: int, price_ratio: float) -> str:
+    """The short text embedded for an episode: who, how many, at what price vs regular.
 
-    Who (age group, area), what (subclass, number of distinct products), how many and at
-    what price relative to regular. Ids of customers and products are left out on purpose:
-    they carry no meaning for a sentence embedder and live in the metadata instead, and
-    leaving them out makes many texts identical, which the ingest embeds only once.
+    Ids of customers, products and subclasses are left out on purpose: they are opaque
+    codes that carry no meaning for a sentence embedder (subclass 100205 is not "close" to
+    100201), they are matched exactly through metadata filters instead, and leaving them
+    out makes most texts identical, which the ingest embeds only once (700k episodes,
+    ~10k distinct texts). See docs/retrieval.md.
     """
     products = "1 product" if n_products == 1 else f"{n_products} products"
     units = "1 unit" if quantity == 1 else f"{quantity} units"
-    return (
-        f"age {age_group}, area {pin_code}: bought {units} of {products} in subclass {subclass} "
-        f"at {unit_price:.0f} per unit, {_price_phrase(price_ratio)}"
+    return f"age {age_group}, area {pin_code}: bought {units} of {products}, {price_phrase(price_ratio)}"
+
+
+def query_text(age_group: str, pin_code: str, quantity: int | None = None, price_ratio: float = 1.0) -> str:
+    """A query in the words of :func:`episode_text` for a customer facing an offer.
+
+    ``quantity`` is the amount the situation suggests (e.g. the usual quantity); leave it
+    out to match on who and price only.
+    """
+    units = "" if quantity is None else (" 1 unit" if quantity == 1 else f" {quantity} units")
+    return f"age {age_group}, area {pin_code}: bought{units}, {price_phrase(price_ratio)}"
+
+
+def make_record(
+    customer_id: str,
+    day: dt.date,
+    subclass: str,
+    product_ids: Sequence[str],
+    quantity: int,
+    unit_price: float,
+    price_ratio: float,
+    age_group: str = "Unknown",
+    pin_code: str = "Unknown",
+) -> RetrievedRecord:
+    """An episode record with its id and text filled in (for InMemoryRetriever and tests)."""
+    products = list(dict.fromkeys(product_ids))
+    return RetrievedRecord(
+        id=episode_id(customer_id, day, subclass),
+        text=episode_text(age_group, pin_code, quantity, len(products), price_ratio),
+        customer_id=customer_id,
+        subclass=subclass,
+        date=day,
+        product_ids=products,
+        quantity=quantity,
+        unit_price=unit_price,
+        price_ratio=price_ratio,
+        age_group=age_group,
+        pin_code=pin_code,
     )
-
-
-def query_text(age_group: str, pin_code: str, subclass: str, unit_price: float | None = None,
-               price_ratio: float = 1.0) -> str:
-    """A query in the words of :func:`episode_text` for a customer facing a subclass."""
-    price = "" if unit_price is None else f" at {unit_price:.0f} per unit, {_price_phrase(price_ratio)}"
-    return f"age {age_group}, area {pin_code}: buys in subclass {subclass}{price}"
 
 
 _TOKEN = re.compile(r"[a-z0-9<>%-]+")
@@ -172,13 +217,15 @@ class InMemoryRetriever:
         self._customers = np.array([r.customer_id for r in self.records], dtype=object)
         self._subclasses = np.array([r.subclass for r in self.records], dtype=object)
         self._dates = np.array([date_key(r.date) for r in self.records], dtype=np.int64)
+        self._known_customers = set(self._customers.tolist())
 
     def __len__(self) -> int:
         return len(self.records)
 
     def search(self, query: RetrievalQuery) -> list[RetrievedRecord]:
-        if not self.records:
-            return []
+        """Best ``query.k`` records passing the filters; UnknownCustomerError for a customer never seen."""
+        if query.customer_id is not None and query.customer_id not in self._known_customers:
+            raise UnknownCustomerError(query.customer_id, f"the in-memory retriever ({len(self.records)} records)")
         mask = self._dates < date_key(query.before)
         if query.customer_id is not None:
             mask &= self._customers == query.customer_id
