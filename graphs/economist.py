@@ -425,18 +425,19 @@ def planner(state: EconomistState) -> dict:
     if res.planner_policy == "hill_climb":
         climb = state.get("climb") or {}
         inc = climb.get("incumbent")
-        trial, inc_s, inc_w, note = hill_climb_step(
+        trial, inc_s, inc_w, sigma, note = hill_climb_step(
             current,
             observed,
             TaxSchedule(rates=tuple(inc)) if inc else None,
             climb.get("incumbent_welfare"),
             opt,
             res.rng,
+            climb.get("sigma"),
         )
         entry["proposal"] = list(trial.rates)
         entry["answer"] = note
         new, entry["clipped"] = current.clipped_toward(trial.rates, opt.max_rate_change, label="hill-climb")
-        update["climb"] = {"incumbent": list(inc_s.rates), "incumbent_welfare": inc_w}
+        update["climb"] = {"incumbent": list(inc_s.rates), "incumbent_welfare": inc_w, "sigma": sigma}
     elif res.planner_policy == "llm":
         prompt = llm_roles.planner_prompt(
             step=state["step"],
@@ -644,8 +645,13 @@ def run_economist(
                     if writer:
                         writer.vote(record)
         final_schedule = final["schedule"]
-        analysis = post_run_analysis(res.pop, res.model, options, final_schedule, res.saez.schedule, scenario.seed)
         history, planner_log, votes = final.get("history", []), final.get("planner_log", []), final.get("votes", [])
+        key = f"welfare_{options.objective}"
+        best_row = max(history, key=lambda r: r[key]) if history else None
+        best_observed = TaxSchedule(rates=tuple(best_row["schedule"]), label="best observed") if best_row else None
+        analysis = post_run_analysis(
+            res.pop, res.model, options, final_schedule, res.saez.schedule, scenario.seed, best_observed=best_observed
+        )
         calls = sum(r.get("llm_calls", 0) for r in history)
         calls += sum(e.get("calls", 0) for e in planner_log) + sum(v.get("calls", 0) for v in votes)
         meta = {

@@ -27,6 +27,7 @@ def post_run_analysis(
     saez: TaxSchedule,
     seed: int,
     sample: int = CHECK_SAMPLE,
+    best_observed: TaxSchedule | None = None,
 ) -> dict:
     """The welfare table and the Stackelberg check as plain JSON-able data."""
     n = len(pop)
@@ -35,6 +36,7 @@ def post_run_analysis(
     args = (sub.skill, sub.potential_income, sub.weight, model, options)
     schedules: dict[str, TaxSchedule] = {
         "final (run)": final,
+        **({"best observed (run)": best_observed} if best_observed is not None else {}),
         f"saez ({options.objective})": saez,
         "us 2024": us_schedule(),
         f"flat {options.flat_rate:g}%": flat_schedule(options.flat_rate),

@@ -93,23 +93,29 @@ def hill_climb_step(
     incumbent_welfare: float | None,
     options: EconomistOptions,
     rng: np.random.Generator,
-) -> tuple[TaxSchedule, TaxSchedule, float, str]:
+    sigma: float | None = None,
+) -> tuple[TaxSchedule, TaxSchedule, float, float, str]:
     """One action of the (1+1) evolution-strategy planner, the numeric stand-in for the LLM planner.
 
     Compares the welfare observed under ``current`` with the incumbent's: keeps ``current`` as the new
-    incumbent if it did better, else returns to the incumbent; then perturbs one random bracket by
-    +-hill_climb_step points for the next period. Returns (trial, incumbent, incumbent welfare, note).
+    incumbent if it did better, else returns to the incumbent. Then proposes the incumbent plus a Gaussian
+    step on every bracket (each clipped to max_rate_change). The step size follows the 1/5th success
+    rule: x1.5 after a success, x0.82 after a failure, within [0.5, max_rate_change] points.
+    Returns (trial, incumbent, incumbent welfare, next sigma, note).
     """
+    sigma = options.hill_climb_step if sigma is None else sigma
     if incumbent is None or incumbent_welfare is None or observed_welfare > incumbent_welfare:
+        success = incumbent is not None
         incumbent, incumbent_welfare, note = current, observed_welfare, "kept"
+        sigma = sigma * 1.5 if success else sigma
     else:
         note = "reverted"
-    k = int(rng.integers(len(incumbent.rates)))
-    step = min(options.hill_climb_step, options.max_rate_change)
-    rates = list(incumbent.rates)
-    rates[k] = float(np.clip(rates[k] + rng.choice([-step, step]), 0.0, 100.0))
-    trial = incumbent.model_copy(update={"rates": tuple(rates), "label": "hill-climb"})
-    return trial, incumbent, incumbent_welfare, f"{note}; trying bracket {k + 1} at {rates[k]:.1f}%"
+        sigma *= 0.82
+    sigma = float(np.clip(sigma, 0.5, options.max_rate_change))
+    step = np.clip(rng.normal(0.0, sigma, len(incumbent.rates)), -options.max_rate_change, options.max_rate_change)
+    rates = np.clip(np.asarray(incumbent.rates) + step, 0.0, 100.0)
+    trial = incumbent.model_copy(update={"rates": tuple(round(float(r), 3) for r in rates), "label": "hill-climb"})
+    return trial, incumbent, incumbent_welfare, sigma, f"{note}; step size {sigma:.2f} points"
 
 
 __all__ = ["OBJECTIVES", "equilibrium_table", "hill_climb_step", "local_search", "schedule_welfare"]
