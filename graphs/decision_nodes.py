@@ -101,10 +101,9 @@ def retrieve(state: DecisionState, runtime: Runtime[Any]) -> dict[str, Any]:
     records: list[RetrievedRecord] = []
     if ctx.retrieval and ctx.retriever is not None and ctx.neighbours > 0:
         cands = situation.candidates
-        mean_price = sum(c.price for c in cands) / len(cands)
-        mean_ratio = sum(c.price / c.regular_price for c in cands if c.regular_price) / len(cands)
-        text = query_text(situation.customer.age_group, situation.customer.pin_code, situation.subclass,
-                          mean_price, mean_ratio or 1.0)
+        mean_ratio = sum(c.price / c.regular_price if c.regular_price else 1.0 for c in cands) / len(cands)
+        usual = round(situation.customer.mean_quantity) or None
+        text = query_text(situation.customer.age_group, situation.customer.pin_code, usual, mean_ratio)
         base = {"text": text, "subclass": situation.subclass, "before": situation.date, "k": ctx.neighbours}
         own = ctx.retriever.search(RetrievalQuery(customer_id=situation.customer.customer_id, **base))
         others = ctx.retriever.search(RetrievalQuery(**{**base, "k": ctx.neighbours + len(own)}))

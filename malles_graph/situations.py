@@ -33,7 +33,7 @@ import polars as pl
 
 from malles_graph.errors import DataError
 from malles_graph.models import ChoiceSituation, StyleParams
-from malles_graph.retrieval_api import RetrievedRecord, episode_id, episode_text
+from malles_graph.retrieval_api import RetrievedRecord, make_record
 
 COLUMNS = ["date", "customer_id", "age_group", "pin_code", "subclass", "product_id", "quantity", "sales"]
 
@@ -309,22 +309,11 @@ class SituationBuilder:
             eps = eps.head(limit)
         out = []
         for r in eps.iter_rows(named=True):
-            unit = r["sales"] / r["quantity"]
             ratio = r["sales"] / r["regular_sales"] if r["regular_sales"] > 0 else 1.0
-            text = episode_text(r["age_group"], r["pin_code"], subclass, r["quantity"], len(r["product_ids"]), unit, ratio)
             out.append(
-                RetrievedRecord(
-                    id=episode_id(r["customer_id"], r["date"], subclass),
-                    text=text,
-                    customer_id=r["customer_id"],
-                    subclass=subclass,
-                    date=r["date"],
-                    product_ids=r["product_ids"],
-                    quantity=int(r["quantity"]),
-                    unit_price=round(unit, 4),
-                    price_ratio=round(ratio, 4),
-                    age_group=r["age_group"],
-                    pin_code=r["pin_code"],
+                make_record(
+                    r["customer_id"], r["date"], subclass, r["product_ids"], int(r["quantity"]),
+                    round(r["sales"] / r["quantity"], 4), round(ratio, 4), r["age_group"], r["pin_code"],
                 )
             )
         return out
