@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from tokenize import TokenError
 
 import sympy as sp
@@ -87,16 +88,27 @@ class PurchasingFormula:
     def simplified(self) -> str:
         return str(sp.simplify(self.expr))
 
+    @cached_property
+    def _function(self):
+        # lambdify prints the expression we built (validated names only) to Python math code: exact floats,
+        # no sympy precision loss in near-cancellations such as Max(0, 2*a - a - a)
+        names = self.variables
+        return names, sp.lambdify([SYMBOLS[n] for n in names], self.expr, modules=["math"])
+
     def evaluate(self, values: Mapping[str, float]) -> float:
         """The order quantity for one context; raises FormulaError if it is not a finite real number."""
-        subs = {SYMBOLS[name]: values[name] for name in self.variables}
+        names, function = self._function
         try:
-            result = complex(self.expr.evalf(subs=subs))
-        except (TypeError, ValueError, ZeroDivisionError) as exc:
-            raise FormulaError(f"the formula does not evaluate to a number ({exc})") from None
-        if abs(result.imag) > 1e-9:
-            raise FormulaError("the formula gives a complex number (square root or log of a negative value?)")
-        value = result.real
+            result = function(*(float(values[n]) for n in names))
+        except ZeroDivisionError:
+            raise FormulaError("the formula divides by zero") from None
+        except OverflowError:
+            raise FormulaError("the formula overflows (exp or a power of a large value?)") from None
+        except ValueError as exc:
+            raise FormulaError(f"the formula has no real value here ({exc}: log or sqrt of a negative value?)") from None
+        if isinstance(result, complex):
+            raise FormulaError("the formula gives a complex number (power of a negative value?)")
+        value = float(result)
         if not math.isfinite(value):
             raise FormulaError("the formula gives a non-finite value (division by zero or overflow?)")
         return value
