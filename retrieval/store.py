@@ -1,0 +1,193 @@
+"""The Chroma transaction memory: collection settings, opening, search and exact search.
+
+:class:`ChromaRetriever` satisfies ``malles_graph.retrieval_api.Retriever``: the decision
+graph receives it (or the in-memory one) and calls ``search``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from malles_graph.retrieval_api import (
+    RetrievalError,
+    RetrievalQuery,
+    RetrievedRecord,
+    UnknownCustomerError,
+    date_key,
+    episode_text,
+    key_date,
+)
+from retrieval.client import make_client
+
+DEFAULT_COLLECTION = "tafeng_transactions"
+
+
+class HnswParams(BaseModel):
+    """HNSW index settings of a collection (Chroma's collection configuration ``hnsw``).
+
+    ``max_neighbors`` (M) and ``ef_construction`` are fixed when the collection is created;
+    ``ef_search`` can be changed later (``ChromaRetriever.open(..., ef_search=N)``).
+    The defaults were chosen from measured recall@10 on the full data (docs/retrieval.md).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    space: str = Field(default="cosine", description="distance: cosine (embeddings are unit length)")
+    max_neighbors: int = Field(default=32, ge=4, le=128, description="M: graph degree")
+    ef_construction: int = Field(default=128, ge=8, le=2000, description="candidate list size while inserting")
+    ef_search: int = Field(default=256, ge=8, le=5000, description="candidate list size while searching")
+
+    def configuration(self) -> dict[str, Any]:
+        return {"hnsw": self.model_dump()}
+
+
+def default_embedding_function():
+    from retrieval.embedding import MiniLMEmbeddingFunction
+
+    return MiniLMEmbeddingFunction()
+
+
+def open_collection(
+    client: Any,
+    name: str = DEFAULT_COLLECTION,
+    where: str = "",
+    create: bool = False,
+    hnsw: HnswParams | None = None,
+    embedding_function: Any = None,
+):
+    """Get (or with ``create``, get or create) a collection, checking its embedding function.
+
+    A collection built with another embedding function is refused with a RetrievalError
+    naming both functions, rather than mixing incompatible vectors.
+    """
+    from chromadb.errors import NotFoundError
+
+    ef = embedding_function or default_embedding_function()
+    try:
+        collection = client.get_collection(name)
+    except NotFoundError:
+        if not create:
+            names = [c.name for c in client.list_collections()]
+            raise RetrievalError(
+                f"no collection {name!r} in Chroma memory {where} (collections there: {names or 'none'}); "
+                "run `malles memory build` or pick another --collection"
+            ) from None
+        try:
+            return client.create_collection(
+                name, configuration=(hnsw or HnswParams()).configuration(), embedding_function=ef
+            )
+        except ValueError as exc:
+            raise RetrievalError(f"collection {name!r} in {where} could not be created: {exc}") from exc
+    except Exception as exc:
+        raise RetrievalError(f"collection {name!r} in Chroma memory {where} could not be read ({exc})") from exc
+    stored = (collection.configuration_json or {}).get("embedding_function") or {}
+    if stored.get("name") != ef.name():
+        raise RetrievalError(
+            f"collection {name!r} in {where} was built with embedding function {stored.get('name')!r}, "
+            f"not {ef.name()!r}; its vectors are not comparable. Use another --collection or rebuild it"
+        )
+    return client.get_collection(name, embedding_function=ef)
+
+
+class ChromaRetriever:
+    """Similarity search over the Chroma memory with metadata filters (Retriever protocol)."""
+
+    def __init__(self, collection: Any, embedding_function: Any = None, where: str = "") -> None:
+        self.collection = collection
+        self.embedding_function = embedding_function or collection._embedding_function
+        self.where = where or collection.name
+        self._embed_one = lru_cache(maxsize=4096)(self._embed_uncached)
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path | None = None,
+        url: str | None = None,
+        collection: str = DEFAULT_COLLECTION,
+        embedding_function: Any = None,
+        ef_search: int | None = None,
+    ) -> ChromaRetriever:
+        """Open an existing memory for reading (errors name the path/URL and collection)."""
+        client, where = make_client(path, url, create=False)
+        ef = embedding_function or default_embedding_function()
+        col = open_collection(client, collection, where, create=False, embedding_function=ef)
+        if ef_search is not None:
+            col.modify(configuration={"hnsw": {"ef_search": ef_search}})
+        return cls(col, ef, where=f"collection {collection!r} at {where}")
+
+    @classmethod
+    def from_config(cls, memory: Any, run_dir: Path | None = None) -> ChromaRetriever:
+        """From a scenario's ``memory:`` section (MemoryConfig: path, url, collection)."""
+        from retrieval.client import default_path
+
+        path = None if memory.url else (memory.path or default_path(run_dir))
+        return cls.open(path=path, url=memory.url, collection=memory.collection)
+
+    def count(self) -> int:
+        return self.collection.count()
+
+    def _embed_uncached(self, text: str) -> tuple[float, ...]:
+        return tuple(float(x) for x in np.asarray(self.embedding_function([text]), dtype=np.float32)[0])
+
+    def search(self, query: RetrievalQuery) -> list[RetrievedRecord]:
+        """Top ``query.k`` episodes strictly before ``query.before``, filtered, best first."""
+        vector = list(self._embed_one(query.text))
+        where = build_where(query)
+        try:
+            found = self.collection.query(
+                query_embeddings=[vector], n_results=query.k, where=where, include=["metadatas", "distances"]
+            )
+        except Exception as exc:
+            raise RetrievalError(f"query on {self.where} failed ({type(exc).__name__}: {exc})") from exc
+        ids, metas, dists = found["ids"][0], found["metadatas"][0], found["distances"][0]
+        if not ids and query.customer_id is not None and not self.knows_customer(query.customer_id):
+            raise UnknownCustomerError(query.customer_id, self.where)
+        return [to_record(i, m, 1.0 - float(d)) for i, m, d in zip(ids, metas, dists, strict=True)]
+
+    def knows_customer(self, customer_id: str) -> bool:
+        return bool(self.collection.get(where={"customer_id": customer_id}, limit=1, include=[])["ids"])
+
+
+def build_where(query: RetrievalQuery) -> dict[str, Any]:
+    """Chroma ``where`` for the query's filters; the date is always strictly before ``before``."""
+    clauses: list[dict[str, Any]] = [{"date": {"$lt": date_key(query.before)}}]
+    if query.customer_id is not None:
+        clauses.append({"customer_id": {"$eq": query.customer_id}})
+    if query.subclass is not None:
+        clauses.append({"subclass": {"$eq": query.subclass}})
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def to_record(record_id: str, meta: dict[str, Any], similarity: float) -> RetrievedRecord:
+    """A Chroma hit as a typed record; the text is rebuilt from the metadata (see docs)."""
+    return RetrievedRecord(
+        id=record_id,
+        text=episode_text(meta["age_group"], meta["pin_code"], meta["quantity"], meta["n_products"], meta["price_ratio"]),
+        customer_id=meta["customer_id"],
+        subclass=meta["subclass"],
+        date=key_date(int(meta["date"])),
+        product_ids=meta["product_ids"],
+        quantity=meta["quantity"],
+        unit_price=meta["unit_price"],
+        price_ratio=meta["price_ratio"],
+        age_group=meta["age_group"],
+        pin_code=meta["pin_code"],
+        similarity=similarity,
+    )
+
+
+def iter_embeddings(collection: Any, page: int = 20000) -> Iterator[tuple[list[str], np.ndarray, list[dict]]]:
+    """All stored (ids, embeddings, metadatas), page by page (for exact search and checks)."""
+    offset = 0
+    while True:
+        got = collection.get(limit=page, offset=offset, include=["embeddings", "metadatas"])
+        if not got["ids"]:
+            return
+        yield got["ids"], np.asarray(got["embeddings"], dtype=np.float32), got["metadatas"]
+        offset += len(got["ids"])
