@@ -112,7 +112,7 @@ class AgentPayload(TypedDict):
 
 # -- builder -----------------------------------------------------------------------------------
 def build_population_graph(
-    agent_graph: Any, environment: Environment, *, name: str = "population"
+    agent_graph: Any, environment: Environment, *, name: str = "population", checkpointer: Any = None
 ) -> CompiledStateGraph:
     """The supervisor graph for ``agent_graph`` (any runnable honouring the agent contract) in ``environment``."""
 
@@ -227,7 +227,7 @@ def build_population_graph(
     builder.add_edge("aggregate", "environment")
     builder.add_edge("environment", "mean_field")
     builder.add_conditional_edges("mean_field", next_round, ["start_round", END])
-    return builder.compile(name=name)
+    return builder.compile(name=name, checkpointer=checkpointer)
 
 
 def _weighted(task: AgentTask, outcome: AgentOutcome) -> WeightedOutcome:
@@ -239,3 +239,13 @@ def _weighted(task: AgentTask, outcome: AgentOutcome) -> WeightedOutcome:
         choice=outcome.choice,
         quantity=outcome.quantity,
     )
+
+
+def _default_graph() -> CompiledStateGraph:
+    """The retail supervisor over the customer decision graph (for ``langgraph.json``)."""
+    from graphs.decision import graph as decision_graph
+
+    return build_population_graph(decision_graph, RetailEnvironment())
+
+
+graph = _default_graph()
