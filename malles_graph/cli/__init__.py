@@ -26,6 +26,7 @@ COMMAND_MODULES: list[tuple[str, str | None]] = [
     ("main_commands", None),
     ("data", "data"),
     ("prompts", "prompts"),
+    ("memory", "memory"),
     ("eval", "eval"),
     ("economist", "economist"),
 ]
