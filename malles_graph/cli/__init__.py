@@ -29,6 +29,7 @@ COMMAND_MODULES: list[tuple[str, str | None]] = [
     ("memory", "memory"),
     ("eval", "eval"),
     ("economist", "economist"),
+    ("wholesale", "wholesale"),
 ]
 
 
