@@ -28,6 +28,7 @@ COMMAND_MODULES: list[tuple[str, str | None]] = [
     ("prompts", "prompts"),
     ("memory", "memory"),
     ("eval", "eval"),
+    ("tui", None),
     ("economist", "economist"),
     ("wholesale", "wholesale"),
 ]

@@ -1,0 +1,233 @@
+"""The malles-graph terminal app: run scenarios, watch debates, browse history, edit prompts.
+
+Five screens, one per app *mode* (switching keeps each screen's state): Run,
+Live debate, Population, History, Prompts & personas. Runs execute in a thread
+worker owned by the app, so they keep going while the operator moves between
+screens; the worker posts past-tense messages (``tui.messages``), the app folds
+them into :class:`~tui.session.RunSession` and re-publishes them on the
+``run_events`` signal that the screens subscribe to.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding
+from textual.message import Message
+from textual.signal import Signal
+
+from malles_graph.scenario import Scenario
+from tui import messages as msg
+from tui.commands import MallesCommands
+from tui.screens.debate import DebateScreen
+from tui.screens.editor import EditorScreen
+from tui.screens.help import HelpScreen
+from tui.screens.history import HistoryScreen
+from tui.screens.population import PopulationScreen
+from tui.screens.run import RunScreen
+from tui.session import RunSession
+
+# Builds the LLM client for a scenario; None lets the runner build it from the scenario's backend.
+ClientFactory = Callable[[Scenario], Any]
+
+SCREEN_TITLES = {
+    "run": "Run",
+    "debate": "Live debate",
+    "population": "Population",
+    "history": "History",
+    "editor": "Prompts & personas",
+}
+
+
+class MallesApp(App[None]):
+    """Operators run scenarios here; prompt engineers edit and try prompts."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "malles-graph"
+    MODES = {
+        "run": RunScreen,
+        "debate": DebateScreen,
+        "population": PopulationScreen,
+        "history": HistoryScreen,
+        "editor": EditorScreen,
+    }
+    COMMANDS = App.COMMANDS | {MallesCommands}
+    BINDINGS = [
+        Binding("f1", "help", "Help", id="app.help", tooltip="Keys and screens", priority=True),
+        Binding("f2", "goto('run')", "Run", id="app.goto.run", tooltip="Pick a scenario and start it", priority=True),
+        Binding("f3", "goto('debate')", "Debate", id="app.goto.debate", tooltip="Live transcript", priority=True),
+        Binding(
+            "f4", "goto('population')", "Population", id="app.goto.population", tooltip="Rounds", priority=True
+        ),
+        Binding("f5", "goto('history')", "History", id="app.goto.history", tooltip="Past runs", priority=True),
+        Binding("f6", "goto('editor')", "Prompts", id="app.goto.editor", tooltip="Prompts & personas", priority=True),
+        Binding("ctrl+r", "start_run", "Start", id="app.run.start", tooltip="Start the chosen scenario", priority=True),
+        Binding(
+            "ctrl+g", "cancel_run", "Cancel", id="app.run.cancel", tooltip="Stop the run (keeps what is recorded)",
+            priority=True,
+        ),
+    ]
+
+    def __init__(
+        self,
+        scenario_path: Path | None = None,
+        store_url: str | None = None,
+        client_factory: ClientFactory | None = None,
+        start_mode: str = "run",
+    ) -> None:
+        super().__init__()
+        self.scenario_path = scenario_path
+        self.store_url = store_url
+        self.client_factory = client_factory
+        self.start_mode = start_mode
+        self.session = RunSession()
+        self.run_events: Signal[Message] = Signal(self, "run-events")
+        self._cancel = threading.Event()
+
+    def on_mount(self) -> None:
+        self.switch_mode(self.start_mode)
+
+    # ---- navigation -------------------------------------------------------------------------
+
+    def action_goto(self, mode: str) -> None:
+        if mode in self.MODES and mode != self.current_mode:
+            self.switch_mode(mode)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    async def mode_screen(self, mode: str) -> Any:
+        """The base screen of a mode, showing the mode first if it was never shown."""
+        try:
+            return self.get_screen_stack(mode)[0]
+        except (KeyError, IndexError):
+            await self.switch_mode(mode)
+            return self.get_screen_stack(mode)[0]
+
+    async def _in_mode(self, mode: str, action: str) -> None:
+        """Switch to ``mode`` and run one of its screen's actions (palette entries use this)."""
+        if mode != self.current_mode:
+            await self.switch_mode(mode)
+        await self.screen.run_action(action)
+
+    async def action_open_scenario(self) -> None:
+        await self._in_mode("run", "open_file")
+
+    async def action_save_file(self) -> None:
+        await self._in_mode("editor", "save")
+
+    async def action_try_prompt(self) -> None:
+        await self._in_mode("editor", "try_it")
+
+    async def action_revert_file(self) -> None:
+        await self._in_mode("editor", "revert")
+
+    async def action_refresh_history(self) -> None:
+        await self._in_mode("history", "refresh")
+
+    async def action_open_run(self) -> None:
+        await self._in_mode("history", "open_run")
+
+    async def action_export_run(self) -> None:
+        await self._in_mode("history", "export")
+
+    # ---- runs -------------------------------------------------------------------------------
+
+    @property
+    def run_active(self) -> bool:
+        return self.session.status in ("running", "cancelling")
+
+    async def action_start_run(self) -> None:
+        """Build the scenario from the Run form (validated there) and start it."""
+        if self.run_active:
+            self.notify("A run is already going; cancel it first (ctrl+g).", severity="warning")
+            return
+        run_screen: RunScreen = await self.mode_screen("run")
+        scenario = run_screen.build_scenario()
+        if scenario is None:
+            if self.current_mode != "run":
+                await self.switch_mode("run")
+            return
+        self.start_run(scenario, resume=run_screen.resume_id())
+
+    def start_run(self, scenario: Scenario, resume: str | None = None) -> None:
+        self.session.reset(scenario.name, scenario.kind)
+        self._cancel = threading.Event()
+        self.run_events.publish(msg.RunStarted(resume, scenario.name, scenario.kind))
+        self.run_scenario(scenario, resume, self._cancel)
+
+    def action_cancel_run(self) -> None:
+        if not self.run_active:
+            self.notify("No run is going.", severity="information")
+            return
+        self._cancel.set()
+        self.session.status = "cancelling"
+        self.notify("Cancelling: the run stops after the call in flight; recorded rounds are kept.")
+        self.run_events.publish(msg.RunCancelled(self.session.run_id))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="run", description="scenario run")
+    def run_scenario(self, scenario: Scenario, resume: str | None, cancel: threading.Event) -> None:
+        from tui.running import execute_run
+
+        client = self.client_factory(scenario) if self.client_factory else None
+        execute_run(self, scenario, resume=resume, store_url=self.store_url, client=client, cancel=cancel)
+
+    # The worker's messages: fold into the session, then tell the screens.
+
+    @on(msg.RunStarted)
+    def _run_started(self, message: msg.RunStarted) -> None:
+        if message.run_id:
+            self.session.run_id = message.run_id
+        self.run_events.publish(message)
+
+    @on(msg.RoundStarted)
+    def _round_started(self, message: msg.RoundStarted) -> None:
+        self.session.start_round(message.round_index, message.n_decisions)
+        self.run_events.publish(message)
+
+    @on(msg.TurnStreamed)
+    def _turn_streamed(self, message: msg.TurnStreamed) -> None:
+        self.session.add_turn(message.turn, message.round_index)
+        self.run_events.publish(message)
+
+    @on(msg.DecisionFinished)
+    def _decision_finished(self, message: msg.DecisionFinished) -> None:
+        self.session.finish_decision(
+            message.round_index, message.done, message.total, message.outcome, message.mass
+        )
+        self.run_events.publish(message)
+
+    @on(msg.RoundFinished)
+    def _round_finished(self, message: msg.RoundFinished) -> None:
+        self.session.finish_round(message.round_index, message.figures)
+        self.run_events.publish(message)
+
+    @on(msg.RunFinished)
+    def _run_finished(self, message: msg.RunFinished) -> None:
+        self.session.status = "finished"
+        self.session.summary = message.summary
+        self.session.run_id = message.run_id or self.session.run_id
+        self.notify(f"Run {self.session.run_id or ''} finished.", title=self.session.scenario_name)
+        self.run_events.publish(message)
+
+    @on(msg.RunFailed)
+    def _run_failed(self, message: msg.RunFailed) -> None:
+        self.session.status = "failed"
+        self.session.error = message.error
+        self.session.run_id = message.run_id or self.session.run_id
+        self.notify(message.error, title="Run failed", severity="error", timeout=15)
+        self.run_events.publish(message)
+
+    @on(msg.RunCancelled)
+    def _run_cancelled(self, message: msg.RunCancelled) -> None:
+        # Posted by the worker once it has really stopped (the action only publishes "cancelling").
+        self.session.status = "cancelled"
+        self.session.run_id = message.run_id or self.session.run_id
+        self.notify("Run cancelled; the rounds already recorded are kept.", severity="warning")
+        self.run_events.publish(message)

@@ -1,0 +1,305 @@
+"""Prompts & personas: edit prompts/*.txt and personas/*.yaml with live validation, preview and "try it".
+
+Edits live in per-file buffers until saved, so moving between files loses
+nothing. Every change is validated with the core's own checks; the status line
+says what is wrong (unknown or missing variable, malformed brace, out-of-range
+rho...). Saving validates again and refuses invalid text; valid text is written
+atomically. "Try it" runs one decision with the *unsaved* prompt.
+"""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import (
+    Button,
+    Footer,
+    Header,
+    Label,
+    OptionList,
+    Static,
+    TabbedContent,
+    TabPane,
+    TextArea,
+)
+from textual.widgets.option_list import Option
+
+from tui import editing
+from tui import messages as msg
+from tui.editing import EditableFile, Validation
+from tui.widgets.transcript import TranscriptView
+
+VALIDATE_DELAY_S = 0.25
+
+
+class EditorScreen(Screen[None]):
+    """Edit role prompts and persona/style files; invalid content is never saved."""
+
+    TITLE = "Prompts & personas"
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", id="editor.save", tooltip="Validate and write the file atomically"),
+        Binding("ctrl+t", "try_it", "Try it", id="editor.try", tooltip="Run one decision with the unsaved prompt"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.files: list[EditableFile] = []
+        self.current: EditableFile | None = None
+        self.buffers: dict[str, str] = {}
+        self.validation = Validation(None)
+        self._validate_timer: Timer | None = None
+        self._loading = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="editor-main"):
+            with Vertical(id="editor-files", classes="sidebar"):
+                yield Label("Files", classes="section-title")
+                yield OptionList(id="file-list")
+            with Vertical(id="editor-center"):
+                yield Label("", id="file-title", classes="section-title")
+                yield TextArea("", id="editor-text", show_line_numbers=True, soft_wrap=True, tab_behavior="indent")
+                yield Static("", id="validation")
+                with Horizontal(id="editor-buttons", classes="button-row"):
+                    yield Button("Save", id="save", variant="primary", tooltip="ctrl+s")
+                    yield Button("Try it", id="try", tooltip="ctrl+t: one decision with the unsaved prompt")
+                    yield Button("Revert", id="revert", variant="warning", tooltip="drop unsaved edits")
+            with TabbedContent(id="editor-side", initial="tab-preview"):
+                with TabPane("Preview", id="tab-preview"):
+                    with VerticalScroll():
+                        yield Static("", id="preview")
+                with TabPane("Try it", id="tab-try"):
+                    yield Static("Press ctrl+t to run one decision with the unsaved prompt.", id="try-status")
+                    yield TranscriptView(id="try-transcript")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reload_files()
+
+    # ---- files ----------------------------------------------------------------------------------
+
+    def reload_files(self) -> None:
+        self.files = editing.editable_files()
+        options = self.query_one("#file-list", OptionList)
+        options.clear_options()
+        groups = (("prompt", "prompts/"), ("styles", "personas/ styles"), ("personas", "personas/"))
+        for kind, heading in groups:
+            entries = [f for f in self.files if f.kind == kind]
+            if not entries:
+                continue
+            options.add_option(Option(Text(heading, style="bold"), disabled=True))
+            for file in entries:
+                missing = "" if file.path.exists() else "  (missing)"
+                options.add_option(Option(f"  {file.label}{missing}", id=file.key))
+        if self.files:
+            self.open_file(self.files[0])
+            options.highlighted = 1
+
+    def file_by_key(self, key: str) -> EditableFile | None:
+        return next((f for f in self.files if f.key == key), None)
+
+    @on(OptionList.OptionSelected, "#file-list")
+    @on(OptionList.OptionHighlighted, "#file-list")
+    def _file_chosen(self, event: OptionList.OptionSelected | OptionList.OptionHighlighted) -> None:
+        file = self.file_by_key(event.option.id or "")
+        if file is not None and file != self.current:
+            self.open_file(file)
+
+    def open_file(self, file: EditableFile) -> None:
+        if self.current is not None:
+            self.buffers[self.current.key] = self.text
+        self.current = file
+        text = self.buffers.get(file.key)
+        if text is None:
+            text = editing.read_text(file)
+        area = self.query_one("#editor-text", TextArea)
+        self._loading = True
+        area.load_text(text)
+        self._loading = False
+        self.validate_now()
+
+    def select_file(self, key: str) -> None:
+        """Open a file by key (``prompt:persona.txt``, ``personas:retail_households.yaml``)."""
+        file = self.file_by_key(key)
+        if file is None:
+            raise KeyError(f"no editable file {key!r}; known: {[f.key for f in self.files]}")
+        self.open_file(file)
+
+    @property
+    def text(self) -> str:
+        return self.query_one("#editor-text", TextArea).text
+
+    @property
+    def dirty(self) -> bool:
+        return self.current is not None and self.text != editing.read_text(self.current)
+
+    # ---- validation -----------------------------------------------------------------------------
+
+    @on(TextArea.Changed, "#editor-text")
+    def _text_changed(self) -> None:
+        if self._loading:
+            return
+        if self._validate_timer is not None:
+            self._validate_timer.stop()
+        self._validate_timer = self.set_timer(VALIDATE_DELAY_S, self.validate_now)
+        self._show_title()
+
+    def validate_now(self) -> Validation:
+        if self.current is None:
+            return self.validation
+        self.validation = editing.validate(self.current, self.text)
+        self._show_title()
+        self._show_validation()
+        self._show_preview()
+        return self.validation
+
+    def _show_title(self) -> None:
+        if self.current is None:
+            return
+        mark = " [b $warning]modified[/]" if self.dirty else ""
+        self.query_one("#file-title", Label).update(f"{self.current.path}{mark}")
+
+    def _show_validation(self) -> None:
+        status = self.query_one("#validation", Static)
+        if self.validation.ok:
+            status.update(Text.assemble(("valid ", "bold green"), self.validation.summary))
+            status.set_class(False, "error")
+        else:
+            status.update(Text.assemble(("invalid ", "bold red"), self.validation.error or ""))
+            status.set_class(True, "error")
+
+    def _show_preview(self) -> None:
+        preview = self.query_one("#preview", Static)
+        file = self.current
+        if file is None:
+            return
+        if not self.validation.ok:
+            preview.update(Text("Fix the error to see the preview.", style="dim"))
+            return
+        if file.kind == "prompt":
+            _, template = editing.validate_prompt(file, self.text)
+            assert template is not None
+            header = Text("Rendered for a sample customer (values below are examples):\n\n", style="dim italic")
+            preview.update(header + Text(editing.render_preview(template)))
+        else:
+            preview.update(self._persona_table(file))
+
+    def _persona_table(self, file: EditableFile) -> Table:
+        loaded = editing.load_yaml_text(file, self.text)
+        if isinstance(loaded, dict):
+            table = Table("preset", *editing.STYLE_FIELDS, title="style presets (rho)")
+            for name, style in loaded.items():
+                table.add_row(name, *(f"{getattr(style, f):.2f}" for f in editing.STYLE_FIELDS))
+            return table
+        table = Table("persona", "age", "area", *editing.STYLE_FIELDS, title="personas")
+        for persona in loaded:
+            values = (f"{getattr(persona.style, f):.2f}" for f in editing.STYLE_FIELDS)
+            table.add_row(persona.name, persona.age_group, persona.pin_code, *values)
+        return table
+
+    # ---- actions --------------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#save")
+    def action_save(self) -> None:
+        file = self.current
+        if file is None:
+            return
+        try:
+            result = editing.save(file, self.text)
+        except OSError as exc:
+            self.notify(f"{file.path}: could not write ({exc})", title="Not saved", severity="error", timeout=10)
+            return
+        self.validation = result
+        self._show_validation()
+        if result.ok:
+            self.buffers.pop(file.key, None)
+            self._show_title()
+            self.notify(f"Saved {file.path}", title="Saved")
+        else:
+            self.notify(result.error or "invalid", title="Not saved: invalid content", severity="error", timeout=10)
+
+    @on(Button.Pressed, "#revert")
+    def action_revert(self) -> None:
+        if self.current is None:
+            return
+        self.buffers.pop(self.current.key, None)
+        file, self.current = self.current, None
+        self.open_file(file)
+        self.notify(f"Reverted {file.path} to the saved version.")
+
+    @on(Button.Pressed, "#try")
+    def action_try_it(self) -> None:
+        file = self.current
+        if file is None or file.kind != "prompt":
+            self.notify("Try it runs a decision with a prompt: open a prompt file first.", severity="warning")
+            return
+        if not self.validate_now().ok:
+            self.notify(self.validation.error or "invalid", title="Cannot try an invalid prompt", severity="error")
+            return
+        self.query_one(TabbedContent).active = "tab-try"
+        self.query_one("#try-transcript", TranscriptView).show([], "Running one decision...")
+        self.query_one("#try-status", Static).update("Running one decision with the unsaved prompt...")
+        self.run_try(file.name, self.text)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="try", description="try a prompt")
+    def run_try(self, name: str, text: str) -> None:
+        from tui.trying import try_prompt
+
+        try:
+            outcome = try_prompt(
+                name,
+                text,
+                on_turn=lambda turn: self.post_message(msg.TryTurnStreamed(turn)),
+                client_factory=getattr(self.app, "client_factory", None),
+                scenario=self._run_scenario(),
+            )
+        except Exception as exc:  # noqa: BLE001 - any failure is shown, the app keeps running
+            self.post_message(msg.TryFinished(None, f"{type(exc).__name__}: {exc}"))
+        else:
+            self.post_message(msg.TryFinished(outcome))
+
+    def _run_scenario(self) -> object | None:
+        """The scenario chosen on the Run screen, so "try it" uses the same backend."""
+        try:
+            run_screen = self.app.get_screen_stack("run")[0]
+        except (KeyError, IndexError):
+            return None
+        return run_screen.build_scenario(quiet=True)
+
+    @on(msg.TryTurnStreamed)
+    def _try_turn(self, message: msg.TryTurnStreamed) -> None:
+        view = self.query_one("#try-transcript", TranscriptView)
+        if view.turn_count == 0:
+            view.clear()
+        view.add_turn(message.turn)
+
+    @on(msg.TryFinished)
+    def _try_finished(self, message: msg.TryFinished) -> None:
+        status = self.query_one("#try-status", Static)
+        if message.error:
+            status.update(Text.assemble(("try failed: ", "bold red"), message.error))
+            self.notify(message.error, title="Try it failed", severity="error", timeout=10)
+            return
+        outcome = message.outcome
+        assert outcome is not None
+        view = self.query_one("#try-transcript", TranscriptView)
+        if view.turn_count == 0:
+            view.show(list(outcome.transcript))
+        if outcome.ok:
+            status.update(
+                Text.assemble(("decision: ", "bold green"), f"{outcome.choice} x {outcome.quantity:g}", _cost(outcome))
+            )
+        else:
+            status.update(Text.assemble(("no valid decision: ", "bold red"), outcome.error or "", _cost(outcome)))
+
+
+def _cost(outcome: object) -> str:
+    calls = getattr(outcome, "llm_calls", 0)
+    tokens = getattr(outcome, "prompt_tokens", 0) + getattr(outcome, "completion_tokens", 0)
+    return f"   ({calls} LLM call(s), {tokens} tokens; nothing saved)"

@@ -1,0 +1,1 @@
+"""Reusable widgets of the app (each keeps its own DEFAULT_CSS)."""
