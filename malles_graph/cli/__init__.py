@@ -32,6 +32,7 @@ COMMAND_MODULES: list[tuple[str, str | None]] = [
     ("economist", "economist"),
     ("wholesale", "wholesale"),
 ]
+    ("runs", None),
 
 
 def _register() -> None:
