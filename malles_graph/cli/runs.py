@@ -1,0 +1,88 @@
+"""Past runs: list, show, export (commands `runs`, `show`, `export`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer()
+console = Console()
+
+StoreOption = typer.Option(None, "--store", help="store URL (sqlite:///... or postgresql://...); runs/malles.sqlite when empty")
+
+
+@app.command("runs")
+def runs(
+    store: str | None = StoreOption,
+    limit: int = typer.Option(20, "--limit", "-n", min=1, help="newest runs shown"),
+) -> None:
+    """List past runs, newest first.
+
+    Examples:
+      malles runs
+      malles runs --store postgresql://user:pw@localhost/malles -n 5
+    """
+    from malles_graph.store import make_engine
+    from malles_graph.store.repository import list_runs
+
+    rows = list_runs(make_engine(store), limit)
+    if not rows:
+        console.print("no runs in the store yet; start one with `malles run scenarios/demo.yaml`")
+        return
+    table = Table(title="runs")
+    for name in ("run id", "scenario", "status", "backend", "customers", "K", "rounds", "converged", "started"):
+        table.add_column(name)
+    for r in rows:
+        table.add_row(
+            r.id, r.name, r.status, r.backend, f"{r.n_customers:,}", str(r.archetypes), f"{r.rounds_done}/{r.max_rounds}",
+            "yes" if r.converged else "no", f"{r.created_at:%Y-%m-%d %H:%M}",
+        )
+    console.print(table)
+
+
+@app.command("show")
+def show(run_id: str = typer.Argument(..., help="run id (see `malles runs`)"), store: str | None = StoreOption) -> None:
+    """Print a run's rounds and its summary table.
+
+    Examples:
+      malles show demo-20260101-120000-ab12
+    """
+    from malles_graph.cli.run_view import rounds_table, summary_table
+    from malles_graph.runner import summarise
+    from malles_graph.store import make_engine, normalise_url
+
+    url = normalise_url(store)
+    summary = summarise(make_engine(url), run_id, url)
+    console.print(rounds_table(summary.rounds))
+    console.print(summary_table(summary))
+
+
+@app.command("export")
+def export(
+    run_id: str = typer.Argument(..., help="run id (see `malles runs`)"),
+    fmt: str = typer.Option("csv", "--format", "-f", help="csv or parquet"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="output folder; runs/export/<run id> when empty"),
+    store: str | None = StoreOption,
+) -> None:
+    """Export a run's tables (runs, rounds, archetypes, decisions, transcript_turns, metrics), one file each.
+
+    Examples:
+      malles export demo-20260101-120000-ab12 --format parquet
+      malles export demo-20260101-120000-ab12 -f csv -o /tmp/demo-run
+    """
+    from malles_graph.errors import MallesError
+    from malles_graph.paths import runs_dir
+    from malles_graph.store import make_engine
+    from malles_graph.store.export import export_run
+
+    if fmt not in ("csv", "parquet"):
+        raise MallesError(f"--format must be csv or parquet, got {fmt!r}")
+    chosen: Literal["csv", "parquet"] = "csv" if fmt == "csv" else "parquet"
+    folder = out or runs_dir() / "export" / run_id
+    files = export_run(make_engine(store), run_id, folder, chosen)
+    for path in files:
+        console.print(f"wrote {path}")
