@@ -33,7 +33,7 @@ from malles_graph.agents import AgentOutcome, TranscriptTurn
 from malles_graph.hidden_factors import reconstruct, usual_quantity
 from malles_graph.models import NONE_PRODUCT, ChoiceSituation, Decision
 from malles_graph.prompts import PromptTemplate, load_prompt
-from malles_graph.retrieval_api import RetrievalQuery, RetrievedRecord, query_text
+from malles_graph.retrieval_api import RetrievalQuery, RetrievedRecord, UnknownCustomerError, query_text
 from malles_graph.stabilise import consistency_conflicts, majority_vote, style_quantity
 
 DecideTarget = Literal["decide", "single_agent"]
@@ -105,7 +105,10 @@ def retrieve(state: DecisionState, runtime: Runtime[Any]) -> dict[str, Any]:
         usual = round(situation.customer.mean_quantity) or None
         text = query_text(situation.customer.age_group, situation.customer.pin_code, usual, mean_ratio)
         base = {"text": text, "subclass": situation.subclass, "before": situation.date, "k": ctx.neighbours}
-        own = ctx.retriever.search(RetrievalQuery(customer_id=situation.customer.customer_id, **base))
+        try:
+            own = ctx.retriever.search(RetrievalQuery(customer_id=situation.customer.customer_id, **base))
+        except UnknownCustomerError:  # a new (or synthetic) customer: neighbours only
+            own = []
         others = ctx.retriever.search(RetrievalQuery(**{**base, "k": ctx.neighbours + len(own)}))
         seen = {r.id for r in own}
         records = own + [r for r in others if r.id not in seen and r.customer_id != situation.customer.customer_id]

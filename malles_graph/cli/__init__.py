@@ -24,6 +24,7 @@ app = typer.Typer(
 # (module under malles_graph.cli, group name or None to merge its commands at top level)
 COMMAND_MODULES: list[tuple[str, str | None]] = [
     ("main_commands", None),
+    ("decide", None),
     ("data", "data"),
     ("prompts", "prompts"),
     ("memory", "memory"),
