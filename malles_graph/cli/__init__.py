@@ -32,8 +32,8 @@ COMMAND_MODULES: list[tuple[str, str | None]] = [
     ("tui", None),
     ("economist", "economist"),
     ("wholesale", "wholesale"),
-]
     ("runs", None),
+]
 
 
 def _register() -> None:
