@@ -32,8 +32,8 @@ from tui.screens.population import PopulationScreen
 from tui.screens.run import RunScreen
 from tui.session import RunSession
 
-# Builds the LLM client for a scenario; None lets the runner build it from the scenario's backend.
-ClientFactory = Callable[[Scenario], Any]
+# Builds the chat model for a scenario (tests pass scripted models); None: the scenario's backend.
+ChatModelFactory = Callable[[Scenario], Any]
 
 SCREEN_TITLES = {
     "run": "Run",
@@ -77,13 +77,15 @@ class MallesApp(App[None]):
         self,
         scenario_path: Path | None = None,
         store_url: str | None = None,
-        client_factory: ClientFactory | None = None,
+        chat_model_factory: ChatModelFactory | None = None,
         start_mode: str = "run",
+        real_sample: bool = True,
     ) -> None:
         super().__init__()
+        self.real_sample = real_sample  # False: the editor's sample customer is built in (no data load)
         self.scenario_path = scenario_path
         self.store_url = store_url
-        self.client_factory = client_factory
+        self.chat_model_factory = chat_model_factory
         self.start_mode = start_mode
         self.session = RunSession()
         self.run_events: Signal[Message] = Signal(self, "run-events")
@@ -168,15 +170,15 @@ class MallesApp(App[None]):
             return
         self._cancel.set()
         self.session.status = "cancelling"
-        self.notify("Cancelling: the run stops after the call in flight; recorded rounds are kept.")
-        self.run_events.publish(msg.RunCancelled(self.session.run_id))
+        self.notify("Cancelling: the run stops at its next event; recorded rounds are kept.")
+        self.run_events.publish(msg.RunCancelled(self.session.run_id, stopped=False))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="run", description="scenario run")
     def run_scenario(self, scenario: Scenario, resume: str | None, cancel: threading.Event) -> None:
         from tui.running import execute_run
 
-        client = self.client_factory(scenario) if self.client_factory else None
-        execute_run(self, scenario, resume=resume, store_url=self.store_url, client=client, cancel=cancel)
+        chat_model = self.chat_model_factory(scenario) if self.chat_model_factory else None
+        execute_run(self, scenario, resume=resume, store_url=self.store_url, chat_model=chat_model, cancel=cancel)
 
     # The worker's messages: fold into the session, then tell the screens.
 
@@ -186,9 +188,13 @@ class MallesApp(App[None]):
             self.session.run_id = message.run_id
         self.run_events.publish(message)
 
+    @on(msg.RunLogged)
+    def _run_logged(self, message: msg.RunLogged) -> None:
+        self.run_events.publish(message)
+
     @on(msg.RoundStarted)
     def _round_started(self, message: msg.RoundStarted) -> None:
-        self.session.start_round(message.round_index, message.n_decisions)
+        self.session.start_round(message.round_index, message.n_decisions, message.done)
         self.run_events.publish(message)
 
     @on(msg.TurnStreamed)
@@ -229,5 +235,6 @@ class MallesApp(App[None]):
         # Posted by the worker once it has really stopped (the action only publishes "cancelling").
         self.session.status = "cancelled"
         self.session.run_id = message.run_id or self.session.run_id
-        self.notify("Run cancelled; the rounds already recorded are kept.", severity="warning")
+        resume = f" Resume it with run id {self.session.run_id}." if self.session.kind == "retail" else ""
+        self.notify(f"Run cancelled; what was recorded is kept.{resume}", severity="warning")
         self.run_events.publish(message)

@@ -152,7 +152,23 @@ def save(file: EditableFile, text: str) -> Validation:
     result = validate(file, text)
     if result.ok:
         atomic_write(file.path, text)
+        if file.kind == "prompt":
+            forget_loaded_prompts()
     return result
+
+
+def forget_loaded_prompts() -> None:
+    """Drop prompt templates the decision graph cached in this process, so the next run reads the saved file.
+
+    The graph caches loaded templates per (name, folder) in ``graphs.decision_nodes._PROMPTS``;
+    the app is a long-lived process where a saved prompt must take effect without a restart.
+    """
+    import sys
+
+    module = sys.modules.get("graphs.decision_nodes")
+    cache = getattr(module, "_PROMPTS", None)
+    if isinstance(cache, dict):
+        cache.clear()
 
 
 # Values for previewing a prompt when no real situation is at hand: a plausible Ta Feng shopper.
@@ -198,6 +214,6 @@ SAMPLE_VALUES: dict[str, str] = {
 
 
 def render_preview(template: PromptTemplate, values: dict[str, object] | None = None) -> str:
-    """The prompt filled with ``values`` (a real situation's) or the sample shopper above."""
+    """The prompt filled with ``values`` (a situation's, from the decision graph's views), else the samples above."""
     supplied = {**SAMPLE_VALUES, **(values or {})}
     return template.render(**{name: supplied.get(name, f"<{name}>") for name in template.fields})

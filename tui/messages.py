@@ -17,11 +17,20 @@ class RunStarted(Message):
         self.kind = kind
 
 
+class RunLogged(Message):
+    """A line of news from the run (setup steps, resume point, wholesale stages)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
 class RoundStarted(Message):
-    def __init__(self, round_index: int, n_decisions: int) -> None:
+    def __init__(self, round_index: int, n_decisions: int, done: int = 0) -> None:
         super().__init__()
         self.round_index = round_index
         self.n_decisions = n_decisions
+        self.done = done
 
 
 class TurnStreamed(Message):
@@ -69,9 +78,12 @@ class RunFailed(Message):
 
 
 class RunCancelled(Message):
-    def __init__(self, run_id: str | None) -> None:
+    """Cancellation was requested (``stopped`` False) or the run has really stopped (True)."""
+
+    def __init__(self, run_id: str | None, stopped: bool = False) -> None:
         super().__init__()
         self.run_id = run_id
+        self.stopped = stopped
 
 
 class TryTurnStreamed(Message):

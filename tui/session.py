@@ -61,9 +61,9 @@ class RunSession:
         self.rounds.append(state)
         return state
 
-    def start_round(self, index: int, total: int) -> RoundState:
+    def start_round(self, index: int, total: int, done: int = 0) -> RoundState:
         state = self.round(index)
-        state.total = total
+        state.total, state.done = total, done
         return state
 
     def add_turn(self, turn: TranscriptTurn, round_index: int | None = None) -> RoundState:

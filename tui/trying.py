@@ -1,12 +1,24 @@
-"""'Try it': one decision with an unsaved prompt, before saving (filled in when the decision graph lands)."""
+"""'Try it': one decision with an unsaved prompt, before anything is saved.
+
+The edited text goes into a temporary copy of the prompt folder, and the decision graph
+runs once on the sample customer with ``prompts_dir`` pointing at that copy; the real
+prompt files are not touched. The transcript streams back turn by turn.
+"""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from malles_graph.agents import AgentOutcome, TranscriptTurn
 from malles_graph.errors import MallesError
+from malles_graph.paths import prompts_dir
+from malles_graph.scenario import BackendConfig, DecisionOptions, Scenario
+
+DECISION_PROMPTS = ("product_specialist", "price_analyst", "persona", "decide", "single_agent")
 
 
 def try_prompt(
@@ -14,7 +26,42 @@ def try_prompt(
     text: str,
     *,
     on_turn: Callable[[TranscriptTurn], None],
-    client_factory: Callable[[Any], Any] | None = None,
-    scenario: Any = None,
+    chat_model_factory: Callable[[Any], Any] | None = None,
+    scenario: Scenario | None = None,
+    real_sample: bool = True,
 ) -> AgentOutcome:
-    raise MallesError("the decision graph (graphs/decision.py) is not available yet")
+    """Run one decision of the sample customer with ``text`` as prompt ``name``; returns its outcome."""
+    from graphs.decision import make_context, stream_decision
+    from malles_graph.backends import build_client
+    from tui.samples import sample_situation
+
+    if name not in DECISION_PROMPTS:
+        raise MallesError(f"'try it' runs customer decisions; {name!r} is not a decision prompt ({DECISION_PROMPTS})")
+    backend = scenario.backend if scenario is not None else BackendConfig()
+    options = scenario.decision if scenario is not None else DecisionOptions(debate_rounds=1)
+    if backend.name not in ("local", "openai", "ollama"):
+        raise MallesError(
+            f"backend {backend.name!r} does not use prompts; pick a scenario with an LLM backend on the Run screen"
+        )
+    updates: dict[str, Any] = {"retrieval": False}
+    if name == "single_agent":
+        updates["single_agent"] = True
+    options = options.model_copy(update=updates)
+    chat_model = chat_model_factory(scenario) if chat_model_factory is not None else None
+    client = build_client(backend, chat_model=chat_model, use_cache=False)
+    situation = sample_situation(real_sample)
+    with tempfile.TemporaryDirectory(prefix="malles-try-") as tmp:
+        folder = Path(tmp) / "prompts"
+        shutil.copytree(prompts_dir(), folder)
+        (folder / f"{name}.txt").write_text(text, encoding="utf-8")
+        ctx = make_context(options, backend=backend, client=client)
+        ctx.prompts_dir = str(folder)
+        outcome: AgentOutcome | None = None
+        for item in stream_decision(situation, ctx, agent_id=f"try-{name}"):
+            if isinstance(item, TranscriptTurn):
+                on_turn(item)
+            else:
+                outcome = item.outcome
+    if outcome is None:
+        raise MallesError("the decision graph ended without an outcome")
+    return outcome

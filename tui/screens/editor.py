@@ -15,6 +15,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import (
@@ -30,7 +31,8 @@ from textual.widgets import (
 )
 from textual.widgets.option_list import Option
 
-from tui import editing
+from malles_graph.models import ChoiceSituation
+from tui import editing, samples
 from tui import messages as msg
 from tui.editing import EditableFile, Validation
 from tui.widgets.transcript import TranscriptView
@@ -55,6 +57,8 @@ class EditorScreen(Screen[None]):
         self.validation = Validation(None)
         self._validate_timer: Timer | None = None
         self._loading = False
+        self.sample_values: dict[str, object] = {}
+        self.sample_label = "built-in sample customer"
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -80,7 +84,35 @@ class EditorScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._use_sample(samples.builtin_situation(), "built-in sample customer")
         self.reload_files()
+        if getattr(self.app, "real_sample", True):
+            self.load_real_sample()
+
+    def _use_sample(self, situation: ChoiceSituation, label: str) -> None:
+        try:
+            self.sample_values = samples.prompt_values(situation)
+        except Exception:  # noqa: BLE001 - without the decision graph the generic examples are used
+            self.sample_values = {}
+        self.sample_label = label
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="sample", description="load the sample customer")
+    def load_real_sample(self) -> None:
+        situation = samples.sample_situation(real=True)
+        self.post_message(self.SampleLoaded(situation))
+
+    class SampleLoaded(Message):
+        def __init__(self, situation: ChoiceSituation) -> None:
+            super().__init__()
+            self.situation = situation
+
+    @on(SampleLoaded)
+    def _sample_loaded(self, message: SampleLoaded) -> None:
+        s = message.situation
+        if s.customer.customer_id.startswith("sample"):
+            return
+        self._use_sample(s, f"Ta Feng customer {s.customer.customer_id} on {s.date} (subclass {s.subclass})")
+        self._show_preview()
 
     # ---- files ----------------------------------------------------------------------------------
 
@@ -185,8 +217,8 @@ class EditorScreen(Screen[None]):
         if file.kind == "prompt":
             _, template = editing.validate_prompt(file, self.text)
             assert template is not None
-            header = Text("Rendered for a sample customer (values below are examples):\n\n", style="dim italic")
-            preview.update(header + Text(editing.render_preview(template)))
+            header = Text(f"Rendered for {self.sample_label}:\n\n", style="dim italic")
+            preview.update(header + Text(editing.render_preview(template, self.sample_values)))
         else:
             preview.update(self._persona_table(file))
 
@@ -256,8 +288,9 @@ class EditorScreen(Screen[None]):
                 name,
                 text,
                 on_turn=lambda turn: self.post_message(msg.TryTurnStreamed(turn)),
-                client_factory=getattr(self.app, "client_factory", None),
+                chat_model_factory=getattr(self.app, "chat_model_factory", None),
                 scenario=self._run_scenario(),
+                real_sample=getattr(self.app, "real_sample", True),
             )
         except Exception as exc:  # noqa: BLE001 - any failure is shown, the app keeps running
             self.post_message(msg.TryFinished(None, f"{type(exc).__name__}: {exc}"))

@@ -301,7 +301,9 @@ class RunScreen(Screen[None]):
         elif isinstance(message, msg.RunFailed):
             log.write(f"[b red]failed[/] {Text(message.error).markup}")
         elif isinstance(message, msg.RunCancelled):
-            log.write("[b yellow]cancel requested[/]" if self.app.session.status == "cancelling" else "[b yellow]cancelled[/]")  # type: ignore[attr-defined]
+            log.write("[b yellow]cancelled[/]" if message.stopped else "[yellow]cancel requested[/]")
+        elif isinstance(message, msg.RunLogged):
+            log.write(Text(message.text, style="dim"))
         self._show_state()
 
 
