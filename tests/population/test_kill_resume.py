@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.population.run_helper import K, ROUNDS
+from tests.population.run_helper import ROUNDS, K
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
