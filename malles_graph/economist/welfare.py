@@ -27,7 +27,8 @@ OBJECTIVES: tuple[Objective, ...] = ("skill_weighted", "utilitarian", "inverse_i
 def skill_weights(potential_income: np.ndarray, floor: float, mass: np.ndarray | None = None) -> np.ndarray:
     """1 / max(potential income, floor), normalised to a (mass-weighted) mean of 1."""
     w = 1.0 / np.maximum(potential_income, floor)
-    return w / weighted_mean(w, mass)
+    mean = weighted_mean(w, mass)
+    return w / (mean if mean > 0 else float(np.mean(w)))  # an empty population (all mass 0) keeps raw scale
 
 
 def welfare_weights(
