@@ -229,21 +229,19 @@ def build_population(
     progress: RunProgress | None = None,
 ) -> Population:
     """Cluster the customers and build each representative's base situation."""
-    from malles_graph.situations import SituationBuilder, SituationOptions
+    from malles_graph.situations import SituationOptions
 
     progress = progress or NullProgress()
     env = scenario.environment
     if transactions is None:  # personas need the data too: it prices the shelf
-        from malles_graph.data import tafeng
-
-        transactions = tafeng.load()
+        transactions = _tafeng()
     features = population_features(scenario, transactions, rng)
     k, reps = scenario.population.archetypes, scenario.population.representatives
     progress.message(f"clustering {features.height:,} customers into {k} archetypes")
     clustering: Clustering = cluster_customers(features, k, reps, seed=int(rng.integers(2**31)))
     day = env.start_date or DEFAULT_START
     subclasses = env.subclasses or busiest_subclasses(transactions, day, env.n_subclasses)
-    builder = SituationBuilder(transactions, SituationOptions(n_candidates=env.n_candidates, seed=scenario.seed))
+    builder = _builder(transactions, SituationOptions(n_candidates=env.n_candidates, seed=scenario.seed))
     source = dict(zip(features["customer_id"].to_list(), features["source_id"].to_list(), strict=True))
     progress.message(f"building situations for {sum(len(a.representatives) for a in clustering.archetypes)} "
                      f"representatives in {len(subclasses)} subclass(es) on {day}")
@@ -262,6 +260,34 @@ def build_population(
                     )
                 )
     return Population(n_customers=clustering.n_customers, clustering=clustering, agents=agents)
+
+
+_CACHE: dict[str, Any] = {}
+
+
+def _tafeng() -> pl.DataFrame:
+    """The Ta Feng table, loaded once per process (runs of several seeds share it)."""
+    if "tafeng" not in _CACHE:
+        from malles_graph.data import tafeng
+
+        _CACHE["tafeng"] = tafeng.load()
+    return _CACHE["tafeng"]
+
+
+def _builder(transactions: pl.DataFrame, options: Any) -> Any:
+    """A SituationBuilder; its aggregated lines are computed once per transactions table and reused."""
+    import copy
+
+    from malles_graph.situations import SituationBuilder
+
+    cached = _CACHE.get("builder")
+    if cached is None or cached[0] is not transactions:
+        cached = (transactions, SituationBuilder(transactions, options))
+        _CACHE["builder"] = cached
+    builder = copy.copy(cached[1])
+    builder.options = options
+    builder._by_subclass = cached[1]._by_subclass  # shared read-only cache of per-subclass lines
+    return builder
 
 
 def _situation(scenario: Scenario, builder: Any, customer_id: str, day: dt.date, subclass: str):

@@ -148,7 +148,11 @@ def cluster_customers(
         model = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096)
     else:
         model = KMeans(n_clusters=k, random_state=seed, n_init=3)
-    labels = model.fit_predict(Z)
+    from threadpoolctl import threadpool_limits
+
+    # One BLAS/OpenMP thread: on a shared, busy machine the spinning thread pool is slower than one core.
+    with threadpool_limits(limits=1):
+        labels = model.fit_predict(Z)
     centres = model.cluster_centers_
     ids = features["customer_id"].to_list()
     raw = {c: features[c].to_numpy().astype(float) for c in names}
