@@ -609,7 +609,7 @@ def run_economist(
     if scenario.kind != "economist" or scenario.economist is None:
         raise ScenarioError(f"scenario {scenario.name!r} is of kind {scenario.kind!r}; expected 'economist'")
     from malles_graph.economist.analysis import post_run_analysis
-    from malles_graph.economist.runstore import RunWriter, new_run_dir
+    from malles_graph.economist.runstore import RunWriter, StoreSink, new_run_dir
 
     options = scenario.economist
     ctx = EconomistContext(options=options, backend=scenario.backend, seed=scenario.seed, chat_model=chat_model)
@@ -617,11 +617,13 @@ def run_economist(
     start = time.perf_counter()
     _RUNS[run_key] = build_resources(ctx)
     res = _RUNS[run_key]
-    writer = None
+    writer = sink = None
     if write:
         path = Path(run_dir) if run_dir is not None else new_run_dir(scenario.name, run_key)
         writer = RunWriter(path, keep_workers=len(res.pop) <= options.keep_worker_rows)
+        sink = StoreSink(scenario.store.url, path.name, scenario, len(res.pop), res.n_simulated)
     final: dict = {}
+    status, error = "failed", None
     try:
         config = {"recursion_limit": options.steps * 8 + 50}
         for mode, chunk in graph.stream(
@@ -636,6 +638,8 @@ def run_economist(
                 for row in update.get("history", []):
                     if writer:
                         writer.step(row, update["outcome"], res.reps)
+                    if sink:
+                        sink.step(row, update["outcome"].get("decisions") or [], res.reps, res.rep_mass)
                     if progress:
                         progress(row["step"], options.steps, row)
                 for entry in update.get("planner_log", []):
@@ -687,6 +691,7 @@ def run_economist(
         }
         if writer:
             writer.finish(meta, analysis, saez)
+        status = "finished"
         return EconomistRun(
             run_dir=writer.path if writer else None,
             history=history,
@@ -696,8 +701,13 @@ def run_economist(
             analysis=analysis,
             meta=meta,
         )
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        raise
     finally:
         release(run_key)
+        if sink:
+            sink.finish(status, error)
 
 
 __all__ = [

@@ -147,3 +147,96 @@ def load_run(ref: str | Path, base: Path | None = None) -> RunData:
         analysis=json.loads(analysis_path.read_text(encoding="utf-8")) if analysis_path.exists() else {},
         saez=json.loads(saez_path.read_text(encoding="utf-8")) if saez_path.exists() else {},
     )
+
+
+class StoreSink:
+    """Mirrors an economist run into the SQLModel run store (malles_graph.store), next to the run folder.
+
+    runs: one row (kind "economist", id = the run folder's name, status running -> finished | failed);
+    rounds: one row per step (round = step; figures_json = the step's figures and schedule);
+    metrics: one row per step and figure; decisions: one row per LLM worker answer
+    (agent_id "worker-<index>", archetype = representative slot, choice = hours).
+    """
+
+    def __init__(self, url: str | None, run_id: str, scenario: Any, n_workers: int, archetypes: int) -> None:
+        from malles_graph.store import make_engine
+        from malles_graph.store.tables import RunRow
+
+        self.engine = make_engine(url)
+        self.run_id = run_id
+        self._session(
+            lambda s: s.add(
+                RunRow(
+                    id=run_id,
+                    name=scenario.name,
+                    kind="economist",
+                    seed=scenario.seed,
+                    backend=scenario.backend.name,
+                    n_customers=n_workers,
+                    archetypes=archetypes,
+                    max_rounds=scenario.economist.steps,
+                    scenario_json=scenario.model_dump_json(),
+                )
+            )
+        )
+
+    def _session(self, work) -> None:
+        from sqlmodel import Session
+
+        with Session(self.engine) as session:
+            work(session)
+            session.commit()
+
+    def step(self, row: dict, decisions: list[dict], reps: np.ndarray, rep_mass: np.ndarray) -> None:
+        from malles_graph.store.tables import DecisionRow, MetricRow, RoundRow, RunRow
+
+        def work(session) -> None:
+            failed = int(row.get("worker_failures", 0))
+            n = max(1, len(decisions)) if decisions else int(row.get("population", 0))
+            session.add(
+                RoundRow(
+                    run_id=self.run_id,
+                    round=row["step"],
+                    n_decisions=len(decisions) or int(row.get("population", 0)),
+                    n_failed=failed,
+                    failed_share=failed / n,
+                    figures_json=json.dumps(_jsonable(row)),
+                )
+            )
+            for name, value in row.items():
+                if isinstance(value, int | float) and not isinstance(value, bool) and name != "step":
+                    session.add(MetricRow(run_id=self.run_id, round=row["step"], name=name, value=float(value)))
+            for d in decisions:
+                slot = int(d["slot"])
+                session.add(
+                    DecisionRow(
+                        run_id=self.run_id,
+                        round=row["step"],
+                        agent_id=f"worker-{int(reps[slot])}",
+                        archetype=slot,
+                        weight=float(rep_mass[slot]),
+                        ok=bool(d["ok"]),
+                        choice=None if d["hours"] is None else f"{d['hours']:g}",
+                        error=d["error"],
+                        llm_calls=int(d["calls"]),
+                        prompt_tokens=int(d["prompt_tokens"]),
+                        completion_tokens=int(d["completion_tokens"]),
+                        details_json=json.dumps({"answer": d.get("answer", "")}),
+                    )
+                )
+            run = session.get(RunRow, self.run_id)
+            if run is not None:
+                run.rounds_done = row["step"]
+
+        self._session(work)
+
+    def finish(self, status: str, error: str | None = None) -> None:
+        from malles_graph.store.tables import RunRow, utcnow
+
+        def work(session) -> None:
+            run = session.get(RunRow, self.run_id)
+            if run is not None:
+                run.status, run.error, run.updated_at = status, error, utcnow()
+
+        self._session(work)
+        self.engine.dispose()

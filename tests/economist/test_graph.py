@@ -256,3 +256,20 @@ def test_real_local_backend_tiny_run(tmp_path: Path, local_backend):
     for d in decisions:  # each answer is either a valid grid choice or a recorded failure
         assert (d["ok"] and d["hours"] in range(0, 101, 10)) or (not d["ok"] and d["error"])
     assert run.meta["llm_calls"] == 5  # 2 workers x 2 steps + 1 planner action, no repairs
+
+
+def test_run_is_mirrored_in_the_sqlmodel_store(tmp_path: Path):
+    from sqlmodel import Session, select
+
+    from malles_graph.store import make_engine
+    from malles_graph.store.tables import DecisionRow, RoundRow, RunRow
+
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    sc = parse_scenario({**scenario("local", n_workers=40, archetypes=4, steps=2).model_dump(), "store": {"url": url}})
+    run = run_economist(sc, chat_model=ScriptedChatModel(responder=responder()), run_dir=tmp_path / "r")
+    with Session(make_engine(url)) as s:
+        (row,) = s.exec(select(RunRow)).all()
+        assert (row.id, row.kind, row.status, row.rounds_done) == (run.run_dir.name, "economist", "finished", 2)
+        assert len(s.exec(select(RoundRow)).all()) == 2
+        decisions = s.exec(select(DecisionRow)).all()
+        assert len(decisions) == 8 and all(d.ok and d.choice == "40" for d in decisions)
