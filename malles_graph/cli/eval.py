@@ -170,6 +170,22 @@ def parse_sets(pairs: list[str]) -> dict[str, object]:
     return overrides
 
 
+def _retriever(memory: Path | None) -> Any:
+    """The transaction memory for LLM runs; without --memory the graph's retrieve node finds nothing."""
+    if memory is None:
+        return None
+    from malles_graph.errors import MallesError
+
+    try:
+        import retrieval
+    except ImportError as exc:
+        raise MallesError(f"--memory needs the retrieval package: {exc}") from None
+    opener = getattr(retrieval, "open_retriever", None) or getattr(retrieval, "ChromaRetriever", None)
+    if opener is None:
+        raise MallesError("the retrieval package exposes no open_retriever/ChromaRetriever yet")
+    return opener(str(memory))
+
+
 def eval_scenario(backend: str, scenario_file: Path | None, sets: list[str], ablation: list[str]):
     """The scenario an LLM backend runs with: a file or defaults, plus --set and --ablation overrides."""
     from malles_graph.evaluation.cases import EvaluationError
@@ -190,9 +206,13 @@ def eval_scenario(backend: str, scenario_file: Path | None, sets: list[str], abl
 
 
 class LLMPredictor:
-    """Runs the decision graph (graphs.decision.decide_situation) on each case, one at a time."""
+    """Runs the decision graph (``graphs.decision.decide_situation``) on each case, one at a time.
 
-    def __init__(self, name: str, scenario: Any) -> None:
+    With ``decision.samples`` > 1 the share of votes per product becomes the prediction's
+    probabilities, so hit@3 and log-loss are defined for multi-sampled LLM runs too.
+    """
+
+    def __init__(self, name: str, scenario: Any, seed: int = 0, retriever: Any = None) -> None:
         from malles_graph.errors import MallesError
 
         try:
@@ -201,30 +221,49 @@ class LLMPredictor:
             raise MallesError(f"LLM backends need graphs/decision.py (the decision graph): {exc}") from None
         self.decide = getattr(decision_graph, "decide_situation", None)
         if self.decide is None:
-            raise MallesError("LLM backends need graphs/decision.py to expose decide_situation(situation, scenario)")
+            raise MallesError("LLM backends need graphs/decision.py to expose decide_situation(situation, config)")
+        make_context = getattr(decision_graph, "make_context", None)
+        if make_context is not None:  # one context: the LLM client is built once for all cases
+            self.config: Any = make_context(scenario.decision, backend=scenario.backend, retriever=retriever)
+            if hasattr(self.config, "seed"):
+                self.config.seed = seed
+        else:
+            self.config = scenario
         self.name = name
-        self.scenario = scenario
 
     def predict(self, situations):
         from malles_graph.evaluation.cases import Prediction
 
         out = []
         for situation in situations:
-            result = self.decide(situation, self.scenario)
-            decision = getattr(result, "decision", None) or (
-                result.get("decision") if isinstance(result, dict) else result
-            )
-            probs = getattr(result, "probs", None) or (result.get("probs") if isinstance(result, dict) else None)
+            result = self.decide(situation, self.config)
+            outcome = getattr(result, "outcome", None)
+            decision = getattr(result, "decision", None)
+            meta = None
+            if outcome is not None:
+                meta = {
+                    "llm_calls": outcome.llm_calls,
+                    "prompt_tokens": outcome.prompt_tokens,
+                    "completion_tokens": outcome.completion_tokens,
+                    "agreement": outcome.agreement,
+                }
             if decision is None:
-                error = getattr(result, "error", None) or (result.get("error") if isinstance(result, dict) else None)
-                out.append(Prediction(case_id=situation.situation_id, error=str(error or "no decision")))
+                error = getattr(outcome, "error", None) or "the decision graph returned no decision"
+                out.append(Prediction(case_id=situation.situation_id, error=str(error), meta=meta))
                 continue
-            if isinstance(decision, dict):
-                product_id, quantity = decision.get("product_id"), decision.get("quantity")
-            else:
-                product_id, quantity = decision.product_id, decision.quantity
+            probs = None
+            votes = (outcome.details.get("votes") if outcome is not None else None) or {}
+            if isinstance(votes, dict) and sum(votes.values()) > 1:
+                total = sum(votes.values())
+                probs = {c: votes.get(c, 0) / total for c in situation.candidate_ids}
             out.append(
-                Prediction(case_id=situation.situation_id, product_id=product_id, quantity=quantity, probs=probs)
+                Prediction(
+                    case_id=situation.situation_id,
+                    product_id=decision.product_id,
+                    quantity=decision.quantity,
+                    probs=probs,
+                    meta=meta,
+                )
             )
         return out
 
@@ -249,6 +288,9 @@ def run(
     ablation: Annotated[
         list[str] | None, typer.Option(help="no-retrieval | no-z | single-agent | no-multi-sampling (repeatable)")
     ] = None,
+    memory: Annotated[
+        Path | None, typer.Option(help="Chroma transaction memory folder for the retrieve node (LLM backends)")
+    ] = None,
 ) -> None:
     """Run one method on every case and write predictions line by line (flushed; --resume continues).
 
@@ -262,6 +304,7 @@ def run(
       malles eval run --cases test.jsonl -b local --limit 20 --ablation no-retrieval -o preds/local-norag.jsonl
       malles eval run --cases test.jsonl -b ollama --set backend.model=qwen2.5:7b --set decision.samples=3 -o p.jsonl --resume
     """
+    import malles_graph.alignment.predictors  # noqa: F401  (registers likelihood:local, generate:local)
     from malles_graph.evaluation.cases import read_cases
     from malles_graph.evaluation.predictors import PredictorOptions, make_predictor
     from malles_graph.evaluation.runner import run_predictions
@@ -270,7 +313,12 @@ def run(
     if limit is not None:
         all_cases = all_cases[:limit]
     if backend in LLM_BACKENDS:
-        predictor: Any = LLMPredictor(backend, eval_scenario(backend, scenario, set_ or [], ablation or []))
+        predictor: Any = LLMPredictor(
+            backend,
+            eval_scenario(backend, scenario, set_ or [], ablation or []),
+            seed=seed,
+            retriever=_retriever(memory),
+        )
         batch = 1
     else:
         if set_ or ablation or scenario:
@@ -304,6 +352,7 @@ def backends() -> None:
     """
     from rich.table import Table
 
+    import malles_graph.alignment.predictors  # noqa: F401  (registers likelihood:local, generate:local)
     from malles_graph.evaluation.predictors import backend_names
 
     table = Table(title="eval backends")

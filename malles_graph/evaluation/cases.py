@@ -72,6 +72,9 @@ class Prediction(BaseModel):
     probs: dict[str, float] | None = Field(default=None, description="probability per candidate id (optional)")
     error: str | None = Field(default=None, description="why the method gave no valid answer, if it failed")
     elapsed_s: float | None = Field(default=None, ge=0, description="seconds spent on this case")
+    meta: dict[str, Any] | None = Field(
+        default=None, description="method-specific details (LLM calls, tokens, sample agreement...)"
+    )
 
     @model_validator(mode="after")
     def _probs_valid(self) -> Prediction:
