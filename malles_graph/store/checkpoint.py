@@ -34,6 +34,7 @@ def open_checkpointer(url: str | None, *, max_connections: int = 8) -> Iterator[
         conn = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False, timeout=SQLITE_BUSY_MS / 1000)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+        conn.execute("PRAGMA synchronous=NORMAL")
         try:
             saver = SqliteSaver(conn)
             saver.setup()

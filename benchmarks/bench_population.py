@@ -1,0 +1,185 @@
+"""Population supervisor benchmark: cost per round vs N, persistence overhead per decision, seed spread.
+
+    MALLES_HOME=... .venv/bin/python benchmarks/bench_population.py                 # all three parts
+    .venv/bin/python benchmarks/bench_population.py --sizes 1000,100000 --k 64 --rounds 2
+    .venv/bin/python benchmarks/bench_population.py --skip-scale --skip-spread       # persistence only
+
+1. Scale: for N in --sizes (customers synthesised from Ta Feng by resampling with noise beyond the
+   32,266 real ones) at K archetypes, one subprocess per N runs ``run_scenario`` with an instant
+   scripted model through the real decision graph (debate off: one LLM call per decision), SQLite
+   store and checkpointer. Printed: setup time (features, clustering, situations), wall time per
+   round, peak RSS of the process, LLM calls. Per-round cost must stay flat in N.
+2. Persistence: the supervisor on the same K representatives with (a) nothing stored, (b) the
+   SQLModel recorder, (c) recorder + SqliteSaver checkpointer; overhead per decision = (c - a) / decisions.
+3. Stability: the scenario under three seeds with the choice-model backend; spread of the final m.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def scenario(n: int, k: int, rounds: int, url: str, backend: str = "local", seed: int = 0):
+    from malles_graph.scenario import Scenario
+
+    return Scenario.model_validate(
+        {
+            "name": f"bench-{n}",
+            "seed": seed,
+            "backend": {"name": backend, "cache": False, "max_concurrency": 4},
+            "population": {"n_customers": n, "archetypes": k},
+            "environment": {"n_candidates": 5, "initial_stock": 100000},
+            "decision": {"debate_rounds": 0, "retrieval": False},
+            "mean_field": {"max_rounds": rounds, "epsilon": 1e-12},
+            "store": {"url": url},
+        }
+    )
+
+
+def instant_client():
+    from malles_graph.backends import build_client
+    from malles_graph.scenario import BackendConfig
+    from tests.fakes import ScriptedChatModel
+    from tests.population.responders import decision_responder
+
+    return build_client(BackendConfig(cache=False, max_concurrency=4), chat_model=ScriptedChatModel(responder=decision_responder))
+
+
+def one_size(n: int, k: int, rounds: int) -> dict:
+    """Run one N (in its own process, so peak RSS is this run's)."""
+    from malles_graph.runner import NullProgress, run_scenario
+
+    marks: dict[str, float] = {}
+
+    class Timer(NullProgress):
+        def round_started(self, round: int, total: int, done: int) -> None:
+            marks.setdefault("first_round", time.perf_counter())
+            marks[f"start{round}"] = time.perf_counter()
+
+        def round_finished(self, report, metrics) -> None:
+            marks[f"end{report.round}"] = time.perf_counter()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        summary = run_scenario(scenario(n, k, rounds, f"sqlite:///{tmp}/bench.sqlite"), progress=Timer(),
+                               client=instant_client())
+        total = time.perf_counter() - start
+    per_round = [marks[f"end{r}"] - marks[f"start{r}"] for r in range(1, rounds + 1)]
+    return {
+        "n": n, "k": k, "setup_s": marks["first_round"] - start, "round_s": per_round, "total_s": total,
+        "decisions": summary.decisions, "llm_calls": summary.llm_calls,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def scale(sizes: list[int], k: int, rounds: int) -> None:
+    print(f"\n== scale: K={k}, {rounds} rounds, instant scripted model, SQLite store + checkpointer")
+    print(f"{'N':>10} {'setup s':>8} {'s/round':>22} {'calls':>6} {'peak RSS MB':>12}")
+    for n in sizes:
+        out = subprocess.run([sys.executable, __file__, "--one", str(n), "--k", str(k), "--rounds", str(rounds)],
+                             capture_output=True, text=True, cwd=REPO, env=os.environ)
+        if out.returncode != 0:
+            print(f"{n:>10} failed: {out.stderr[-800:]}")
+            continue
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        rounds_txt = ", ".join(f"{x:.2f}" for x in r["round_s"])
+        print(f"{n:>10,} {r['setup_s']:>8.1f} {rounds_txt:>22} {r['llm_calls']:>6} {r['peak_rss_mb']:>12.0f}")
+
+
+def persistence(k: int, rounds: int) -> None:
+    import numpy as np
+
+    from graphs.decision import graph as decision_graph
+    from graphs.population import PopulationContext, build_population_graph
+    from malles_graph.population.retail import RetailEnvironment
+    from malles_graph.runner import agent_context, build_population
+    from malles_graph.store import make_engine
+    from malles_graph.store.checkpoint import open_checkpointer
+    from malles_graph.store.repository import StoreRecorder, create_run
+    from malles_graph.store.tables import RunRow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/p.sqlite"
+        sc = scenario(5000, k, rounds, url)
+        pop = build_population(sc, np.random.default_rng(0))
+        inputs = {"agents": pop.agents, "n_customers": pop.n_customers}
+        engine = make_engine(url)
+        times: dict[str, float] = {}
+        # a warm-up pass first (prompt files, lazy imports), then each mode twice; the best time counts
+        for attempt, mode in enumerate(["none"] + 2 * ["none", "recorder", "recorder+checkpointer"]):
+            run_id = f"bench-{mode}-{attempt}"
+            create_run(engine, RunRow(id=run_id, name="bench"))
+            ctx = PopulationContext(run_id=run_id, max_rounds=rounds, epsilon=1e-12,
+                                    agent_context=agent_context(sc, instant_client()),
+                                    recorder=None if mode == "none" else StoreRecorder(engine))
+            config = {"configurable": {"thread_id": run_id}, "max_concurrency": 4}
+            if mode.endswith("checkpointer"):
+                with open_checkpointer(url) as saver:
+                    graph = build_population_graph(decision_graph, RetailEnvironment(sc.environment), checkpointer=saver)
+                    t = time.perf_counter()
+                    graph.invoke(inputs, config, context=ctx, durability="sync")
+                    elapsed = time.perf_counter() - t
+            else:
+                graph = build_population_graph(decision_graph, RetailEnvironment(sc.environment))
+                t = time.perf_counter()
+                graph.invoke(inputs, config, context=ctx)
+                elapsed = time.perf_counter() - t
+            if attempt:
+                times[mode] = min(times.get(mode, float("inf")), elapsed)
+        decisions = len(pop.agents) * rounds
+        print(f"\n== persistence: K={k}, {rounds} rounds = {decisions} decisions (instant scripted model, SQLite)")
+        for mode, s in times.items():
+            print(f"{mode:>24}: {s:6.2f} s  ({1000 * s / decisions:6.1f} ms/decision)")
+        overhead = (times["recorder+checkpointer"] - times["none"]) / decisions
+        print(f"{'overhead per decision':>24}: {1000 * overhead:6.1f} ms (recorder "
+              f"{1000 * (times['recorder'] - times['none']) / decisions:.1f} ms)")
+
+
+def spread(k: int, rounds: int) -> None:
+    from malles_graph.cli.run_view import spread_table
+    from malles_graph.runner import run_seeds
+    from rich.console import Console
+
+    with tempfile.TemporaryDirectory() as tmp:
+        sc = scenario(32266, k, rounds, f"sqlite:///{tmp}/s.sqlite", backend="choice-model")
+        summaries, result = run_seeds(sc, [0, 1, 2])
+    print(f"\n== stability: all Ta Feng customers, K={k}, {rounds} rounds, choice-model backend, seeds 0-2")
+    Console(width=110).print(spread_table(result))
+    for s in summaries:
+        print(f"seed {s.seed}: final distance {s.final.distance:.4f}, rounds {len(s.rounds)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000,100000,1000000")
+    parser.add_argument("--k", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--skip-scale", action="store_true")
+    parser.add_argument("--skip-persistence", action="store_true")
+    parser.add_argument("--skip-spread", action="store_true")
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(one_size(args.one, args.k, args.rounds)))
+        return
+    if not args.skip_scale:
+        scale([int(x) for x in args.sizes.split(",")], args.k, args.rounds)
+    if not args.skip_persistence:
+        persistence(args.k, 2)
+    if not args.skip_spread:
+        spread(16, 3)
+
+
+if __name__ == "__main__":
+    main()
