@@ -147,9 +147,10 @@ def persistence(k: int, rounds: int) -> None:
 
 
 def spread(k: int, rounds: int) -> None:
+    from rich.console import Console
+
     from malles_graph.cli.run_view import spread_table
     from malles_graph.runner import run_seeds
-    from rich.console import Console
 
     with tempfile.TemporaryDirectory() as tmp:
         sc = scenario(32266, k, rounds, f"sqlite:///{tmp}/s.sqlite", backend="choice-model")
