@@ -81,7 +81,11 @@ def build_episodes(rows: pl.DataFrame) -> pl.DataFrame:
 
 
 def metadata(row: dict) -> dict:
-    """The Chroma metadata of one episode row (everything but id and text)."""
+    """The Chroma metadata of one episode row (everything but id and text).
+
+    Every key is filterable; the text is not stored as a Chroma document (its full-text
+    index doubled the ingest time) because it is rebuilt exactly from these values.
+    """
     return {
         "customer_id": row["customer_id"],
         "subclass": row["subclass"],
@@ -89,7 +93,6 @@ def metadata(row: dict) -> dict:
         "age_group": row["age_group"],
         "pin_code": row["pin_code"],
         "product_ids": row["product_ids"],
-        "n_products": int(row["n_products"]),
         "quantity": int(row["quantity"]),
         "unit_price": float(row["unit_price"]),
         "price_ratio": float(row["price_ratio"]),

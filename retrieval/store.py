@@ -39,9 +39,9 @@ class HnswParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     space: str = Field(default="cosine", description="distance: cosine (embeddings are unit length)")
-    max_neighbors: int = Field(default=32, ge=4, le=128, description="M: graph degree")
-    ef_construction: int = Field(default=128, ge=8, le=2000, description="candidate list size while inserting")
-    ef_search: int = Field(default=256, ge=8, le=5000, description="candidate list size while searching")
+    max_neighbors: int = Field(default=16, ge=4, le=128, description="M: graph degree")
+    ef_construction: int = Field(default=100, ge=8, le=2000, description="candidate list size while inserting")
+    ef_search: int = Field(default=200, ge=8, le=5000, description="candidate list size while searching")
 
     def configuration(self) -> dict[str, Any]:
         return {"hnsw": self.model_dump()}
@@ -103,6 +103,7 @@ class ChromaRetriever:
         self.embedding_function = embedding_function or collection._embedding_function
         self.where = where or collection.name
         self._embed_one = lru_cache(maxsize=4096)(self._embed_uncached)
+        self.overfetch = 3
 
     @classmethod
     def open(
@@ -136,22 +137,49 @@ class ChromaRetriever:
         return tuple(float(x) for x in np.asarray(self.embedding_function([text]), dtype=np.float32)[0])
 
     def search(self, query: RetrievalQuery) -> list[RetrievedRecord]:
-        """Top ``query.k`` episodes strictly before ``query.before``, filtered, best first."""
+        """Top ``query.k`` episodes strictly before ``query.before``, filtered, best first.
+
+        Chroma evaluates a broad range filter (``date < before`` matches most of 700k rows)
+        slowly, so the date is applied here to an over-fetched candidate list, with Chroma
+        filtering only the selective equality fields (customer, subclass). When too few
+        candidates survive, the query is repeated with the date inside Chroma's filter, so
+        the result is always what the full filter gives (no future episode can slip in:
+        every record is checked against the date again).
+        """
         vector = list(self._embed_one(query.text))
-        where = build_where(query)
+        cutoff = date_key(query.before)
+        equal = equality_where(query)
+        fetch = min(max(query.k * self.overfetch, 30), 1000)
+        ids, metas, dists = self._query(vector, fetch, equal)
+        complete = len(ids) < fetch  # Chroma returned every episode passing the equality filter
+        hits = [(i, m, d) for i, m, d in zip(ids, metas, dists, strict=True) if m["date"] < cutoff]
+        if len(hits) < query.k and not complete:
+            ids, metas, dists = self._query(vector, query.k, build_where(query))
+            hits = [(i, m, d) for i, m, d in zip(ids, metas, dists, strict=True) if m["date"] < cutoff]
+        if not hits and query.customer_id is not None and not self.knows_customer(query.customer_id):
+            raise UnknownCustomerError(query.customer_id, self.where)
+        return [to_record(i, m, 1.0 - float(d)) for i, m, d in hits[: query.k]]
+
+    def _query(self, vector: list[float], n: int, where: dict[str, Any] | None) -> tuple[list, list, list]:
         try:
             found = self.collection.query(
-                query_embeddings=[vector], n_results=query.k, where=where, include=["metadatas", "distances"]
+                query_embeddings=[vector], n_results=n, where=where, include=["metadatas", "distances"]
             )
         except Exception as exc:
             raise RetrievalError(f"query on {self.where} failed ({type(exc).__name__}: {exc})") from exc
-        ids, metas, dists = found["ids"][0], found["metadatas"][0], found["distances"][0]
-        if not ids and query.customer_id is not None and not self.knows_customer(query.customer_id):
-            raise UnknownCustomerError(query.customer_id, self.where)
-        return [to_record(i, m, 1.0 - float(d)) for i, m, d in zip(ids, metas, dists, strict=True)]
+        return found["ids"][0], found["metadatas"][0], found["distances"][0]
 
     def knows_customer(self, customer_id: str) -> bool:
         return bool(self.collection.get(where={"customer_id": customer_id}, limit=1, include=[])["ids"])
+
+
+def equality_where(query: RetrievalQuery) -> dict[str, Any] | None:
+    """Chroma ``where`` for the selective filters only (customer, subclass), or None."""
+    clauses = [{key: {"$eq": value}} for key, value in (("customer_id", query.customer_id),
+                                                         ("subclass", query.subclass)) if value is not None]
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
 def build_where(query: RetrievalQuery) -> dict[str, Any]:
@@ -166,13 +194,16 @@ def build_where(query: RetrievalQuery) -> dict[str, Any]:
 
 def to_record(record_id: str, meta: dict[str, Any], similarity: float) -> RetrievedRecord:
     """A Chroma hit as a typed record; the text is rebuilt from the metadata (see docs)."""
+    products = [p for p in meta["product_ids"].split(",") if p]
     return RetrievedRecord(
         id=record_id,
-        text=episode_text(meta["age_group"], meta["pin_code"], meta["quantity"], meta["n_products"], meta["price_ratio"]),
+        text=episode_text(
+            meta["age_group"], meta["pin_code"], meta["quantity"], len(products), meta["price_ratio"]
+        ),
         customer_id=meta["customer_id"],
         subclass=meta["subclass"],
         date=key_date(int(meta["date"])),
-        product_ids=meta["product_ids"],
+        product_ids=products,
         quantity=meta["quantity"],
         unit_price=meta["unit_price"],
         price_ratio=meta["price_ratio"],

@@ -1,0 +1,200 @@
+"""Benchmark the Chroma transaction memory at full size (all Ta Feng episodes).
+
+Figures: full ingest wall time and documents/s; query p50/p95 latency; recall@10 of the
+HNSW index against exact brute-force search (numpy over the stored embeddings) on 500
+queries; on-disk size. Results are printed and written as JSON next to the memory.
+
+    MALLES_HOME=/work/malles-home .venv/bin/python benchmarks/bench_retrieval.py --path runs/bench-memory
+    # again on the same folder: the ingest resumes (adds nothing) and the query figures are re-measured
+    .venv/bin/python benchmarks/bench_retrieval.py --path runs/bench-memory --skip-ingest --ef-search 100 200 400
+
+Recall is tie-aware: texts leave ids out, so many episodes share one vector and "the" top
+10 is not unique; a returned id counts as a hit when its exact similarity reaches the 10th
+best exact similarity (minus 1e-5). Strict id-overlap recall is printed too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from malles_graph.data import tafeng
+from malles_graph.retrieval_api import RetrievalQuery, date_key, key_date, query_text
+from retrieval import ChromaRetriever, HnswParams, build_episodes, ingest, make_client, open_collection
+from retrieval.embedding import MiniLMEmbeddingFunction
+from retrieval.store import iter_embeddings
+
+console = Console()
+K = 10
+TIE_EPS = 1e-5
+
+
+def disk_size(path: Path) -> int:
+    return int(subprocess.run(["du", "-sb", str(path)], capture_output=True, text=True).stdout.split()[0])
+
+
+def run_ingest(path: Path, collection: str, batch_size: int, limit: int | None) -> dict:
+    t0 = time.perf_counter()
+    episodes = build_episodes(tafeng.load())
+    if limit:
+        episodes = episodes.head(limit)
+    group_seconds = time.perf_counter() - t0
+    client, where = make_client(path, create=True)
+    ef = MiniLMEmbeddingFunction()
+    col = open_collection(client, collection, where, create=True, hnsw=HnswParams(), embedding_function=ef)
+    columns = (TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("ingest", total=episodes.height)
+        report = ingest(col, episodes, ef.embed, batch_size=batch_size, progress=lambda n: bar.advance(task, n))
+    return {
+        "episodes": report.episodes,
+        "added": report.added,
+        "skipped": report.skipped,
+        "distinct_texts_embedded": report.texts_embedded,
+        "group_seconds": round(group_seconds, 1),
+        "embed_seconds": round(report.embed_seconds, 1),
+        "ingest_seconds": round(report.seconds, 1),
+        "total_wall_seconds": round(time.perf_counter() - t0, 1),
+        "documents_per_second": round(report.docs_per_second, 1),
+        "in_collection": report.total_in_collection,
+    }
+
+
+def make_queries(metas: list[dict], n: int, seed: int) -> list[RetrievalQuery]:
+    """Realistic queries: a random episode's customer situation, some with filters."""
+    rng = np.random.default_rng(seed)
+    first, last = key_date(min(m["date"] for m in metas[:1000])), dt.date(2001, 2, 28)
+    span = (last - first).days
+    queries = []
+    for j in range(n):
+        m = metas[int(rng.integers(len(metas)))]
+        text = query_text(m["age_group"], m["pin_code"], int(rng.integers(1, 6)), float(rng.uniform(0.6, 1.1)))
+        before = first + dt.timedelta(days=int(rng.integers(7, span + 1)))
+        kind = j % 3  # 0: date only, 1: subclass + date, 2: customer + date
+        queries.append(
+            RetrievalQuery(
+                text=text,
+                before=before,
+                subclass=m["subclass"] if kind == 1 else None,
+                customer_id=m["customer_id"] if kind == 2 else None,
+                k=K,
+            )
+        )
+    return queries
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--path", type=Path, default=Path("runs/bench-memory"))
+    parser.add_argument("--collection", default="tafeng_transactions")
+    parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--limit", type=int, default=None, help="episodes (default: all)")
+    parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--skip-ingest", action="store_true")
+    parser.add_argument("--ef-search", type=int, nargs="*", default=[], help="ef_search values to compare")
+    args = parser.parse_args()
+    out = args.path / "bench_retrieval.json"
+    results: dict = json.loads(out.read_text()) if out.exists() else {}
+    if not args.skip_ingest:
+        results["ingest"] = run_ingest(args.path, args.collection, args.batch_size, args.limit)
+        out.write_text(json.dumps(results, indent=2))
+        console.print(results["ingest"])
+    results["disk_bytes"] = disk_size(args.path)
+
+    retriever = ChromaRetriever.open(path=args.path, collection=args.collection)
+    t0 = time.perf_counter()
+    ids, chunks, metas = [], [], []
+    for i, e, m in iter_embeddings(retriever.collection):
+        ids += i
+        chunks.append(e)
+        metas += m
+    matrix = np.vstack(chunks)
+    results["load_embeddings_seconds"] = round(time.perf_counter() - t0, 1)
+    dates = np.array([m["date"] for m in metas])
+    subclasses = np.array([m["subclass"] for m in metas], dtype=object)
+    customers = np.array([m["customer_id"] for m in metas], dtype=object)
+    row_of = {i: n for n, i in enumerate(ids)}
+    console.print(f"{len(ids):,} stored embeddings loaded in {results['load_embeddings_seconds']} s")
+
+    queries = make_queries(metas, args.queries, seed=0)
+    embed_lat = []
+    for q in queries:  # cold query embedding, measured apart; search() caches it (LRU)
+        t = time.perf_counter()
+        retriever._embed_one(q.text)
+        embed_lat.append(time.perf_counter() - t)
+    results["query_embedding_ms"] = {"p50": pct(embed_lat, 50), "p95": pct(embed_lat, 95)}
+
+    default_ef = HnswParams().ef_search
+    for ef_search in [default_ef, *[e for e in args.ef_search if e != default_ef]]:
+        retriever.collection.modify(configuration={"hnsw": {"ef_search": ef_search}})
+        lat: dict[str, list[float]] = {"date only": [], "subclass+date": [], "customer+date": []}
+        tie_hits = strict_hits = total = 0
+        for j, q in enumerate(queries):
+            t = time.perf_counter()
+            got = retriever.search(q)
+            lat[list(lat)[j % 3]].append(time.perf_counter() - t)
+            # exact search over the same filter
+            mask = dates < date_key(q.before)
+            if q.subclass is not None:
+                mask &= subclasses == q.subclass
+            if q.customer_id is not None:
+                mask &= customers == q.customer_id
+            idx = np.flatnonzero(mask)
+            if idx.size == 0:
+                continue
+            qv = np.asarray(retriever._embed_one(q.text), dtype=np.float32)
+            sims = matrix[idx] @ qv
+            kk = min(K, idx.size)
+            top = np.argpartition(-sims, kk - 1)[:kk]
+            threshold = np.sort(sims[top])[0] - TIE_EPS
+            exact_ids = {ids[idx[t]] for t in top}
+            for r in got:
+                assert r.date < q.before, f"leak: {r.id} on {r.date} for a query before {q.before}"
+                tie_hits += float(matrix[row_of[r.id]] @ qv) >= threshold
+                strict_hits += r.id in exact_ids
+            total += kk
+        all_lat = [x for v in lat.values() for x in v]
+        results[f"ef_search={ef_search}"] = {
+            "recall@10 (tie-aware)": round(tie_hits / total, 4),
+            "recall@10 (strict ids)": round(strict_hits / total, 4),
+            "latency_ms": {
+                name: {"p50": round(pct(v, 50), 2), "p95": round(pct(v, 95), 2)} for name, v in lat.items()
+            }
+            | {"all": {"p50": round(pct(all_lat, 50), 2), "p95": round(pct(all_lat, 95), 2)}},
+        }
+        console.print(ef_search, results[f"ef_search={ef_search}"])
+    retriever.collection.modify(configuration={"hnsw": {"ef_search": default_ef}})
+    out.write_text(json.dumps(results, indent=2))
+
+    table = Table(title=f"bench_retrieval: {len(ids):,} documents at {args.path}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in results.get("ingest", {}).items():
+        table.add_row(f"ingest {key}", str(value))
+    table.add_row("on-disk size", f"{results['disk_bytes'] / 2**20:,.0f} MiB")
+    table.add_row("query embedding p50/p95", "{p50:.1f} / {p95:.1f} ms".format(**results["query_embedding_ms"]))
+    for key, value in results.items():
+        if key.startswith("ef_search="):
+            table.add_row(f"{key} recall@10 tie-aware / strict",
+                          f"{value['recall@10 (tie-aware)']:.3f} / {value['recall@10 (strict ids)']:.3f}")
+            for name, lat_ in value["latency_ms"].items():
+                table.add_row(f"{key} search p50/p95 {name}", f"{lat_['p50']:.1f} / {lat_['p95']:.1f} ms")
+    console.print(table)
+    console.print(f"results written to {out}")
+
+
+if __name__ == "__main__":
+    main()
