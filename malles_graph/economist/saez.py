@@ -61,8 +61,19 @@ def log_kde_density(income: np.ndarray, mass: np.ndarray, seed: int = 0) -> Call
         x, w = x[pick], w[pick]
     if len(x) < 2 or np.ptp(x) == 0:
         return lambda z: 0.0
-    kde = stats.gaussian_kde(x, weights=w)
-    return lambda z: float(share_pos * kde(np.log(z))[0] / z) if z > 0 else 0.0
+    w = w / w.sum()
+    mean = float(np.dot(w, x))
+    sd = float(np.sqrt(np.dot(w, (x - mean) ** 2)))
+    n_eff = 1.0 / float(np.sum(w**2))
+    h = sd * n_eff ** (-1.0 / 5.0)  # Scott's rule (what scipy.stats.gaussian_kde uses in 1-D)
+
+    def density(z: float) -> float:
+        if z <= 0:
+            return 0.0
+        f_log = float(np.dot(w, stats.norm.pdf((np.log(z) - x) / h)) / h)
+        return share_pos * f_log / z
+
+    return density
 
 
 @dataclass
