@@ -149,3 +149,12 @@ def test_shipped_scenarios_smoke_run(tmp_path: Path, name: str) -> None:
     )
     summary = run_scenario(scenario, client=scripted_decision_client())
     assert summary.status == "finished" and summary.decisions == 3 * scenario.environment.n_subclasses
+
+
+def test_persona_population(tmp_path: Path) -> None:
+    scenario = small(tmp_path, population={"source": "personas", "personas_file": "retail_households.yaml",
+                                           "n_customers": None, "archetypes": 3})
+    summary = run_scenario(scenario, client=scripted_decision_client())
+    assert summary.status == "finished" and summary.n_customers == 5 and summary.decisions == 6
+    rows = load_decisions(make_engine(f"sqlite:///{tmp_path / 'malles.sqlite'}"), summary.run_id)
+    assert all(r.ok for r in rows)
