@@ -179,11 +179,13 @@ def make_role_node(role: str) -> Callable[[DecisionState, Runtime[Any]], dict[st
             turn = TranscriptTurn(agent_id=agent_id, role=role, round=round_no, text=text, kind="computed")
             stat = NodeStat(node=role, latency_s=time.perf_counter() - start)
         else:
+            template = prompt(role, ctx)
             values = role_vars(
                 situation, state.get("neighbours", []), state.get("hidden"), state.get("transcript", []),
                 round_no=round_no, apply_style=ctx.apply_style, transcript_chars=ctx.transcript_chars,
+                needed=template.fields,
             )
-            text_in = prompt(role, ctx).render(**values)
+            text_in = template.render(**values)
             reply = ctx.llm().chat(
                 [HumanMessage(content=text_in)],
                 temperature=ctx.temperature,
@@ -236,11 +238,13 @@ def _draw(task: SampleTask, runtime: Runtime[Any], role: DecideTarget) -> dict[s
         stat = NodeStat(node=role, latency_s=time.perf_counter() - start, failures=int(error is not None))
         return {"samples": [sample], "transcript": _emit(runtime, turns), "stats": [stat]}
 
+    template = prompt(role, ctx)
     values = role_vars(
         situation, task["neighbours"], task["hidden"], task["transcript"], apply_style=ctx.apply_style,
         transcript_chars=ctx.transcript_chars, feedback=task["feedback"], max_quantity=ctx.max_quantity,
+        needed=template.fields,
     )
-    text_in = prompt(role, ctx).render(**values)
+    text_in = template.render(**values)
     result = ctx.llm().structured(
         [HumanMessage(content=text_in)],
         DecisionAnswer,

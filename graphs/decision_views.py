@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import statistics
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -171,30 +171,36 @@ def role_vars(
     transcript_chars: int = 280,
     feedback: str = "",
     max_quantity: int = 100,
+    needed: Iterable[str] | None = None,
 ) -> dict[str, Any]:
-    """Every prompt variable; each template uses only its own slice (checked by PROMPT_SPECS)."""
-    style = style_of(situation)
+    """Prompt variables; only the ``needed`` ones (a template's fields) are computed, all when None.
+
+    Each template uses only its own slice (checked by PROMPT_SPECS), so computing just its
+    fields keeps a debate turn cheap.
+    """
     price_level = hidden.price_level if hidden is not None else 1.0
-    return {
-        "round": round_no,
-        "subclass": situation.subclass,
-        "candidates": ", ".join(labels(situation)),
-        "product_cards": product_cards(situation, neighbours),
-        "market": market_text(situation.market, situation),
-        "transcript": transcript_text(transcript, transcript_chars),
-        "price_table": price_table(situation, price_level, apply_style),
-        "price_level": f"{price_level:.2f}x",
-        "style": style_framing(style) if apply_style else "not applied",
-        "customer": customer_brief(situation),
-        "persona": situation.persona_text or "",
-        "hidden_factors": hidden_text(hidden),
-        "recent_baskets": recent_baskets_text(situation),
-        "own_history": own_history_text(situation),
-        "neighbours": neighbours_text(situation, neighbours),
-        "candidate_ids": candidate_choices(situation),
-        "feedback": feedback,
-        "max_quantity": max_quantity,
+    makers: dict[str, Callable[[], Any]] = {
+        "round": lambda: round_no,
+        "subclass": lambda: situation.subclass,
+        "candidates": lambda: ", ".join(labels(situation)),
+        "product_cards": lambda: product_cards(situation, neighbours),
+        "market": lambda: market_text(situation.market, situation),
+        "transcript": lambda: transcript_text(transcript, transcript_chars),
+        "price_table": lambda: price_table(situation, price_level, apply_style),
+        "price_level": lambda: f"{price_level:.2f}x",
+        "style": lambda: style_framing(style_of(situation)) if apply_style else "not applied",
+        "customer": lambda: customer_brief(situation),
+        "persona": lambda: situation.persona_text or "",
+        "hidden_factors": lambda: hidden_text(hidden),
+        "recent_baskets": lambda: recent_baskets_text(situation),
+        "own_history": lambda: own_history_text(situation),
+        "neighbours": lambda: neighbours_text(situation, neighbours),
+        "candidate_ids": lambda: candidate_choices(situation),
+        "feedback": lambda: feedback,
+        "max_quantity": lambda: max_quantity,
     }
+    names = makers if needed is None else needed
+    return {name: makers[name]() for name in names}
 
 
 # ---------------------------------------------------------------- the decision answer

@@ -73,6 +73,7 @@ def decide(
     max_tokens: Annotated[int, typer.Option(min=8, help="max tokens per debate turn and per decision")] = 96,
     temperature: Annotated[float | None, typer.Option(help="sampling temperature (backend default when empty)")] = None,
     seed: Annotated[int, typer.Option(help="base seed")] = 0,
+    timeout: Annotated[float, typer.Option(min=1, help="seconds one LLM call may take")] = 300.0,
     cache: Annotated[bool, typer.Option(help="use the on-disk LLM response cache")] = True,
     choice_model: Annotated[
         str | None, typer.Option(help="choice model JSON for --backend choice-model (default model when empty)")
@@ -127,7 +128,9 @@ def decide(
                 retriever = InMemoryRetriever(builder.episodes(situation.subclass, situation.date))
 
     ctx = DecisionContext(
-        backend=BackendConfig(name=backend, model=model, base_url=base_url, max_tokens=max_tokens, cache=cache),
+        backend=BackendConfig(
+            name=backend, model=model, base_url=base_url, max_tokens=max_tokens, cache=cache, timeout_s=timeout
+        ),
         debate_rounds=rounds,
         samples=samples,
         single_agent=single_agent,

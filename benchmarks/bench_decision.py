@@ -1,0 +1,241 @@
+"""Decision graph benchmark: orchestration overhead and prompt tokens per role (prints figures).
+
+1. Orchestration overhead per decision: the decision graph with an instant scripted model
+   (debate_rounds=2, one sample: 10 node runs, 7 model calls) against a bare LangGraph graph
+   of the same node count and the same executed path (nodes that only append to a list).
+2. Prompt tokens per role vs the single-agent prompt on real Ta Feng situations (default 200),
+   counted with the bundled SmolLM2 tokenizer (llama.cpp /tokenize). Debate turns are a fixed
+   ~50-token text so the transcript grows as in a real debate.
+
+    MALLES_HOME=/work/malles-home .venv/bin/python benchmarks/bench_decision.py [--cases 200] [--reps 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import operator
+import statistics
+import time
+import urllib.request
+from typing import Annotated, TypedDict
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send
+
+from graphs.decision import DecisionContext, decide_situation, graph
+from malles_graph.backends import Attempt, StructuredResult, build_client, parse_structured
+from malles_graph.backends import ChatResult as LLMChat
+from malles_graph.scenario import BackendConfig
+
+TURN = (
+    "I would go for A: it is the most popular product in this subclass, similar shoppers chose it most "
+    "often, and the usual pack of two units matches what this shopper tends to buy on a weekly trip."
+)
+ANSWER = '{"product": "A", "quantity": 2, "rationale": "popular and fairly priced", "confidence": 0.7}'
+
+
+class InstantModel(BaseChatModel):
+    """Answers instantly; records the prompt text of every call (no locks, no scripts)."""
+
+    prompts: list[str] = []
+
+    @property
+    def _llm_type(self) -> str:
+        return "instant"
+
+    def _generate(self, messages: list[BaseMessage], stop=None, run_manager=None, **kwargs) -> ChatResult:
+        text = str(messages[0].content)
+        self.prompts.append(text)
+        reply = ANSWER if "Answer with only a JSON object" in text else TURN
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=reply))])
+
+
+class InstantClient:
+    """Duck-typed LLMClient answering instantly without LangChain: isolates the orchestration."""
+
+    def __init__(self) -> None:
+        self.prompts: list[str] = []
+
+    def chat(self, messages, *, temperature=None, seed=None, max_tokens=None, response_format=None) -> LLMChat:
+        text = str(messages[0].content)
+        self.prompts.append(text)
+        reply = ANSWER if "Answer with only a JSON object" in text else TURN
+        return LLMChat(reply, len(text) // 4, len(reply) // 4)
+
+    def structured(self, messages, schema, *, validator=None, max_retries=None, temperature=None, seed=None,
+                   max_tokens=None, json_schema=None) -> StructuredResult:
+        reply = self.chat(messages)
+        value, error = parse_structured(reply.text, schema, validator)
+        attempt = Attempt(reply.text, error, reply.prompt_tokens, reply.completion_tokens)
+        return StructuredResult(value=value, attempts=[attempt], error=error)
+
+
+# ---------------------------------------------------------------- 1. overhead
+class Bare(TypedDict, total=False):
+    round: int
+    log: Annotated[list[str], operator.add]
+
+
+def bare_graph():
+    """Same node count (8) and executed path as the decision graph, nodes doing nothing."""
+
+    def step(name):
+        def node(state):
+            return {"log": [name]}
+
+        return node
+
+    def persona(state):
+        return {"log": ["persona"], "round": state.get("round", 0) + 1}
+
+    def after_persona(state):
+        return "product_specialist" if state["round"] < 2 else [Send("decide", {"log": []})]
+
+    b = StateGraph(Bare)
+    for name in ("retrieve", "reconstruct_hidden", "product_specialist", "price_analyst", "decide", "single_agent",
+                 "stabilise"):
+        b.add_node(name, step(name))
+    b.add_node("persona", persona)
+    b.add_edge(START, "retrieve")
+    b.add_edge("retrieve", "reconstruct_hidden")
+    b.add_edge("reconstruct_hidden", "product_specialist")
+    b.add_edge("product_specialist", "price_analyst")
+    b.add_edge("price_analyst", "persona")
+    b.add_conditional_edges("persona", after_persona, ["product_specialist", "decide"])
+    b.add_edge("decide", "stabilise")
+    b.add_edge("single_agent", "stabilise")
+    b.add_edge("stabilise", END)
+    return b.compile()
+
+
+def timed(fn, reps: int) -> float:
+    fn()  # warm up
+    start = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    return (time.perf_counter() - start) / reps
+
+
+def bench_overhead(situation, reps: int) -> None:
+    bare = bare_graph()
+    instant = DecisionContext(client=InstantClient())  # type: ignore[arg-type]
+    scripted = DecisionContext(client=build_client(BackendConfig(name="local"), chat_model=InstantModel(),
+                                                   use_cache=False))
+    inputs = {"agent_id": "a", "situation": situation}
+    t_bare = timed(lambda: bare.invoke({"round": 0}), reps)
+    t_instant = timed(lambda: graph.invoke(inputs, context=instant), reps)
+    t_scripted = timed(lambda: graph.invoke(inputs, context=scripted), reps)
+    t_bare2 = timed(lambda: bare.invoke({"round": 0}), reps)  # again: the shared machine's load drifts
+    t_bare = min(t_bare, t_bare2)
+    print("\n== orchestration overhead per decision (2 rounds, 1 sample: 10 node runs, 7 model calls) ==")
+    print(f"bare LangGraph graph, same 8 nodes and path     : {t_bare * 1e3:7.2f} ms")
+    print(f"decision graph, instant duck-typed client       : {t_instant * 1e3:7.2f} ms  "
+          f"({t_instant / t_bare:.2f}x bare)")
+    print(f"decision graph, instant LangChain chat model    : {t_scripted * 1e3:7.2f} ms  "
+          f"({t_scripted / t_bare:.2f}x bare; LangChain + LLMClient call path included)")
+
+
+# ---------------------------------------------------------------- 2. tokens per role
+def tokenizer():
+    from malles_graph.backends.local_server import LocalServer, LocalServerKey
+    from malles_graph.data.assets import bundled_model_path
+
+    server = LocalServer.get(LocalServerKey(str(bundled_model_path()), 4096, 1))
+
+    def count(text: str) -> int:
+        req = urllib.request.Request(
+            f"{server.base_url}/tokenize", data=json.dumps({"content": text}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return len(json.loads(resp.read())["tokens"])
+
+    return count
+
+
+ROLE_MARKERS = {
+    "product_specialist": "You are a product specialist",
+    "price_analyst": "You are a price analyst",
+    "persona": "You are this shopper",
+    "decide": "Decide for the shopper",
+    "single_agent": "You decide what a grocery shopper buys",
+}
+
+
+def role_of(prompt: str) -> str:
+    return next(role for role, marker in ROLE_MARKERS.items() if prompt.startswith(marker))
+
+
+def bench_tokens(n_cases: int) -> None:
+    from malles_graph.retrieval_api import InMemoryRetriever
+    from malles_graph.situations import SituationBuilder
+
+    t0 = time.perf_counter()
+    builder = SituationBuilder()
+    built = builder.sample(n_cases, seed=0)
+    print(f"\n== prompt tokens per role vs single agent on {len(built)} Ta Feng situations ==")
+    print(f"(built in {time.perf_counter() - t0:.1f} s)")
+    count = tokenizer()
+    memories: dict[str, InMemoryRetriever] = {}
+    per_call: dict[str, list[int]] = {r: [] for r in ROLE_MARKERS}
+    first_round: dict[str, list[int]] = {r: [] for r in ("product_specialist", "price_analyst", "persona")}
+    debate_total, single_total, largest_debate_call = [], [], []
+    for b in built:
+        s = b.situation
+        if s.subclass not in memories:
+            memories[s.subclass] = InMemoryRetriever(builder.episodes(s.subclass, max(x.situation.date for x in built)))
+        totals = {}
+        for single in (False, True):
+            client = InstantClient()
+            decide_situation(s, DecisionContext(client=client, single_agent=single),  # type: ignore[arg-type]
+                             retriever=memories[s.subclass])
+            tokens = [(role_of(p), count(p)) for p in client.prompts]
+            seen: set[str] = set()
+            for role, n in tokens:
+                per_call[role].append(n)
+                if role in first_round and role not in seen:
+                    first_round[role].append(n)
+                    seen.add(role)
+            totals[single] = sum(n for _, n in tokens)
+            if not single:
+                largest_debate_call.append(max(n for _, n in tokens))
+        debate_total.append(totals[False])
+        single_total.append(totals[True])
+
+    def row(name: str, values: list[int]) -> None:
+        print(f"{name:<38} mean {statistics.mean(values):7.1f}  median {statistics.median(values):6.0f}  "
+              f"max {max(values):5d}")
+
+    for role in ("product_specialist", "price_analyst", "persona"):
+        row(f"{role} (round 1, own slice)", first_round[role])
+    for role in ("product_specialist", "price_analyst", "persona", "decide"):
+        row(f"{role} (every call)", per_call[role])
+    row("single_agent prompt (everything)", per_call["single_agent"])
+    row("largest debate call per decision", largest_debate_call)
+    row("debate total per decision (2 rounds)", debate_total)
+    row("single-agent total per decision", single_total)
+    sa = statistics.mean(per_call["single_agent"])
+    for role in ("product_specialist", "price_analyst", "persona"):
+        print(f"  {role} round-1 prompt / single-agent prompt: {statistics.mean(first_round[role]) / sa:.2f}")
+    print(f"  debate total / single-agent total: {statistics.mean(debate_total) / statistics.mean(single_total):.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=200)
+    parser.add_argument("--reps", type=int, default=200)
+    parser.add_argument("--skip-tokens", action="store_true")
+    args = parser.parse_args()
+    from tests.graphs.decision_fixtures import situation
+
+    bench_overhead(situation(), args.reps)
+    if not args.skip_tokens:
+        bench_tokens(args.cases)
+
+
+if __name__ == "__main__":
+    main()
