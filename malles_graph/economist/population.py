@@ -143,11 +143,17 @@ class Archetypes:
 
 
 def cluster_archetypes(pop: Population, k: int, seed: int) -> Archetypes:
-    """K-means on persona/skill features; the representative is the member nearest the centroid."""
-    from sklearn.cluster import MiniBatchKMeans
+    """K-means (mini-batch above 50,000 workers) on persona/skill features; representative = member nearest the centroid."""
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+    from threadpoolctl import threadpool_limits
 
     x = feature_matrix(pop)
-    km = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096).fit(x)
+    # one thread: on a shared 2-core machine the OpenMP pool costs more than it saves at these sizes
+    with threadpool_limits(1):
+        if len(x) <= 50_000:
+            km = KMeans(n_clusters=k, random_state=seed, n_init=1).fit(x)
+        else:
+            km = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096).fit(x)
     labels = km.labels_
     reps = np.empty(k, dtype=int)
     mass = np.zeros(k)
