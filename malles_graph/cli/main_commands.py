@@ -73,6 +73,7 @@ def run(
     resume: Annotated[str | None, typer.Option(help="resume the interrupted run RUN_ID")] = None,
     store: Annotated[str | None, typer.Option(help="database URL (sqlite:///... or postgresql://...)")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override any field: key.path=value")] = None,
+    seeds: Annotated[int, typer.Option(min=1, help="retail: run N seeds (seed, seed+1, ...) and print the spread")] = 1,
 ) -> None:
     """Run a scenario: retail population, LLM Economist or wholesale dialogue.
 
@@ -81,7 +82,8 @@ def run(
       malles run scenarios/tafeng-retail.yaml --backend choice-model --archetypes 16 --rounds 3
       malles run scenarios/economist-best-response.yaml --seed 3
       malles run scenarios/tafeng-retail.yaml --set decision.samples=3 --set decision.retrieval=false
-      malles run scenarios/tafeng-retail.yaml --resume 20261123-171500-ab12
+      malles run scenarios/tafeng-retail.yaml --resume tafeng-retail-20261123-171500-ab12
+      malles run scenarios/demo.yaml --backend choice-model --seeds 3   # stability across seeds
     """
     scenario = scenario_with_overrides(
         scenario_file,
@@ -97,7 +99,7 @@ def run(
     )
     from malles_graph.cli.running import run_any
 
-    run_any(scenario, resume=resume, store=store, console=console)
+    run_any(scenario, resume=resume, store=store, console=console, seeds=seeds)
 
 
 @app.command()

@@ -1,0 +1,92 @@
+"""`malles run` / `malles demo`: dispatch a loaded scenario by kind and show it with rich."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from malles_graph.scenario import Scenario
+
+
+def run_any(scenario: Scenario, *, resume: str | None, store: str | None, console: Console, seeds: int = 1) -> None:
+    if scenario.kind == "economist":
+        run_economist_scenario(scenario, console)
+    elif scenario.kind == "wholesale":
+        run_wholesale_scenario(scenario, console)
+    elif seeds > 1:
+        run_retail_seeds(scenario, seeds, store, console)
+    else:
+        run_retail(scenario, resume, store, console)
+
+
+def run_retail(scenario: Scenario, resume: str | None, store: str | None, console: Console) -> None:
+    from malles_graph.cli.run_view import RichRunProgress, rounds_table, summary_table
+    from malles_graph.runner import run_scenario
+
+    console.print(
+        f"[bold]{scenario.name}[/]: backend {scenario.backend.name}, K={scenario.population.archetypes} archetypes, "
+        f"up to {scenario.mean_field.max_rounds} rounds, seed {scenario.seed}"
+    )
+    with RichRunProgress(console) as progress:
+        summary = run_scenario(scenario, run_id=resume, resume=resume is not None, store_url=store, progress=progress)
+    console.print(rounds_table(summary.rounds))
+    console.print(summary_table(summary))
+    console.print(
+        f"wrote: {summary.store_url} (run {summary.run_id}); "
+        f"see it with `malles show {summary.run_id}`, export with `malles export {summary.run_id}`"
+    )
+
+
+def run_retail_seeds(scenario: Scenario, seeds: int, store: str | None, console: Console) -> None:
+    from malles_graph.cli.run_view import RichRunProgress, spread_table
+    from malles_graph.runner import run_seeds
+
+    seed_list = [scenario.seed + i for i in range(seeds)]
+    with RichRunProgress(console) as progress:
+        summaries, spread = run_seeds(scenario, seed_list, store_url=store, progress=progress)
+    console.print(spread_table(spread))
+    console.print(f"runs: {', '.join(s.run_id for s in summaries)}")
+
+
+def run_economist_scenario(scenario: Scenario, console: Console) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from graphs.economist import run_economist
+    from malles_graph.cli.economist import print_run_summary
+
+    assert scenario.economist is not None
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=console,
+    ) as bar:
+        task = bar.add_task(scenario.name, total=scenario.economist.steps, info="")
+        key = f"welfare_{scenario.economist.objective}"
+
+        def progress(step: int, total: int, row: dict) -> None:
+            bar.update(task, completed=step, info=f"W={row[key]:,.0f} hours={row['mean_hours']:.1f}")
+
+        result = run_economist(scenario, progress=progress)
+    print_run_summary(result.meta, result.analysis, result.history)
+    console.print(f"wrote: {result.run_dir}\nreport: malles economist report {result.run_dir}")
+
+
+def run_wholesale_scenario(scenario: Scenario, console: Console) -> None:
+    from graphs.wholesale import run_wholesale
+    from malles_graph.cli.wholesale import _print_result as print_result
+    from malles_graph.wholesale.report import turn_panel
+
+    with console.status("preparing demand data...") as status:
+
+        def show(event: dict) -> None:
+            if event.get("event") == "stage":
+                status.update(f"{event['stage']}...")
+            elif event.get("event") == "turn":
+                turn = event["turn"]
+                data = turn.model_dump() if hasattr(turn, "model_dump") else turn
+                console.print(turn_panel(data))
+
+        result = run_wholesale(scenario, progress=show)
+    print_result(result)
