@@ -117,7 +117,13 @@ class QuantityRegressor:
         F = np.vstack([quantity_features(c, c.truth_product_id) for c in train])
         y = np.log([c.truth_quantity for c in train])
         self.model = LGBMRegressor(
-            n_estimators=200, learning_rate=0.05, num_leaves=15, min_child_samples=20, random_state=seed, verbose=-1
+            n_estimators=200,
+            learning_rate=0.05,
+            num_leaves=15,
+            min_child_samples=20,
+            random_state=seed,
+            verbose=-1,
+            n_jobs=1,
         )
         self.model.fit(F, y)
 
@@ -297,6 +303,7 @@ class RankerBaseline:
             min_child_samples=20,
             random_state=options.seed,
             verbose=-1,
+            n_jobs=1,  # threads oversubscribe a small shared machine and slow the fit down many times
         )
         self.model.fit(X, y, group=np.diff(offsets))
         self.quantity = make_quantity(options)

@@ -1,0 +1,145 @@
+"""Benchmark of the evaluation: build 2,000 test cases, score every baseline, time the choice model.
+
+    python benchmarks/bench_eval.py                      # baselines + choice-model throughput
+    python benchmarks/bench_eval.py --llm-cases 5        # also the `local` LLM graph on 5 cases
+    python benchmarks/bench_eval.py --llm-cases 3 --llm-mode debate --out bench.md
+
+Training cases come from the earlier window (fit Nov-Dec 2000, cases Jan 2001); test cases
+from the default split (fit Nov 2000-Jan 2001, cases Feb 2001). Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from malles_graph.evaluation.builder import TEST_SPLIT, TRAIN_SPLIT, build_cases
+from malles_graph.evaluation.cases import Prediction
+from malles_graph.evaluation.choice_model import ChoiceModel
+from malles_graph.evaluation.metrics import score
+from malles_graph.evaluation.predictors import PredictorOptions, make_predictor
+from malles_graph.evaluation.report import markdown_table, rich_table
+
+console = Console(width=160)
+
+METHODS: list[tuple[str, str, str]] = [  # (row name, backend, quantity strategy)
+    ("random", "baseline:random", "customer-median"),
+    ("popular", "baseline:popular", "customer-median"),
+    ("cheapest", "baseline:cheapest", "customer-median"),
+    ("discount", "baseline:discount", "customer-median"),
+    ("history", "baseline:history", "customer-median"),
+    ("logit", "baseline:logit", "customer-median"),
+    ("lgbm-ranker", "baseline:lgbm", "customer-median"),
+    ("logit + qty one", "baseline:logit", "one"),
+    ("logit + qty product-median", "baseline:logit", "product-median"),
+    ("logit + qty regressor", "baseline:logit", "regressor"),
+    ("choice-model", "choice-model", "customer-median"),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n-cases", type=int, default=2000)
+    parser.add_argument("--n-train", type=int, default=5000)
+    parser.add_argument("--llm-cases", type=int, default=0, help="run the local LLM graph on this many test cases")
+    parser.add_argument("--llm-mode", choices=["single-agent", "debate"], default="single-agent")
+    parser.add_argument("--out", type=Path, help="also write the tables as markdown")
+    args = parser.parse_args()
+
+    t = time.perf_counter()
+    test = build_cases(TEST_SPLIT.model_copy(update={"n_cases": args.n_cases}))
+    t_test = time.perf_counter() - t
+    t = time.perf_counter()
+    train = build_cases(TRAIN_SPLIT.model_copy(update={"n_cases": args.n_train}))
+    t_train = time.perf_counter() - t
+    console.print(
+        f"built {len(test)} test cases in {t_test:.1f} s ({sum(c.sparse for c in test)} sparse), "
+        f"{len(train)} training cases in {t_train:.1f} s"
+    )
+
+    situations = [c.situation() for c in test]
+    scores, timings = [], {}
+    for row, backend, quantity in METHODS:
+        t = time.perf_counter()
+        predictor = make_predictor(backend, PredictorOptions(train_cases=train, quantity=quantity, seed=0))
+        fit_s = time.perf_counter() - t
+        t = time.perf_counter()
+        preds = predictor.predict(situations)
+        timings[row] = (fit_s, time.perf_counter() - t)
+        scores.append(score(test, preds, row))
+    console.print(rich_table(scores, title=f"baselines on {len(test)} Ta Feng test cases (Feb 2001)"))
+    for row, (fit_s, pred_s) in timings.items():
+        console.print(f"  {row:28s} fit {fit_s:6.2f} s   predict {pred_s:6.2f} s")
+
+    # choice-model throughput: vectorised decide_many over all situations, repeated
+    model = ChoiceModel.fit(train)
+    reps = 5
+    t = time.perf_counter()
+    for _ in range(reps):
+        model.decide_many(situations)
+    many_rate = reps * len(situations) / (time.perf_counter() - t)
+    t = time.perf_counter()
+    for s in situations[:1000]:
+        model.decide(s)
+    one_rate = min(1000, len(situations)) / (time.perf_counter() - t)
+    console.print(
+        f"choice-model throughput: decide_many {many_rate:,.0f} decisions/s; decide (one at a time) {one_rate:,.0f}/s"
+    )
+
+    md = [
+        f"# bench_eval: {len(test)} test cases, {len(train)} training cases",
+        "",
+        markdown_table(scores),
+        "",
+        f"choice-model decide_many: {many_rate:,.0f} decisions/s; decide one at a time: {one_rate:,.0f}/s",
+    ]
+
+    if args.llm_cases:
+        md += ["", *llm_subset(test[: args.llm_cases], train, args.llm_mode)]
+    if args.out:
+        args.out.write_text("\n".join(md) + "\n", encoding="utf-8")
+        console.print(f"wrote {args.out}")
+
+
+def llm_subset(subset, train, mode: str) -> list[str]:
+    """The `local` LLM decision graph on a few cases, next to baselines on the same cases."""
+    try:
+        import graphs.decision  # noqa: F401
+    except ImportError as exc:
+        console.print(f"[yellow]graphs/decision.py not available ({exc}); LLM row skipped[/]")
+        return [f"LLM row skipped: {exc}"]
+    from malles_graph.cli.eval import LLMPredictor, eval_scenario
+
+    ablation = ["single-agent"] if mode == "single-agent" else []
+    sets = ["backend.max_tokens=96", "backend.cache=false"]
+    predictor = LLMPredictor("local", eval_scenario("local", None, sets, ablation), seed=0)
+    preds: list[Prediction] = []
+    t = time.perf_counter()
+    for case in subset:
+        start = time.perf_counter()
+        try:
+            pred = predictor.predict([case.situation()])[0]
+        except Exception as exc:  # recorded as a miss, as `eval run` does
+            pred = Prediction(case_id=case.case_id, error=f"{type(exc).__name__}: {exc}")
+        preds.append(pred.model_copy(update={"elapsed_s": time.perf_counter() - start}))
+        console.print(
+            f"  local {case.case_id}: {pred.product_id} x{pred.quantity} ({time.perf_counter() - start:.0f} s)"
+        )
+    elapsed = time.perf_counter() - t
+    rows = [score(subset, preds, f"local LLM ({mode}, SmolLM2-135M)")]
+    for row, backend, quantity in (
+        ("popular", "baseline:popular", "customer-median"),
+        ("choice-model", "choice-model", ""),
+    ):
+        p = make_predictor(backend, PredictorOptions(train_cases=train, quantity=quantity or "customer-median"))
+        rows.append(score(subset, p.predict([c.situation() for c in subset]), row))
+    title = f"local LLM vs baselines on the first {len(subset)} test cases ({elapsed / len(subset):.0f} s per case)"
+    console.print(rich_table(rows, title=title))
+    return [f"## {title}", "", markdown_table(rows)]
+
+
+if __name__ == "__main__":
+    main()
