@@ -128,9 +128,9 @@ class PopulationScreen(Screen[None]):
         bar = self.query_one("#population-bar", ProgressBar)
         label = self.query_one("#population-round", Label)
         info = self.query_one("#population-figures", Static)
+        bar.display = bool(self.session.rounds)
         if not self.session.rounds:
             label.update("round -")
-            bar.update(total=None, progress=0)
             info.update(f"[dim]{self.session.status}[/]")
             return
         state = self.session.current

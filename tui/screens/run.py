@@ -65,6 +65,7 @@ class RunScreen(Screen[None]):
         super().__init__()
         self.scenario_path: Path | None = None
         self.extra_files: list[Path] = []
+        self._box_error: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -239,10 +240,13 @@ class RunScreen(Screen[None]):
 
     @on(Input.Changed, "#form-grid Input")
     def _check_boxes(self, event: Input.Changed) -> None:
-        # Integer boxes validate as typed; the full check runs on start.
-        if event.validation_result is not None and not event.validation_result.is_valid:
-            self.show_error(f"{event.input.id}: {'; '.join(event.validation_result.failure_descriptions)}")
-        else:
+        # Integer boxes validate as typed (the full check runs on start); clear only what this check showed.
+        result = event.validation_result
+        if result is not None and not result.is_valid:
+            self._box_error = f"{event.input.id}: {'; '.join(result.failure_descriptions)}"
+            self.show_error(self._box_error)
+        elif self._box_error is not None:
+            self._box_error = None
             self.show_error(None)
 
     @on(Button.Pressed, "#start")
@@ -275,6 +279,7 @@ class RunScreen(Screen[None]):
             text += f"\n[red]{session.error}[/]"
         self.query_one("#run-state", Static).update(text)
         bar = self.query_one("#round-progress", ProgressBar)
+        bar.display = bool(session.rounds)  # an idle indeterminate bar would pulse for nothing
         if session.rounds:
             current = session.current
             bar.update(total=max(current.total, 1), progress=current.done)
@@ -282,7 +287,6 @@ class RunScreen(Screen[None]):
                 f"round {current.index}: {current.done}/{current.total} decisions"
             )
         else:
-            bar.update(total=None, progress=0)
             self.query_one("#round-info", Static).update("")
 
     def on_run_event(self, message: Message) -> None:

@@ -1,0 +1,149 @@
+"""Run, Live debate and Population screens driving real runs (scripted chat model, real runner and store)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import Session, select
+
+from malles_graph.store.engine import make_engine
+from malles_graph.store.tables import DecisionRow, RunRow
+from tests.tui.conftest import Recorder, restless, scripted, wait_for
+from tui import messages as msg
+from tui.app import MallesApp
+from tui.screens.debate import DebateScreen
+from tui.screens.population import PopulationScreen
+from tui.widgets.transcript import TranscriptView
+
+pytestmark = pytest.mark.anyio
+SIZE = (150, 45)
+
+
+async def test_start_run_streams_turns_to_debate_and_population(scenario_file, store_url):
+    seen = Recorder()
+    app = MallesApp(scenario_path=scenario_file(rounds=2), store_url=store_url, chat_model_factory=scripted(),
+                    real_sample=False)
+    async with app.run_test(size=SIZE, message_hook=seen) as pilot:
+        await pilot.press("f3")  # watch the debate while it runs
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: app.session.status not in ("running", "cancelling"))
+        assert app.session.status == "finished", app.session.error
+        turns = seen.of(msg.TurnStreamed)
+        assert turns, "no transcript turn reached the app"
+        assert {t.turn.role for t in turns} >= {"product_specialist", "price_analyst", "persona"}
+        assert len(seen.of(msg.RoundFinished)) == 2
+        decisions = seen.of(msg.DecisionFinished)
+        assert len(decisions) == 6 and all(d.outcome.ok for d in decisions)  # 3 archetypes x 2 rounds
+        run_id = seen.of(msg.RunFinished)[0].run_id
+        assert run_id and run_id == seen.of(msg.RunStarted)[-1].run_id
+
+        debate = app.screen
+        assert isinstance(debate, DebateScreen)
+        await pilot.pause()
+        view = debate.query_one("#debate-transcript", TranscriptView)
+        assert view.turn_count > 0
+        assert "DECISION" in str(debate.query_one("#decision-panel").render())
+        agents = debate.query_one("#agent-list")
+        assert agents.option_count == 3
+        first = debate.agent_id
+        await pilot.press("n")  # next archetype
+        assert debate.agent_id != first and debate.follow is False
+
+        await pilot.press("f4")
+        population = app.screen
+        assert isinstance(population, PopulationScreen)
+        await pilot.pause()
+        table = population.query_one("#archetype-table")
+        assert table.row_count == 3
+        assert len(app.session.finished_rounds) == 2
+        assert all("demand" in r.figures for r in app.session.finished_rounds)
+
+    with Session(make_engine(store_url)) as session:
+        assert session.get(RunRow, run_id).status == "finished"
+        assert len(session.exec(select(DecisionRow).where(DecisionRow.run_id == run_id)).all()) == 6
+
+
+async def test_cancel_run_keeps_what_was_recorded(scenario_file, store_url):
+    seen = Recorder()
+    app = MallesApp(scenario_path=scenario_file(rounds=50), store_url=store_url,
+                    chat_model_factory=restless(delay_s=0.05), real_sample=False)
+    async with app.run_test(size=SIZE, message_hook=seen) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: len(seen.of(msg.DecisionFinished)) >= 2)
+        await pilot.press("ctrl+g")
+        assert app.session.status in ("cancelling", "cancelled")
+        await wait_for(pilot, lambda: any(m.stopped for m in seen.of(msg.RunCancelled)))
+        assert app.session.status == "cancelled"
+        assert not seen.of(msg.RunFinished) and not seen.of(msg.RunFailed)
+        run_id = app.session.run_id
+        recorded = len(seen.of(msg.DecisionFinished))
+        # the app is still alive and usable
+        await pilot.press("f4")
+        assert isinstance(app.screen, PopulationScreen)
+    with Session(make_engine(store_url)) as session:
+        run = session.get(RunRow, run_id)
+        assert run.status == "interrupted"  # resumable, not failed
+        stored = session.exec(select(DecisionRow).where(DecisionRow.run_id == run_id)).all()
+        assert len(stored) >= recorded
+
+
+async def test_invalid_scenario_shows_error_and_app_keeps_running(scenario_file, store_url):
+    bad = scenario_file(text="name: bad\nkind: retail\npopulation: {archetypes: 0}\n", name="bad.yaml")
+    app = MallesApp(scenario_path=bad, store_url=store_url, chat_model_factory=scripted(), real_sample=False)
+    seen = Recorder()
+    async with app.run_test(size=SIZE, message_hook=seen) as pilot:
+        panel = app.screen.query_one("#form-error")
+        assert panel.display and "population.archetypes" in str(panel.render())
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert app.session.status == "idle"  # nothing started
+        assert any("population.archetypes" in n.message for n in app._notifications)
+        await pilot.press("f6")
+        assert app.screen.__class__.__name__ == "EditorScreen"
+
+
+async def test_form_override_out_of_range_is_refused(scenario_file, store_url):
+    app = MallesApp(scenario_path=scenario_file(), store_url=store_url, chat_model_factory=scripted(),
+                    real_sample=False)
+    async with app.run_test(size=SIZE) as pilot:
+        app.screen.query_one("#archetypes").value = "9"  # 5 personas only: the runner's preflight refuses
+        app.screen.query_one("#seed").value = "7"
+        scenario = app.screen.build_scenario()
+        assert scenario is not None and scenario.seed == 7 and scenario.population.archetypes == 9
+        app.screen.query_one("#rounds").value = "0"
+        assert app.screen.build_scenario() is None
+        assert "mean_field.max_rounds" in str(app.screen.query_one("#form-error").render())
+        await pilot.pause()
+
+
+async def test_unreachable_store_fails_cleanly(scenario_file):
+    seen = Recorder()
+    app = MallesApp(scenario_path=scenario_file(), store_url="postgresql://nobody@127.0.0.1:1/none",
+                    chat_model_factory=scripted(), real_sample=False)
+    async with app.run_test(size=SIZE, message_hook=seen) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: app.session.status == "failed", timeout=30)
+        error = seen.of(msg.RunFailed)[0].error
+        assert "run store" in error and "127.0.0.1" in error
+        assert "Run failed" in [n.title for n in app._notifications]
+        await pilot.press("f5")
+        assert app.screen.__class__.__name__ == "HistoryScreen"
+
+
+async def test_backend_that_does_not_answer(scenario_file, store_url):
+    """An OpenAI-compatible server that is not there: the run ends with a clear message, the app lives."""
+    text = (scenario_file().read_text().replace("name: local", "name: openai, base_url: 'http://127.0.0.1:9/v1', "
+                                                "timeout_s: 2"))
+    path = scenario_file(text=text, name="dead.yaml")
+    seen = Recorder()
+    app = MallesApp(scenario_path=path, store_url=store_url, real_sample=False)
+    async with app.run_test(size=SIZE, message_hook=seen) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: app.session.status in ("failed", "finished"), timeout=90)
+        decisions = seen.of(msg.DecisionFinished)
+        if app.session.status == "failed":
+            assert seen.of(msg.RunFailed)[0].error
+        else:  # the graph records every decision as a failure instead of raising
+            assert decisions and not any(d.outcome.ok for d in decisions)
+            assert all(d.outcome.error for d in decisions)
+        await pilot.press("f3")
+        assert isinstance(app.screen, DebateScreen)
