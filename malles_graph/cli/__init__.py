@@ -32,6 +32,7 @@ COMMAND_MODULES: list[tuple[str, str | None]] = [
     ("tui", None),
     ("economist", "economist"),
     ("wholesale", "wholesale"),
+    ("align", "align"),
     ("runs", None),
 ]
 
