@@ -205,7 +205,9 @@ def _speak(role: str, state: WholesaleState, runtime: Runtime[WholesaleContext])
     values = prompt_values(items, context.options, state.get("transcript", []))
     text = load_prompt(role).render(round=state["round"], **values)
     call = len(state.get("transcript", []))
-    reply = _client(context).chat([HumanMessage(content=text)], seed=context.seed + call)
+    reply = _client(context).chat(
+        [HumanMessage(content=text)], seed=context.seed + call, max_tokens=context.options.turn_max_tokens
+    )
     turn = TranscriptTurn(
         role=role,
         round=state["round"],
@@ -252,6 +254,7 @@ def propose_rule(state: WholesaleState, runtime: Runtime[WholesaleContext]) -> d
         validator=proposal_validator(items, options),
         max_retries=0,  # repairs are graph steps, so each one is streamed and bounded by max_repairs
         seed=context.seed + 1000 + len(attempts),
+        max_tokens=options.rule_max_tokens,
     )
     answer = result.attempts[-1]
     number = len(attempts) + 1

@@ -93,6 +93,12 @@ class WholesaleOptions(BaseModel):
     # dialogue
     dialogue_rounds: int = Field(default=1, ge=0, le=10, description="rounds of marketing, manufacturer, wholesaler")
     max_repairs: int = Field(default=2, ge=0, le=10, description="bounded repairs of an invalid purchasing rule")
+    turn_max_tokens: int | None = Field(
+        default=None, ge=8, description="token limit of one dialogue turn; backend.max_tokens when empty"
+    )
+    rule_max_tokens: int | None = Field(
+        default=None, ge=16, description="token limit of the structured rule answer; backend.max_tokens when empty"
+    )
     reference_rule: str | None = Field(
         default=None, description="a hand-written purchasing formula shown next to the dialogue's rule"
     )

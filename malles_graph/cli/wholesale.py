@@ -1,0 +1,142 @@
+"""`malles wholesale`: the wholesale dialogue on Ta Feng demand, and symbolic regression of its decisions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from rich.console import Console
+
+app = typer.Typer(
+    help="Wholesale dialogue (wholesaler, marketing, manufacturer) -> purchasing rule; simulation; discovery.",
+    no_args_is_help=True,
+)
+console = Console()
+
+
+def _overrides(
+    backend: str | None, model: str | None, seed: int | None, no_cache: bool, sets: list[str] | None
+) -> dict[str, object]:
+    overrides: dict[str, object] = {"backend.name": backend, "backend.model": model, "seed": seed}
+    if no_cache:
+        overrides["backend.cache"] = False
+    for pair in sets or []:
+        if "=" not in pair:
+            raise typer.BadParameter(f"--set expects key.path=value, got {pair!r}")
+        key, raw = pair.split("=", 1)
+        overrides[key.strip()] = yaml.safe_load(raw)
+    return overrides
+
+
+@app.command()
+def run(
+    scenario_file: Annotated[Path, typer.Argument(help="wholesale scenario YAML", metavar="SCENARIO.yaml")],
+    backend: Annotated[str | None, typer.Option("--backend", "-b", help="LLM backend (local, openai, ollama)")] = None,
+    model: Annotated[str | None, typer.Option(help="model name or GGUF path")] = None,
+    seed: Annotated[int | None, typer.Option(help="override the scenario seed")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="do not use the LLM response cache")] = False,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override a field: key.path=value")] = None,
+    run_id: Annotated[str | None, typer.Option(help="name of the run folder (default: a new id)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="do not print the dialogue turns")] = False,
+) -> None:
+    """Run the dialogue, simulate its rule against the baselines on held-out weeks, save the run.
+
+    Examples:
+      malles wholesale run scenarios/wholesale-tafeng.yaml
+      malles wholesale run scenarios/wholesale-tafeng.yaml -b openai --model gpt-4o-mini
+      malles wholesale run scenarios/wholesale-tafeng.yaml --set wholesale.lead_time=2 --set wholesale.n_items=5
+    """
+    from malles_graph.errors import ScenarioError
+    from malles_graph.scenario import load_scenario
+    from malles_graph.wholesale.report import turn_panel
+
+    scenario = load_scenario(scenario_file, _overrides(backend, model, seed, no_cache, set_))
+    if scenario.kind != "wholesale":
+        raise ScenarioError(f"{scenario_file}: kind is {scenario.kind!r}; `malles wholesale run` needs 'wholesale'")
+    from graphs.wholesale import run_wholesale
+
+    with console.status("preparing demand data...") as status:
+
+        def show(event: dict) -> None:
+            if event.get("event") == "stage":
+                status.update(f"{event['stage']}...")
+            elif event.get("event") == "turn":
+                turn = event["turn"]
+                data = turn.model_dump() if hasattr(turn, "model_dump") else turn
+                if not quiet:
+                    console.print(turn_panel(data))
+                status.update(f"{data['role']} spoke; waiting for the next turn...")
+
+        result = run_wholesale(scenario, progress=show, run_id=run_id)
+    _print_result(result)
+
+
+def _print_result(result) -> None:
+    from malles_graph.wholesale.report import comparison_table
+
+    if result.ok:
+        rule = result.rule
+        console.print(f"[bold green]purchasing rule:[/] {rule['expression']}")
+        if rule.get("rationale"):
+            console.print(f"[dim]rationale: {rule['rationale']}[/]")
+        orders = ", ".join(f"{k}: {v:,.0f}" for k, v in result.meta.get("orders", {}).items())
+        console.print(f"orders proposed for the first held-out period: {orders}")
+    else:
+        console.print(f"[bold red]no valid rule:[/] {result.meta.get('error')}")
+    console.print(comparison_table(result.table.to_dicts(), title=f"Held-out simulation ({result.run_id})"))
+    console.print(f"run saved to {result.folder}  (next: malles wholesale discover {result.run_id})")
+
+
+@app.command()
+def show(run_ref: Annotated[str, typer.Argument(help="run id or run folder", metavar="RUN_ID")]) -> None:
+    """Print a saved run: its dialogue, rule and the side-by-side table.
+
+    Example:
+      malles wholesale show wholesale-20261123-170102-ab12cd
+    """
+    from malles_graph.wholesale.report import turn_panel
+    from malles_graph.wholesale.runs import load_run
+
+    result = load_run(run_ref)
+    for turn in result.transcript:
+        console.print(turn_panel(turn))
+    _print_result(result)
+
+
+@app.command()
+def discover(
+    run_ref: Annotated[str, typer.Argument(help="run id or run folder", metavar="RUN_ID")],
+    source: Annotated[
+        str | None,
+        typer.Option(help="dialogue | demand | a policy name (newsvendor, order-up-to, ...); default dialogue"),
+    ] = None,
+    population: Annotated[int | None, typer.Option(help="gplearn population (default: scenario sr_population)")] = None,
+    generations: Annotated[int | None, typer.Option(help="gplearn generations (default: sr_generations)")] = None,
+    random_state: Annotated[int | None, typer.Option(help="gplearn random_state (default: the run's seed)")] = None,
+) -> None:
+    """Symbolic regression of a run's decisions: Pareto front of complexity vs error, chosen expression.
+
+    Examples:
+      malles wholesale discover wholesale-20261123-170102-ab12cd
+      malles wholesale discover runs/wholesale-20261123-170102-ab12cd --source demand
+      malles wholesale discover RUN_ID --source order-up-to --generations 30
+    """
+    import warnings
+
+    from malles_graph.wholesale.discovery import discover_run
+    from malles_graph.wholesale.report import front_table
+    from malles_graph.wholesale.runs import load_run
+
+    result = load_run(run_ref)
+    with console.status("evolving expressions (gplearn)..."), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # gplearn's scikit-learn deprecation notices
+        found = discover_run(
+            result, source, population=population, generations=generations, random_state=random_state
+        )
+    rule = result.rule["expression"] if result.rule else None
+    console.print(front_table(found, rule))
+    console.print(f"[bold]chosen:[/] {found.chosen.expression}   (mean abs error {found.chosen.error:,.3f})")
+    console.print(f"[bold]dialogue's formula:[/] {rule or '(none: ' + str(result.meta.get('error')) + ')'}")
+    console.print(f"saved to {result.folder / 'discovery.json'}")

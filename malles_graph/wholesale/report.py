@@ -1,0 +1,66 @@
+"""Rich renderings of wholesale results: the side-by-side table, the Pareto front, transcript turns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.panel import Panel
+from rich.table import Table
+
+from malles_graph.wholesale.regression import Discovery
+
+ROLE_STYLES = {"marketing": "cyan", "manufacturer": "magenta", "wholesaler": "green"}
+
+
+def comparison_table(rows: Sequence[dict[str, Any]], title: str = "Held-out simulation") -> Table:
+    """One row per policy: profit, fill rate, stock-outs, lost and leftover stock, orders."""
+    table = Table(title=title, show_lines=False)
+    table.add_column("policy", style="bold")
+    table.add_column("rule", overflow="fold", max_width=48)
+    for name in ("profit", "fill rate", "stock-outs", "lost units", "leftover", "in transit", "ordered", "invalid"):
+        table.add_column(name, justify="right")
+    best = max((r["profit"] for r in rows), default=None)
+    for r in rows:
+        profit = f"{r['profit']:,.0f}"
+        table.add_row(
+            r["policy"],
+            str(r["rule"]),
+            f"[bold green]{profit}[/]" if r["profit"] == best else profit,
+            f"{r['fill_rate']:.1%}",
+            f"{int(r['stockouts'])}",
+            f"{r['lost_units']:,.0f}",
+            f"{r['leftover_units']:,.0f}",
+            f"{r['in_transit_units']:,.0f}",
+            f"{r['units_ordered']:,.0f}",
+            f"[red]{int(r['invalid_orders'])}[/]" if r["invalid_orders"] else "0",
+        )
+    return table
+
+
+def front_table(discovery: Discovery, dialogue_formula: str | None = None) -> Table:
+    table = Table(
+        title=f"Pareto front: {discovery.target} ~ f({', '.join(discovery.variables)}), "
+        f"{discovery.n_samples} decisions (predicting the mean: error {discovery.baseline_error:,.2f})"
+    )
+    table.add_column("length", justify="right")
+    table.add_column("ops", justify="right")
+    table.add_column("mean abs error", justify="right")
+    table.add_column("expression (sympy-simplified)", overflow="fold")
+    for point in discovery.front:
+        mark = " [bold yellow]<- chosen[/]" if point is discovery.chosen or point == discovery.chosen else ""
+        table.add_row(str(point.length), str(point.complexity), f"{point.error:,.3f}", point.expression + mark)
+    if dialogue_formula:
+        table.caption = f"dialogue's formula: {dialogue_formula}"
+    return table
+
+
+def turn_panel(turn: dict[str, Any]) -> Panel:
+    role = turn.get("role", "?")
+    kind = turn.get("kind", "turn")
+    style = {"retry": "yellow", "failure": "red", "decision": "bold green"}.get(kind, ROLE_STYLES.get(role, "white"))
+    title = f"{role} · round {turn.get('round', 0)}" + (f" · {kind}" if kind != "turn" else "")
+    cost = f"{turn.get('prompt_tokens', 0)}+{turn.get('completion_tokens', 0)} tokens"
+    if turn.get("cached"):
+        cost += " (cached)"
+    return Panel(str(turn.get("text", "")), title=title, subtitle=cost, border_style=style, title_align="left")
