@@ -16,6 +16,9 @@ import threading
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+from pydantic import ConfigDict
+from pydantic.json_schema import SkipJsonSchema
+
 from malles_graph.backends import LLMClient, build_client, is_llm_backend
 from malles_graph.errors import BackendError
 from malles_graph.retrieval_api import Retriever
@@ -34,7 +37,13 @@ def _d(default: Any, description: str, **kw: Any) -> Any:
 
 @dataclass(kw_only=True)
 class DecisionContext:
-    """Configuration of one customer decision (LangGraph ``context_schema``)."""
+    """Configuration of one customer decision (LangGraph ``context_schema``).
+
+    Collaborator fields are left out of the JSON schema (``SkipJsonSchema``): they are objects,
+    set in code, not values a server user can type.
+    """
+
+    __pydantic_config__ = ConfigDict(arbitrary_types_allowed=True)
 
     backend: BackendConfig = _d(BackendConfig, "LLM backend; name 'choice-model' decides with the fitted model")
     debate_rounds: int = _d(2, "debate rounds of product_specialist -> price_analyst -> persona (0 = none)")
@@ -57,10 +66,19 @@ class DecisionContext:
     seed: int = _d(0, "base seed; sample i of conflict loop j uses seed + 1000 j + i")
     choice_model_path: str | None = _d(None, "fitted choice model JSON for backend 'choice-model' (default model when empty)")
     prompts_dir: str | None = _d(None, "folder of prompt files; the repository's prompts/ when empty")
-    client: LLMClient | None = _d(None, "LLM client; built from `backend` when empty", compare=False, repr=False)
-    retriever: Retriever | None = _d(None, "transaction memory; retrieval is skipped when empty", compare=False, repr=False)
-    calibrator: Calibrator = _d(IdentityCalibrator, "f(decision, X, Z) applied after the vote", compare=False, repr=False)
-    choice_model: Any = _d(None, "a loaded ChoiceModel (else loaded from choice_model_path)", compare=False, repr=False)
+    client: SkipJsonSchema[LLMClient | None] = _d(None, "LLM client; built from `backend` when empty", compare=False, repr=False)
+    retriever: SkipJsonSchema[Retriever | None] = _d(None, "transaction memory; retrieval is skipped when empty", compare=False, repr=False)
+    calibrator: SkipJsonSchema[Calibrator] = _d(IdentityCalibrator, "f(decision, X, Z) applied after the vote", compare=False, repr=False)
+    choice_model: SkipJsonSchema[Any] = _d(None, "a loaded ChoiceModel (else loaded from choice_model_path)", compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # contexts given as JSON (langgraph dev, a dict): coerce the nested values
+        if isinstance(self.backend, dict):
+            self.backend = BackendConfig.model_validate(self.backend)
+        self.roles = tuple(self.roles)
+        unknown = [r for r in self.roles if r not in ROLES]
+        if unknown:
+            raise ValueError(f"unknown debate role(s) {unknown}; roles are {list(ROLES)}")
 
     @classmethod
     def from_options(cls, options: DecisionOptions, backend: BackendConfig | None = None, **extra: Any) -> DecisionContext:

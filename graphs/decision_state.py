@@ -9,9 +9,10 @@ Every list field declares its reducer.
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypedDict  # pydantic needs it for JSON schemas on Python < 3.12
 
 from malles_graph.agents import AgentOutcome, TranscriptTurn
 from malles_graph.models import ChoiceSituation, Decision, HiddenFactors

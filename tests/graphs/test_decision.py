@@ -55,6 +55,18 @@ def test_context_defaults_are_described():
         opts.debate_rounds, opts.samples, opts.max_repairs, opts.neighbours)
 
 
+def test_schemas_for_langgraph_server_and_json_contexts():
+    ctx_schema = graph.get_context_jsonschema()["properties"]
+    assert "client" not in ctx_schema and ctx_schema["samples"]["default"] == 1
+    assert ctx_schema["debate_rounds"]["description"]
+    assert set(graph.get_input_jsonschema()["properties"]) == {"agent_id", "situation"}
+    assert set(graph.get_output_jsonschema()["properties"]) == {"outcome", "decision", "hidden"}
+    ctx = DecisionContext(backend={"name": "choice-model"}, roles=["persona"])  # type: ignore[arg-type]
+    assert ctx.backend == BackendConfig(name="choice-model") and ctx.roles == ("persona",)
+    with pytest.raises(ValueError, match="unknown debate role"):
+        DecisionContext(roles=("critic",))  # type: ignore[arg-type]
+
+
 def test_resolve_context_accepts_parent_contexts():
     ctx = DecisionContext(samples=3)
 
