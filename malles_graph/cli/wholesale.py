@@ -125,7 +125,7 @@ def discover(
     """
     import warnings
 
-    from malles_graph.wholesale.discovery import discover_run
+    from malles_graph.wholesale.discovery import discover_run, rule_at_constants
     from malles_graph.wholesale.report import front_table
     from malles_graph.wholesale.runs import load_run
 
@@ -139,4 +139,6 @@ def discover(
     console.print(front_table(found, rule))
     console.print(f"[bold]chosen:[/] {found.chosen.expression}   (mean abs error {found.chosen.error:,.3f})")
     console.print(f"[bold]dialogue's formula:[/] {rule or '(none: ' + str(result.meta.get('error')) + ')'}")
+    if rule:
+        console.print(f"[bold]dialogue's formula at this run's constants:[/] {rule_at_constants(result)}")
     console.print(f"saved to {result.folder / 'discovery.json'}")

@@ -107,3 +107,22 @@ def discover_run(
     payload = {**result.to_dict(), "dialogue_rule": run.rule, "policy": DIALOGUE if source == "dialogue" else source}
     (run.folder / "discovery.json").write_text(json.dumps(payload, indent=2), encoding="utf-8")
     return result
+
+
+def rule_at_constants(run: WholesaleRun) -> str | None:
+    """The dialogue's formula with the variables that never changed in the run replaced by their value
+    (lead time, discount, ...), so it reads like the regression's expressions."""
+    if not run.rule or run.orders.is_empty():
+        return None
+    import sympy as sp
+
+    from malles_graph.wholesale.formula import SYMBOLS
+
+    formula = parse_formula(run.rule["formula"])
+    constants = {}
+    for name in formula.variables:
+        values = run.orders[f"x_{name}"].unique()
+        if len(values) == 1:
+            value = float(values[0])
+            constants[SYMBOLS[name]] = sp.Integer(int(value)) if value.is_integer() else sp.Float(value, 6)
+    return str(sp.simplify(formula.expr.xreplace(constants)))

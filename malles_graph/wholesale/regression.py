@@ -19,7 +19,19 @@ from sympy.parsing.sympy_parser import parse_expr
 
 from malles_graph.wholesale.formula import SYMBOLS
 
-FUNCTION_SET = ("add", "sub", "mul", "div", "max", "min")
+BASE_FUNCTIONS = ("add", "sub", "mul", "div", "max", "min")
+
+
+def _positive(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, 0.0)
+
+
+def function_set() -> tuple:
+    """gplearn's arithmetic plus ``pos(x) = Max(0, x)``: order rules clip at zero, and evolving the
+    constant 0 for ``max`` is a needle in a haystack."""
+    from gplearn.functions import make_function
+
+    return (*BASE_FUNCTIONS, make_function(function=_positive, name="pos", arity=1))
 
 # gplearn's operators as sympy (div and the protected functions lose their guards at tiny denominators)
 _GPLEARN_TO_SYMPY: dict[str, object] = {
@@ -34,6 +46,7 @@ _GPLEARN_TO_SYMPY: dict[str, object] = {
     "abs": sp.Abs,
     "neg": lambda a: -a,
     "inv": lambda a: 1 / a,
+    "pos": lambda a: sp.Max(0, a),
 }
 
 
@@ -115,7 +128,7 @@ def discover(
     estimator = SymbolicRegressor(
         population_size=population,
         generations=generations,
-        function_set=FUNCTION_SET,
+        function_set=function_set(),
         metric="mean absolute error",
         parsimony_coefficient=parsimony,
         const_range=(-2.0, 2.0),
@@ -155,6 +168,6 @@ def discover(
             "parsimony": parsimony,
             "tolerance": tolerance,
             "random_state": random_state,
-            "function_set": list(FUNCTION_SET),
+            "function_set": [*BASE_FUNCTIONS, "pos"],
         },
     )
