@@ -26,7 +26,7 @@ from malles_graph.errors import MallesError
 FEATURES = ("n_baskets", "mean_basket_value", "mean_unit_price", "mean_quantity", "age_index")
 LOG_FEATURES = ("n_baskets", "mean_basket_value", "mean_unit_price", "mean_quantity")
 AGE_GROUPS = ["<25", "25-29", "30-34", "35-39", "40-44", "45-49", "50-54", "55-59", "60-64", ">64"]
-MINIBATCH_ABOVE = 200_000
+MINIBATCH_ABOVE = 50_000
 
 
 class PopulationError(MallesError):
