@@ -249,7 +249,9 @@ class ChoiceModel:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
+        tmp = path.with_name(path.name + ".part")  # atomic: a concurrent reader never sees half a file
+        tmp.write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
+        tmp.replace(path)
         return path
 
     @classmethod
