@@ -1,0 +1,54 @@
+"""Ingest: interrupted and resumed without duplicates; CLI re-runs continue."""
+
+from __future__ import annotations
+
+import pytest
+
+from retrieval import ingest, make_client, open_collection
+
+
+class Interrupt(KeyboardInterrupt):
+    pass
+
+
+def test_interrupted_ingest_resumes_without_duplicates(tmp_path, episodes, ef):
+    subset = episodes.slice(1000, 300)
+    client, where = make_client(tmp_path / "mem")
+    col = open_collection(client, "resume-test", where, create=True, embedding_function=ef)
+    batches = []
+
+    def stop_after_two(n: int) -> None:
+        batches.append(n)
+        if len(batches) == 2:
+            raise Interrupt  # what Ctrl-C does between two writes
+
+    with pytest.raises(Interrupt):
+        ingest(col, subset, ef.embed, batch_size=70, progress=stop_after_two)
+    assert col.count() == 140  # two whole batches, nothing half-written
+
+    report = ingest(col, subset, ef.embed, batch_size=70)
+    assert (report.skipped, report.added, report.total_in_collection) == (140, 160, 300)
+    stored = col.get(include=[])["ids"]
+    assert len(stored) == len(set(stored)) == 300 and set(stored) == set(subset["id"].to_list())
+
+    again = ingest(col, subset, ef.embed, batch_size=50)  # a different batch size changes nothing
+    assert (again.added, again.skipped, col.count()) == (0, 300, 300)
+
+
+def test_identical_texts_are_embedded_once(tmp_path, episodes, ef):
+    subset = episodes.slice(5000, 200)
+    client, where = make_client(tmp_path / "mem")
+    col = open_collection(client, "dedup-test", where, create=True, embedding_function=ef)
+    calls: list[int] = []
+
+    def counting_embed(texts):
+        calls.append(len(texts))
+        return ef.embed(texts)
+
+    report = ingest(col, subset, counting_embed, batch_size=60)
+    assert sum(calls) == report.texts_embedded == subset["text"].n_unique() < subset.height
+    got = col.get(ids=subset["id"].to_list()[:3], include=["embeddings"])
+    want = ef.embed(subset["text"].to_list()[:3])
+    by_id = dict(zip(got["ids"], got["embeddings"], strict=True))
+    for i, text_id in enumerate(subset["id"].to_list()[:3]):
+        assert by_id[text_id] == pytest.approx(want[i], abs=1e-5)
