@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -12,13 +12,17 @@ from rich.table import Table
 app = typer.Typer()
 console = Console()
 
-StoreOption = typer.Option(None, "--store", help="store URL (sqlite:///... or postgresql://...); runs/malles.sqlite when empty")
+StoreOpt = Annotated[
+    str | None,
+    typer.Option("--store", help="store URL (sqlite:///... or postgresql://...); runs/malles.sqlite when empty"),
+]
+RunIdArg = Annotated[str, typer.Argument(help="run id (see `malles runs`)")]
 
 
 @app.command("runs")
 def runs(
-    store: str | None = StoreOption,
-    limit: int = typer.Option(20, "--limit", "-n", min=1, help="newest runs shown"),
+    store: StoreOpt = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="newest runs shown")] = 20,
 ) -> None:
     """List past runs, newest first.
 
@@ -45,7 +49,7 @@ def runs(
 
 
 @app.command("show")
-def show(run_id: str = typer.Argument(..., help="run id (see `malles runs`)"), store: str | None = StoreOption) -> None:
+def show(run_id: RunIdArg, store: StoreOpt = None) -> None:
     """Print a run's rounds and its summary table.
 
     Examples:
@@ -63,10 +67,10 @@ def show(run_id: str = typer.Argument(..., help="run id (see `malles runs`)"), s
 
 @app.command("export")
 def export(
-    run_id: str = typer.Argument(..., help="run id (see `malles runs`)"),
-    fmt: str = typer.Option("csv", "--format", "-f", help="csv or parquet"),
-    out: Path | None = typer.Option(None, "--out", "-o", help="output folder; runs/export/<run id> when empty"),
-    store: str | None = StoreOption,
+    run_id: RunIdArg,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="csv or parquet")] = "csv",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="output folder; runs/export/<run id> when empty")] = None,
+    store: StoreOpt = None,
 ) -> None:
     """Export a run's tables (runs, rounds, archetypes, decisions, transcript_turns, metrics), one file each.
 
