@@ -170,20 +170,25 @@ def parse_sets(pairs: list[str]) -> dict[str, object]:
     return overrides
 
 
-def _retriever(memory: Path | None) -> Any:
-    """The transaction memory for LLM runs; without --memory the graph's retrieve node finds nothing."""
-    if memory is None:
+def _retriever(memory: Path | None, scenario: Any) -> Any:
+    """The Chroma transaction memory for LLM runs: --memory, else the scenario's memory section.
+
+    Without either the graph's retrieve node finds nothing. The memory returns only episodes
+    strictly before each case's date, so it cannot leak the truth.
+    """
+    if not scenario.decision.retrieval:
+        return None
+    if memory is None and not (scenario.memory.path or scenario.memory.url):
         return None
     from malles_graph.errors import MallesError
 
     try:
-        import retrieval
+        from retrieval import ChromaRetriever
     except ImportError as exc:
-        raise MallesError(f"--memory needs the retrieval package: {exc}") from None
-    opener = getattr(retrieval, "open_retriever", None) or getattr(retrieval, "ChromaRetriever", None)
-    if opener is None:
-        raise MallesError("the retrieval package exposes no open_retriever/ChromaRetriever yet")
-    return opener(str(memory))
+        raise MallesError(f"retrieval needs the retrieval package: {exc}") from None
+    if memory is not None:
+        return ChromaRetriever.open(path=memory, collection=scenario.memory.collection)
+    return ChromaRetriever.from_config(scenario.memory)
 
 
 def eval_scenario(backend: str, scenario_file: Path | None, sets: list[str], ablation: list[str]):
@@ -313,12 +318,8 @@ def run(
     if limit is not None:
         all_cases = all_cases[:limit]
     if backend in LLM_BACKENDS:
-        predictor: Any = LLMPredictor(
-            backend,
-            eval_scenario(backend, scenario, set_ or [], ablation or []),
-            seed=seed,
-            retriever=_retriever(memory),
-        )
+        llm_scenario = eval_scenario(backend, scenario, set_ or [], ablation or [])
+        predictor: Any = LLMPredictor(backend, llm_scenario, seed=seed, retriever=_retriever(memory, llm_scenario))
         batch = 1
     else:
         if set_ or ablation or scenario:
