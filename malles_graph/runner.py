@@ -38,6 +38,7 @@ from malles_graph.scenario import BACKEND_NAMES, Scenario
 
 DEFAULT_START = dt.date(2001, 2, 1)
 RETAIL_BACKENDS = ("local", "openai", "ollama", "choice-model")
+_CACHE: dict[str, Any] = {}  # per-process: the Ta Feng table, situation lines, the opened memory
 
 
 # -- progress -----------------------------------------------------------------------------------
@@ -131,6 +132,8 @@ def preflight(
         problems.append(f"population.archetypes ({pop.archetypes}) exceeds the number of customers ({n})")
     if resume and not run_id:
         problems.append("--resume needs a run id (see `malles runs`)")
+    if scenario.decision.retrieval and not problems:
+        problems.extend(_memory_problems(scenario))
     if problems:
         raise ScenarioError(f"scenario {scenario.name!r} cannot run:\n" + "\n".join(f"  - {p}" for p in problems))
     try:
@@ -139,6 +142,24 @@ def preflight(
         raise
     except Exception as exc:  # driver import errors and the like
         raise StoreError(f"cannot use the run store {store_url or scenario.store.url}: {exc}") from None
+
+
+def _memory_problems(scenario: Scenario) -> list[str]:
+    """decision.retrieval needs a built transaction memory (Chroma folder or server)."""
+    try:
+        open_memory(scenario)
+    except MallesError as exc:
+        return [f"decision.retrieval is on but the memory cannot be used: {exc} (or set decision.retrieval: false)"]
+    return []
+
+
+def open_memory(scenario: Scenario) -> Any:
+    """The Chroma retriever of the scenario's ``memory:`` section (lazy: the retrieval package is optional here)."""
+    if "memory" not in _CACHE or _CACHE["memory"][0] != scenario.memory:
+        from retrieval.store import ChromaRetriever
+
+        _CACHE["memory"] = (scenario.memory, ChromaRetriever.from_config(scenario.memory))
+    return _CACHE["memory"][1]
 
 
 def _available_customers(scenario: Scenario, problems: list[str]) -> int | None:
@@ -262,9 +283,6 @@ def build_population(
     return Population(n_customers=clustering.n_customers, clustering=clustering, agents=agents)
 
 
-_CACHE: dict[str, Any] = {}
-
-
 def _tafeng() -> pl.DataFrame:
     """The Ta Feng table, loaded once per process (runs of several seeds share it)."""
     if "tafeng" not in _CACHE:
@@ -324,7 +342,8 @@ def agent_context(scenario: Scenario, client: Any = None) -> Any:
         from malles_graph.backends import build_client
 
         client = build_client(scenario.backend)
-    ctx = make_context(scenario.decision, backend=scenario.backend, client=client)
+    retriever = open_memory(scenario) if scenario.decision.retrieval else None
+    ctx = make_context(scenario.decision, backend=scenario.backend, client=client, retriever=retriever)
     ctx.seed = scenario.seed
     return ctx
 
