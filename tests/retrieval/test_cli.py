@@ -1,0 +1,55 @@
+"""`malles memory build | query | info`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from malles_graph.cli import app
+
+runner = CliRunner()
+MALLES = Path(sys.executable).with_name("malles")
+
+
+def test_build_twice_continues_then_query_and_info(tmp_path, monkeypatch):
+    from malles_graph.cli import memory
+
+    monkeypatch.setattr(memory.console, "width", 200)  # CliRunner has no terminal: keep table columns whole
+    path = str(tmp_path / "mem")
+    first = runner.invoke(app, ["memory", "build", "--limit", "60", "--path", path, "--batch-size", "25"])
+    assert first.exit_code == 0, first.output
+    assert "added" in first.output and "60" in first.output
+    again = runner.invoke(app, ["memory", "build", "--limit", "90", "--path", path, "--batch-size", "25"])
+    assert again.exit_code == 0, again.output
+    assert "already present (skipped)" in again.output
+    lines = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in again.output.splitlines()
+             if line.count("│") == 3}
+    assert lines["added"] == "30" and lines["already present (skipped)"] == "60"
+    assert lines["documents in collection"] == "90"
+
+    query = runner.invoke(app, ["memory", "query", "age 30-34, area 115: bought 1 unit", "--path", path,
+                                "--before", "2000-11-02", "-k", "3"])
+    assert query.exit_code == 0, query.output
+    assert "3 records before 2000-11-02" in query.output and "20001101" not in query.output
+    assert "2000-11-01" in query.output  # dates shown as dates
+
+    info = runner.invoke(app, ["memory", "info", "--path", path])
+    assert info.exit_code == 0 and "malles-minilm-int8" in info.output and "90" in info.output
+
+
+def test_errors_are_short_and_name_the_path(tmp_path):
+    missing = tmp_path / "none"
+    done = subprocess.run([str(MALLES), "memory", "query", "x", "--path", str(missing)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "no Chroma memory at" in done.stderr and "Traceback" not in done.stderr
+    bad_date = runner.invoke(app, ["memory", "query", "x", "--before", "yesterday", "--path", str(missing)])
+    assert bad_date.exit_code != 0 and "YYYY-MM-DD" in bad_date.output
+
+
+def test_help_has_examples():
+    result = runner.invoke(app, ["memory", "build", "--help"])
+    assert result.exit_code == 0 and "malles memory build --limit" in result.output
