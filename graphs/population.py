@@ -35,7 +35,14 @@ from langgraph.types import Send
 
 from malles_graph.agents import AgentOutcome
 from malles_graph.population.environment import AgentSpec, AgentTask, Environment
-from malles_graph.population.meanfield import WeightedOutcome, aggregate, converged, damped_update, total_variation
+from malles_graph.population.meanfield import (
+    Aggregate,
+    WeightedOutcome,
+    aggregate,
+    converged,
+    damped_update,
+    total_variation,
+)
 from malles_graph.population.recorder import Recorder
 from malles_graph.population.reporters import DataCollector, RoundReport
 from malles_graph.population.retail import RetailEnvironment
@@ -85,9 +92,7 @@ class PopulationState(TypedDict, total=False):
     tasks: list[AgentTask]
     fixed: list[WeightedOutcome]
     outcomes: Annotated[list[WeightedOutcome], round_outcomes]
-    mu: dict[str, float]
-    units_per_customer: dict[str, float]
-    failed: dict[str, float]
+    aggregate: Aggregate
     demand: dict[str, float]
     prices: dict[str, float]
     figures: dict[str, float]
@@ -158,40 +163,24 @@ def build_population_graph(
         return {"outcomes": [_weighted(task, outcome)]}
 
     def aggregate_node(state: PopulationState) -> dict[str, Any]:
-        agg = aggregate([*state.get("fixed", []), *(state.get("outcomes") or [])])
-        return {
-            "mu": agg.mu,
-            "units_per_customer": agg.units_per_customer,
-            "failed": {"n_decisions": agg.n_decisions, "n_failed": agg.n_failed, "failed_share": agg.failed_share},
-        }
+        return {"aggregate": aggregate([*state.get("fixed", []), *(state.get("outcomes") or [])])}
 
     def environment_node(state: PopulationState) -> dict[str, Any]:
-        from malles_graph.population.meanfield import Aggregate
-
-        failed = state["failed"]
-        agg = Aggregate(
-            mu=state["mu"],
-            units_per_customer=state["units_per_customer"],
-            n_decisions=int(failed["n_decisions"]),
-            n_failed=int(failed["n_failed"]),
-            failed_share=failed["failed_share"],
-            failed_mass=0.0,
-        )
-        step = environment.update(state["market"], agg, state["round"])
+        step = environment.update(state["market"], state["aggregate"], state["round"])
         return {"market": step.market, "demand": step.demand, "prices": step.prices, "figures": step.figures}
 
     def mean_field(state: PopulationState, runtime: Runtime[PopulationContext]) -> dict[str, Any]:
         ctx = runtime.context or PopulationContext()
-        m_old, mu = state["m"], state["mu"]
+        agg: Aggregate = state["aggregate"]
+        m_old, mu = state["m"], agg.mu
         m_new = damped_update(m_old, mu, ctx.damping)
         distance = total_variation(m_new, m_old)
-        failed = state["failed"]
-        done = converged(distance, ctx.epsilon, failed["failed_share"])
+        done = converged(distance, ctx.epsilon, agg.failed_share)
         report = RoundReport(
             round=state["round"],
-            n_decisions=int(failed["n_decisions"]),
-            n_failed=int(failed["n_failed"]),
-            failed_share=failed["failed_share"],
+            n_decisions=agg.n_decisions,
+            n_failed=agg.n_failed,
+            failed_share=agg.failed_share,
             distance=distance,
             converged=done,
             demand=state.get("demand", {}),
