@@ -74,7 +74,7 @@ def run(
 
 
 def _print_result(result) -> None:
-    from malles_graph.wholesale.report import comparison_table
+    from malles_graph.wholesale.report import comparison_table, rules_table
 
     if result.ok:
         rule = result.rule
@@ -85,7 +85,9 @@ def _print_result(result) -> None:
         console.print(f"orders proposed for the first held-out period: {orders}")
     else:
         console.print(f"[bold red]no valid rule:[/] {result.meta.get('error')}")
-    console.print(comparison_table(result.table.to_dicts(), title=f"Held-out simulation ({result.run_id})"))
+    rows = result.table.to_dicts()
+    console.print(rules_table(rows))
+    console.print(comparison_table(rows, title=f"Held-out simulation ({result.run_id})"))
     console.print(f"run saved to {result.folder}  (next: malles wholesale discover {result.run_id})")
 
 

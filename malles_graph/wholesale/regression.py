@@ -86,7 +86,20 @@ def to_sympy(program: str, variables: Sequence[str]) -> sp.Expr:
     local: dict[str, object] = dict(_GPLEARN_TO_SYMPY)
     for i, name in enumerate(variables):
         local[f"X{i}"] = SYMBOLS.get(name, sp.Symbol(name, real=True))
-    return parse_expr(program, local_dict=local, global_dict={"__builtins__": {}, **_number_constructors()})
+    expr = parse_expr(program, local_dict=local, global_dict={"__builtins__": {}, **_number_constructors()})
+    return tidy(expr)
+
+
+def tidy(expr: sp.Expr, digits: int = 4) -> sp.Expr:
+    """Whole-number constants as integers (2.0 -> 2), the others rounded to ``digits`` significant digits."""
+    replace = {}
+    for number in expr.atoms(sp.Float):
+        value = float(number)
+        if value == int(value):
+            replace[number] = sp.Integer(int(value))
+        else:
+            replace[number] = sp.Float(float(f"{value:.{digits}g}"), digits)
+    return expr.xreplace(replace)
 
 
 def _number_constructors() -> dict[str, object]:
@@ -149,7 +162,7 @@ def discover(
             scored.append((program.length_, error, text))
     front = []
     for length, error, text in pareto_front(scored):
-        expr = sp.simplify(to_sympy(text, variables))
+        expr = tidy(sp.simplify(to_sympy(text, variables)))
         front.append(FrontPoint(length, error, text, str(expr), int(sp.count_ops(expr))))
     best = min(p.error for p in front)
     baseline = float(np.mean(np.abs(y - y.mean())))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from rich import box
 from rich.panel import Panel
 from rich.table import Table
 
@@ -14,18 +15,21 @@ ROLE_STYLES = {"marketing": "cyan", "manufacturer": "magenta", "wholesaler": "gr
 
 
 def comparison_table(rows: Sequence[dict[str, Any]], title: str = "Held-out simulation") -> Table:
-    """One row per policy: profit, fill rate, stock-outs, lost and leftover stock, orders."""
-    table = Table(title=title, show_lines=False)
-    table.add_column("policy", style="bold")
-    table.add_column("rule", overflow="fold", max_width=48)
-    for name in ("profit", "fill rate", "stock-outs", "lost units", "leftover", "in transit", "ordered", "invalid"):
-        table.add_column(name, justify="right")
+    """One row per policy: profit, fill rate, stock-outs, lost and leftover stock, orders (rules: rules_table)."""
+    table = Table(
+        title=title,
+        box=box.SIMPLE_HEAD,
+        caption="fill: share of demand served; outs: item-periods with lost sales; lost: units of unmet demand; "
+        "left / transit: units on hand / on order at the end; bad: periods where the rule gave no valid order",
+    )
+    table.add_column("policy", style="bold", min_width=12, max_width=18)
+    for name in ("profit", "fill", "outs", "lost", "left", "transit", "ordered", "bad"):
+        table.add_column(name, justify="right", no_wrap=True)
     best = max((r["profit"] for r in rows), default=None)
     for r in rows:
         profit = f"{r['profit']:,.0f}"
         table.add_row(
             r["policy"],
-            str(r["rule"]),
             f"[bold green]{profit}[/]" if r["profit"] == best else profit,
             f"{r['fill_rate']:.1%}",
             f"{int(r['stockouts'])}",
@@ -35,6 +39,15 @@ def comparison_table(rows: Sequence[dict[str, Any]], title: str = "Held-out simu
             f"{r['units_ordered']:,.0f}",
             f"[red]{int(r['invalid_orders'])}[/]" if r["invalid_orders"] else "0",
         )
+    return table
+
+
+def rules_table(rows: Sequence[dict[str, Any]]) -> Table:
+    table = Table(title="Order quantity of each policy", show_header=False)
+    table.add_column("policy", style="bold", no_wrap=True)
+    table.add_column("rule", overflow="fold")
+    for r in rows:
+        table.add_row(r["policy"], str(r["rule"]))
     return table
 
 

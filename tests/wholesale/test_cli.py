@@ -1,0 +1,51 @@
+"""`malles wholesale show/discover/run` on saved runs and bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from graphs.wholesale import run_wholesale
+from malles_graph.cli import app
+from malles_graph.errors import MallesError
+from malles_graph.scenario import BackendConfig, Scenario
+from malles_graph.wholesale.options import WholesaleOptions
+from tests.fakes import ScriptedChatModel
+
+from .conftest import GOOD_RULE, role_of, rule_answer
+
+runner = CliRunner()
+
+
+def saved_run(items):
+    ids = [i.item_id for i in items]
+    model = ScriptedChatModel(
+        responder=lambda m: rule_answer(GOOD_RULE, ids) if role_of(m[0].content) == "purchasing_rule" else "ok"
+    )
+    scenario = Scenario(
+        name="cli", kind="wholesale", backend=BackendConfig(cache=False), wholesale=WholesaleOptions(periods=4)
+    )
+    return run_wholesale(scenario, chat_model=model, items=items)
+
+
+def test_show_and_discover_a_saved_run(items) -> None:
+    run = saved_run(items)
+    shown = runner.invoke(app, ["wholesale", "show", run.run_id], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    assert "purchasing rule" in shown.output and "order-up-to" in shown.output and "fill" in shown.output
+    found = runner.invoke(
+        app, ["wholesale", "discover", str(run.folder), "--population", "60", "--generations", "3"], terminal_width=200
+    )
+    assert found.exit_code == 0, found.output
+    assert "Pareto front" in found.output and "chosen:" in found.output and "dialogue's formula" in found.output
+    assert (run.folder / "discovery.json").exists()
+
+
+def test_unknown_run_and_wrong_kind_are_clear_errors(tmp_path: Path) -> None:
+    missing = runner.invoke(app, ["wholesale", "discover", "no-such-run"])
+    assert isinstance(missing.exception, MallesError) and "no wholesale run 'no-such-run'" in str(missing.exception)
+    retail = tmp_path / "retail.yaml"
+    retail.write_text("name: shop\nkind: retail\n", encoding="utf-8")
+    wrong = runner.invoke(app, ["wholesale", "run", str(retail)])
+    assert isinstance(wrong.exception, MallesError) and "needs 'wholesale'" in str(wrong.exception)

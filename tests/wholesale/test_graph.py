@@ -1,0 +1,166 @@
+"""The wholesale dialogue graph with scripted models: turns, bounded repair, failure, the run folder."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from graphs.wholesale import WholesaleContext, build_wholesale_graph, graph, run_wholesale
+from malles_graph.scenario import BackendConfig, Scenario
+from malles_graph.wholesale.compare import DIALOGUE, REFERENCE
+from malles_graph.wholesale.discovery import discover_run, rule_at_constants
+from malles_graph.wholesale.options import WholesaleOptions
+from malles_graph.wholesale.runs import load_run
+from tests.fakes import ScriptedChatModel
+
+from .conftest import GOOD_RULE, role_of, rule_answer
+
+HERE = Path(__file__).parent
+
+
+def scenario(**options) -> Scenario:
+    defaults = dict(periods=4, dialogue_rounds=1, max_repairs=2, reference_rule="Max(0, 2*forecast - inventory)")
+    return Scenario(
+        name="wholesale-test",
+        kind="wholesale",
+        seed=4,
+        backend=BackendConfig(name="local", cache=False),
+        wholesale=WholesaleOptions(**(defaults | options)),
+    )
+
+
+def scripted(rule_answers: list[str]) -> ScriptedChatModel:
+    """Roles answer in prose; the purchasing rule answers follow ``rule_answers`` (the last one repeats)."""
+    state = {"rule": 0}
+
+    def respond(messages) -> str:
+        role = role_of(messages[0].content)
+        if role != "purchasing_rule":
+            return f"{role}: demand looks steady, about 100 units a week."
+        answer = rule_answers[min(state["rule"], len(rule_answers) - 1)]
+        state["rule"] += 1
+        return answer
+
+    return ScriptedChatModel(responder=respond)
+
+
+def test_dialogue_then_repair_of_a_bad_formula(items) -> None:
+    ids = [i.item_id for i in items]
+    model = scripted([rule_answer("forecast - inventory", ids), rule_answer(GOOD_RULE, ids, 120)])
+    events = []
+    run = run_wholesale(scenario(), progress=events.append, chat_model=model, items=items)
+
+    assert run.ok and run.rule["expression"] == "Max(0, forecast*(lead_time + 1) - inventory - on_order)"
+    assert run.meta["orders"] == {"A": 120.0, "B": 120.0}
+    kinds = [(t["role"], t["kind"]) for t in run.transcript]
+    assert kinds == [
+        ("marketing", "turn"), ("manufacturer", "turn"), ("wholesaler", "turn"),
+        ("wholesaler", "retry"), ("wholesaler", "decision"),
+    ]
+    assert "negative quantity" in run.attempts[0]["error"]
+    # the repair request carried the reason back to the model
+    repair_call = model.calls[-1]
+    assert "negative quantity" in repair_call[-1].content and repair_call[-2].type == "ai"
+    # each role saw its own prompt with the data
+    assert "Recent sales" in model.calls[0][0].content and "Minimum order" in model.calls[1][0].content
+    # turns were streamed live, in order, as typed events
+    streamed = [e["turn"].kind for e in events if e["event"] == "turn"]
+    assert streamed == ["turn", "turn", "turn", "retry", "decision"]
+    # the rule is compared side by side with the reference and the three baselines
+    assert run.table["policy"].to_list() == [DIALOGUE, REFERENCE, "newsvendor", "order-up-to", "last-period demand"]
+    assert run.orders.filter(run.orders["policy"] == DIALOGUE).height == 2 * 4
+
+
+def test_failure_after_the_repair_limit_is_recorded(items) -> None:
+    ids = [i.item_id for i in items]
+    model = scripted([rule_answer("forecast + mystery", ids)])
+    run = run_wholesale(scenario(max_repairs=1), chat_model=model, items=items)
+    assert not run.ok and run.rule is None
+    assert len(run.attempts) == 2 and all("unknown variable(s) ['mystery']" in a["error"] for a in run.attempts)
+    assert run.transcript[-1]["kind"] == "failure" and "after 2 attempt(s)" in run.meta["error"]
+    # no rule is made up, but the baselines still run for comparison
+    assert DIALOGUE not in run.table["policy"].to_list() and run.table.height == 4
+
+
+def test_not_json_and_missing_orders_are_repaired(items) -> None:
+    ids = [i.item_id for i in items]
+    model = scripted(["I would order a lot.", rule_answer(GOOD_RULE, ids[:1]), rule_answer(GOOD_RULE, ids)])
+    run = run_wholesale(scenario(dialogue_rounds=0), chat_model=model, items=items)
+    assert run.ok and len(run.attempts) == 3
+    assert "not a complete JSON object" in run.attempts[0]["error"]
+    assert "no quantity for item(s) ['B']" in run.attempts[1]["error"]
+    assert [t["role"] for t in run.transcript] == ["wholesaler"] * 3  # no dialogue rounds
+
+
+def test_same_seed_same_numbers_and_run_folder_round_trip(items) -> None:
+    ids = [i.item_id for i in items]
+    first = run_wholesale(scenario(), chat_model=scripted([rule_answer(GOOD_RULE, ids)]), items=items)
+    second = run_wholesale(scenario(), chat_model=scripted([rule_answer(GOOD_RULE, ids)]), items=items)
+    assert first.table.equals(second.table) and first.run_id != second.run_id
+    loaded = load_run(first.folder)
+    assert loaded.rule == first.rule and loaded.items[0].units.tolist() == items[0].units.tolist()
+    for name in ("run.json", "scenario.yaml", "transcript.json", "attempts.json", "simulation.parquet", "orders.parquet"):
+        assert (first.folder / name).exists(), name
+    assert load_run(first.run_id).folder == first.folder  # by id under runs_dir()
+
+
+def test_discovery_recovers_the_dialogue_rule_from_the_run(items) -> None:
+    ids = [i.item_id for i in items]
+    run = run_wholesale(scenario(), chat_model=scripted([rule_answer(GOOD_RULE, ids)]), items=items)
+    found = discover_run(run, population=400, generations=15, random_state=0)
+    assert min(p.error for p in found.front) < 1e-6  # the exact rule is on the front
+    assert found.chosen.error <= 0.05 * found.baseline_error  # the choice may trade a little error for length
+    assert rule_at_constants(run) == "Max(0, 2*forecast - inventory)"
+    saved = json.loads((run.folder / "discovery.json").read_text())
+    assert saved["chosen"]["expression"] == found.chosen.expression
+    demand = discover_run(run, "demand", population=50, generations=2)
+    assert demand.target == "units demanded"
+
+
+def test_context_and_option_defaults() -> None:
+    fields = {f.name: f for f in dataclasses.fields(WholesaleContext)}
+    assert all(f.metadata.get("description") for f in fields.values())
+    context = WholesaleContext()
+    assert context.seed == 0 and context.chat_model is None and context.backend.name == "local"
+    options = WholesaleOptions()
+    assert (options.level, options.period, options.periods, options.lead_time) == ("subclass", "week", 8, 1)
+    assert (options.target_margin, options.holding_cost_rate, options.min_order) == (0.25, 0.02, 20)
+    assert [(t.min_quantity, t.discount) for t in options.discount_tiers] == [(200, 0.03), (500, 0.06)]
+    assert options.service_level == 0.95 and options.salvage_fraction == 1.0 and options.max_repairs == 2
+    assert all(field.description for field in WholesaleOptions.model_fields.values())
+
+
+def test_bad_options_are_rejected() -> None:
+    with pytest.raises(ValueError, match="increasing min_quantity"):
+        WholesaleOptions(discount_tiers=[{"min_quantity": 500, "discount": 0.05}, {"min_quantity": 100, "discount": 0.1}])
+    with pytest.raises(ValueError, match="items must not be an empty list"):
+        WholesaleOptions(items=[])
+
+
+def test_graph_shape_snapshot() -> None:
+    snapshot = HERE / "wholesale_graph.mmd"
+    drawn = build_wholesale_graph().get_graph().draw_mermaid()
+    assert drawn == snapshot.read_text(encoding="utf-8")
+    assert graph.name == "wholesale"
+
+
+@pytest.mark.parametrize("path", sorted((HERE.parent.parent / "scenarios").glob("wholesale-*.yaml")), ids=lambda p: p.stem)
+def test_every_wholesale_scenario_smoke_runs(path: Path, tafeng_path: Path) -> None:
+    from malles_graph.scenario import load_scenario
+
+    loaded = load_scenario(path)
+    loaded.wholesale.dialogue_rounds = min(loaded.wholesale.dialogue_rounds, 1)
+
+    def respond(messages) -> str:
+        prompt = messages[0].content
+        if role_of(prompt) != "purchasing_rule":
+            return "steady demand"
+        line = next(x for x in prompt.splitlines() if x.startswith("Also give the units"))
+        return rule_answer(GOOD_RULE, line.split(": ", 1)[1].rstrip(".").split(", "))
+
+    run = run_wholesale(loaded, chat_model=ScriptedChatModel(responder=respond))
+    assert run.ok, run.meta["error"]
+    assert run.table["profit"].is_finite().all() and run.table.height == 5

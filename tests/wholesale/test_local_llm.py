@@ -1,0 +1,30 @@
+"""One short real run of the dialogue on the bundled SmolLM2-135M (plumbing, not quality)."""
+
+from __future__ import annotations
+
+import pytest
+
+from graphs.wholesale import run_wholesale
+from malles_graph.scenario import BackendConfig, Scenario
+from malles_graph.wholesale.options import WholesaleOptions
+
+
+@pytest.mark.llm
+def test_local_model_gives_a_rule_or_a_recorded_failure(local_backend: BackendConfig, items) -> None:
+    backend = local_backend.model_copy(update={"timeout_s": 900.0})
+    options = WholesaleOptions(
+        periods=4, dialogue_rounds=1, max_repairs=0, turn_max_tokens=24, rule_max_tokens=64, n_items=2
+    )
+    scenario = Scenario(name="local-plumbing", kind="wholesale", seed=1, backend=backend, wholesale=options)
+    events = []
+    run = run_wholesale(scenario, progress=events.append, items=items)
+
+    roles = [t["role"] for t in run.transcript]
+    assert roles[:3] == ["marketing", "manufacturer", "wholesaler"] and all(t["text"] for t in run.transcript[:3])
+    assert len(run.attempts) == 1 and run.meta["llm_calls"] == 4
+    if run.ok:
+        assert run.rule["expression"] and run.table["policy"][0] == "dialogue rule"
+    else:
+        assert run.attempts[0]["error"] and run.transcript[-1]["kind"] == "failure"
+        assert run.table.height == 3  # baselines only: nothing was made up
+    assert sum(1 for e in events if e["event"] == "turn") == len(run.transcript)

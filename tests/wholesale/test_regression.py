@@ -1,0 +1,57 @@
+"""Symbolic regression: recovering known formulas from synthetic decision logs, the Pareto front."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import sympy as sp
+
+from malles_graph.wholesale.formula import SYMBOLS
+from malles_graph.wholesale.regression import discover, pareto_front, to_sympy
+
+F, INV = SYMBOLS["forecast"], SYMBOLS["inventory"]
+
+
+def _fit(y_of, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = np.column_stack([rng.uniform(50, 150, 150), rng.uniform(0, 300, 150), rng.uniform(1, 20, 150)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return discover(x, y_of(x), ["forecast", "inventory", "demand_sd"], population=200, generations=8,
+                        random_state=0)
+
+
+def test_recovers_a_linear_order_rule() -> None:
+    found = _fit(lambda x: 2 * x[:, 0] - x[:, 1])
+    assert sp.simplify(sp.sympify(found.chosen.expression, locals={"forecast": F, "inventory": INV}) - (2 * F - INV)) == 0
+    assert found.chosen.error < 1e-6
+
+
+def test_recovers_a_clipped_order_up_to_rule() -> None:
+    found = _fit(lambda x: np.maximum(0, 2 * x[:, 0] - x[:, 1]))
+    assert found.chosen.error < 1e-6
+    assert sp.simplify(
+        sp.sympify(found.chosen.expression, locals={"forecast": F, "inventory": INV, "Max": sp.Max})
+        - sp.Max(0, 2 * F - INV)
+    ) == 0
+
+
+def test_front_is_monotone_and_chosen_is_on_it() -> None:
+    found = _fit(lambda x: 2 * x[:, 0] - x[:, 1] + np.sin(x[:, 2]) * 5)
+    lengths = [p.length for p in found.front]
+    errors = [p.error for p in found.front]
+    assert lengths == sorted(lengths) and len(set(lengths)) == len(lengths)
+    assert errors == sorted(errors, reverse=True)
+    assert found.chosen in found.front
+    assert found.baseline_error > found.chosen.error
+
+
+def test_pareto_front_drops_dominated_points() -> None:
+    points = [(1, 10.0, "a"), (3, 12.0, "b"), (3, 5.0, "c"), (5, 5.0, "d"), (7, 1.0, "e"), (7, 2.0, "f")]
+    assert [p[2] for p in pareto_front(points)] == ["a", "c", "e"]
+
+
+def test_gplearn_program_to_sympy() -> None:
+    expr = to_sympy("pos(sub(mul(X0, 2.0), X1))", ["forecast", "inventory"])
+    assert sp.simplify(expr - sp.Max(0, 2 * F - INV)) == 0
