@@ -51,16 +51,20 @@ def welfare(objective: Objective, out: StepOutcome, potential_income: np.ndarray
     return weighted_mean(g * out.utility, out.weight)
 
 
-def gini(values: np.ndarray, weights: np.ndarray | None = None) -> float:
-    """Weighted Gini coefficient (0 = equal); negative values are clipped to 0."""
+def gini(values: np.ndarray, weights: np.ndarray | None = None, order: np.ndarray | None = None) -> float:
+    """Weighted Gini coefficient (0 = equal); negative values are clipped to 0.
+
+    ``order`` (indices sorting ``values`` ascending) saves the sort when the caller has it already.
+    """
     x = np.maximum(np.asarray(values, dtype=float), 0.0)
     w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=float)
+    if order is None:
+        order = np.argsort(x, kind="stable")
+    x, w = x[order], w[order]
     keep = w > 0
     x, w = x[keep], w[keep]
     if len(x) == 0 or x.sum() == 0:
         return 0.0
-    order = np.argsort(x, kind="stable")
-    x, w = x[order], w[order]
     cw = np.cumsum(w)
     cxw = np.cumsum(x * w)
     total_w, total_xw = cw[-1], cxw[-1]
@@ -75,6 +79,9 @@ def summarise(out: StepOutcome, potential_income: np.ndarray, options: Economist
     """The per-step figures: the three welfares, Gini, revenue, labour, regret."""
     w = out.weight
     disposable = out.income - out.tax + out.rebate
+    # marginal rates are at most 100%, so disposable income is non-decreasing in pre-tax income:
+    # one sort serves both Gini coefficients and the median
+    order = np.argsort(out.income, kind="stable")
     figures = {f"welfare_{name}": welfare(name, out, potential_income, options) for name in OBJECTIVES}
     figures.update(
         {
@@ -83,9 +90,9 @@ def summarise(out: StepOutcome, potential_income: np.ndarray, options: Economist
             "mean_hours": weighted_mean(out.hours, w),
             "idle_share": weighted_mean((out.hours <= 0).astype(float), w),
             "mean_income": weighted_mean(out.income, w),
-            "median_income": _weighted_median(out.income, w),
-            "gini_pretax": gini(out.income, w),
-            "gini_disposable": gini(disposable, w),
+            "median_income": _weighted_median(out.income, w, order),
+            "gini_pretax": gini(out.income, w, order),
+            "gini_disposable": gini(disposable, w, order),
             "mean_regret": weighted_mean(out.regret, w),
             "mean_utility": weighted_mean(out.utility, w),
             "population": float(w.sum()),
@@ -94,11 +101,11 @@ def summarise(out: StepOutcome, potential_income: np.ndarray, options: Economist
     return figures
 
 
-def _weighted_median(x: np.ndarray, w: np.ndarray) -> float:
+def _weighted_median(x: np.ndarray, w: np.ndarray, order: np.ndarray) -> float:
+    x, w = x[order], w[order]
     keep = w > 0
     if not keep.any():
         return 0.0
     x, w = x[keep], w[keep]
-    order = np.argsort(x, kind="stable")
-    cw = np.cumsum(w[order])
-    return float(x[order][np.searchsorted(cw, cw[-1] / 2.0)])
+    cw = np.cumsum(w)
+    return float(x[np.searchsorted(cw, cw[-1] / 2.0)])
