@@ -111,3 +111,13 @@ def test_unknown_customer_is_a_clear_error(retriever, small_episodes):
         retriever.search(RetrievalQuery(text="x", customer_id="no-such-customer", before=dt.date(2001, 3, 1)))
     known = small_episodes.row(0, named=True)["customer_id"]
     assert retriever.search(RetrievalQuery(text="x", customer_id=known, before=dt.date(2000, 1, 1))) == []
+
+
+def test_opens_from_a_scenario_memory_section(small_memory, tmp_path, monkeypatch):
+    from malles_graph.retrieval_api import RetrievalError
+    from malles_graph.scenario import MemoryConfig
+
+    assert ChromaRetriever.from_config(MemoryConfig(path=str(small_memory))).count() == SMALL
+    monkeypatch.setenv("MALLES_RUNS", str(tmp_path / "empty-runs"))
+    with pytest.raises(RetrievalError, match=str(tmp_path / "empty-runs" / "memory")):
+        ChromaRetriever.from_config(MemoryConfig())  # default: <runs>/memory, not built yet
