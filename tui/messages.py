@@ -86,7 +86,7 @@ class RunCancelled(Message):
         self.stopped = stopped
 
 
-class TryTurnStreamed(Message):
+class TryTurnStreamed(Message, bubble=False):
     """A transcript turn of the editor's "try it" decision."""
 
     def __init__(self, turn: TranscriptTurn) -> None:
@@ -94,7 +94,7 @@ class TryTurnStreamed(Message):
         self.turn = turn
 
 
-class TryFinished(Message):
+class TryFinished(Message, bubble=False):
     def __init__(self, outcome: AgentOutcome | None, error: str | None = None) -> None:
         super().__init__()
         self.outcome = outcome

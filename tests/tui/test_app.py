@@ -1,0 +1,114 @@
+"""App shell: key bindings, help, command palette, CLI entry, import direction."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from textual.command import CommandPalette
+from textual.widgets import Footer
+
+from malles_graph.paths import REPO_ROOT
+from tui.app import MallesApp
+from tui.commands import PALETTE, MallesCommands
+from tui.screens.help import HelpScreen
+
+pytestmark = pytest.mark.anyio
+SIZE = (160, 45)
+
+
+async def test_function_keys_switch_screens_and_help():
+    app = MallesApp(real_sample=False)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.current_mode == "run"
+        for key, mode, screen in [
+            ("f3", "debate", "DebateScreen"),
+            ("f4", "population", "PopulationScreen"),
+            ("f5", "history", "HistoryScreen"),
+            ("f6", "editor", "EditorScreen"),
+            ("f2", "run", "RunScreen"),
+        ]:
+            await pilot.press(key)
+            assert app.current_mode == mode and type(app.screen).__name__ == screen
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        text = str(app.screen.query_one("#help-text").source)
+        assert "ctrl+r" in text.lower() and "Prompts & personas" in text and "Open file" in text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        assert app.screen.query_one(Footer)
+
+
+async def test_screen_keys_work_while_typing_in_the_editor():
+    """F-keys are priority bindings: they switch screens even when the text area has focus."""
+    app = MallesApp(real_sample=False, start_mode="editor")
+    async with app.run_test(size=SIZE) as pilot:
+        app.screen.query_one("#editor-text").focus()
+        await pilot.press("f2")
+        assert app.current_mode == "run"
+
+
+def test_every_binding_has_an_id_and_a_tooltip():
+    from textual.binding import Binding
+
+    from tui.screens import debate, editor, help, history, population, run
+
+    classes = [MallesApp, run.RunScreen, debate.DebateScreen, population.PopulationScreen, history.HistoryScreen,
+               editor.EditorScreen, help.HelpScreen]
+    for cls in classes:
+        for binding in cls.BINDINGS:
+            assert isinstance(binding, Binding)
+            assert binding.id and binding.tooltip, f"{cls.__name__}: {binding.key} lacks an id or a tooltip"
+
+
+async def test_command_palette_offers_every_action_and_runs_it():
+    app = MallesApp(real_sample=False)
+    async with app.run_test(size=SIZE) as pilot:
+        provider = MallesCommands(app.screen)
+        titles = [hit.text async for hit in provider.discover()]
+        assert titles == [c.title for c in PALETTE]
+        actions = {c.action.split("(")[0] for c in PALETTE}
+        for action in actions:
+            assert hasattr(app, f"action_{action}"), action
+        await pilot.press("ctrl+p")
+        assert isinstance(app.screen, CommandPalette)
+        for char in "go to history":
+            await pilot.press("space" if char == " " else char)
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert app.current_mode == "history"
+
+
+async def test_cancel_without_a_run_says_so():
+    app = MallesApp(real_sample=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        assert any("No run is going" in n.message for n in app._notifications)
+        await pilot.press("ctrl+r")  # no scenario chosen yet when scenarios/ has none selected
+        await pilot.pause()
+        assert app.session.status == "idle"
+
+
+def test_core_and_cli_do_not_import_the_tui():
+    code = (
+        "import sys, malles_graph, malles_graph.runner, malles_graph.cli, graphs.decision\n"
+        "bad = [m for m in sys.modules if m == 'tui' or m.startswith('tui.') or m == 'textual']\n"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_cli_tui_command_registered_and_checks_its_scenario(tmp_path):
+    from typer.testing import CliRunner
+
+    from malles_graph.cli import app as cli
+
+    runner = CliRunner()
+    result = runner.invoke(cli, ["tui", "--help"])
+    assert result.exit_code == 0 and "--scenario" in result.output and "--store" in result.output
+    result = runner.invoke(cli, ["tui", "--scenario", str(tmp_path / "missing.yaml")])
+    assert result.exit_code != 0
