@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from malles_graph.retrieval_api import RetrievalError
@@ -17,7 +18,7 @@ def default_path(run_dir: Path | None = None) -> Path:
     return (run_dir or runs_dir()) / DEFAULT_FOLDER
 
 
-def make_client(path: str | Path | None = None, url: str | None = None, create: bool = True):
+def make_client(path: str | Path | None = None, url: str | None = None, create: bool = True) -> tuple[Any, str]:
     """A Chroma client for ``url`` (a server) or ``path`` (embedded, on disk).
 
     ``create=False`` is for readers: a missing folder is then an error naming the path
@@ -51,7 +52,7 @@ def make_client(path: str | Path | None = None, url: str | None = None, create: 
     return client, str(folder)
 
 
-def _http_client(url: str):
+def _http_client(url: str) -> Any:
     import chromadb
 
     parsed = urlparse(url if "://" in url else f"http://{url}")

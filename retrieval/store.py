@@ -100,7 +100,7 @@ class ChromaRetriever:
 
     def __init__(self, collection: Any, embedding_function: Any = None, where: str = "") -> None:
         self.collection = collection
-        self.embedding_function = embedding_function or collection._embedding_function
+        self.embedding_function = embedding_function or default_embedding_function()
         self.where = where or collection.name
         self._embed_one = lru_cache(maxsize=4096)(self._embed_uncached)
         self.overfetch = 3
