@@ -27,13 +27,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from langchain_core.language_models import BaseChatModel
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
+from typing_extensions import TypedDict
 
 from malles_graph.economist import llm_roles
 from malles_graph.economist.economy import LabourModel, best_response, evaluate, labour_model
@@ -63,9 +64,17 @@ class EconomistContext:
         metadata={"description": "who answers: best-response (no LLM), local, openai or ollama"},
     )
     seed: int = field(default=0, metadata={"description": "seed of the run's one random generator"})
-    chat_model: BaseChatModel | None = field(
-        default=None, metadata={"description": "replaces the backend's chat model (scripted models in tests)"}
+    # typed Any so the context has a JSON schema (LangGraph server); holds a BaseChatModel or None
+    chat_model: Any = field(
+        default=None, metadata={"description": "a BaseChatModel replacing the backend's model (scripted tests)"}
     )
+
+    def __post_init__(self) -> None:
+        # a LangGraph server hands the context over as JSON: validate it into the typed sections
+        if not isinstance(self.options, EconomistOptions):
+            self.options = EconomistOptions.model_validate(self.options or {})
+        if not isinstance(self.backend, BackendConfig):
+            self.backend = BackendConfig.model_validate(self.backend or {"name": "best-response"})
 
 
 # -- state -----------------------------------------------------------------------------------------

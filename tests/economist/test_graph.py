@@ -273,3 +273,11 @@ def test_run_is_mirrored_in_the_sqlmodel_store(tmp_path: Path):
         assert len(s.exec(select(RoundRow)).all()) == 2
         decisions = s.exec(select(DecisionRow)).all()
         assert len(decisions) == 8 and all(d.ok and d.choice == "40" for d in decisions)
+
+
+def test_graph_schemas_and_json_context_for_a_server():
+    assert "options" in json.dumps(graph.get_context_jsonschema())
+    assert graph.get_input_jsonschema()["properties"].keys() == {"run_key"}
+    ctx = EconomistContext(options={"n_workers": 30, "steps": 2}, backend={"name": "best-response"})
+    out = graph.invoke({}, context=ctx)
+    assert len(out["history"]) == 2 and out["schedule"].rates == US_RATES
