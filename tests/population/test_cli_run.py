@@ -1,4 +1,4 @@
-"""`malles run` (the lead's command) on the runner: a real process, then resume and show by run id."""
+"""`malles run` (the lead's command) on the runner: a real process, a resume by run id, a bad store URL."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def malles(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
-def test_run_resume_show_through_the_cli(tmp_path: Path) -> None:
+def test_run_and_resume_through_the_cli(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'm.sqlite'}"
     first = malles("run", str(REPO / "scenarios" / "demo.yaml"), "--backend", "choice-model", "--rounds", "2",
                    "--store", store, cwd=tmp_path)
@@ -27,8 +27,6 @@ def test_run_resume_show_through_the_cli(tmp_path: Path) -> None:
     again = malles("run", str(REPO / "scenarios" / "demo.yaml"), "--resume", run_id, "--store", store, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "(resumed)" in again.stdout and "8 (0)" in again.stdout
-    shown = malles("show", run_id, "--store", store, cwd=tmp_path)
-    assert shown.returncode == 0 and run_id in shown.stdout
     bad = malles("run", str(REPO / "scenarios" / "demo.yaml"), "--store", "postgresql://nobody@127.0.0.1:1/x",
                  cwd=tmp_path)
     assert bad.returncode == 2 and "cannot reach the run store" in bad.stderr
