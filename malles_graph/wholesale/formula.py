@@ -27,8 +27,8 @@ VARIABLES: dict[str, str] = {
     "forecast": "moving-average demand of the last forecast_window periods (units per period)",
     "demand_sd": "standard deviation of demand over the same window (units)",
     "last_demand": "units demanded in the previous period",
-    "inventory": "units on hand at the start of the period",
-    "on_order": "units ordered earlier that have not arrived yet",
+    "inventory": "units on hand when ordering (after this period's delivery, before its demand)",
+    "on_order": "units ordered earlier that have not arrived yet (0 when lead_time is 1)",
     "lead_time": "periods between placing an order and its arrival",
     "price": "retail (shelf) price per unit",
     "cost": "manufacturer's list price per unit",
@@ -36,7 +36,7 @@ VARIABLES: dict[str, str] = {
     "discount_qty": "order size from which that first discount applies",
     "min_order": "smallest non-zero order the manufacturer accepts",
     "holding_cost": "cost of holding one unit for one period",
-    "critical_ratio": "newsvendor critical ratio (price - cost) / (price - cost + holding_cost)",
+    "critical_ratio": "newsvendor critical ratio: lost margin / (lost margin + holding_cost)",
     "period": "index of the period in the simulated window (1, 2, ...)",
 }
 
