@@ -24,14 +24,18 @@ same supervisor drives retail customers or any other agents behind the
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
+from pydantic import ConfigDict
+from pydantic.json_schema import SkipJsonSchema
+from typing_extensions import TypedDict  # pydantic needs it for JSON schemas on Python < 3.12
 
 from malles_graph.agents import AgentOutcome
 from malles_graph.population.environment import AgentSpec, AgentTask, Environment
@@ -51,19 +55,25 @@ from malles_graph.population.retail import RetailEnvironment
 # -- configuration -----------------------------------------------------------------------------
 @dataclass(kw_only=True)
 class PopulationContext:
-    """Run configuration of the supervisor (LangGraph ``context_schema``)."""
+    """Run configuration of the supervisor (LangGraph ``context_schema``).
+
+    Collaborators (agent context, recorder, collector) are objects set in code and left out of
+    the JSON schema that ``langgraph dev`` shows.
+    """
+
+    __pydantic_config__ = ConfigDict(arbitrary_types_allowed=True)
 
     run_id: str = field(default="run", metadata={"description": "run id used for recorded rows"})
     damping: float = field(default=0.5, metadata={"description": "a in m(t+1) = (1-a) m(t) + a mu(t), in (0, 1]"})
     epsilon: float = field(default=0.01, metadata={"description": "stop when TV(m(t+1), m(t)) falls below this"})
     max_rounds: int = field(default=5, metadata={"description": "round limit"})
-    agent_context: Any = field(
+    agent_context: SkipJsonSchema[Any] = field(
         default=None, metadata={"description": "runtime context handed to the agent subgraph (e.g. DecisionContext)"}
     )
-    recorder: Recorder | None = field(
+    recorder: SkipJsonSchema[Recorder | None] = field(
         default=None, metadata={"description": "where decisions and rounds are written; nothing is stored when empty"}
     )
-    collector: DataCollector | None = field(
+    collector: SkipJsonSchema[DataCollector | None] = field(
         default=None, metadata={"description": "reporters computing per-round metrics; the defaults when empty"}
     )
 
@@ -117,9 +127,18 @@ class AgentPayload(TypedDict):
 
 # -- builder -----------------------------------------------------------------------------------
 def build_population_graph(
-    agent_graph: Any, environment: Environment, *, name: str = "population", checkpointer: Any = None
+    agent_graph: Any,
+    environment: Environment,
+    *,
+    name: str = "population",
+    checkpointer: Any = None,
+    default_agent_context: Callable[[], Any] | None = None,
 ) -> CompiledStateGraph:
-    """The supervisor graph for ``agent_graph`` (any runnable honouring the agent contract) in ``environment``."""
+    """The supervisor graph for ``agent_graph`` (any runnable honouring the agent contract) in ``environment``.
+
+    ``default_agent_context`` gives the agent subgraph's context when the run's context has none
+    (e.g. the module-level graph served by ``langgraph dev``).
+    """
 
     def prepare(state: PopulationState) -> dict[str, Any]:
         agents = state.get("agents") or []
@@ -132,7 +151,7 @@ def build_population_graph(
         return update
 
     def start_round(state: PopulationState, runtime: Runtime[PopulationContext]) -> dict[str, Any]:
-        ctx = runtime.context or PopulationContext()
+        ctx = _context(runtime)
         number = state.get("round", 0) + 1
         tasks = environment.situations(state["market"], state["m"], state["agents"], number)
         fixed = []
@@ -151,10 +170,11 @@ def build_population_graph(
 
     def run_agent(payload: AgentPayload, config: RunnableConfig, runtime: Runtime[PopulationContext]) -> dict:
         task, number = payload["task"], payload["round"]
-        ctx = runtime.context or PopulationContext()
-        result = agent_graph.invoke(
-            {"agent_id": task.agent_id, "situation": task.situation}, config, context=ctx.agent_context
-        )
+        ctx = _context(runtime)
+        agent_ctx = ctx.agent_context
+        if agent_ctx is None and default_agent_context is not None:
+            agent_ctx = default_agent_context()
+        result = agent_graph.invoke({"agent_id": task.agent_id, "situation": task.situation}, config, context=agent_ctx)
         outcome = result["outcome"] if isinstance(result, dict) else result
         if not isinstance(outcome, AgentOutcome):
             outcome = AgentOutcome.model_validate(outcome)
@@ -170,7 +190,7 @@ def build_population_graph(
         return {"market": step.market, "demand": step.demand, "prices": step.prices, "figures": step.figures}
 
     def mean_field(state: PopulationState, runtime: Runtime[PopulationContext]) -> dict[str, Any]:
-        ctx = runtime.context or PopulationContext()
+        ctx = _context(runtime)
         agg: Aggregate = state["aggregate"]
         m_old, mu = state["m"], agg.mu
         m_new = damped_update(m_old, mu, ctx.damping)
@@ -195,7 +215,7 @@ def build_population_graph(
         return {"m": m_new, "reports": [report], "converged": done}
 
     def next_round(state: PopulationState, runtime: Runtime[PopulationContext]) -> Literal["start_round", "__end__"]:
-        ctx = runtime.context or PopulationContext()
+        ctx = _context(runtime)
         if state.get("converged") or state["round"] >= ctx.max_rounds:
             return END
         return "start_round"
@@ -219,6 +239,16 @@ def build_population_graph(
     return builder.compile(name=name, checkpointer=checkpointer)
 
 
+def _context(runtime: Runtime[PopulationContext]) -> PopulationContext:
+    """The run's context; a plain dict (JSON from a server) is coerced, nothing given means the defaults."""
+    ctx = runtime.context
+    if ctx is None:
+        return PopulationContext()
+    if isinstance(ctx, dict):
+        return PopulationContext(**ctx)
+    return ctx
+
+
 def _weighted(task: AgentTask, outcome: AgentOutcome) -> WeightedOutcome:
     return WeightedOutcome(
         agent_id=task.agent_id,
@@ -233,8 +263,9 @@ def _weighted(task: AgentTask, outcome: AgentOutcome) -> WeightedOutcome:
 def _default_graph() -> CompiledStateGraph:
     """The retail supervisor over the customer decision graph (for ``langgraph.json``)."""
     from graphs.decision import graph as decision_graph
+    from graphs.decision_context import resolve_context
 
-    return build_population_graph(decision_graph, RetailEnvironment())
+    return build_population_graph(decision_graph, RetailEnvironment(), default_agent_context=lambda: resolve_context(None))
 
 
 graph = _default_graph()

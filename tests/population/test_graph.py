@@ -101,3 +101,15 @@ def test_same_input_gives_same_numbers() -> None:
 
     a, b = run(), run()
     assert [r.model_dump() for r in a["reports"]] == [r.model_dump() for r in b["reports"]]
+
+
+def test_server_schemas_and_a_json_context() -> None:
+    from graphs.population import graph as served
+
+    for schema in (served.get_input_jsonschema(), served.get_output_jsonschema(), served.get_context_jsonschema()):
+        assert schema["properties"]
+    context = served.get_context_jsonschema()["properties"]
+    assert {"damping", "epsilon", "max_rounds"} <= set(context) and "recorder" not in context
+    graph = build_population_graph(build_tiny_agent(scripted_client()), RetailEnvironment())
+    out = graph.invoke({"agents": make_agents(2), "n_customers": 100}, context={"max_rounds": 2, "epsilon": 1e-9})
+    assert len(out["reports"]) == 2
