@@ -251,6 +251,7 @@ def dispatch(state: EconomistState) -> list[Send] | Literal["best_response", "__
     """Fan out one worker per simulated representative (LLM), or compute everyone at once."""
     res = resources(state["run_key"])
     if state["step"] > res.options.steps:
+        release(state["run_key"])  # the run is over: free its population (a runner keeps its own reference)
         return END
     if res.worker_policy == "best_response":
         return "best_response"

@@ -281,3 +281,6 @@ def test_graph_schemas_and_json_context_for_a_server():
     ctx = EconomistContext(options={"n_workers": 30, "steps": 2}, backend={"name": "best-response"})
     out = graph.invoke({}, context=ctx)
     assert len(out["history"]) == 2 and out["schedule"].rates == US_RATES
+    from graphs import economist as module
+
+    assert out["run_key"] not in module._RUNS  # a finished run frees its population
