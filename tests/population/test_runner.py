@@ -158,3 +158,11 @@ def test_persona_population(tmp_path: Path) -> None:
     assert summary.status == "finished" and summary.n_customers == 5 and summary.decisions == 6
     rows = load_decisions(make_engine(f"sqlite:///{tmp_path / 'malles.sqlite'}"), summary.run_id)
     assert all(r.ok for r in rows)
+
+
+def test_same_seed_same_numbers(tmp_path: Path) -> None:
+    scenario = small(tmp_path, backend={"name": "choice-model"}, population={"n_customers": 1500, "archetypes": 4},
+                     seed=7)
+    a, b = run_scenario(scenario), run_scenario(scenario)
+    assert a.run_id != b.run_id
+    assert [r.model_dump() for r in a.rounds] == [r.model_dump() for r in b.rounds]
