@@ -93,7 +93,8 @@ def _plots(cases: Sequence[ChoiceCase], runs: dict[str, Sequence[Prediction]], o
         if len(errors):
             ax.hist(errors, bins=bins, histtype="step", linewidth=1.5, label=name, density=True)
     ax.set_xlabel("predicted - true units (clipped at +-6)")
-    ax.set_ylabel("share of cases")
+    ax.set_ylabel("share of cases (log scale)")
+    ax.set_yscale("log")  # most errors are 0; the tails are what differs between methods
     ax.set_title("Quantity error distribution")
     ax.legend(fontsize=7)
     fig.tight_layout()
