@@ -21,7 +21,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
@@ -29,6 +29,8 @@ from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
+from typing_extensions import TypedDict
 
 from malles_graph.agents import TranscriptTurn
 from malles_graph.backends import LLMClient, build_client
@@ -49,9 +51,14 @@ TRANSCRIPT_TURNS = 6  # and only the latest turns are shown (the local model has
 # --- configuration -------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(kw_only=True)
 class WholesaleContext:
-    """Runtime configuration of the wholesale graph."""
+    """Runtime configuration of the wholesale graph (LangGraph ``context_schema``).
+
+    ``chat_model`` is an object set in code (tests), so it is left out of the JSON schema.
+    """
+
+    __pydantic_config__ = ConfigDict(arbitrary_types_allowed=True)
 
     options: WholesaleOptions = field(
         default_factory=WholesaleOptions, metadata={"description": "the scenario's wholesale: section"}
@@ -60,9 +67,19 @@ class WholesaleContext:
         default_factory=BackendConfig, metadata={"description": "which LLM speaks for the three roles"}
     )
     seed: int = field(default=0, metadata={"description": "base seed of the LLM calls"})
-    chat_model: BaseChatModel | None = field(
-        default=None, metadata={"description": "a chat model replacing the backend's (tests: scripted fakes)"}
+    chat_model: SkipJsonSchema[BaseChatModel | None] = field(
+        default=None,
+        repr=False,
+        compare=False,
+        metadata={"description": "a chat model replacing the backend's (tests: scripted fakes)"},
     )
+
+    def __post_init__(self) -> None:
+        # contexts given as JSON (langgraph dev, a dict): coerce the nested sections
+        if isinstance(self.options, dict):
+            self.options = WholesaleOptions.model_validate(self.options)
+        if isinstance(self.backend, dict):
+            self.backend = BackendConfig.model_validate(self.backend)
 
 
 # --- structured answer ---------------------------------------------------------------------------
