@@ -74,6 +74,9 @@ def run(
 
 
 def _print_result(result) -> None:
+    import polars as pl
+
+    from malles_graph.wholesale.compare import DIALOGUE
     from malles_graph.wholesale.report import comparison_table, rules_table
 
     if result.ok:
@@ -83,6 +86,9 @@ def _print_result(result) -> None:
             console.print(f"[dim]rationale: {rule['rationale']}[/]")
         orders = ", ".join(f"{k}: {v:,.0f}" for k, v in result.meta.get("orders", {}).items())
         console.print(f"orders proposed for the first held-out period: {orders}")
+        first = result.orders.filter((pl.col("policy") == DIALOGUE) & (pl.col("index") == 1))
+        by_rule = ", ".join(f"{item}: {order:,.0f}" for item, order in first.select("item", "order").iter_rows())
+        console.print(f"the rule's own orders for that period:        {by_rule}")
     else:
         console.print(f"[bold red]no valid rule:[/] {result.meta.get('error')}")
     rows = result.table.to_dicts()
