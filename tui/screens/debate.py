@@ -93,7 +93,7 @@ class DebateScreen(Screen[None]):
         return self.app.session  # type: ignore[attr-defined]
 
     def on_mount(self) -> None:
-        self.app.run_events.subscribe(self, self.on_run_event)  # type: ignore[attr-defined]
+        self.app.run_events.subscribe(self, self.on_run_event, immediate=True)  # type: ignore[attr-defined]
         self.redraw()
 
     def on_screen_resume(self) -> None:

@@ -102,7 +102,7 @@ class HistoryScreen(Screen[None]):
         url = getattr(self.app, "store_url", None)
         if url:
             self.query_one("#store-url", Input).value = url
-        self.app.run_events.subscribe(self, self._on_run_event)  # type: ignore[attr-defined]
+        self.app.run_events.subscribe(self, self._on_run_event, immediate=True)  # type: ignore[attr-defined]
         self.action_refresh()
 
     def _on_run_event(self, message: Message) -> None:

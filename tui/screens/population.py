@@ -75,7 +75,7 @@ class PopulationScreen(Screen[None]):
     def on_mount(self) -> None:
         table = self.query_one("#archetype-table", DataTable)
         table.add_columns("archetype", "mass", "decision", "quantity", "agreement", "calls", "status")
-        self.app.run_events.subscribe(self, self.on_run_event)  # type: ignore[attr-defined]
+        self.app.run_events.subscribe(self, self.on_run_event, immediate=True)  # type: ignore[attr-defined]
         self.redraw()
 
     def on_screen_resume(self) -> None:

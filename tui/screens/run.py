@@ -119,7 +119,7 @@ class RunScreen(Screen[None]):
         initial = getattr(app, "scenario_path", None)
         if initial is not None:
             self.choose(Path(initial))
-        app.run_events.subscribe(self, self.on_run_event)  # type: ignore[attr-defined]
+        app.run_events.subscribe(self, self.on_run_event, immediate=True)  # type: ignore[attr-defined]
         self._show_state()
 
     # ---- choosing a scenario --------------------------------------------------------------------
