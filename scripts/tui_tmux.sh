@@ -144,7 +144,7 @@ sleep 1
 shot broken-scenario-start-refused
 
 keys C-q
-sleep 2
+wait_for "malles tui exited with status" 60
 shot after-quit
 if cmp -s "$ROOT/prompts/persona.txt" "$WORK/prompts/persona.txt" && cmp -s "$ROOT/prompts/decide.txt" "$WORK/prompts/decide.txt"; then
   echo "prompt copies unchanged (the invalid edit was refused)"

@@ -150,3 +150,26 @@ async def test_backend_that_does_not_answer(scenario_file, store_url):
             assert all(d.outcome.error for d in decisions)
         await pilot.press("f3")
         assert isinstance(app.screen, DebateScreen)
+
+
+async def test_economist_scenario_runs_from_the_run_screen(scenario_file, store_url):
+    text = """\
+name: econ-tiny
+kind: economist
+seed: 3
+backend: {name: best-response}
+economist: {n_workers: 60, steps: 6, planner_every: 2, initial_schedule: us, hill_climb_step: 5}
+"""
+    seen = Recorder()
+    app = MallesApp(scenario_path=scenario_file(text=text, name="econ.yaml"), store_url=store_url, real_sample=False)
+    async with app.run_test(size=SIZE, message_hook=seen) as pilot:
+        app.screen.query_one("#rounds").value = "3"  # the form's "Steps" box overrides economist.steps
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: app.session.status not in ("running", "cancelling"), timeout=120)
+        assert app.session.status == "finished", app.session.error
+        steps = seen.of(msg.RoundFinished)
+        assert [m.round_index for m in steps] == [1, 2, 3]
+        assert all("welfare" in m.figures and len(m.figures["schedule"]) == 7 for m in steps)
+        await pilot.press("f4")
+        await pilot.pause()
+        assert "welfare" in str(app.screen.query_one("#population-figures").render())

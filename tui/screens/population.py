@@ -21,26 +21,42 @@ from tui.session import RoundState, RunSession
 MAX_PRODUCTS_PLOTTED = 8
 
 
-def demand_series(rounds: list[RoundState]) -> dict[str, list[float]]:
-    """Product -> demand per finished round (0 where a round did not report the product)."""
-    products: list[str] = []
+def option_series(rounds: list[RoundState], key: str = "demand") -> dict[str, list[float]]:
+    """Option -> value per finished round of a per-option figure (demand per product, tax rate per bracket)."""
+    options: list[str] = []
     for state in rounds:
-        for product in (state.figures.get("demand") or {}):
-            if product not in products:
-                products.append(product)
-    totals = {p: sum((r.figures.get("demand") or {}).get(p, 0.0) for r in rounds) for p in products}
-    top = sorted(products, key=lambda p: -totals[p])[:MAX_PRODUCTS_PLOTTED]
-    return {p: [float((r.figures.get("demand") or {}).get(p, 0.0)) for r in rounds] for p in top}
+        for option in (state.figures.get(key) or {}):
+            if option not in options:
+                options.append(option)
+    totals = {o: sum(abs((r.figures.get(key) or {}).get(o, 0.0)) for r in rounds) for o in options}
+    top = sorted(options, key=lambda o: -totals[o])[:MAX_PRODUCTS_PLOTTED] if key == "demand" else options
+    return {o: [float((r.figures.get(key) or {}).get(o, 0.0)) for r in rounds] for o in top}
+
+
+def demand_series(rounds: list[RoundState]) -> dict[str, list[float]]:
+    return option_series(rounds, "demand")
+
+
+def scalar_series(rounds: list[RoundState], key: str = "distance") -> tuple[list[int], list[float]]:
+    xs, ys = [], []
+    for state in rounds:
+        value = state.figures.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            xs.append(state.index)
+            ys.append(float(value))
+    return xs, ys
 
 
 def distance_series(rounds: list[RoundState]) -> tuple[list[int], list[float]]:
-    xs, ys = [], []
-    for state in rounds:
-        distance = state.figures.get("distance")
-        if isinstance(distance, int | float):
-            xs.append(state.index)
-            ys.append(float(distance))
-    return xs, ys
+    return scalar_series(rounds, "distance")
+
+
+# What the two charts show, by scenario kind: (left per-option figure, its title), (right scalar, its title).
+CHARTS = {
+    "retail": (("demand", "demand by product per round"), ("distance", "convergence distance")),
+    "economist": (("schedule", "marginal tax rate by bracket per step"), ("welfare", "welfare per step")),
+    "wholesale": (("demand", "demand by item"), ("profit", "profit")),
+}
 
 
 class PopulationScreen(Screen[None]):
@@ -95,34 +111,36 @@ class PopulationScreen(Screen[None]):
 
     def _draw_charts(self) -> None:
         finished = self.session.finished_rounds
-        demand = self.query_one("#demand-plot", PlotextPlot)
-        plt = demand.plt
+        (left_key, left_title), (right_key, right_title) = CHARTS.get(self.session.kind or "retail", CHARTS["retail"])
+        left = self.query_one("#demand-plot", PlotextPlot)
+        plt = left.plt
         plt.clear_figure()
-        plt.title("demand by product per round")
-        series = demand_series(finished)
+        series = option_series(finished, left_key)
         xs = [r.index for r in finished]
-        for product, ys in series.items():
-            plt.plot(xs, ys, label=product[-10:], marker="braille")
-        if not series:
-            plt.title("demand by product per round (no finished round yet)")
+        for option, ys in series.items():
+            plt.plot(xs, ys, label=option[-12:], marker="braille")
+        plt.title(left_title if series else f"{left_title} (no finished round yet)")
+        if xs:
+            plt.xticks(xs)
         plt.xlabel("round")
-        demand.refresh()
-        distance = self.query_one("#distance-plot", PlotextPlot)
-        plt = distance.plt
+        left.refresh()
+        right = self.query_one("#distance-plot", PlotextPlot)
+        plt = right.plt
         plt.clear_figure()
-        dxs, dys = distance_series(finished)
-        positive = all(y > 0 for y in dys)
+        dxs, dys = scalar_series(finished, right_key)
+        log = self.log_scale and right_key == "distance" and bool(dys) and all(y > 0 for y in dys)
         if dys:
-            plt.plot(dxs, dys, marker="braille", label="distance")
-            if self.log_scale and positive:
+            plt.plot(dxs, dys, marker="braille", label=right_key)
+            if log:
                 plt.yscale("log")
-        failures = [(r.index, r.figures.get("failure_share")) for r in finished]
-        failures = [(x, float(y)) for x, y in failures if isinstance(y, int | float)]
-        if failures and any(y > 0 for _, y in failures):
+        failures = [(x, y) for x, y in zip(*scalar_series(finished, "failure_share"), strict=True)]
+        if right_key == "distance" and any(y > 0 for _, y in failures):
             plt.plot([x for x, _ in failures], [y for _, y in failures], marker="braille", label="failure share")
-        plt.title("convergence distance" + (" (log)" if self.log_scale and positive and dys else ""))
+        plt.title(right_title + (" (log)" if log else ""))
+        if dxs:
+            plt.xticks(dxs)
         plt.xlabel("round")
-        distance.refresh()
+        right.refresh()
 
     def _draw_progress(self) -> None:
         bar = self.query_one("#population-bar", ProgressBar)
@@ -137,9 +155,12 @@ class PopulationScreen(Screen[None]):
         label.update(f"round {state.index}")
         bar.update(total=max(state.total, 1), progress=state.done)
         last = self.session.finished_rounds[-1].figures if self.session.finished_rounds else {}
-        bits = [f"{state.done}/{state.total} decisions", self.session.status]
+        unit = "steps" if self.session.kind == "economist" else "decisions"
+        bits = [f"{state.done}/{state.total} {unit}", self.session.status]
         if isinstance(last.get("distance"), int | float):
             bits.append(f"last distance {last['distance']:.4g}")
+        if isinstance(last.get("welfare"), int | float):
+            bits.append(f"welfare {last['welfare']:,.1f}")
         if isinstance(last.get("failure_share"), int | float):
             bits.append(f"failures {last['failure_share']:.0%}")
         info.update("  ".join(bits))
