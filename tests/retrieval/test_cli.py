@@ -53,3 +53,46 @@ def test_errors_are_short_and_name_the_path(tmp_path):
 def test_help_has_examples():
     result = runner.invoke(app, ["memory", "build", "--help"])
     assert result.exit_code == 0 and "malles memory build --limit" in result.output
+
+
+def stored_count(folder: Path) -> int:
+    """Documents written so far, read from Chroma's SQLite file without opening a client."""
+    import sqlite3
+
+    db = folder / "chroma.sqlite3"
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as con:
+            return con.execute("select count(*) from embeddings").fetchone()[0]
+    except sqlite3.OperationalError:  # tables not created yet
+        return 0
+
+
+def test_ctrl_c_during_build_then_rerun_completes_without_duplicates(tmp_path):
+    import os
+    import signal
+    import time
+
+    import chromadb
+
+    folder = tmp_path / "mem"
+    cmd = [str(MALLES), "memory", "build", "--limit", "400", "--batch-size", "20", "--path", str(folder)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=os.environ | {"COLUMNS": "200"})
+    deadline = time.monotonic() + 240
+    while stored_count(folder) < 40 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, "the build finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    assert proc.returncode == 130  # the CLI's exit code for Ctrl-C
+    partial = stored_count(folder)
+    assert 40 <= partial < 400 and partial % 20 == 0  # whole batches only
+
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=os.environ | {"COLUMNS": "200"})
+    assert done.returncode == 0, done.stderr
+    skipped = [line for line in done.stdout.splitlines() if "already present (skipped)" in line]
+    assert skipped and skipped[0].split("│")[2].strip() == f"{partial:,}"
+    ids = chromadb.PersistentClient(str(folder)).get_collection("tafeng_transactions").get(include=[])["ids"]
+    assert len(ids) == len(set(ids)) == 400
