@@ -9,8 +9,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 app = typer.Typer()
 console = Console()
@@ -44,7 +46,7 @@ def _turn_panel(turn) -> Panel:
     if turn.kind not in ("turn",):
         title += f" [{turn.kind}]"
     sub = f"{turn.prompt_tokens} prompt / {turn.completion_tokens} completion tokens" if turn.prompt_tokens else None
-    return Panel(turn.text, title=title, title_align="left", subtitle=sub, subtitle_align="right", border_style=colour)
+    return Panel(Text(turn.text), title=escape(title), title_align="left", subtitle=sub, subtitle_align="right", border_style=colour)
 
 
 @app.command()
@@ -191,9 +193,9 @@ def _result_table(result, situation, actual: dict[str, int], elapsed: float) -> 
         table.add_row("product", f"{labels.get(d.product_id, d.product_id)} ({d.product_id})")
         table.add_row("quantity", str(d.quantity))
         table.add_row("confidence", f"{d.confidence:.2f}")
-        table.add_row("rationale", d.rationale)
+        table.add_row("rationale", Text(d.rationale))
     else:
-        table.add_row("error", out.error or "")
+        table.add_row("error", Text(out.error or ""))
     if out.agreement is not None:
         table.add_row("agreement", f"{out.agreement:.2f}")
     real = ", ".join(f"{labels.get(p, p)} ({p}) x{q}" for p, q in actual.items()) or "nothing in this subclass"

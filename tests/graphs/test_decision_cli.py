@@ -1,0 +1,51 @@
+"""`malles decide` end to end on Ta Feng with the LLM-free choice-model backend (subprocess, real CLI)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from malles_graph.evaluation.choice_model import ChoiceModel
+from malles_graph.evaluation.features import FEATURES, QUANTITY_FEATURES
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def malles(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "120"}
+    return subprocess.run([str(REPO / ".venv" / "bin" / "malles"), *args],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("cm") / "choice_model.json"
+    return ChoiceModel(np.linspace(-1, 1, len(FEATURES)), np.zeros(len(QUANTITY_FEATURES)), 0.7).save(path)
+
+
+def test_decide_prints_transcript_and_decision(tafeng_path, model_file, tmp_path):
+    run = malles("decide", "-c", "01220551", "-d", "2001-02-13", "--backend", "choice-model",
+                 "--choice-model", str(model_file), "--samples", "3", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
+    for part in ("product specialist - round 1", "price analyst - round 1", "persona - round 1",
+                 "[computed", "really bought", "agreement", "wall time"):
+        assert part in out, part
+
+
+def test_decide_json_and_errors(tafeng_path, model_file, tmp_path):
+    run = malles("decide", "-c", "01220551", "-d", "2001-02-13", "--backend", "choice-model",
+                 "--choice-model", str(model_file), "--no-retrieval", "--json", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    data = json.loads(run.stdout)
+    assert data["outcome"]["ok"] and data["decision"]["product_id"] in data["outcome"]["details"]["votes"]
+    assert data["outcome"]["details"]["neighbours"] == 0 and data["actual"]
+    bad = malles("decide", "-c", "nobody", "-d", "2001-02-13", cwd=tmp_path)
+    assert bad.returncode == 2 and "customer 'nobody' is not in the transactions" in bad.stderr
+    bad_date = malles("decide", "-c", "01220551", "-d", "13/02/2001", cwd=tmp_path)
+    assert bad_date.returncode != 0 and "YYYY-MM-DD" in bad_date.stderr + bad_date.stdout
