@@ -94,6 +94,11 @@ class MallesApp(App[None]):
     def on_mount(self) -> None:
         self.switch_mode(self.start_mode)
 
+    def exit(self, *args: Any, **kwargs: Any) -> None:
+        # A run thread cannot be killed; ask it to stop so quitting does not wait for the whole run.
+        self._cancel.set()
+        super().exit(*args, **kwargs)
+
     # ---- navigation -------------------------------------------------------------------------
 
     def action_goto(self, mode: str) -> None:

@@ -173,3 +173,27 @@ economist: {n_workers: 60, steps: 6, planner_every: 2, initial_schedule: us, hil
         await pilot.press("f4")
         await pilot.pause()
         assert "welfare" in str(app.screen.query_one("#population-figures").render())
+
+
+async def test_quitting_during_a_run_stops_it(scenario_file, store_url):
+    import time
+
+    seen = Recorder()
+    app = MallesApp(scenario_path=scenario_file(rounds=50), store_url=store_url,
+                    chat_model_factory=restless(delay_s=0.05), real_sample=False)
+    async with app.run_test(size=SIZE, message_hook=seen) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: len(seen.of(msg.DecisionFinished)) >= 1)
+        run_id = app.session.run_id
+        started = time.monotonic()
+        await pilot.press("ctrl+q")
+    assert time.monotonic() - started < 20  # did not wait for 50 rounds
+    engine = make_engine(store_url)
+    deadline = time.monotonic() + 20  # the run thread stops at its next event, just after the app
+    while True:
+        with Session(engine) as session:
+            status = session.get(RunRow, run_id).status
+        if status != "running" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert status == "interrupted"
