@@ -125,9 +125,8 @@ def llm_subset(subset, train, mode: str) -> list[str]:
         except Exception as exc:  # recorded as a miss, as `eval run` does
             pred = Prediction(case_id=case.case_id, error=f"{type(exc).__name__}: {exc}")
         preds.append(pred.model_copy(update={"elapsed_s": time.perf_counter() - start}))
-        console.print(
-            f"  local {case.case_id}: {pred.product_id} x{pred.quantity} ({time.perf_counter() - start:.0f} s)"
-        )
+        answer = f"{pred.product_id} x{pred.quantity}" if pred.product_id else f"failed: {pred.error}"
+        console.print(f"  local {case.case_id}: {answer} ({time.perf_counter() - start:.0f} s)")
     elapsed = time.perf_counter() - t
     rows = [score(subset, preds, f"local LLM ({mode}, SmolLM2-135M)")]
     for row, backend, quantity in (
