@@ -43,7 +43,10 @@ class RunSession:
     summary: Any = None
 
     def reset(self, scenario_name: str, kind: str) -> None:
-        self.__init__(scenario_name=scenario_name, kind=kind, status="running")  # type: ignore[misc]
+        """Forget the previous run: a new one is starting."""
+        self.scenario_name, self.kind, self.status = scenario_name, kind, "running"
+        self.run_id, self.error, self.summary = None, None, None
+        self.rounds = []
 
     @property
     def current(self) -> RoundState:

@@ -49,6 +49,10 @@ async def test_start_run_streams_turns_to_debate_and_population(scenario_file, s
         await pilot.press("n")  # next archetype
         assert debate.agent_id != first and debate.follow is False
 
+        await pilot.press("f2")
+        await pilot.pause()
+        log_text = "\n".join(line.text for line in app.screen.query_one("#run-log").lines)
+        assert "finished" in log_text and "6 decisions, 0 failed" in log_text
         await pilot.press("f4")
         population = app.screen
         assert isinstance(population, PopulationScreen)

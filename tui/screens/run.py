@@ -330,9 +330,18 @@ def _figures_line(figures: dict) -> str:
 
 
 def _summary_line(summary: object) -> str:
+    """One line about a finished run, whatever its kind returned."""
     if summary is None:
         return ""
-    for attr in ("message", "text"):
-        if isinstance(getattr(summary, attr, None), str):
-            return getattr(summary, attr)
+    if hasattr(summary, "decisions") and hasattr(summary, "failed"):  # retail RunSummary
+        converged = "converged" if getattr(summary, "converged", False) else "not converged"
+        return (
+            f"{summary.decisions} decisions, {summary.failed} failed, {getattr(summary, 'llm_calls', 0)} LLM calls, "
+            f"{converged}, {getattr(summary, 'wall_s', 0.0):.1f}s"
+        )
+    meta = getattr(summary, "meta", None)
+    if isinstance(meta, dict):  # economist or wholesale run
+        where = getattr(summary, "run_dir", None) or getattr(summary, "folder", None)
+        calls = meta.get("llm_calls", 0)
+        return f"{calls} LLM calls; run folder {where}" if where else f"{calls} LLM calls"
     return ""
