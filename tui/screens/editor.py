@@ -32,6 +32,7 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 
 from malles_graph.models import ChoiceSituation
+from malles_graph.scenario import Scenario
 from tui import editing, samples
 from tui import messages as msg
 from tui.editing import EditableFile, Validation
@@ -277,10 +278,11 @@ class EditorScreen(Screen[None]):
         self.query_one(TabbedContent).active = "tab-try"
         self.query_one("#try-transcript", TranscriptView).show([], "Running one decision...")
         self.query_one("#try-status", Static).update("Running one decision with the unsaved prompt...")
-        self.run_try(file.name, self.text)
+        # Widgets are read here, on the UI thread; the worker only gets plain values.
+        self.run_try(file.name, self.text, self._run_scenario())
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="try", description="try a prompt")
-    def run_try(self, name: str, text: str) -> None:
+    def run_try(self, name: str, text: str, scenario: Scenario | None) -> None:
         from tui.trying import try_prompt
 
         try:
@@ -289,7 +291,7 @@ class EditorScreen(Screen[None]):
                 text,
                 on_turn=lambda turn: self.post_message(msg.TryTurnStreamed(turn)),
                 chat_model_factory=getattr(self.app, "chat_model_factory", None),
-                scenario=self._run_scenario(),
+                scenario=scenario,
                 real_sample=getattr(self.app, "real_sample", True),
             )
         except Exception as exc:  # noqa: BLE001 - any failure is shown, the app keeps running
@@ -297,7 +299,7 @@ class EditorScreen(Screen[None]):
         else:
             self.post_message(msg.TryFinished(outcome))
 
-    def _run_scenario(self) -> object | None:
+    def _run_scenario(self) -> Scenario | None:
         """The scenario chosen on the Run screen, so "try it" uses the same backend."""
         try:
             run_screen = self.app.get_screen_stack("run")[0]
