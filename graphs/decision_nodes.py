@@ -71,7 +71,9 @@ def sample_seed(ctx: DecisionContext, loop: int, index: int) -> int:
     return ctx.seed + 1000 * loop + index
 
 
-def sample_tasks(state: DecisionState, target: DecideTarget, ctx: DecisionContext, loop: int, feedback: str) -> list[Send]:
+def sample_tasks(
+    state: DecisionState, target: DecideTarget, ctx: DecisionContext, loop: int, feedback: str
+) -> list[Send]:
     """One Send per sample: the decide node draws them in parallel."""
     return [
         Send(
@@ -151,12 +153,19 @@ def reconstruct_hidden(state: DecisionState, runtime: Runtime[Any]) -> dict[str,
     }
 
 
-def route_after_hidden(state: DecisionState, runtime: Runtime[Any]) -> Literal["product_specialist"] | list[Send]:
+def first_draw(state: DecisionState, target: DecideTarget, ctx: DecisionContext) -> DecideTarget | list[Send]:
+    """The first draw: a plain edge for one sample (cheaper), one Send per sample otherwise."""
+    return target if ctx.samples == 1 else sample_tasks(state, target, ctx, 0, "")
+
+
+def route_after_hidden(
+    state: DecisionState, runtime: Runtime[Any]
+) -> Literal["product_specialist", "decide", "single_agent"] | list[Send]:
     ctx = _ctx(runtime)
     if ctx.single_agent:
-        return sample_tasks(state, "single_agent", ctx, 0, "")
+        return first_draw(state, "single_agent", ctx)
     if ctx.debate_rounds == 0:
-        return sample_tasks(state, "decide", ctx, 0, "")
+        return first_draw(state, "decide", ctx)
     return "product_specialist"
 
 
@@ -206,18 +215,31 @@ def make_role_node(role: str) -> Callable[[DecisionState, Runtime[Any]], dict[st
     return node
 
 
-def route_after_persona(state: DecisionState, runtime: Runtime[Any]) -> Literal["product_specialist"] | list[Send]:
+def route_after_persona(
+    state: DecisionState, runtime: Runtime[Any]
+) -> Literal["product_specialist", "decide"] | list[Send]:
     ctx = _ctx(runtime)
     # computed analyses do not change between rounds: one round is enough for the choice model
     rounds = 1 if ctx.uses_choice_model else ctx.debate_rounds
     if state.get("round", 0) < rounds:
         return "product_specialist"
-    return sample_tasks(state, "decide", ctx, 0, "")
+    return first_draw(state, "decide", ctx)
 
 
 # ---------------------------------------------------------------- decide / single_agent
+def as_task(state: SampleTask | DecisionState) -> SampleTask:
+    """A Send carries a SampleTask; a plain edge (one sample, first draw) hands over the state."""
+    if "index" in state:
+        return state  # type: ignore[return-value]
+    return SampleTask(
+        agent_id=_agent_id(state), situation=state["situation"], neighbours=state.get("neighbours", []),
+        hidden=state.get("hidden"), transcript=state.get("transcript", []), feedback="", loop=0, index=0,
+    )
+
+
 def _draw(task: SampleTask, runtime: Runtime[Any], role: DecideTarget) -> dict[str, Any]:
     start = time.perf_counter()
+    task = as_task(task)
     ctx = _ctx(runtime)
     situation, agent_id, loop, index = task["situation"], _agent_id(task), task["loop"], task["index"]
     seed = sample_seed(ctx, loop, index)
