@@ -28,8 +28,21 @@ def demand_outlook(items: list[ItemDemand], options: WholesaleOptions, shown: in
             for day, price in zip(item.periods[: item.history_len], hist_prices, strict=True):
                 if np.isfinite(price) and price < 0.95 * item.mean_price:
                     promotions.append(f"{day.isoformat()} ({price:.1f})")
+        days = item.periods[: item.history_len]
+        peak, low = int(np.argmax(history)), int(np.argmin(history))
+        seasonality = (
+            f"peak {options.period} {days[peak].isoformat()} ({int(history[peak])}), "
+            f"lowest {days[low].isoformat()} ({int(history[low])})"
+        )
+        if options.period == "day" and len(history) >= 14:
+            weekday = [float(np.mean(history[i::7])) for i in range(7)]
+            names = [days[i].strftime("%a") for i in range(7)]
+            overall = float(np.mean(history)) or 1.0
+            seasonality += "; weekday profile " + " ".join(
+                f"{n} {w / overall:.2f}" for n, w in zip(names, weekday, strict=True)
+            )
         lines.append(
-            f"- item {item.item_id}: last {len(recent)} {options.period}s sold "
+            f"- item {item.item_id}: {seasonality}; last {len(recent)} {options.period}s sold "
             f"{', '.join(str(int(u)) for u in recent)} units; mean of last {len(window)} = {mean:.0f}, "
             f"sd = {sd:.0f}; last {options.period} is {trend:.2f} x that mean; "
             f"promotion {options.period}s (price under 95% of {item.mean_price:.1f}): "
