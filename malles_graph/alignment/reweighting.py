@@ -113,7 +113,7 @@ def rake(
         gap = max(abs(w[labels[m] == c].sum() - shares[m].get(c, 0.0)) for m in margins for c in factors[m])
         if gap < tol:
             break
-    return RakingWeights(factors=factors, iterations=iterations, max_margin_gap=float(gap), converged=gap < tol)
+    return RakingWeights(factors=factors, iterations=iterations, max_margin_gap=float(gap), converged=bool(gap < tol))
 
 
 @dataclass
@@ -165,7 +165,7 @@ def entropy_balance(
     w = ew.weights(X, q)
     gap = float(np.max(np.abs((w / w.sum()) @ X - t)))
     ew.max_moment_gap = gap
-    ew.converged = gap < 1e-6 * max(1.0, float(np.abs(t).max()))
+    ew.converged = bool(gap < 1e-6 * max(1.0, float(np.abs(t).max())))
     return ew
 
 

@@ -64,6 +64,9 @@ class TrainConfig(BaseModel):
     batch_size: int = Field(default=4, ge=1)
     grad_accum: int = Field(default=1, ge=1)
     max_length: int = Field(default=384, ge=32, description="tokens per example (longer ones are cut from the left)")
+    lora_layers: int | None = Field(
+        default=None, ge=1, description="adapt only the top N decoder layers (backward stops below them: faster)"
+    )
     dpo_beta: float = Field(default=0.1, gt=0)
     save_every: int = Field(default=25, ge=1, description="checkpoint every N optimiser steps")
     seed: int = 0
@@ -158,18 +161,25 @@ def encode_sft(tokenizer, messages: list[dict[str, str]], max_length: int) -> tu
     return ids, labels
 
 
-def _pad(rows: list[list[int]], value: int) -> list[list[int]]:
-    width = max(len(r) for r in rows)
-    return [r + [value] * (width - len(r)) for r in rows]
-
-
 def batch_tensors(encoded: list[tuple[list[int], list[int]]], pad_id: int):
+    """Left-padded ids, labels, attention mask and position ids (every row ends at the same column)."""
     import torch
 
-    ids = torch.tensor(_pad([e[0] for e in encoded], pad_id))
-    labels = torch.tensor(_pad([e[1] for e in encoded], -100))
-    mask = torch.tensor(_pad([[1] * len(e[0]) for e in encoded], 0))
-    return ids, labels, mask
+    width = max(len(e[0]) for e in encoded)
+    ids = torch.tensor([[pad_id] * (width - len(e[0])) + e[0] for e in encoded])
+    labels = torch.tensor([[-100] * (width - len(e[1])) + e[1] for e in encoded])
+    mask = torch.tensor([[0] * (width - len(e[0])) + [1] * len(e[0]) for e in encoded])
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    return ids, labels, mask, positions
+
+
+def answer_span(labels) -> int:
+    """Columns from the first labelled token to the end (left padding aligns the answers at the end)."""
+    import torch
+
+    labelled = (labels != -100).any(0)
+    first = int(torch.nonzero(labelled)[0]) if labelled.any() else labels.shape[1] - 1
+    return labels.shape[1] - first
 
 
 def _load_data(cfg: TrainConfig, tokenizer) -> list:
@@ -195,36 +205,46 @@ def _load_data(cfg: TrainConfig, tokenizer) -> list:
 
 
 # ---------------------------------------------------------------- losses
-def sequence_logprob(model, ids, labels, mask):
-    """Sum of log-probabilities of the labelled tokens, per row."""
+def token_logprobs(model, batch):
+    """Log-probabilities of the labelled tokens (0 elsewhere), computing logits only over the answers.
+
+    The prompt's logits are never needed (its tokens are not learned), and the vocabulary
+    projection is a fifth of a small model's compute: ``logits_to_keep`` skips it.
+    """
     import torch
 
-    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
-    target = labels[:, 1:]
+    ids, labels, mask, positions = (t.to(model.device) for t in batch)
+    keep = answer_span(labels) + 1
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep).logits
+    logits = logits[:, :-1].float()
+    target = labels[:, -(keep - 1) :]
     valid = target != -100
     logp = torch.log_softmax(logits, dim=-1).gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    return (logp * valid).sum(-1)
+    return logp * valid, valid
 
 
-def sft_loss(model, batch, pad_id: int):
-    ids, labels, mask = batch_tensors(batch, pad_id)
-    ids, labels, mask = (t.to(model.device) for t in (ids, labels, mask))
-    out = model(input_ids=ids, attention_mask=mask, labels=labels)
-    return out.loss, int(mask.sum())
+def sequence_logprob(model, batch):
+    """Sum of log-probabilities of the labelled tokens, per row."""
+    logp, _ = token_logprobs(model, batch)
+    return logp.sum(-1)
 
 
-def dpo_loss(model, batch, pad_id: int, beta: float):
+def sft_loss(model, encoded, pad_id: int):
+    batch = batch_tensors(encoded, pad_id)
+    logp, valid = token_logprobs(model, batch)
+    return -logp.sum() / valid.sum().clamp(min=1), int(batch[2].sum())
+
+
+def dpo_loss(model, encoded, pad_id: int, beta: float):
     import torch
 
-    chosen = [b[0] for b in batch]
-    rejected = [b[1] for b in batch]
-    ids, labels, mask = (t.to(model.device) for t in batch_tensors(chosen + rejected, pad_id))
-    pol = sequence_logprob(model, ids, labels, mask)
+    batch = batch_tensors([b[0] for b in encoded] + [b[1] for b in encoded], pad_id)
+    pol = sequence_logprob(model, batch)
     with torch.no_grad(), model.disable_adapter():
-        ref = sequence_logprob(model, ids, labels, mask)
-    n = len(batch)
+        ref = sequence_logprob(model, batch)
+    n = len(encoded)
     margin = (pol[:n] - ref[:n]) - (pol[n:] - ref[n:])
-    return -torch.nn.functional.logsigmoid(beta * margin).mean(), int(mask.sum())
+    return -torch.nn.functional.logsigmoid(beta * margin).mean(), int(batch[2].sum())
 
 
 # ---------------------------------------------------------------- training loop
@@ -243,7 +263,12 @@ def load_for_training(cfg: TrainConfig):
     if (ckpt / "adapter_config.json").exists():
         model = PeftModel.from_pretrained(model, str(ckpt), is_trainable=True)
     else:
+        n_layers = model.config.num_hidden_layers
+        layers = None
+        if cfg.lora_layers is not None and cfg.lora_layers < n_layers:
+            layers = list(range(n_layers - cfg.lora_layers, n_layers))
         lora = LoraConfig(
+            layers_to_transform=layers,
             r=cfg.lora_r,
             lora_alpha=cfg.lora_alpha,
             lora_dropout=cfg.lora_dropout,
@@ -318,7 +343,7 @@ def train(cfg: TrainConfig, on_step: StepCallback | None = None, resume: bool = 
                 else:
                     loss, n_tok = dpo_loss(model, batch, pad_id, cfg.dpo_beta)
             (loss / cfg.grad_accum).backward()
-            step_loss += float(loss) / cfg.grad_accum
+            step_loss += float(loss.detach()) / cfg.grad_accum
             tokens_this_run += n_tok
             state["tokens"] += n_tok
             state["examples_seen"] += len(batch)
