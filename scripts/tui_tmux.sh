@@ -7,6 +7,9 @@
 #          plain text of the pane, NN-name.ansi the same with colours (view with `less -R` or `cat`).
 # BACKEND  the LLM backend of the run (default local: the bundled SmolLM2 GGUF through llama.cpp).
 #
+# Environment: ROUNDS (default 2) and ARCHETYPES (default 3) size the run; TIMEOUT_S (default 600) is
+# the backend's per-call timeout (a busy machine makes the local model slow).
+#
 # Needs tmux (apt-get install -y tmux) and the Ta Feng data (`malles data fetch all`).
 # The prompt folder is a temporary copy (MALLES_PROMPTS), so the edits the script types never
 # touch prompts/; the run database lives in OUT_DIR.
@@ -15,6 +18,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 OUT="${1:-$ROOT/runs/tui-screens/$(date +%Y%m%d-%H%M%S)}"
 BACKEND="${2:-local}"
+ROUNDS="${ROUNDS:-2}"
+ARCHETYPES="${ARCHETYPES:-3}"
+TIMEOUT_S="${TIMEOUT_S:-600}"
 SESSION="malles-tui-$$"
 WIDTH=160
 HEIGHT=48
@@ -27,15 +33,15 @@ trap 'tmux kill-session -t "$SESSION" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 cp -r "$ROOT/prompts" "$WORK/prompts"
 cat > "$WORK/tmux-demo.yaml" <<YAML
-# Written by scripts/tui_tmux.sh: five persona households, three archetypes, two rounds, one debate round.
+# Written by scripts/tui_tmux.sh: five persona households, a few archetypes and rounds, one debate round.
 name: tmux-demo
 description: TUI check in a real terminal (persona households, short answers)
 kind: retail
 seed: 0
-backend: {name: $BACKEND, max_tokens: 48, max_concurrency: 2, max_retries: 1}
-population: {source: personas, personas_file: retail_households.yaml, archetypes: 3}
+backend: {name: $BACKEND, max_tokens: 48, max_concurrency: 2, max_retries: 1, timeout_s: $TIMEOUT_S}
+population: {source: personas, personas_file: retail_households.yaml, archetypes: $ARCHETYPES}
 environment: {n_subclasses: 1, n_candidates: 3, start_date: 2001-02-01}
-mean_field: {max_rounds: 2, epsilon: 0.000001}
+mean_field: {max_rounds: $ROUNDS, epsilon: 0.000001}
 decision: {debate_rounds: 1, samples: 1, retrieval: false}
 YAML
 cat > "$WORK/broken.yaml" <<YAML
@@ -54,9 +60,9 @@ shot() {  # shot NAME: save the pane as text and with colours
   echo "captured $name"
 }
 
-wait_for() {  # wait_for TEXT SECONDS: until the pane shows TEXT
+wait_for() {  # wait_for PATTERN SECONDS: until the pane shows PATTERN (an extended regex)
   local text="$1" limit="${2:-30}" waited=0
-  until tmux capture-pane -t "$SESSION" -p | grep -qF -- "$text"; do
+  until tmux capture-pane -t "$SESSION" -p | grep -qE -- "$text"; do
     sleep 1
     waited=$((waited + 1))
     if [ "$waited" -ge "$limit" ]; then
@@ -91,7 +97,7 @@ keys C-r
 wait_for "run id" 120
 shot run-started
 keys F3
-wait_for " tok" 300
+wait_for "(persona|price_analyst|product_specialist|decide)  round" 900
 sleep 5
 shot live-debate
 keys n
@@ -101,7 +107,7 @@ keys F4
 wait_for "convergence distance" 30
 shot population-during-run
 keys F2
-wait_for "finished  tmux-demo" 1800
+wait_for "(finished|failed|cancelled)  tmux-demo" 3600
 shot run-finished
 keys F3
 sleep 2
@@ -115,7 +121,7 @@ keys F5
 wait_for "tmux-demo-" 30
 keys Tab
 keys Enter
-wait_for "K=3" 30
+wait_for "K=$ARCHETYPES" 30
 shot history-opened-run
 
 keys F6
