@@ -30,6 +30,7 @@ from graphs.decision_views import (
     to_decision,
 )
 from malles_graph.agents import AgentOutcome, TranscriptTurn
+from malles_graph.errors import BackendError
 from malles_graph.hidden_factors import reconstruct, usual_quantity
 from malles_graph.models import NONE_PRODUCT, ChoiceSituation, Decision
 from malles_graph.prompts import PromptTemplate, load_prompt
@@ -195,12 +196,17 @@ def make_role_node(role: str) -> Callable[[DecisionState, Runtime[Any]], dict[st
                 needed=template.fields,
             )
             text_in = template.render(**values)
-            reply = ctx.llm().chat(
-                [HumanMessage(content=text_in)],
-                temperature=ctx.temperature,
-                seed=ctx.seed + 10 * round_no + role_index,
-                max_tokens=ctx.turn_max_tokens,
-            )
+            try:
+                reply = ctx.llm().chat(
+                    [HumanMessage(content=text_in)],
+                    temperature=ctx.temperature,
+                    seed=ctx.seed + 10 * round_no + role_index,
+                    max_tokens=ctx.turn_max_tokens,
+                )
+            except BackendError as exc:  # recorded, visible in the transcript and the bottlenecks
+                turn = TranscriptTurn(agent_id=agent_id, role=role, round=round_no, text=str(exc), kind="failure")
+                stat = NodeStat(node=role, latency_s=time.perf_counter() - start, llm_calls=1, failures=1)
+                return {**update, "transcript": _emit(runtime, [turn]), "stats": [stat]}
             turn = TranscriptTurn(
                 agent_id=agent_id, role=role, round=round_no, text=reply.text.strip(), kind="turn",
                 prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
@@ -267,16 +273,22 @@ def _draw(task: SampleTask, runtime: Runtime[Any], role: DecideTarget) -> dict[s
         needed=template.fields,
     )
     text_in = template.render(**values)
-    result = ctx.llm().structured(
-        [HumanMessage(content=text_in)],
-        DecisionAnswer,
-        validator=lambda a: answer_problems(a, situation, ctx.max_quantity),
-        max_retries=ctx.max_repairs,
-        temperature=ctx.temperature,
-        seed=seed,
-        max_tokens=ctx.decide_max_tokens,
-        json_schema=answer_schema(situation, ctx.max_quantity, ctx.rationale_chars),
-    )
+    try:
+        result = ctx.llm().structured(
+            [HumanMessage(content=text_in)],
+            DecisionAnswer,
+            validator=lambda a: answer_problems(a, situation, ctx.max_quantity),
+            max_retries=ctx.max_repairs,
+            temperature=ctx.temperature,
+            seed=seed,
+            max_tokens=ctx.decide_max_tokens,
+            json_schema=answer_schema(situation, ctx.max_quantity, ctx.rationale_chars),
+        )
+    except BackendError as exc:  # the backend failed (timeout, server error): a recorded failed sample
+        turn = TranscriptTurn(agent_id=agent_id, role=role, round=index, text=str(exc), kind="failure")
+        stat = NodeStat(node=role, latency_s=time.perf_counter() - start, llm_calls=1, failures=1)
+        sample = Sample(index=index, loop=loop, error=str(exc), attempts=1)
+        return {"samples": [sample], "transcript": _emit(runtime, [turn]), "stats": [stat]}
     # every attempt is a turn: invalid ones as retries (their error is what was fed back)
     for n, attempt in enumerate(result.attempts):
         last = n == len(result.attempts) - 1

@@ -15,6 +15,7 @@ from malles_graph.evaluation.choice_model import COMPUTED, ChoiceModel
 from malles_graph.evaluation.features import FEATURES, QUANTITY_FEATURES
 from malles_graph.models import Decision, StyleParams
 from malles_graph.scenario import BackendConfig, DecisionOptions
+from tests.fakes import ScriptedChatModel
 from tests.graphs.decision_fixtures import IDS, answer, client, is_decide, memory, responder, situation
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "decision.mmd"
@@ -141,6 +142,27 @@ def test_failure_after_repair_limit_is_recorded_not_defaulted():
     assert len(model.calls) == 3  # one answer + two repairs
     assert out.details["bottlenecks"]["failures"] == {"decide": 1}
     assert [t.kind for t in out.transcript if t.role == "decide"] == ["retry", "retry", "failure"]
+
+
+def test_backend_errors_are_recorded_failures():
+    def respond(messages):
+        text = str(messages[0].content)
+        if text.startswith("You are this shopper"):
+            raise ConnectionError("server went away")
+        return answer("A", 2) if is_decide(messages) else "I prefer A."
+
+    result = decide_situation(situation(), ctx_for(ScriptedChatModel(responder=respond), debate_rounds=1))
+    persona = [t for t in result.transcript if t.role == "persona"]
+    assert [t.kind for t in persona] == ["failure"] and "server went away" in persona[0].text
+    assert result.ok and result.outcome.details["bottlenecks"]["failures"] == {"persona": 1}
+
+    def broken(messages):
+        if is_decide(messages):
+            raise TimeoutError("timed out")
+        return "I prefer A."
+
+    result = decide_situation(situation(), ctx_for(ScriptedChatModel(responder=broken), debate_rounds=0))
+    assert not result.ok and "timed out" in result.outcome.error and result.decision is None
 
 
 # ---------------------------------------------------------------- stabilise
