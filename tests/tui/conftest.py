@@ -137,3 +137,7 @@ async def wait_for(pilot: Any, condition: Callable[[], bool], timeout: float = 6
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+# The store tests' throwaway PostgreSQL server (fixtures imported here so tests/tui can use them).
+from tests.store.conftest import postgres_url, postgresql_proc  # noqa: E402, F401

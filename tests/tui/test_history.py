@@ -85,3 +85,25 @@ async def test_empty_store_is_not_created_by_browsing(tmp_path: Path):
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.screen.query_one("#history-error").display)
     assert not path.exists()
+
+
+@pytest.mark.postgres
+async def test_run_into_postgres_and_browse_it(scenario_file, request):
+    """The same run and History on PostgreSQL (the store tests' throwaway server)."""
+    from tests.store.conftest import HAVE_POSTGRES
+
+    if not HAVE_POSTGRES:
+        pytest.skip("PostgreSQL not installed")
+    url = request.getfixturevalue("postgres_url")
+    app = MallesApp(scenario_path=scenario_file(rounds=1), store_url=url, chat_model_factory=scripted(),
+                    real_sample=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: app.session.status not in ("running", "cancelling"), timeout=120)
+        assert app.session.status == "finished", app.session.error
+        await pilot.press("f5")
+        runs = app.screen.query_one("#runs-table", DataTable)
+        await wait_for(pilot, lambda: runs.row_count == 1)
+        app.screen.open_run(app.session.run_id)
+        decisions = app.screen.query_one("#decisions-table", DataTable)
+        await wait_for(pilot, lambda: decisions.row_count == 3)
