@@ -293,6 +293,7 @@ def run(
     ablation: Annotated[
         list[str] | None, typer.Option(help="no-retrieval | no-z | single-agent | no-multi-sampling (repeatable)")
     ] = None,
+    max_failures: Annotated[int, typer.Option(help="stop after this many failed cases in a row")] = 10,
     memory: Annotated[
         Path | None, typer.Option(help="Chroma transaction memory folder for the retrieve node (LLM backends)")
     ] = None,
@@ -339,7 +340,13 @@ def run(
 
             bar.advance(task, len(done_case_ids(out) & {c.case_id for c in all_cases}))
         written, skipped = run_predictions(
-            all_cases, predictor, out, resume=resume, batch_size=batch, on_progress=lambda n: bar.advance(task, n)
+            all_cases,
+            predictor,
+            out,
+            resume=resume,
+            batch_size=batch,
+            on_progress=lambda n: bar.advance(task, n),
+            max_consecutive_failures=max_failures,
         )
     console.print(f"wrote {written} predictions to {out}" + (f" (skipped {skipped} already there)" if skipped else ""))
 

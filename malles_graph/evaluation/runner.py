@@ -6,8 +6,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from malles_graph.errors import MallesError
-from malles_graph.evaluation.cases import ChoiceCase, Prediction, append_line, done_case_ids
+from malles_graph.evaluation.cases import ChoiceCase, EvaluationError, Prediction, append_line, done_case_ids
 from malles_graph.evaluation.predictors import Predictor
 
 
@@ -28,12 +27,16 @@ def run_predictions(
     resume: bool = False,
     batch_size: int = 256,
     on_progress: Callable[[int], None] | None = None,
+    max_consecutive_failures: int = 10,
 ) -> tuple[int, int]:
     """Predict every case not yet in ``out``; returns (written, skipped).
 
     Each batch is written and flushed before the next starts, so an interrupted run loses at
     most the batch in flight. A predictor exception on a batch is retried case by case, and a
-    case that still fails is recorded as a failed prediction (counted as a miss), never dropped.
+    case that still fails (an LLM timeout, an invalid answer after repairs) is recorded as a
+    failed prediction with its error (scored as a miss), never dropped. When
+    ``max_consecutive_failures`` cases fail in a row the run stops: that is a broken backend,
+    not bad luck; what was answered stays in ``out`` for ``--resume``.
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -41,13 +44,19 @@ def run_predictions(
     if resume:
         drop_partial_tail(out)
     todo = [c for c in cases if c.case_id not in done]
-    written = 0
+    written = failed_in_row = 0
     with out.open("a" if resume else "w", encoding="utf-8") as stream:
         for start in range(0, len(todo), batch_size):
             batch = todo[start : start + batch_size]
             for pred in _predict_batch(predictor, batch):
                 append_line(stream, pred)
                 written += 1
+                failed_in_row = failed_in_row + 1 if pred.product_id is None else 0
+                if failed_in_row >= max_consecutive_failures:
+                    raise EvaluationError(
+                        f"{failed_in_row} cases in a row failed (last: {pred.error}); stopped. "
+                        f"The answers so far are in {out}: fix the backend and rerun with --resume"
+                    )
             if on_progress:
                 on_progress(len(batch))
     return written, len(cases) - len(todo)
@@ -55,23 +64,20 @@ def run_predictions(
 
 def _predict_batch(predictor: Predictor, batch: Sequence[ChoiceCase]) -> list[Prediction]:
     situations = [c.situation() for c in batch]
-    start = time.perf_counter()
-    try:
-        preds = predictor.predict(situations)
-        per_case = (time.perf_counter() - start) / max(len(batch), 1)
-        return [p.model_copy(update={"elapsed_s": p.elapsed_s or per_case}) for p in preds]
-    except MallesError:  # configuration problems (missing backend, bad model file) stop the run
-        raise
-    except Exception:
-        pass  # redo case by case so one bad case does not sink its batch
+    if len(batch) > 1:
+        start = time.perf_counter()
+        try:
+            preds = predictor.predict(situations)
+            per_case = (time.perf_counter() - start) / len(batch)
+            return [p.model_copy(update={"elapsed_s": p.elapsed_s or per_case}) for p in preds]
+        except Exception:
+            pass  # redo case by case so one bad case does not sink its batch
     out = []
     for case, situation in zip(batch, situations, strict=True):
         start = time.perf_counter()
         try:
             pred = predictor.predict([situation])[0]
-        except MallesError:
-            raise
-        except Exception as exc:  # recorded, counted as a miss by the scorer
+        except Exception as exc:  # recorded with its error, counted as a miss by the scorer
             pred = Prediction(case_id=case.case_id, error=f"{type(exc).__name__}: {exc}"[:500])
         out.append(pred.model_copy(update={"elapsed_s": time.perf_counter() - start}))
     return out

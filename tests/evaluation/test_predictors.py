@@ -115,3 +115,20 @@ def test_runner_records_failures_and_resumes(real_cases, tmp_path):
     failed = [p for p in preds if p.error]
     assert [p.case_id for p in failed] == [cases[3].case_id] and "boom" in failed[0].error
     assert score(cases, preds).overall.coverage == pytest.approx(29 / 30)
+
+
+def test_runner_stops_after_consecutive_failures(real_cases, tmp_path):
+    _, test = real_cases
+    cases = test[:20]
+
+    class Broken:
+        name = "broken"
+
+        def predict(self, situations):
+            raise EvaluationError("backend 'x' failed: Request timed out.")
+
+    out = tmp_path / "b.jsonl"
+    with pytest.raises(EvaluationError, match="4 cases in a row failed.*timed out.*--resume"):
+        run_predictions(cases, Broken(), out, batch_size=1, max_consecutive_failures=4)
+    preds = read_predictions(out)
+    assert len(preds) == 4 and all(p.error and "timed out" in p.error for p in preds)
