@@ -88,6 +88,7 @@ class MallesApp(App[None]):
         self.chat_model_factory = chat_model_factory
         self.start_mode = start_mode
         self.session = RunSession()
+        self.last_store_url: str | None = store_url  # the store of the latest retail run (History's default)
         self.run_events: Signal[Message] = Signal(self, "run-events")
         self._cancel = threading.Event()
 
@@ -165,6 +166,8 @@ class MallesApp(App[None]):
 
     def start_run(self, scenario: Scenario, resume: str | None = None) -> None:
         self.session.reset(scenario.name, scenario.kind)
+        if scenario.kind == "retail":
+            self.last_store_url = scenario.store.url or self.store_url
         self._cancel = threading.Event()
         self.run_events.publish(msg.RunStarted(resume, scenario.name, scenario.kind))
         self.run_scenario(scenario, resume, self._cancel)
@@ -183,7 +186,9 @@ class MallesApp(App[None]):
         from tui.running import execute_run
 
         chat_model = self.chat_model_factory(scenario) if self.chat_model_factory else None
-        execute_run(self, scenario, resume=resume, store_url=self.store_url, chat_model=chat_model, cancel=cancel)
+        # The form's store box (prefilled with --store) is the scenario's store.url: it wins.
+        store_url = scenario.store.url or self.store_url
+        execute_run(self, scenario, resume=resume, store_url=store_url, chat_model=chat_model, cancel=cancel)
 
     # The worker's messages: fold into the session, then tell the screens.
 

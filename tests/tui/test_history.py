@@ -107,3 +107,18 @@ async def test_run_into_postgres_and_browse_it(scenario_file, request):
         app.screen.open_run(app.session.run_id)
         decisions = app.screen.query_one("#decisions-table", DataTable)
         await wait_for(pilot, lambda: decisions.row_count == 3)
+
+
+async def test_history_follows_the_store_typed_in_the_run_form(scenario_file, tmp_path: Path):
+    other = f"sqlite:///{tmp_path / 'other.sqlite'}"
+    app = MallesApp(scenario_path=scenario_file(rounds=1), store_url=f"sqlite:///{tmp_path / 'cli.sqlite'}",
+                    chat_model_factory=scripted(), real_sample=False)
+    async with app.run_test(size=SIZE) as pilot:
+        app.screen.query_one("#store").value = other
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: app.session.status == "finished")
+        await pilot.press("f5")
+        runs = app.screen.query_one("#runs-table", DataTable)
+        await wait_for(pilot, lambda: runs.row_count == 1)
+        assert app.screen.query_one("#store-url").value == other
+    assert (tmp_path / "other.sqlite").exists() and not (tmp_path / "cli.sqlite").exists()

@@ -99,23 +99,27 @@ class HistoryScreen(Screen[None]):
             "round", "agent", "ok", "choice", "qty", "agreement", "calls", "tokens", "error"
         )
         self.query_one("#history-error", Static).display = False
-        url = getattr(self.app, "store_url", None)
+        url = getattr(self.app, "last_store_url", None) or getattr(self.app, "store_url", None)
         if url:
             self.query_one("#store-url", Input).value = url
         self.app.run_events.subscribe(self, self._on_run_event, immediate=True)  # type: ignore[attr-defined]
         self.action_refresh()
 
     def _on_run_event(self, message: Message) -> None:
-        # A run that ends (however it ends) changes the list: reload it.
+        # A run that ends (however it ends) changes the list: reload it, from the run's own store.
         if isinstance(message, msg.RunFinished | msg.RunFailed) or (
             isinstance(message, msg.RunCancelled) and message.stopped
         ):
+            latest = getattr(self.app, "last_store_url", None)
+            if latest:
+                self.query_one("#store-url", Input).value = latest
             self.action_refresh()
 
     # ---- loading --------------------------------------------------------------------------------
 
     def store_url(self) -> str | None:
-        return self.query_one("#store-url", Input).value.strip() or getattr(self.app, "store_url", None)
+        typed = self.query_one("#store-url", Input).value.strip()
+        return typed or getattr(self.app, "last_store_url", None) or getattr(self.app, "store_url", None)
 
     @on(Input.Submitted, "#store-url")
     def action_refresh(self) -> None:
