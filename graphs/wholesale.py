@@ -97,7 +97,7 @@ class RuleProposal(BaseModel):
 
     formula: str = Field(min_length=1, max_length=400, description="order quantity formula over the variables")
     orders: list[ItemOrder] = Field(description="units to order now, one entry per item")
-    rationale: str = Field(default="", max_length=1000)
+    rationale: str = Field(default="", max_length=240, description="one sentence (bounded: the answer has a token limit)")
 
 
 class RuleAttempt(BaseModel):
