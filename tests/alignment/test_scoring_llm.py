@@ -1,0 +1,81 @@
+"""Likelihood scoring against the real bundled model (llama.cpp), on a handful of real cases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from malles_graph.alignment.scoring import LlamaCppScorer, softmax_from_logprobs
+from malles_graph.evaluation.builder import TEST_SPLIT, build_cases
+
+pytestmark = pytest.mark.llm
+
+
+@pytest.fixture(scope="module")
+def cases(tafeng_path):
+    return build_cases(TEST_SPLIT.model_copy(update={"n_cases": 2, "seed": 21}))
+
+
+@pytest.fixture(scope="module")
+def scorer(local_backend):
+    return LlamaCppScorer.local()
+
+
+def test_softmax_from_logprobs() -> None:
+    p = softmax_from_logprobs(np.log([0.1, 0.3, 0.1]))
+    assert p == pytest.approx([0.2, 0.6, 0.2])
+
+
+def test_scores_form_a_distribution_over_candidates(cases, scorer) -> None:
+    for case in cases[:2]:
+        scored = scorer.score(case.situation())
+        assert scored.probs.shape == (len(case.candidates),)
+        assert scored.probs.sum() == pytest.approx(1.0)
+        assert np.all(scored.probs > 0)
+        assert scored.floored == 0  # every letter label is among the top tokens
+        assert 0 < scored.mass <= 1.0 + 1e-6  # the keys' share of the next-token distribution
+        assert scored.product_id == case.candidate_ids[int(np.argmax(scored.probs))]
+        assert scored.quantity is None or scored.quantity >= 1
+
+
+def test_key_logprob_matches_the_servers_greedy_token(cases, scorer) -> None:
+    """The chain-rule score of a key equals the server's own log-probability for that token."""
+    from malles_graph.alignment.prompting import choice_prompt
+
+    prompt = choice_prompt(cases[0].situation())
+    head = scorer.template(prompt) + prompt.product_prefix()
+    reply = scorer.next_token(scorer.tokenize(head), n_predict=1)
+    top = reply["completion_probabilities"][0]
+    logprobs, _ = scorer.key_logprobs(head, [top["token"]])
+    assert logprobs[0] == pytest.approx(top["logprob"], abs=1e-4)
+    assert math.isfinite(logprobs[0])
+
+
+def test_likelihood_predictor_through_the_eval_registry(cases) -> None:
+    import malles_graph.alignment.predictors  # noqa: F401  (registers the backends)
+    from malles_graph.evaluation.metrics import score
+    from malles_graph.evaluation.predictors import PredictorOptions, make_predictor
+
+    predictor = make_predictor("likelihood:local", PredictorOptions())
+    preds = predictor.predict([c.situation() for c in cases[:1]])
+    assert [p.case_id for p in preds] == [cases[0].case_id]
+    assert all(p.probs and abs(sum(p.probs.values()) - 1) < 1e-6 for p in preds)
+    result = score(cases[:1], preds)
+    assert result.overall.logloss is not None and result.overall.hit3 is not None
+
+
+def test_training_template_matches_llama_cpp(cases, scorer) -> None:
+    """The prompt text training tokenises (transformers chat template) is what llama.cpp scores."""
+    pytest.importorskip("transformers")
+    from transformers import AutoTokenizer
+
+    from malles_graph.alignment.prompting import choice_prompt
+    from malles_graph.alignment.train import resolve_base
+
+    tokenizer = AutoTokenizer.from_pretrained(str(resolve_base("bundled")))
+    prompt = choice_prompt(cases[1].situation())
+    hf = tokenizer.apply_chat_template(prompt.chat(), add_generation_prompt=True, tokenize=False)
+    assert hf == scorer.template(prompt)
+    assert tokenizer(hf, add_special_tokens=True)["input_ids"] == scorer.tokenize(hf)
