@@ -1,8 +1,9 @@
 """Live debate: the transcript of the decision being simulated, streamed turn by turn.
 
 The list on the left holds the archetypes (agents) of the round; by default the
-view *follows* whichever agent is speaking. Picking an agent pins the view to it
-(press ``f`` to follow again). Retries, conflicts and failures are badged in the
+view *follows* the run: it stays on one agent until its decision lands, then moves
+to the next agent that speaks (agents debate in parallel). Picking an agent pins
+the view to it (press ``f`` to follow again). Retries, conflicts and failures are badged in the
 transcript; the structured decision shows below it when it lands.
 """
 
@@ -182,6 +183,11 @@ class DebateScreen(Screen[None]):
                 if message.outcome.agent_id == self.agent_id:
                     self._show_agent()
 
+    def _current_is_done(self, state: RoundState) -> bool:
+        """Follow mode stays on one agent until its decision lands (agents speak in parallel)."""
+        row = state.archetypes.get(self.agent_id or "")
+        return row is None or row.outcome is not None
+
     def _showing(self, state: RoundState) -> bool:
         shown = self.shown_round()
         return shown is not None and shown.index == state.index
@@ -192,7 +198,7 @@ class DebateScreen(Screen[None]):
             return
         agent = message.turn.agent_id
         self._refresh_agent_label(state, agent)
-        if self.follow and agent != self.agent_id:
+        if self.follow and agent != self.agent_id and self._current_is_done(state):
             self.agent_id = agent
             self._show_agent()
             with self.prevent(OptionList.OptionHighlighted):
