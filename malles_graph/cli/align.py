@@ -157,8 +157,6 @@ def train(
         def on_step(step: int, total: int, loss: float, tps: float) -> None:
             progress.update(task, completed=step, total=total, loss=loss, tps=tps)
 
-        with console.status("loading the base model"):
-            pass
         result = run_train(cfg, on_step=on_step, resume=resume)
     console.print(
         f"trained {result.steps} steps ({result.examples_seen} examples, {result.tokens} tokens) in "
