@@ -100,6 +100,16 @@ class RuleProposal(BaseModel):
     rationale: str = Field(default="", max_length=240, description="one sentence (bounded: the answer has a token limit)")
 
 
+def rule_json_schema(item_ids: list[str]) -> dict[str, Any]:
+    """RuleProposal's JSON schema narrowed for grammar-constrained decoding (llama.cpp, Ollama): item ids
+    from the list, formula text from the characters the parser accepts. Validation still runs on the answer."""
+    schema = RuleProposal.model_json_schema()
+    schema["properties"]["formula"]["pattern"] = r"^[A-Za-z0-9_+*/^()., -]+$"
+    order = schema["$defs"]["ItemOrder"]
+    order["properties"]["item"]["enum"] = list(item_ids)
+    return schema
+
+
 class RuleAttempt(BaseModel):
     attempt: int
     text: str
@@ -269,6 +279,7 @@ def propose_rule(state: WholesaleState, runtime: Runtime[WholesaleContext]) -> d
         messages,
         RuleProposal,
         validator=proposal_validator(items, options),
+        json_schema=rule_json_schema([i.item_id for i in items]),
         max_retries=0,  # repairs are graph steps, so each one is streamed and bounded by max_repairs
         seed=context.seed + 1000 + len(attempts),
         max_tokens=options.rule_max_tokens,

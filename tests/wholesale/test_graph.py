@@ -167,3 +167,16 @@ def test_every_wholesale_scenario_smoke_runs(path: Path, tafeng_path: Path) -> N
     run = run_wholesale(loaded, chat_model=ScriptedChatModel(responder=respond))
     assert run.ok, run.meta["error"]
     assert run.table["profit"].is_finite().all() and run.table.height == 5
+
+
+def test_rule_schema_constrains_items_and_formula_characters() -> None:
+    import re
+
+    from graphs.wholesale import rule_json_schema
+    from malles_graph.wholesale.formula import parse_formula
+
+    schema = rule_json_schema(["100205", "120103"])
+    assert schema["$defs"]["ItemOrder"]["properties"]["item"]["enum"] == ["100205", "120103"]
+    pattern = re.compile(schema["properties"]["formula"]["pattern"])
+    assert pattern.match(GOOD_RULE) and parse_formula(GOOD_RULE)
+    assert not pattern.match("100205: 3") and not pattern.match("__import__('os')")
