@@ -170,3 +170,22 @@ def test_save_refuses_invalid_and_leaves_file(prompts: Path):
     result = editing.save(file, before + "{nope}")
     assert not result.ok and "nope" in result.error
     assert file.path.read_text() == before
+
+
+async def test_sample_arriving_mid_edit_does_not_crash(prompts: Path):
+    """Found in tmux: the Ta Feng sample landed between a keystroke and its (debounced) validation."""
+    from tui import samples
+
+    app = MallesApp(real_sample=False)
+    async with app.run_test(size=SIZE) as pilot:
+        editor, area = await open_editor(pilot, "prompt:decide.txt")
+        assert editor.validation.ok
+        area.insert("{bogus} ", (0, 0))  # validation is pending (0.25 s debounce)
+        situation = samples.builtin_situation().model_copy(
+            update={"customer": samples.builtin_situation().customer.model_copy(update={"customer_id": "0001"})}
+        )
+        editor.post_message(EditorScreen.SampleLoaded(situation))
+        await pilot.pause()
+        assert "Fix the error" in str(editor.query_one("#preview").render())
+        await wait_for(pilot, lambda: not editor.validation.ok)
+        assert app.is_running

@@ -31,6 +31,7 @@ from textual.widgets import (
 )
 from textual.widgets.option_list import Option
 
+from malles_graph.errors import MallesError
 from malles_graph.models import ChoiceSituation
 from malles_graph.scenario import Scenario
 from tui import editing, samples
@@ -208,20 +209,27 @@ class EditorScreen(Screen[None]):
             status.set_class(True, "error")
 
     def _show_preview(self) -> None:
+        """Render the preview from the text as it is now (it may have changed since the last validation)."""
         preview = self.query_one("#preview", Static)
         file = self.current
         if file is None:
             return
+        fix_first = Text("Fix the error to see the preview.", style="dim")
         if not self.validation.ok:
-            preview.update(Text("Fix the error to see the preview.", style="dim"))
+            preview.update(fix_first)
             return
-        if file.kind == "prompt":
-            _, template = editing.validate_prompt(file, self.text)
-            assert template is not None
-            header = Text(f"Rendered for {self.sample_label}:\n\n", style="dim italic")
-            preview.update(header + Text(editing.render_preview(template, self.sample_values)))
-        else:
-            preview.update(self._persona_table(file))
+        try:
+            if file.kind == "prompt":
+                _, template = editing.validate_prompt(file, self.text)
+                if template is None:  # edited after the last validation; the pending one will report it
+                    preview.update(fix_first)
+                    return
+                header = Text(f"Rendered for {self.sample_label}:\n\n", style="dim italic")
+                preview.update(header + Text(editing.render_preview(template, self.sample_values)))
+            else:
+                preview.update(self._persona_table(file))
+        except MallesError as exc:
+            preview.update(Text(str(exc), style="red"))
 
     def _persona_table(self, file: EditableFile) -> Table:
         loaded = editing.load_yaml_text(file, self.text)
@@ -322,7 +330,9 @@ class EditorScreen(Screen[None]):
             self.notify(message.error, title="Try it failed", severity="error", timeout=10)
             return
         outcome = message.outcome
-        assert outcome is not None
+        if outcome is None:
+            status.update(Text("try ended without an outcome", style="red"))
+            return
         view = self.query_one("#try-transcript", TranscriptView)
         if view.turn_count == 0:
             view.show(list(outcome.transcript))

@@ -128,7 +128,8 @@ class PopulationScreen(Screen[None]):
         plt = right.plt
         plt.clear_figure()
         dxs, dys = scalar_series(finished, right_key)
-        log = self.log_scale and right_key == "distance" and bool(dys) and all(y > 0 for y in dys)
+        # A log axis needs two positive points to be readable (one point gives inverted ticks).
+        log = self.log_scale and right_key == "distance" and len(dys) > 1 and all(y > 0 for y in dys)
         if dys:
             plt.plot(dxs, dys, marker="braille", label=right_key)
             if log:
