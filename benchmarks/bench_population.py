@@ -58,7 +58,7 @@ def instant_client():
 
 def one_size(n: int, k: int, rounds: int) -> dict:
     """Run one N (in its own process, so peak RSS is this run's)."""
-    from malles_graph.runner import NullProgress, run_scenario
+    from graphs.runner import NullProgress, run_scenario
 
     marks: dict[str, float] = {}
 
@@ -103,7 +103,7 @@ def persistence(k: int, rounds: int) -> None:
     from graphs.decision import graph as decision_graph
     from graphs.population import PopulationContext, build_population_graph
     from malles_graph.population.retail import RetailEnvironment
-    from malles_graph.runner import agent_context, build_population
+    from graphs.runner import agent_context, build_population
     from malles_graph.store import make_engine
     from malles_graph.store.checkpoint import open_checkpointer
     from malles_graph.store.repository import StoreRecorder, create_run
@@ -150,7 +150,7 @@ def spread(k: int, rounds: int) -> None:
     from rich.console import Console
 
     from malles_graph.cli.run_view import spread_table
-    from malles_graph.runner import run_seeds
+    from graphs.runner import run_seeds
 
     with tempfile.TemporaryDirectory() as tmp:
         sc = scenario(32266, k, rounds, f"sqlite:///{tmp}/s.sqlite", backend="choice-model")

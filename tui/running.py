@@ -1,6 +1,6 @@
 """Run a scenario for the app's worker thread and turn its progress into app messages.
 
-* retail scenarios go through ``malles_graph.runner.run_scenario`` (the same path as
+* retail scenarios go through ``graphs.runner.run_scenario`` (the same path as
   ``malles run``): SQL store, checkpointer, resumable runs;
 * economist scenarios through ``graphs.economist.run_economist`` (a step is a "round");
 * wholesale scenarios through ``graphs.wholesale.run_wholesale`` (its three-way dialogue
@@ -146,7 +146,7 @@ def execute_run(
 def _run_retail(
     poster: Poster, scenario: Scenario, resume: str | None, store_url: str | None, chat_model: Any
 ) -> tuple[str, Any]:
-    from malles_graph.runner import run_scenario
+    from graphs.runner import run_scenario
     from malles_graph.store import repository as repo
     from malles_graph.store.engine import check_reachable, make_engine
 

@@ -19,7 +19,7 @@ from rich.table import Table
 from malles_graph.agents import TranscriptTurn
 from malles_graph.population.meanfield import WeightedOutcome
 from malles_graph.population.reporters import RoundReport
-from malles_graph.runner import RunSummary, SeedSpread
+from graphs.runner import RunSummary, SeedSpread
 
 TOP_OPTIONS = 6
 

@@ -8,7 +8,7 @@ import pytest
 
 from malles_graph.errors import MallesError, ScenarioError
 from malles_graph.paths import scenarios_dir
-from malles_graph.runner import NullProgress, preflight, run_scenario, run_seeds
+from graphs.runner import NullProgress, preflight, run_scenario, run_seeds
 from malles_graph.scenario import Scenario, load_scenario
 from malles_graph.store import StoreError, make_engine
 from malles_graph.store.repository import load_archetypes, load_decisions

@@ -94,7 +94,7 @@ async def test_cancel_without_a_run_says_so():
 
 def test_core_and_cli_do_not_import_the_tui():
     code = (
-        "import sys, malles_graph, malles_graph.runner, malles_graph.cli, graphs.decision\n"
+        "import sys, malles_graph, graphs.runner, malles_graph.cli, graphs.decision\n"
         "bad = [m for m in sys.modules if m == 'tui' or m.startswith('tui.') or m == 'textual']\n"
         "print(bad); sys.exit(1 if bad else 0)"
     )
