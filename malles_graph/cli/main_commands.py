@@ -99,6 +99,9 @@ def run(
     )
     from malles_graph.cli.running import run_any
 
+    overridden = [backend, model, base_url, seed, rounds, archetypes, customers, set_ or None]
+    if resume and any(v is not None for v in overridden):
+        console.print("[yellow]note:[/] --resume continues the run with its stored scenario; overrides are ignored")
     run_any(scenario, resume=resume, store=store, console=console, seeds=seeds)
 
 
