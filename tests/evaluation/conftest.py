@@ -71,10 +71,7 @@ def real_frame() -> pl.DataFrame:
     """A small slice of real Ta Feng: the 40 busiest subclasses (keeps tests fast)."""
     from malles_graph.data import tafeng
 
-    try:
-        df = tafeng.load()
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"Ta Feng not fetched: {exc}")
+    df = tafeng.load()  # fails with "run `malles data fetch tafeng` first" when missing
     top = df.group_by("subclass").len().sort("len", descending=True).head(40)["subclass"]
     return df.filter(pl.col("subclass").is_in(top.to_list()))
 

@@ -10,8 +10,6 @@ import pytest
 
 from malles_graph.evaluation.metrics import score
 
-decision_graph = pytest.importorskip("graphs.decision")
-
 
 def test_graph_runs_on_cases_with_the_choice_model_backend(real_cases, tmp_path):
     from malles_graph.cli.eval import LLMPredictor, eval_scenario

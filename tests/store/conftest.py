@@ -24,8 +24,7 @@ postgresql_proc = factories.postgresql_proc(executable=str(PG_CTL_WRAPPER), user
 @pytest.fixture
 def postgres_url(request: pytest.FixtureRequest) -> str:
     """A fresh, empty database on the session's PostgreSQL server, as a SQLAlchemy URL."""
-    if not HAVE_POSTGRES:
-        pytest.skip(f"PostgreSQL not found in {PG_BIN} (set MALLES_PG_BIN)")
+    assert HAVE_POSTGRES, f"PostgreSQL not found in {PG_BIN}: install postgresql (apt) or set MALLES_PG_BIN"
     import psycopg
 
     proc = request.getfixturevalue("postgresql_proc")

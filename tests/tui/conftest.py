@@ -42,9 +42,7 @@ def small_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     from malles_graph.data import tafeng
 
-    full = tafeng.parquet_path()
-    if not full.exists():
-        pytest.skip(f"{full} missing: run `malles data fetch tafeng`")
+    full = tafeng.fetch()
     home = tmp_path_factory.mktemp("home")
     (home / "data").mkdir()
     lines = pl.read_parquet(full).filter(pl.col("subclass") == SUBCLASS)
