@@ -459,7 +459,8 @@ def planner(state: EconomistState) -> dict:
         )
         try:
             out = llm_roles.ask_planner(res.client, prompt, len(current.rates), res.backend.max_retries,
-                                        seed=res.seed * 7919 + state["step"])
+                                        seed=res.seed * 7919 + state["step"],
+                                        max_tokens=max(res.backend.max_tokens, opt.planner_max_tokens))
         except BackendError as exc:
             out = llm_roles.RoleResult(value=None, error=str(exc))
         entry.update(

@@ -56,8 +56,19 @@ class RoleResult:
         return self.value is not None
 
 
-def _call(client: LLMClient, prompt: str, schema: type[BaseModel], validator, max_retries: int, seed: int | None) -> RoleResult:
-    res = client.structured([HumanMessage(content=prompt)], schema, validator=validator, max_retries=max_retries, seed=seed)
+def _call(
+    client: LLMClient,
+    prompt: str,
+    schema: type[BaseModel],
+    validator,
+    max_retries: int,
+    seed: int | None,
+    max_tokens: int | None = None,
+) -> RoleResult:
+    res = client.structured(
+        [HumanMessage(content=prompt)], schema, validator=validator, max_retries=max_retries, seed=seed,
+        max_tokens=max_tokens,
+    )
     return RoleResult(
         value=res.value,
         error=res.error,
@@ -135,8 +146,10 @@ def planner_prompt(
     )
 
 
-def ask_planner(client: LLMClient, prompt: str, n_brackets: int, max_retries: int, seed: int | None = None) -> RoleResult:
-    return _call(client, prompt, PlannerAnswer, planner_validator(n_brackets), max_retries, seed)
+def ask_planner(
+    client: LLMClient, prompt: str, n_brackets: int, max_retries: int, seed: int | None = None, max_tokens: int | None = None
+) -> RoleResult:
+    return _call(client, prompt, PlannerAnswer, planner_validator(n_brackets), max_retries, seed, max_tokens)
 
 
 def voter_prompt(persona: str, current_income: float, platforms: dict[str, TaxSchedule]) -> tuple[str, dict[str, str]]:

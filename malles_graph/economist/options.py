@@ -99,6 +99,9 @@ class EconomistOptions(BaseModel):
         default=10.0, gt=0, le=100, description="largest change of one bracket rate per planner action (points)"
     )
     history_window: int = Field(default=8, ge=1, description="planner steps of history shown in its prompt")
+    planner_max_tokens: int = Field(
+        default=160, ge=16, description="answer length allowed to the LLM planner (7 rates; at least backend.max_tokens)"
+    )
     hill_climb_step: float = Field(default=4.0, gt=0, description="rate perturbation (points) of the hill_climb planner")
     # voting
     vote_every: int | None = Field(default=None, ge=1, description="workers vote every N steps; no voting when empty")
