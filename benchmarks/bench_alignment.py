@@ -48,6 +48,8 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--n-val", type=int, default=50, help="validation cases for calibration (Feb 2001, disjoint)")
     ap.add_argument("--n-baseline-train", type=int, default=2000, help="cases fitting logit/lgbm (Jan 2001)")
     ap.add_argument("--holdout-fraction", type=float, default=0.15)
+    ap.add_argument("--n-llm-test", type=int, default=None, help="LLM rows on the first N test cases (all: None)")
+    ap.add_argument("--n-llm-val", type=int, default=None, help="LLM calibration on the first N validation cases")
     ap.add_argument("--skip-train", action="store_true", help="reuse <out>/model if it is there")
     return ap.parse_args()
 
@@ -175,21 +177,36 @@ def main() -> None:
 
     options = PredictorOptions(train_cases=base_train, quantity="customer-median")
     preds: dict[str, list[Prediction]] = {}
-    preds["baseline:logit"] = run_predictor(make_predictor("baseline:logit", options), test, out / "p-logit.jsonl")
-    preds["baseline:lgbm"] = run_predictor(make_predictor("baseline:lgbm", options), test, out / "p-lgbm.jsonl")
+    all_logit = run_predictor(make_predictor("baseline:logit", options), test, out / "p-logit.jsonl")
+    all_lgbm = run_predictor(make_predictor("baseline:lgbm", options), test, out / "p-lgbm.jsonl")
+    preds["baseline:logit"], preds["baseline:lgbm"] = all_logit, all_lgbm
     choice_model = ChoiceModel.fit(base_train)
 
-    t0 = time.perf_counter()
-    zero = LikelihoodPredictor("zero-shot", ServedModel())
-    z_val = run_predictor(zero, val, out / "p-zero-val.jsonl")
-    preds["zero-shot"] = run_predictor(zero, test, out / "p-zero.jsonl")
-    timings["score_zero_s"] = time.perf_counter() - t0
+    # the LLM rows may use a prefix of the test/validation cases (scoring costs seconds per case on a busy
+    # CPU); every row of the table is then scored on that same prefix
+    llm_test = test[: args.n_llm_test] if args.n_llm_test else test
+    llm_val = val[: args.n_llm_val] if args.n_llm_val else val
+    from concurrent.futures import ThreadPoolExecutor
 
-    t0 = time.perf_counter()
-    aligned = LikelihoodPredictor("aligned", ServedModel.resolve(model_dir))
-    a_val = run_predictor(aligned, val, out / "p-aligned-val.jsonl")
-    preds["aligned"] = run_predictor(aligned, test, out / "p-aligned.jsonl")
-    timings["score_aligned_s"] = time.perf_counter() - t0
+    def score_model(name: str, served: ServedModel, tag: str) -> tuple[list[Prediction], list[Prediction], float]:
+        t0 = time.perf_counter()
+        predictor = LikelihoodPredictor(name, served)
+        v = run_predictor(predictor, llm_val, out / f"p-{tag}-val-{len(llm_val)}.jsonl")
+        t = run_predictor(predictor, llm_test, out / f"p-{tag}-{len(llm_test)}.jsonl")
+        return v, t, time.perf_counter() - t0
+
+    # two llama.cpp servers (base, base + adapter) score side by side
+    with ThreadPoolExecutor(2) as pool:
+        zero_job = pool.submit(score_model, "zero-shot", ServedModel(), "zero")
+        aligned_job = pool.submit(score_model, "aligned", ServedModel.resolve(model_dir), "aligned")
+        z_val, preds["zero-shot"], timings["score_zero_s"] = zero_job.result()
+        a_val, preds["aligned"], timings["score_aligned_s"] = aligned_job.result()
+    val = llm_val
+    test_all = test
+    test = llm_test
+    preds = {k: ([p for p in v if p.case_id in {c.case_id for c in test}]) for k, v in preds.items()}
+    baseline_all = {name: row(name, test_all, preds_all, unseen) for name, preds_all in
+                    (("baseline:logit", all_logit), ("baseline:lgbm", all_lgbm))}
 
     cal_report = {}
     for base_name, val_preds in (("zero-shot", z_val), ("aligned", a_val)):
@@ -220,6 +237,9 @@ def main() -> None:
     for r in rows:
         print(f"{r['method']:26s} {f(r['hit1']):>6s} {f(r['hit1_sparse']):>7s} {f(r['hit1_unseen']):>7s} "
               f"{f(r['hit3']):>6s} {f(r['mae']):>7s} {f(r['logloss']):>8s} {f(r['ece']):>6s}")
+    for r in baseline_all.values():
+        print(f"{r['method'] + ' (all ' + str(len(test_all)) + ')':26s} {f(r['hit1']):>6s} {f(r['hit1_sparse']):>7s} "
+              f"{f(r['hit1_unseen']):>7s} {f(r['hit3']):>6s} {f(r['mae']):>7s} {f(r['logloss']):>8s} {f(r['ece']):>6s}")
     n_sparse = rows[0]["n_sparse"]
     print(f"\n{len(test)} test cases ({n_sparse} sparse, {rows[0]['n_unseen']} in subclasses without training "
           f"examples); calibration fitted on {len(val)} validation cases")
@@ -250,7 +270,7 @@ def main() -> None:
           f"  age-biased sample of {len(biased)} agents:     {rw_biased['demand_error_unweighted']:.4f} unweighted, "
           f"{rw_biased['demand_error_weighted']:.4f} raked (n_eff {rw_biased['effective_sample_size']:.0f})")
     (out / "results.json").write_text(json.dumps({
-        "rows": rows, "timings": timings, "train_state": train_state, "calibration": cal_report,
+        "rows": rows, "baselines_all_test": baseline_all, "timings": timings, "train_state": train_state, "calibration": cal_report,
         "first_candidate_share": first_share, "reweighting": {"representative": rw_uniform, "biased": rw_biased},
         "export": {k: v for k, v in manifest.items() if k != "config"},
     }, indent=2, default=str))
