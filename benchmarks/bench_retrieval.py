@@ -141,11 +141,15 @@ def main() -> None:
     for ef_search in [default_ef, *[e for e in args.ef_search if e != default_ef]]:
         retriever.collection.modify(configuration={"hnsw": {"ef_search": ef_search}})
         lat: dict[str, list[float]] = {"date only": [], "subclass+date": [], "customer+date": []}
-        tie_hits = strict_hits = total = 0
+        kinds = list(lat)
+        tie_hits = dict.fromkeys(kinds, 0)
+        strict_hits = dict.fromkeys(kinds, 0)
+        total = dict.fromkeys(kinds, 0)
         for j, q in enumerate(queries):
             t = time.perf_counter()
             got = retriever.search(q)
-            lat[list(lat)[j % 3]].append(time.perf_counter() - t)
+            kind = kinds[j % 3]
+            lat[kind].append(time.perf_counter() - t)
             # exact search over the same filter
             mask = dates < date_key(q.before)
             if q.subclass is not None:
@@ -163,13 +167,14 @@ def main() -> None:
             exact_ids = {ids[idx[t]] for t in top}
             for r in got:
                 assert r.date < q.before, f"leak: {r.id} on {r.date} for a query before {q.before}"
-                tie_hits += float(matrix[row_of[r.id]] @ qv) >= threshold
-                strict_hits += r.id in exact_ids
-            total += kk
+                tie_hits[kind] += float(matrix[row_of[r.id]] @ qv) >= threshold
+                strict_hits[kind] += r.id in exact_ids
+            total[kind] += kk
         all_lat = [x for v in lat.values() for x in v]
         results[f"ef_search={ef_search}"] = {
-            "recall@10 (tie-aware)": round(tie_hits / total, 4),
-            "recall@10 (strict ids)": round(strict_hits / total, 4),
+            "recall@10 (tie-aware)": round(float(sum(tie_hits.values())) / sum(total.values()), 4),
+            "recall@10 (strict ids)": round(float(sum(strict_hits.values())) / sum(total.values()), 4),
+            "recall@10 by kind (tie-aware)": {c: round(float(tie_hits[c]) / max(total[c], 1), 4) for c in kinds},
             "latency_ms": {
                 name: {"p50": round(pct(v, 50), 2), "p95": round(pct(v, 95), 2)} for name, v in lat.items()
             }

@@ -139,26 +139,49 @@ class ChromaRetriever:
     def search(self, query: RetrievalQuery) -> list[RetrievedRecord]:
         """Top ``query.k`` episodes strictly before ``query.before``, filtered, best first.
 
-        Chroma evaluates a broad range filter (``date < before`` matches most of 700k rows)
-        slowly, so the date is applied here to an over-fetched candidate list, with Chroma
-        filtering only the selective equality fields (customer, subclass). When too few
-        candidates survive, the query is repeated with the date inside Chroma's filter, so
-        the result is always what the full filter gives (no future episode can slip in:
-        every record is checked against the date again).
+        Two paths, chosen from what was measured on the full memory (docs/retrieval.md):
+
+        * customer or subclass given (selective): Chroma's filtered HNSW search walks most
+          of the 700k-node graph to find a few allowed nodes (~0.5 s), so the candidates are
+          fetched by metadata filter (an indexed SQLite lookup, date included) and scored
+          exactly with numpy: exact results;
+        * neither: an HNSW query without a filter (about a millisecond), over-fetched, with
+          the date applied here; if too few candidates survive (early decision dates) the
+          over-fetch grows, and as a last resort the date goes into Chroma's filter.
+
+        Every returned record is checked against the date again: nothing from the decision
+        day or later can slip in.
         """
-        vector = list(self._embed_one(query.text))
+        vector = np.asarray(self._embed_one(query.text), dtype=np.float32)
         cutoff = date_key(query.before)
-        equal = equality_where(query)
-        fetch = min(max(query.k * self.overfetch, 30), 1000)
-        ids, metas, dists = self._query(vector, fetch, equal)
-        complete = len(ids) < fetch  # Chroma returned every episode passing the equality filter
-        hits = [(i, m, d) for i, m, d in zip(ids, metas, dists, strict=True) if m["date"] < cutoff]
-        if len(hits) < query.k and not complete:
-            ids, metas, dists = self._query(vector, query.k, build_where(query))
-            hits = [(i, m, d) for i, m, d in zip(ids, metas, dists, strict=True) if m["date"] < cutoff]
+        if query.customer_id is not None or query.subclass is not None:
+            hits = self._exact(vector, query)
+        else:
+            hits = []
+            for fetch in (max(query.k * self.overfetch, 30), max(query.k * 30, 300), 3000):
+                ids, metas, dists = self._query(vector.tolist(), fetch, None)
+                hits = [(i, m, d) for i, m, d in zip(ids, metas, dists, strict=True) if m["date"] < cutoff]
+                if len(hits) >= query.k or len(ids) < fetch:
+                    break
+            else:
+                ids, metas, dists = self._query(vector.tolist(), query.k, build_where(query))
+                hits = list(zip(ids, metas, dists, strict=True))
+            hits = [h for h in hits if h[1]["date"] < cutoff]
         if not hits and query.customer_id is not None and not self.knows_customer(query.customer_id):
             raise UnknownCustomerError(query.customer_id, self.where)
         return [to_record(i, m, 1.0 - float(d)) for i, m, d in hits[: query.k]]
+
+    def _exact(self, vector: np.ndarray, query: RetrievalQuery) -> list[tuple[str, dict, float]]:
+        """Exact cosine over every episode passing the full filter (fetched by metadata)."""
+        try:
+            got = self.collection.get(where=build_where(query), include=["embeddings", "metadatas"])
+        except Exception as exc:
+            raise RetrievalError(f"query on {self.where} failed ({type(exc).__name__}: {exc})") from exc
+        if not got["ids"]:
+            return []
+        sims = np.asarray(got["embeddings"], dtype=np.float32) @ vector
+        order = np.lexsort((np.arange(sims.size), -sims))[: query.k]
+        return [(got["ids"][j], got["metadatas"][j], 1.0 - float(sims[j])) for j in order]
 
     def _query(self, vector: list[float], n: int, where: dict[str, Any] | None) -> tuple[list, list, list]:
         try:
@@ -171,15 +194,6 @@ class ChromaRetriever:
 
     def knows_customer(self, customer_id: str) -> bool:
         return bool(self.collection.get(where={"customer_id": customer_id}, limit=1, include=[])["ids"])
-
-
-def equality_where(query: RetrievalQuery) -> dict[str, Any] | None:
-    """Chroma ``where`` for the selective filters only (customer, subclass), or None."""
-    clauses = [{key: {"$eq": value}} for key, value in (("customer_id", query.customer_id),
-                                                         ("subclass", query.subclass)) if value is not None]
-    if not clauses:
-        return None
-    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
 def build_where(query: RetrievalQuery) -> dict[str, Any]:
