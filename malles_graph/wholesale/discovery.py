@@ -116,7 +116,7 @@ def rule_at_constants(run: WholesaleRun) -> str | None:
         return None
     import sympy as sp
 
-    from malles_graph.wholesale.formula import SYMBOLS
+    from malles_graph.wholesale.formula import SYMBOLS, safe_simplify
 
     formula = parse_formula(run.rule["formula"])
     constants = {}
@@ -125,4 +125,4 @@ def rule_at_constants(run: WholesaleRun) -> str | None:
         if len(values) == 1:
             value = float(values[0])
             constants[SYMBOLS[name]] = sp.Integer(int(value)) if value.is_integer() else sp.Float(value, 6)
-    return str(sp.simplify(formula.expr.xreplace(constants)))
+    return str(safe_simplify(formula.expr.xreplace(constants)))

@@ -86,7 +86,7 @@ class PurchasingFormula:
 
     @property
     def simplified(self) -> str:
-        return str(sp.simplify(self.expr))
+        return str(safe_simplify(self.expr))
 
     @cached_property
     def _function(self):
@@ -112,6 +112,21 @@ class PurchasingFormula:
         if not math.isfinite(value):
             raise FormulaError("the formula gives a non-finite value (division by zero or overflow?)")
         return value
+
+
+SIMPLIFY_MAX_OPS = 40
+
+
+def safe_simplify(expr: sp.Expr) -> sp.Expr:
+    """sympy.simplify where it is cheap; a bounded expansion elsewhere.
+
+    ``simplify`` rewrites nested Max/Min through Piecewise and can run for minutes on a 30-node
+    expression (a model's or gplearn's), so those only get ``expand`` and keep the shorter form.
+    """
+    if not expr.has(sp.Max, sp.Min) and sp.count_ops(expr) <= SIMPLIFY_MAX_OPS:
+        return sp.simplify(expr)
+    expanded = sp.expand(expr)
+    return expanded if sp.count_ops(expanded) < sp.count_ops(expr) else expr
 
 
 def parse_formula(text: str) -> PurchasingFormula:

@@ -17,7 +17,7 @@ import numpy as np
 import sympy as sp
 from sympy.parsing.sympy_parser import parse_expr
 
-from malles_graph.wholesale.formula import SYMBOLS
+from malles_graph.wholesale.formula import SYMBOLS, safe_simplify
 
 BASE_FUNCTIONS = ("add", "sub", "mul", "div", "max", "min")
 
@@ -125,11 +125,14 @@ def discover(
     target: str = "order",
     population: int = 400,
     generations: int = 15,
-    parsimony: float = 0.001,
+    parsimony: float = 0.0005,
     tolerance: float = 0.05,
     random_state: int = 0,
 ) -> Discovery:
-    """Fit compact expressions y ~ f(x) and return the complexity/error Pareto front and the chosen one."""
+    """Fit compact expressions y ~ f(x) and return the complexity/error Pareto front and the chosen one.
+
+    ``parsimony`` is the length penalty per node as a fraction of the target's mean absolute deviation.
+    """
     from gplearn.genetic import SymbolicRegressor
 
     x = np.asarray(x, dtype=float)
@@ -138,12 +141,15 @@ def discover(
         raise ValueError(f"discover: x {x.shape}, y {y.shape} and {len(variables)} variables do not match")
     if x.shape[0] < 5:
         raise ValueError(f"discover: {x.shape[0]} samples are too few for symbolic regression (need 5)")
+    baseline = float(np.mean(np.abs(y - y.mean())))
     estimator = SymbolicRegressor(
         population_size=population,
         generations=generations,
         function_set=function_set(),
         metric="mean absolute error",
-        parsimony_coefficient=parsimony,
+        # gplearn's penalty is per node in the metric's units: scale it by the target's spread so one
+        # setting works for orders of 10 and of 10,000 units (without it, noisy targets bloat to 200 nodes)
+        parsimony_coefficient=parsimony * max(baseline, 1e-9),
         const_range=(-2.0, 2.0),
         init_depth=(2, 4),
         random_state=random_state,
@@ -162,10 +168,9 @@ def discover(
             scored.append((program.length_, error, text))
     front = []
     for length, error, text in pareto_front(scored):
-        expr = tidy(sp.simplify(to_sympy(text, variables)))
+        expr = tidy(safe_simplify(to_sympy(text, variables)))
         front.append(FrontPoint(length, error, text, str(expr), int(sp.count_ops(expr))))
     best = min(p.error for p in front)
-    baseline = float(np.mean(np.abs(y - y.mean())))
     threshold = best + tolerance * max(baseline - best, 0.0) + 1e-9
     chosen = next(p for p in front if p.error <= threshold)
     return Discovery(
