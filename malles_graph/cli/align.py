@@ -206,10 +206,17 @@ def serve(
             BackendConfig(name="local", model=served.model, lora=served.lora, temperature=0.0, max_tokens=24),
             use_cache=False,
         )
-        from langchain_core.messages import HumanMessage
+        from langchain_core.messages import HumanMessage, SystemMessage
 
-        reply = client.chat([HumanMessage(content="Answer only JSON: which option, A or B, and how many units?")])
-        console.print(f"check answer through the local backend + adapter: {reply.text!r}")
+        from malles_graph.alignment.export import read_examples
+
+        example = read_examples(state["config"]["examples"])[0]  # a training prompt: the adapter should answer in form
+        kinds = {"system": SystemMessage, "user": HumanMessage}
+        reply = client.chat([kinds[m["role"]](content=m["content"]) for m in example.messages[:-1]])
+        console.print(
+            f"check through the local backend + adapter: answered {reply.text!r}, "
+            f"training answer {example.messages[-1]['content']!r}"
+        )
 
 
 @app.command()
