@@ -85,28 +85,27 @@ class WholesaleContext:
 # --- structured answer ---------------------------------------------------------------------------
 
 
-class ItemOrder(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    item: str = Field(description="item id")
-    quantity: float = Field(ge=0, description="units to order this period")
-
-
 class RuleProposal(BaseModel):
     """The buyer's final answer: the purchasing formula and this period's orders."""
 
     formula: str = Field(min_length=1, max_length=400, description="order quantity formula over the variables")
-    orders: list[ItemOrder] = Field(description="units to order now, one entry per item")
+    orders: dict[str, float] = Field(description="units to order now, keyed by item id (every item once)")
     rationale: str = Field(default="", max_length=240, description="one sentence (bounded: the answer has a token limit)")
 
 
 def rule_json_schema(item_ids: list[str]) -> dict[str, Any]:
-    """RuleProposal's JSON schema narrowed for grammar-constrained decoding (llama.cpp, Ollama): item ids
-    from the list, formula text from the characters the parser accepts. Validation still runs on the answer."""
+    """RuleProposal's JSON schema narrowed for grammar-constrained decoding (llama.cpp, Ollama): ``orders``
+    has exactly one non-negative number per item id, the formula only the characters the parser accepts.
+    Validation still runs on the answer (other backends may ignore the schema)."""
     schema = RuleProposal.model_json_schema()
     schema["properties"]["formula"]["pattern"] = r"^[A-Za-z0-9_+*/^()., -]+$"
-    order = schema["$defs"]["ItemOrder"]
-    order["properties"]["item"]["enum"] = list(item_ids)
+    schema["properties"]["orders"] = {
+        "type": "object",
+        "description": "units to order now, keyed by item id",
+        "properties": {item: {"type": "number", "minimum": 0} for item in item_ids},
+        "required": list(item_ids),
+        "additionalProperties": False,
+    }
     return schema
 
 
@@ -203,13 +202,15 @@ def proposal_validator(items: list[ItemDemand], options: WholesaleOptions) -> Ca
         _, reason = validate_formula(proposal.formula, states)
         if reason:
             problems.append(f"formula: {reason}")
-        given = [o.item for o in proposal.orders]
-        unknown = sorted(set(given) - set(ids))
-        missing = [i for i in ids if i not in given]
+        unknown = sorted(set(proposal.orders) - set(ids))
+        missing = [i for i in ids if i not in proposal.orders]
+        negative = sorted(item for item, quantity in proposal.orders.items() if not quantity >= 0)
         if unknown:
             problems.append(f"orders: unknown item(s) {unknown}; the items are {ids}")
         if missing:
             problems.append(f"orders: no quantity for item(s) {missing}")
+        if negative:
+            problems.append(f"orders: quantities must be >= 0 (items {negative})")
         return problems
 
     return check
@@ -307,7 +308,7 @@ def propose_rule(state: WholesaleState, runtime: Runtime[WholesaleContext]) -> d
             "variables": formula.variables,
             "rationale": proposal.rationale,
         }
-        update["orders"] = {o.item: o.quantity for o in proposal.orders}
+        update["orders"] = {item: float(quantity) for item, quantity in proposal.orders.items()}
     return update
 
 

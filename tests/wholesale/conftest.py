@@ -36,7 +36,7 @@ def items() -> list[ItemDemand]:
 
 
 def rule_answer(formula: str, item_ids: list[str], quantity: float = 100) -> str:
-    orders = [{"item": i, "quantity": quantity} for i in item_ids]
+    orders = {i: quantity for i in item_ids}
     return json.dumps({"formula": formula, "orders": orders, "rationale": "cover the lead time"})
 
 

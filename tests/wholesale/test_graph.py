@@ -176,7 +176,8 @@ def test_rule_schema_constrains_items_and_formula_characters() -> None:
     from malles_graph.wholesale.formula import parse_formula
 
     schema = rule_json_schema(["100205", "120103"])
-    assert schema["$defs"]["ItemOrder"]["properties"]["item"]["enum"] == ["100205", "120103"]
+    orders = schema["properties"]["orders"]
+    assert orders["required"] == ["100205", "120103"] and orders["additionalProperties"] is False
     pattern = re.compile(schema["properties"]["formula"]["pattern"])
     assert pattern.match(GOOD_RULE) and parse_formula(GOOD_RULE)
     assert not pattern.match("100205: 3") and not pattern.match("__import__('os')")
