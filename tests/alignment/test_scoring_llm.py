@@ -79,3 +79,15 @@ def test_training_template_matches_llama_cpp(cases, scorer) -> None:
     hf = tokenizer.apply_chat_template(prompt.chat(), add_generation_prompt=True, tokenize=False)
     assert hf == scorer.template(prompt)
     assert tokenizer(hf, add_special_tokens=True)["input_ids"] == scorer.tokenize(hf)
+
+
+def test_generate_predictor_answers_or_records_the_failure(cases) -> None:
+    import malles_graph.alignment.predictors  # noqa: F401
+    from malles_graph.evaluation.predictors import PredictorOptions, make_predictor
+
+    pred = make_predictor("generate:local", PredictorOptions()).predict([cases[0].situation()])[0]
+    assert pred.case_id == cases[0].case_id
+    if pred.error is None:  # a valid answer names an offered product and at least one unit
+        assert pred.product_id in cases[0].candidate_ids and pred.quantity >= 1
+    else:  # garbage is recorded as a failure, never replaced by a default
+        assert pred.product_id is None and pred.quantity is None
