@@ -142,6 +142,20 @@ def discover(
     if x.shape[0] < 5:
         raise ValueError(f"discover: {x.shape[0]} samples are too few for symbolic regression (need 5)")
     baseline = float(np.mean(np.abs(y - y.mean())))
+    settings = {
+        "population": population,
+        "generations": generations,
+        "parsimony": parsimony,
+        "tolerance": tolerance,
+        "random_state": random_state,
+        "function_set": [*BASE_FUNCTIONS, "pos"],
+    }
+    if np.ptp(y) == 0:
+        # a constant decision (e.g. a rule that is one number): nothing to evolve, and gplearn's constants
+        # (-2..2) could not reach it anyway
+        value = tidy(sp.Float(float(y[0])))
+        point = FrontPoint(1, 0.0, str(float(y[0])), str(value), 0)
+        return Discovery(target, list(variables), int(x.shape[0]), [point], point, 0.0, settings)
     estimator = SymbolicRegressor(
         population_size=population,
         generations=generations,
@@ -180,12 +194,5 @@ def discover(
         front=front,
         chosen=chosen,
         baseline_error=baseline,
-        settings={
-            "population": population,
-            "generations": generations,
-            "parsimony": parsimony,
-            "tolerance": tolerance,
-            "random_state": random_state,
-            "function_set": [*BASE_FUNCTIONS, "pos"],
-        },
+        settings=settings,
     )

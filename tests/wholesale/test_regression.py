@@ -61,3 +61,9 @@ def test_pareto_front_drops_dominated_points() -> None:
 def test_gplearn_program_to_sympy() -> None:
     expr = to_sympy("pos(sub(mul(X0, 2.0), X1))", ["forecast", "inventory"])
     assert sp.simplify(expr - sp.Max(0, 2 * F - INV)) == 0
+
+
+def test_a_constant_decision_is_reported_as_that_constant() -> None:
+    x = np.random.default_rng(1).uniform(0, 100, (30, 2))
+    found = discover(x, np.full(30, 100205.0), ["forecast", "inventory"], population=50, generations=2)
+    assert found.chosen.expression == "100205" and found.chosen.error == 0 and len(found.front) == 1
