@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from pydantic import BaseModel
 
 from malles_graph.retrieval_api import RetrievalError
 from retrieval.episodes import metadata
+from retrieval.side_index import IndexWriter, compact
 
 Progress = Callable[[int], None]
 
@@ -47,16 +49,22 @@ def ingest(
     embed: Callable[[list[str]], np.ndarray],
     batch_size: int = 2000,
     progress: Progress | None = None,
+    index_folder: Path | None = None,
 ) -> IngestReport:
-    """Add the episodes missing from ``collection``; ``progress(n)`` after each batch of n."""
+    """Add the episodes missing from ``collection``; ``progress(n)`` after each batch of n.
+
+    With ``index_folder`` (``side_index.index_dir(persist folder, collection)``), each batch is
+    also appended to the side index after Chroma's write, and the index is compacted at the end.
+    """
     if batch_size < 1:
         raise RetrievalError(f"batch size must be at least 1, got {batch_size}")
+    writer = IndexWriter(index_folder) if index_folder is not None else None
     started = time.perf_counter()
     cache: dict[str, np.ndarray] = {}
     added = skipped = 0
     embed_seconds = 0.0
     for start in range(0, episodes.height, batch_size):
-        batch = episodes.slice(start, batch_size)
+        batch = whole = episodes.slice(start, batch_size)
         ids = batch["id"].to_list()
         present = set(collection.get(ids=ids, include=[])["ids"])
         if present:
@@ -77,8 +85,12 @@ def ingest(
                 metadatas=[metadata(r) for r in rows],
             )
             added += batch.height
+        if writer is not None:
+            writer.append(whole, lambda texts, whole=whole: _vectors(collection, whole, texts, cache))
         if progress:
             progress(len(ids))
+    if writer is not None:
+        compact(index_folder, collection.name)
     return IngestReport(
         episodes=episodes.height,
         added=added,
@@ -88,3 +100,15 @@ def ingest(
         embed_seconds=embed_seconds,
         total_in_collection=collection.count(),
     )
+
+
+def _vectors(collection: Any, batch: pl.DataFrame, texts: list[str], cache: dict[str, np.ndarray]) -> np.ndarray:
+    """Vectors of ``texts``: from this run's cache, else read back from Chroma (never re-embedded)."""
+    missing = [t for t in texts if t not in cache]
+    if missing:
+        reps = batch.filter(pl.col("text").is_in(missing)).unique("text", keep="first")
+        got = collection.get(ids=reps["id"].to_list(), include=["embeddings"])
+        by_id = dict(zip(got["ids"], got["embeddings"], strict=True))
+        for text, rid in zip(reps["text"].to_list(), reps["id"].to_list(), strict=True):
+            cache[text] = np.asarray(by_id[rid], dtype=np.float32)
+    return np.stack([cache[t] for t in texts])

@@ -24,6 +24,7 @@ from malles_graph.retrieval_api import (
     key_date,
 )
 from retrieval.client import make_client
+from retrieval.side_index import SideIndex, index_dir, load_side_index
 
 DEFAULT_COLLECTION = "tafeng_transactions"
 
@@ -98,8 +99,11 @@ def open_collection(
 class ChromaRetriever:
     """Similarity search over the Chroma memory with metadata filters (Retriever protocol)."""
 
-    def __init__(self, collection: Any, embedding_function: Any = None, where: str = "") -> None:
+    def __init__(
+        self, collection: Any, embedding_function: Any = None, where: str = "", side_index: SideIndex | None = None
+    ) -> None:
         self.collection = collection
+        self.side_index = side_index
         self.embedding_function = embedding_function or default_embedding_function()
         self.where = where or collection.name
         self._embed_one = lru_cache(maxsize=4096)(self._embed_uncached)
@@ -113,14 +117,25 @@ class ChromaRetriever:
         collection: str = DEFAULT_COLLECTION,
         embedding_function: Any = None,
         ef_search: int | None = None,
+        index_path: str | Path | None = None,
+        use_index: bool = True,
     ) -> ChromaRetriever:
-        """Open an existing memory for reading (errors name the path/URL and collection)."""
+        """Open an existing memory for reading (errors name the path/URL and collection).
+
+        The side index (``<path>/malles-index/<collection>/``, or ``index_path``, e.g. a local copy
+        for a Chroma server) serves searches when present and up to date (same episode count as
+        the collection); otherwise, or with ``use_index=False``, searches go to Chroma.
+        """
         client, where = make_client(path, url, create=False)
         ef = embedding_function or default_embedding_function()
         col = open_collection(client, collection, where, create=False, embedding_function=ef)
         if ef_search is not None:
             col.modify(configuration={"hnsw": {"ef_search": ef_search}})
-        return cls(col, ef, where=f"collection {collection!r} at {where}")
+        side = None
+        if use_index:
+            folder = Path(index_path) if index_path else (index_dir(where, collection) if not url else None)
+            side = load_side_index(folder, expected_count=col.count()) if folder is not None else None
+        return cls(col, ef, where=f"collection {collection!r} at {where}", side_index=side)
 
     @classmethod
     def from_config(cls, memory: Any, run_dir: Path | None = None) -> ChromaRetriever:
@@ -154,6 +169,8 @@ class ChromaRetriever:
         """
         vector = np.asarray(self._embed_one(query.text), dtype=np.float32)
         cutoff = date_key(query.before)
+        if self.side_index is not None:
+            return self._search_index(vector, cutoff, query)
         if query.customer_id is not None or query.subclass is not None:
             hits = self._exact(vector, query)
         else:
@@ -170,6 +187,24 @@ class ChromaRetriever:
         if not hits and query.customer_id is not None and not self.knows_customer(query.customer_id):
             raise UnknownCustomerError(query.customer_id, self.where)
         return [to_record(i, m, 1.0 - float(d)) for i, m, d in hits[: query.k]]
+
+    def _search_index(self, vector: np.ndarray, cutoff: int, query: RetrievalQuery) -> list[RetrievedRecord]:
+        """Exact search in the side index (filters by dict lookup + date bisection, numpy cosine)."""
+        side = self.side_index
+        assert side is not None
+        if query.customer_id is not None and not side.knows_customer(query.customer_id):
+            raise UnknownCustomerError(query.customer_id, self.where)
+        if query.customer_id is not None or query.subclass is not None:
+            hits = side.filtered(vector, cutoff, query.k, query.customer_id, query.subclass)
+        else:
+            hits = side.unfiltered(vector, cutoff, query.k)
+        out = []
+        for row, sim in hits:
+            record_id, meta = side.record_fields(row)
+            if meta["date"] >= cutoff:  # belt and braces: never the decision day or later
+                raise RetrievalError(f"side index {side.folder} returned {record_id} on/after {query.before}")
+            out.append(to_record(record_id, meta, sim))
+        return out
 
     def _exact(self, vector: np.ndarray, query: RetrievalQuery) -> list[tuple[str, dict, float]]:
         """Exact cosine over every episode passing the full filter (fetched by metadata)."""

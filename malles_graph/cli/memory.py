@@ -50,6 +50,7 @@ def build(
     from malles_graph.data import tafeng
     from retrieval import HnswParams, build_episodes, ingest, make_client, open_collection
     from retrieval.embedding import MiniLMEmbeddingFunction
+    from retrieval.side_index import index_dir, read_manifest, rebuild_from_collection
 
     hnsw = HnswParams()
     for key, value in (("max_neighbors", m), ("ef_construction", ef_construction), ("ef_search", ef_search)):
@@ -71,7 +72,13 @@ def build(
     )
     with Progress(*columns, console=console) as bar:
         task = bar.add_task("ingest", total=episodes.height)
-        report = ingest(col, episodes, ef.embed, batch_size=batch_size, progress=lambda n: bar.advance(task, n))
+        # The side index (fast exact search) sits next to an on-disk memory; a server has no folder.
+        folder = None if url else index_dir(where, collection)
+        report = ingest(col, episodes, ef.embed, batch_size=batch_size, progress=lambda n: bar.advance(task, n),
+                        index_folder=folder)
+    if folder is not None and read_manifest(folder).get("episodes") != col.count():
+        console.print("side index does not cover the whole collection (built before it existed): rebuilding")
+        rebuild_from_collection(col, folder)
     table = Table(title=f"memory build: {collection} at {where}")
     table.add_column("figure")
     table.add_column("value", justify="right")
@@ -130,6 +137,42 @@ def query(
             str(r.quantity), f"{r.unit_price:.1f}", f"{r.price_ratio:.2f}",
         )
     console.print(table)
+
+
+@app.command()
+def reindex(
+    path: PathOpt = None,
+    collection: CollectionOpt = "tafeng_transactions",
+    out: Annotated[str | None, typer.Option("--out", help="side index folder (default: <path>/malles-index/<collection>)")] = None,
+    url: UrlOpt = None,
+) -> None:
+    """Rebuild the side index (fast exact search) from an existing memory, without re-embedding.
+
+    Reads every episode's metadata from Chroma and one stored vector per distinct text. Use it
+    for a memory built before the side index existed, or after copying a memory. For a Chroma
+    server give --url and --out (a local folder), then open it with index_path.
+
+    Examples:
+      malles memory reindex --path runs/bench-memory
+      malles memory reindex --url http://localhost:8000 --out runs/server-index
+    """
+    from pathlib import Path
+
+    from malles_graph.retrieval_api import RetrievalError
+    from retrieval import make_client, open_collection
+    from retrieval.side_index import index_dir, rebuild_from_collection
+
+    if url and not out:
+        raise RetrievalError("a Chroma server has no local folder: give --out for the side index")
+    client, where = make_client(path, url, create=False)
+    col = open_collection(client, collection, where, create=False)
+    folder = Path(out) if out else index_dir(where, collection)
+    start = time.perf_counter()
+    columns = (TextColumn("episodes read"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("reindex", total=col.count())
+        n = rebuild_from_collection(col, folder, progress=lambda k: bar.advance(task, k))
+    console.print(f"side index: {n:,} episodes at {folder} ({time.perf_counter() - start:.1f} s)")
 
 
 @app.command()
