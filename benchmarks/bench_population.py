@@ -102,8 +102,8 @@ def persistence(k: int, rounds: int) -> None:
 
     from graphs.decision import graph as decision_graph
     from graphs.population import PopulationContext, build_population_graph
-    from malles_graph.population.retail import RetailEnvironment
     from graphs.runner import agent_context, build_population
+    from malles_graph.population.retail import RetailEnvironment
     from malles_graph.store import make_engine
     from malles_graph.store.checkpoint import open_checkpointer
     from malles_graph.store.repository import StoreRecorder, create_run
@@ -149,8 +149,8 @@ def persistence(k: int, rounds: int) -> None:
 def spread(k: int, rounds: int) -> None:
     from rich.console import Console
 
-    from malles_graph.cli.run_view import spread_table
     from graphs.runner import run_seeds
+    from malles_graph.cli.run_view import spread_table
 
     with tempfile.TemporaryDirectory() as tmp:
         sc = scenario(32266, k, rounds, f"sqlite:///{tmp}/s.sqlite", backend="choice-model")

@@ -16,10 +16,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from graphs.runner import RunSummary, SeedSpread
 from malles_graph.agents import TranscriptTurn
 from malles_graph.population.meanfield import WeightedOutcome
 from malles_graph.population.reporters import RoundReport
-from graphs.runner import RunSummary, SeedSpread
 
 TOP_OPTIONS = 6
 

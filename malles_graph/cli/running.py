@@ -19,8 +19,8 @@ def run_any(scenario: Scenario, *, resume: str | None, store: str | None, consol
 
 
 def run_retail(scenario: Scenario, resume: str | None, store: str | None, console: Console) -> None:
-    from malles_graph.cli.run_view import RichRunProgress, rounds_table, summary_table
     from graphs.runner import run_scenario
+    from malles_graph.cli.run_view import RichRunProgress, rounds_table, summary_table
 
     console.print(
         f"[bold]{scenario.name}[/]: backend {scenario.backend.name}, K={scenario.population.archetypes} archetypes, "
@@ -37,8 +37,8 @@ def run_retail(scenario: Scenario, resume: str | None, store: str | None, consol
 
 
 def run_retail_seeds(scenario: Scenario, seeds: int, store: str | None, console: Console) -> None:
-    from malles_graph.cli.run_view import RichRunProgress, spread_table
     from graphs.runner import run_seeds
+    from malles_graph.cli.run_view import RichRunProgress, spread_table
 
     seed_list = [scenario.seed + i for i in range(seeds)]
     with RichRunProgress(console) as progress:
@@ -75,7 +75,7 @@ def run_economist_scenario(scenario: Scenario, console: Console) -> None:
 
 def run_wholesale_scenario(scenario: Scenario, console: Console) -> None:
     from graphs.wholesale import run_wholesale
-    from malles_graph.cli.wholesale import _print_result as print_result
+    from malles_graph.cli.wholesale import print_result
     from malles_graph.wholesale.report import turn_panel
 
     with console.status("preparing demand data...") as status:

@@ -70,10 +70,10 @@ def run(
                 status.update(f"{data['role']} spoke; waiting for the next turn...")
 
         result = run_wholesale(scenario, progress=show, run_id=run_id)
-    _print_result(result)
+    print_result(result)
 
 
-def _print_result(result) -> None:
+def print_result(result) -> None:
     import polars as pl
 
     from malles_graph.wholesale.compare import DIALOGUE
@@ -110,7 +110,7 @@ def show(run_ref: Annotated[str, typer.Argument(help="run id or run folder", met
     result = load_run(run_ref)
     for turn in result.transcript:
         console.print(turn_panel(turn))
-    _print_result(result)
+    print_result(result)
 
 
 @app.command()

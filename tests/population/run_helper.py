@@ -14,8 +14,8 @@ import sys
 
 from langchain_core.messages import BaseMessage
 
-from malles_graph.backends import build_client
 from graphs.runner import run_scenario
+from malles_graph.backends import build_client
 from malles_graph.scenario import BackendConfig, Scenario
 from tests.fakes import ScriptedChatModel
 from tests.population.responders import decision_responder

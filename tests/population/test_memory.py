@@ -7,8 +7,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from malles_graph.errors import ScenarioError
 from graphs.runner import run_scenario
+from malles_graph.errors import ScenarioError
 from malles_graph.scenario import Scenario
 from malles_graph.store import make_engine
 from tests.population.responders import scripted_decision_client

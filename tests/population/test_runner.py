@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from graphs.runner import NullProgress, preflight, run_scenario, run_seeds
 from malles_graph.errors import MallesError, ScenarioError
 from malles_graph.paths import scenarios_dir
-from graphs.runner import NullProgress, preflight, run_scenario, run_seeds
 from malles_graph.scenario import Scenario, load_scenario
 from malles_graph.store import StoreError, make_engine
 from malles_graph.store.repository import load_archetypes, load_decisions
