@@ -18,9 +18,12 @@ setup: $(BIN)/.installed-$(EXTRAS)
 demo: setup
 	$(BIN)/malles demo
 
+# The tests cover the alignment pipeline too, so they need the `align` extra (torch CPU, transformers, peft).
+test: EXTRAS = dev,align
 test: setup
 	$(BIN)/python -m pytest
 
+test-fast: EXTRAS = dev,align
 test-fast: setup
 	$(BIN)/python -m pytest -m "not llm"
 

@@ -11,13 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import peft  # noqa: F401 - the align extra must be installed (make test installs it)
 import pytest
+import torch
+import transformers
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("peft")
-transformers = pytest.importorskip("transformers")
-
-from malles_graph.alignment.train import (  # noqa: E402
+from malles_graph.alignment.train import (
     TrainConfig,
     batch_tensors,
     converters_dir,
