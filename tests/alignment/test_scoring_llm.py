@@ -68,7 +68,6 @@ def test_likelihood_predictor_through_the_eval_registry(cases) -> None:
 
 def test_training_template_matches_llama_cpp(cases, scorer) -> None:
     """The prompt text training tokenises (transformers chat template) is what llama.cpp scores."""
-    pytest.importorskip("transformers")
     from transformers import AutoTokenizer
 
     from malles_graph.alignment.prompting import choice_prompt

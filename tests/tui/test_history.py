@@ -90,10 +90,6 @@ async def test_empty_store_is_not_created_by_browsing(tmp_path: Path):
 @pytest.mark.postgres
 async def test_run_into_postgres_and_browse_it(scenario_file, request):
     """The same run and History on PostgreSQL (the store tests' throwaway server)."""
-    from tests.store.conftest import HAVE_POSTGRES
-
-    if not HAVE_POSTGRES:
-        pytest.skip("PostgreSQL not installed")
     url = request.getfixturevalue("postgres_url")
     app = MallesApp(scenario_path=scenario_file(rounds=1), store_url=url, chat_model_factory=scripted(),
                     real_sample=False)
