@@ -152,7 +152,7 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 
 
 def rebuild_from_collection(
-    collection: Any, folder: Path, page: int = 50000, progress: Callable[[int], None] | None = None,
+    collection: Any, folder: Path, page: int = 10000, progress: Callable[[int], None] | None = None,
     embed: Callable[[list[str]], np.ndarray] | None = None,
 ) -> int:
     """Rebuild the side index from a Chroma collection's metadata; returns the episode count.
@@ -256,10 +256,13 @@ class SideIndex:
         if subclass is not None:
             groups.append(self.by_subclass.get(subclass, np.zeros(0, np.int64)))
         rows = min(groups, key=len)
-        rows = rows[: np.searchsorted(self.dates[rows], cutoff, side="left")]
         if customer_id is not None and subclass is not None:
-            other = self.columns["subclass"] if rows is groups[0] else self.columns["customer_id"]
-            rows = rows[other[rows] == (subclass if rows is groups[0] else customer_id)]
+            # scan the smaller group, check the other key on it
+            if len(groups[0]) <= len(groups[1]):
+                rows = rows[self.columns["subclass"][rows] == subclass]
+            else:
+                rows = rows[self.columns["customer_id"][rows] == customer_id]
+        rows = rows[: np.searchsorted(self.dates[rows], cutoff, side="left")]
         if rows.size == 0:
             return []
         texts, inverse = np.unique(self.text_no[rows], return_inverse=True)

@@ -34,11 +34,12 @@ def small_episodes(episodes: pl.DataFrame) -> pl.DataFrame:
 
 @pytest.fixture(scope="session")
 def small_memory(tmp_path_factory: pytest.TempPathFactory, small_episodes: pl.DataFrame, ef) -> Path:
-    """A persisted Chroma memory of SMALL episodes; returns its folder."""
+    """A persisted Chroma memory of SMALL episodes with its side index; returns its folder."""
     from retrieval import ingest, make_client, open_collection
+    from retrieval.side_index import index_dir
 
     path = tmp_path_factory.mktemp("memory")
     client, where = make_client(path)
     col = open_collection(client, "tafeng_transactions", where, create=True, embedding_function=ef)
-    ingest(col, small_episodes, ef.embed, batch_size=100)
+    ingest(col, small_episodes, ef.embed, batch_size=100, index_folder=index_dir(where, "tafeng_transactions"))
     return path
