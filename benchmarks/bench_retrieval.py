@@ -6,7 +6,9 @@ queries; on-disk size. Results are printed and written as JSON next to the memor
 
     MALLES_HOME=/work/malles-home .venv/bin/python benchmarks/bench_retrieval.py --path runs/bench-memory
     # again on the same folder: the ingest resumes (adds nothing) and the query figures are re-measured
-    .venv/bin/python benchmarks/bench_retrieval.py --path runs/bench-memory --skip-ingest --ef-search 100 200 400
+    .venv/bin/python benchmarks/bench_retrieval.py --path runs/bench-memory --skip-ingest
+    # the side index serves queries when present (malles memory reindex); --chroma also measures the Chroma path
+    .venv/bin/python benchmarks/bench_retrieval.py --path runs/bench-memory --skip-ingest --chroma --ef-search 100 400
 
 Recall is tie-aware: texts leave ids out, so many episodes share one vector and "the" top
 10 is not unique; a returned id counts as a hit when its exact similarity reaches the 10th
@@ -31,6 +33,7 @@ from malles_graph.data import tafeng
 from malles_graph.retrieval_api import RetrievalQuery, date_key, key_date, query_text
 from retrieval import ChromaRetriever, HnswParams, build_episodes, ingest, make_client, open_collection
 from retrieval.embedding import MiniLMEmbeddingFunction
+from retrieval.side_index import index_dir
 from retrieval.store import iter_embeddings
 
 console = Console()
@@ -54,7 +57,8 @@ def run_ingest(path: Path, collection: str, batch_size: int, limit: int | None) 
     columns = (TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console) as bar:
         task = bar.add_task("ingest", total=episodes.height)
-        report = ingest(col, episodes, ef.embed, batch_size=batch_size, progress=lambda n: bar.advance(task, n))
+        report = ingest(col, episodes, ef.embed, batch_size=batch_size, progress=lambda n: bar.advance(task, n),
+                        index_folder=index_dir(where, collection))
     return {
         "episodes": report.episodes,
         "added": report.added,
@@ -104,7 +108,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="episodes (default: all)")
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--skip-ingest", action="store_true")
-    parser.add_argument("--ef-search", type=int, nargs="*", default=[], help="ef_search values to compare")
+    parser.add_argument("--ef-search", type=int, nargs="*", default=[], help="ef_search values (Chroma path)")
+    parser.add_argument("--chroma", action="store_true",
+                        help="also measure the Chroma path (no side index; filtered queries take seconds each)")
     args = parser.parse_args()
     out = args.path / "bench_retrieval.json"
     results: dict = json.loads(out.read_text()) if out.exists() else {}
@@ -114,7 +120,12 @@ def main() -> None:
         console.print(results["ingest"])
     results["disk_bytes"] = disk_size(args.path)
 
-    retriever = ChromaRetriever.open(path=args.path, collection=args.collection)
+    t0 = time.perf_counter()
+    indexed = ChromaRetriever.open(path=args.path, collection=args.collection)
+    results["open_with_side_index_seconds"] = round(time.perf_counter() - t0, 2)
+    if indexed.side_index is None:
+        console.print("[yellow]no up-to-date side index: run `malles memory reindex --path ...` first[/]")
+    retriever = ChromaRetriever.open(path=args.path, collection=args.collection, use_index=False)
     t0 = time.perf_counter()
     ids, chunks, metas = [], [], []
     for i, e, m in iter_embeddings(retriever.collection):
@@ -138,8 +149,15 @@ def main() -> None:
     results["query_embedding_ms"] = {"p50": pct(embed_lat, 50), "p95": pct(embed_lat, 95)}
 
     default_ef = HnswParams().ef_search
-    for ef_search in [default_ef, *[e for e in args.ef_search if e != default_ef]]:
-        retriever.collection.modify(configuration={"hnsw": {"ef_search": ef_search}})
+    runs: list[tuple[str, ChromaRetriever, int | None]] = []
+    if indexed.side_index is not None:
+        indexed._embed_one = retriever._embed_one  # same warm query-embedding cache for both paths
+        runs.append(("side index", indexed, None))
+    if args.chroma or indexed.side_index is None:
+        runs += [(f"chroma ef_search={e}", retriever, e) for e in dict.fromkeys([default_ef, *args.ef_search])]
+    for label, searcher, ef_search in runs:
+        if ef_search is not None:
+            retriever.collection.modify(configuration={"hnsw": {"ef_search": ef_search}})
         lat: dict[str, list[float]] = {"date only": [], "subclass+date": [], "customer+date": []}
         kinds = list(lat)
         tie_hits = dict.fromkeys(kinds, 0)
@@ -147,7 +165,7 @@ def main() -> None:
         total = dict.fromkeys(kinds, 0)
         for j, q in enumerate(queries):
             t = time.perf_counter()
-            got = retriever.search(q)
+            got = searcher.search(q)
             kind = kinds[j % 3]
             lat[kind].append(time.perf_counter() - t)
             # exact search over the same filter
@@ -171,7 +189,7 @@ def main() -> None:
                 strict_hits[kind] += r.id in exact_ids
             total[kind] += kk
         all_lat = [x for v in lat.values() for x in v]
-        results[f"ef_search={ef_search}"] = {
+        results[label] = {
             "recall@10 (tie-aware)": round(float(sum(tie_hits.values())) / sum(total.values()), 4),
             "recall@10 (strict ids)": round(float(sum(strict_hits.values())) / sum(total.values()), 4),
             "recall@10 by kind (tie-aware)": {c: round(float(tie_hits[c]) / max(total[c], 1), 4) for c in kinds},
@@ -180,7 +198,7 @@ def main() -> None:
             }
             | {"all": {"p50": round(pct(all_lat, 50), 2), "p95": round(pct(all_lat, 95), 2)}},
         }
-        console.print(ef_search, results[f"ef_search={ef_search}"])
+        console.print(label, results[label])
     retriever.collection.modify(configuration={"hnsw": {"ef_search": default_ef}})
     out.write_text(json.dumps(results, indent=2))
 
@@ -190,9 +208,10 @@ def main() -> None:
     for key, value in results.get("ingest", {}).items():
         table.add_row(f"ingest {key}", str(value))
     table.add_row("on-disk size", f"{results['disk_bytes'] / 2**20:,.0f} MiB")
+    table.add_row("open with side index", f"{results['open_with_side_index_seconds']} s")
     table.add_row("query embedding p50/p95", "{p50:.1f} / {p95:.1f} ms".format(**results["query_embedding_ms"]))
     for key, value in results.items():
-        if key.startswith("ef_search="):
+        if isinstance(value, dict) and "latency_ms" in value:
             table.add_row(f"{key} recall@10 tie-aware / strict",
                           f"{value['recall@10 (tie-aware)']:.3f} / {value['recall@10 (strict ids)']:.3f}")
             for name, lat_ in value["latency_ms"].items():
