@@ -103,7 +103,8 @@ def compact(folder: Path, collection: str) -> int:
     if (folder / "texts.parquet").exists():
         texts.append(pl.read_parquet(folder / "texts.parquet").select("text"))
         vectors.append(np.load(folder / "vectors.npy"))
-    for part in sorted(parts.glob("texts-*.parquet")):
+    text_parts = sorted(parts.glob("texts-*.parquet"))
+    for part in text_parts:
         frame = pl.read_parquet(part)
         texts.append(frame.select("text"))
         vectors.append(np.asarray(frame["vector"].to_list(), dtype=np.float32))
@@ -119,8 +120,8 @@ def compact(folder: Path, collection: str) -> int:
     frames += [pl.read_parquet(p) for p in episode_parts]
     episodes = pl.concat(frames, how="diagonal_relaxed").unique("id", keep="first", maintain_order=True)
     write_index(folder, collection, episodes, all_texts["text"].to_list(), matrix)
-    for part in parts.glob("*.parquet"):
-        part.unlink()
+    for part in [*text_parts, *episode_parts]:  # only what was merged: a writer may be adding parts now
+        part.unlink(missing_ok=True)
     return episodes.height
 
 

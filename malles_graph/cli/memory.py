@@ -193,4 +193,7 @@ def info(path: PathOpt = None, url: UrlOpt = None, collection: CollectionOpt = "
     table.add_row("embedding function", str((config.get("embedding_function") or {}).get("name")))
     for key, value in (config.get("hnsw") or {}).items():
         table.add_row(f"hnsw {key}", str(value))
+    side = retriever.side_index
+    table.add_row("side index", f"{side.folder} ({side.size:,} episodes, {len(side.vectors):,} texts)" if side
+                  else "none or stale: searches use Chroma (malles memory reindex)")
     console.print(table)

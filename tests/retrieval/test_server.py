@@ -75,3 +75,27 @@ def test_ingest_and_search_through_a_server(server, episodes, ef):
     assert all(r.subclass == row["subclass"] and r.date < before for r in got)
     with pytest.raises(UnknownCustomerError, match=server):
         retriever.search(RetrievalQuery(text="x", customer_id="nobody", before=before))
+
+
+def test_a_local_side_index_for_a_server(server, tmp_path):
+    """A server has no folder: `malles memory reindex --url --out` builds a local index, index_path uses it."""
+    from typer.testing import CliRunner
+
+    from malles_graph.cli import app
+
+    plain = ChromaRetriever.open(url=server, collection="server-test")  # filled by the test above
+    assert plain.side_index is None, "no local folder next to a server: the Chroma path serves it"
+    out = tmp_path / "server-index"
+    done = CliRunner().invoke(app, ["memory", "reindex", "--url", server, "--collection", "server-test",
+                                    "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    fast = ChromaRetriever.open(url=server, collection="server-test", index_path=out)
+    assert fast.side_index is not None and fast.side_index.size == plain.count() == 150
+    for row in (0, 75, 149):
+        _, meta = fast.side_index.record_fields(row)
+        before = key_date(meta["date"]) + dt.timedelta(days=1)
+        for kw in ({}, {"subclass": meta["subclass"]}, {"customer_id": meta["customer_id"]}):
+            q = RetrievalQuery(text=f"bought {row % 3 + 1} units", before=before, k=5, **kw)
+            got, want = fast.search(q), plain.search(q)
+            assert [r.similarity for r in got] == pytest.approx([r.similarity for r in want], abs=2e-4)
+            assert all(r.date < before for r in got)
