@@ -76,7 +76,10 @@ def build(
         folder = None if url else index_dir(where, collection)
         report = ingest(col, episodes, ef.embed, batch_size=batch_size, progress=lambda n: bar.advance(task, n),
                         index_folder=folder)
-    if folder is not None and read_manifest(folder).get("episodes") != col.count():
+    stale = folder is not None and (
+        not (folder / "manifest.json").exists() or read_manifest(folder).get("episodes") != col.count()
+    )
+    if stale:
         console.print("side index does not cover the whole collection (built before it existed): rebuilding")
         rebuild_from_collection(col, folder)
     table = Table(title=f"memory build: {collection} at {where}")
