@@ -31,11 +31,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from malles_graph.data import tafeng
 from malles_graph.errors import DataError
 from malles_graph.models import ChoiceSituation, StyleParams
 from malles_graph.retrieval_api import RetrievedRecord, make_record
 
-COLUMNS = ["date", "customer_id", "age_group", "pin_code", "subclass", "product_id", "quantity", "sales"]
+COLUMNS = tafeng.LINE_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -55,26 +56,6 @@ class BuiltSituation:
     actual: dict[str, int] = field(default_factory=dict)
 
 
-def aggregate(df: pl.DataFrame) -> pl.DataFrame:
-    """One line per (customer, date, product): units and money summed, unit price recomputed."""
-    missing = [c for c in COLUMNS if c not in df.columns]
-    if missing:
-        raise DataError(f"transactions lack columns {missing} (expected the tafeng.load() schema)")
-    return (
-        df.select(COLUMNS)
-        .group_by("customer_id", "date", "product_id", "subclass")
-        .agg(
-            pl.col("quantity").sum().cast(pl.Int64),
-            pl.col("sales").sum(),
-            pl.col("age_group").last(),
-            pl.col("pin_code").last(),
-        )
-        .filter(pl.col("quantity") > 0)
-        .with_columns(unit_price=pl.col("sales") / pl.col("quantity"))
-        .sort("customer_id", "date", "product_id")
-    )
-
-
 def _stable_seed(*parts: object) -> int:
     return zlib.crc32("|".join(map(str, parts)).encode())
 
@@ -84,10 +65,8 @@ class SituationBuilder:
 
     def __init__(self, df: pl.DataFrame | None = None, options: SituationOptions | None = None) -> None:
         if df is None:
-            from malles_graph.data import tafeng
-
             df = tafeng.load(columns=COLUMNS)
-        self.lines = aggregate(df)
+        self.lines = tafeng.purchase_lines(df)
         self.options = options or SituationOptions()
         self._by_subclass: dict[str, pl.DataFrame] = {}
 

@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from malles_graph.scenario import Scenario
+
 app = typer.Typer(help="LLM Economist: workers choose hours, a planner sets tax rates (Karten et al. 2025).",
                   no_args_is_help=True)
 console = Console()
@@ -74,11 +76,16 @@ def run(
       malles economist run scenarios/economist-local.yaml --workers 10 --steps 4
       malles economist run scenarios/economist-archetypes.yaml --backend best-response
     """
-    from graphs.economist import run_economist
     from malles_graph.scenario import load_scenario
 
     overrides = {"backend.name": backend, "economist.n_workers": workers, "economist.steps": steps, "seed": seed}
-    sc = load_scenario(scenario, overrides)
+    run_loaded(load_scenario(scenario, overrides), out)
+
+
+def run_loaded(sc: Scenario, out: Path | None = None) -> None:
+    """Run a loaded economist scenario with a progress bar; print the welfare summary (also `malles run`)."""
+    from graphs.economist import run_economist
+
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         TextColumn("{task.fields[info]}"), console=console,

@@ -48,45 +48,12 @@ def run_retail_seeds(scenario: Scenario, seeds: int, store: str | None, console:
 
 
 def run_economist_scenario(scenario: Scenario, console: Console) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from malles_graph.cli.economist import run_loaded
 
-    from graphs.economist import run_economist
-    from malles_graph.cli.economist import print_run_summary
-
-    assert scenario.economist is not None
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[info]}"),
-        console=console,
-    ) as bar:
-        task = bar.add_task(scenario.name, total=scenario.economist.steps, info="")
-        key = f"welfare_{scenario.economist.objective}"
-
-        def progress(step: int, total: int, row: dict) -> None:
-            bar.update(task, completed=step, info=f"W={row[key]:,.0f} hours={row['mean_hours']:.1f}")
-
-        result = run_economist(scenario, progress=progress)
-    print_run_summary(result.meta, result.analysis, result.history)
-    console.print(f"wrote: {result.run_dir}\nreport: malles economist report {result.run_dir}")
+    run_loaded(scenario)
 
 
 def run_wholesale_scenario(scenario: Scenario, console: Console) -> None:
-    from graphs.wholesale import run_wholesale
-    from malles_graph.cli.wholesale import print_result
-    from malles_graph.wholesale.report import turn_panel
+    from malles_graph.cli.wholesale import run_loaded
 
-    with console.status("preparing demand data...") as status:
-
-        def show(event: dict) -> None:
-            if event.get("event") == "stage":
-                status.update(f"{event['stage']}...")
-            elif event.get("event") == "turn":
-                turn = event["turn"]
-                data = turn.model_dump() if hasattr(turn, "model_dump") else turn
-                console.print(turn_panel(data))
-
-        result = run_wholesale(scenario, progress=show)
-    print_result(result)
+    run_loaded(scenario)

@@ -9,6 +9,8 @@ import typer
 import yaml
 from rich.console import Console
 
+from malles_graph.scenario import Scenario
+
 app = typer.Typer(
     help="Wholesale dialogue (wholesaler, marketing, manufacturer) -> purchasing rule; simulation; discovery.",
     no_args_is_help=True,
@@ -50,12 +52,17 @@ def run(
     """
     from malles_graph.errors import ScenarioError
     from malles_graph.scenario import load_scenario
-    from malles_graph.wholesale.report import turn_panel
 
     scenario = load_scenario(scenario_file, _overrides(backend, model, seed, no_cache, set_))
     if scenario.kind != "wholesale":
         raise ScenarioError(f"{scenario_file}: kind is {scenario.kind!r}; `malles wholesale run` needs 'wholesale'")
+    run_loaded(scenario, run_id=run_id, quiet=quiet)
+
+
+def run_loaded(scenario: Scenario, run_id: str | None = None, quiet: bool = False) -> None:
+    """Run a loaded wholesale scenario, showing the dialogue live; print the comparison (also `malles run`)."""
     from graphs.wholesale import run_wholesale
+    from malles_graph.wholesale.report import turn_panel
 
     with console.status("preparing demand data...") as status:
 

@@ -150,3 +150,30 @@ def summary(df: pl.DataFrame) -> dict[str, object]:
         "median quantity": float(df["quantity"].median()),
         "share quantity == 1": float((df["quantity"] == 1).mean()),
     }
+
+
+LINE_COLUMNS = ["date", "customer_id", "age_group", "pin_code", "subclass", "product_id", "quantity", "sales"]
+
+
+def purchase_lines(df: pl.DataFrame) -> pl.DataFrame:
+    """One line per (customer, date, product): units and money summed, unit price recomputed.
+
+    The source repeats a product within a basket when it was scanned twice; decisions and
+    cases are about the purchase, not the scan.
+    """
+    missing = [c for c in LINE_COLUMNS if c not in df.columns]
+    if missing:
+        raise DataError(f"transactions lack columns {missing} (expected the tafeng.load() schema)")
+    return (
+        df.select(LINE_COLUMNS)
+        .group_by("customer_id", "date", "product_id", "subclass")
+        .agg(
+            pl.col("quantity").sum().cast(pl.Int64),
+            pl.col("sales").sum(),
+            pl.col("age_group").first(),
+            pl.col("pin_code").first(),
+        )
+        .filter(pl.col("quantity") > 0)
+        .with_columns(unit_price=pl.col("sales") / pl.col("quantity"))
+        .sort("customer_id", "date", "product_id")
+    )

@@ -33,6 +33,8 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from malles_graph.data import tafeng
+from malles_graph.errors import DataError
 from malles_graph.evaluation.cases import ChoiceCase, EvaluationError
 
 Progress = Callable[[str], None]
@@ -77,27 +79,15 @@ TRAIN_SPLIT = SplitConfig(
     seed=1,
 )
 
-LINE_COLUMNS = ["date", "customer_id", "age_group", "pin_code", "subclass", "product_id", "quantity", "sales"]
+LINE_COLUMNS = tafeng.LINE_COLUMNS
 
 
 def aggregate_lines(df: pl.DataFrame) -> pl.DataFrame:
     """One line per (customer, date, product, subclass): units and money summed."""
-    missing = [c for c in LINE_COLUMNS if c not in df.columns]
-    if missing:
-        raise EvaluationError(f"transactions lack columns {missing} (expected the tafeng.load() schema)")
-    return (
-        df.select(LINE_COLUMNS)
-        .group_by("customer_id", "date", "product_id", "subclass")
-        .agg(
-            pl.col("quantity").sum().cast(pl.Int64),
-            pl.col("sales").sum(),
-            pl.col("age_group").first(),
-            pl.col("pin_code").first(),
-        )
-        .filter(pl.col("quantity") > 0)
-        .with_columns(unit_price=pl.col("sales") / pl.col("quantity"))
-        .sort("customer_id", "date", "product_id")
-    )
+    try:
+        return tafeng.purchase_lines(df)
+    except DataError as exc:
+        raise EvaluationError(str(exc)) from None
 
 
 def reference_stats(lines: pl.DataFrame, cfg: SplitConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -163,8 +153,6 @@ def build_cases(
     """Select events and turn them into cases. ``df`` defaults to ``tafeng.load()``."""
     say = progress or (lambda _msg: None)
     if df is None:
-        from malles_graph.data import tafeng
-
         df = tafeng.load(columns=LINE_COLUMNS)
     say("aggregating lines")
     lines = aggregate_lines(df.filter(pl.col("date").is_between(cfg.fit_start, cfg.test_end)))

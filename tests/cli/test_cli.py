@@ -72,3 +72,10 @@ def test_unknown_set_path_is_reported(tmp_path: Path) -> None:
     good.write_text("name: x\n")
     done = malles("run", str(good), "--set", "decision.colour=red", check=False)
     assert done.returncode == 2 and "decision.colour" in done.stderr
+
+
+def test_run_dispatches_an_economist_scenario(tmp_path: Path) -> None:
+    done = malles(
+        "run", "scenarios/economist-best-response.yaml", "--set", "economist.steps=2", "--set", "economist.n_workers=50"
+    )
+    assert "run folder:" in done.stdout and "welfare" in done.stdout.lower()
