@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import BaseMessage, HumanMessage
 from langgraph.graph import END
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
@@ -32,7 +32,7 @@ from graphs.decision_views import (
 from malles_graph.agents import AgentOutcome, TranscriptTurn
 from malles_graph.errors import BackendError
 from malles_graph.hidden_factors import reconstruct, usual_quantity
-from malles_graph.models import NONE_PRODUCT, ChoiceSituation, Decision
+from malles_graph.models import NONE_PRODUCT, ChoiceSituation, Decision, HiddenFactors
 from malles_graph.prompts import PromptTemplate, load_prompt
 from malles_graph.retrieval_api import RetrievalQuery, RetrievedRecord, UnknownCustomerError, query_text
 from malles_graph.stabilise import consistency_conflicts, majority_vote, style_quantity
@@ -144,7 +144,7 @@ def reconstruct_hidden(state: DecisionState, runtime: Runtime[Any]) -> dict[str,
     if not ctx.hidden_factors:
         hidden, text = None, "hidden factors off (ablation)"
     else:
-        hidden = reconstruct(state["situation"], state.get("neighbours", [])).hidden
+        hidden = hidden_for(state["situation"], state.get("neighbours", []), ctx)
         text = "Z: " + hidden.as_text()
     turn = TranscriptTurn(agent_id=_agent_id(state), role="system", text=text, kind="computed")
     return {
@@ -152,6 +152,13 @@ def reconstruct_hidden(state: DecisionState, runtime: Runtime[Any]) -> dict[str,
         "transcript": _emit(runtime, [turn]),
         "stats": [NodeStat(node="reconstruct_hidden", latency_s=time.perf_counter() - start)],
     }
+
+
+def hidden_for(
+    situation: ChoiceSituation, neighbours: list[RetrievedRecord], ctx: DecisionContext
+) -> HiddenFactors | None:
+    """Z as the graph estimates it (None when the ablation turns it off)."""
+    return reconstruct(situation, neighbours).hidden if ctx.hidden_factors else None
 
 
 def first_draw(state: DecisionState, target: DecideTarget, ctx: DecisionContext) -> DecideTarget | list[Send]:
@@ -266,16 +273,11 @@ def _draw(task: SampleTask, runtime: Runtime[Any], role: DecideTarget) -> dict[s
         stat = NodeStat(node=role, latency_s=time.perf_counter() - start, failures=int(error is not None))
         return {"samples": [sample], "transcript": _emit(runtime, turns), "stats": [stat]}
 
-    template = prompt(role, ctx)
-    values = role_vars(
-        situation, task["neighbours"], task["hidden"], task["transcript"], apply_style=ctx.apply_style,
-        transcript_chars=ctx.transcript_chars, feedback=task["feedback"], max_quantity=ctx.max_quantity,
-        needed=template.fields,
-    )
-    text_in = template.render(**values)
+    messages = decide_messages(role, ctx, situation, task["neighbours"], task["hidden"], task["transcript"],
+                               task["feedback"])
     try:
         result = ctx.llm().structured(
-            [HumanMessage(content=text_in)],
+            messages,
             DecisionAnswer,
             validator=lambda a: answer_problems(a, situation, ctx.max_quantity),
             max_retries=ctx.max_repairs,
@@ -307,6 +309,40 @@ def _draw(task: SampleTask, runtime: Runtime[Any], role: DecideTarget) -> dict[s
         retries=result.retries, failures=int(not result.ok),
     )
     return {"samples": [sample], "transcript": _emit(runtime, turns), "stats": [stat]}
+
+
+def decide_messages(
+    role: DecideTarget,
+    ctx: DecisionContext,
+    situation: ChoiceSituation,
+    neighbours: list[RetrievedRecord],
+    hidden: HiddenFactors | None,
+    transcript: list[TranscriptTurn],
+    feedback: str,
+) -> list[BaseMessage]:
+    """The messages a decide / single_agent draw sends (before any repair turns)."""
+    template = prompt(role, ctx)
+    values = role_vars(
+        situation, neighbours, hidden, transcript, apply_style=ctx.apply_style,
+        transcript_chars=ctx.transcript_chars, feedback=feedback, max_quantity=ctx.max_quantity,
+        needed=template.fields,
+    )
+    return [HumanMessage(content=template.render(**values))]
+
+
+def single_agent_messages(situation: ChoiceSituation, context: DecisionContext | None = None) -> list[dict[str, str]]:
+    """The single-agent prompt as chat messages, exactly as the graph sends it with no retrieved neighbours.
+
+    This is what `malles align export --prompt graph` trains on, so an aligned model served in the
+    graph (single_agent, retrieval off) sees its training prompt. ``context`` defaults to the
+    graph's defaults; Z is reconstructed as the ``reconstruct_hidden`` node does (unless it is off).
+    """
+    ctx = context or DecisionContext(retrieval=False, single_agent=True)
+    situation = ChoiceSituation.model_validate(situation)
+    hidden = hidden_for(situation, [], ctx)
+    messages = decide_messages("single_agent", ctx, situation, [], hidden, [], "")
+    roles = {"human": "user", "system": "system", "ai": "assistant"}
+    return [{"role": roles[m.type], "content": str(m.content)} for m in messages]
 
 
 def decide(task: SampleTask, runtime: Runtime[Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ maps labels (and ids) back when the decision is validated.
 
 from __future__ import annotations
 
+import json
 import statistics
 import string
 from collections.abc import Callable, Iterable, Sequence
@@ -213,6 +214,17 @@ class DecisionAnswer(BaseModel):
     quantity: int
     rationale: str = ""
     confidence: float = 0.5
+
+
+def answer_text(label: str, quantity: int, rationale: str = "", confidence: float = 1.0) -> str:
+    """A decide answer as JSON text, fields in the order the prompt asks (the aligned models' SFT target)."""
+    return json.dumps(DecisionAnswer(product=label, quantity=quantity, rationale=rationale,
+                                     confidence=confidence).model_dump())
+
+
+def label_keys(situation: ChoiceSituation) -> dict[str, str]:
+    """Label -> product id (the answer keys of the decide prompts)."""
+    return {lab: c.product_id for lab, c in zip(labels(situation), situation.candidates, strict=True)}
 
 
 def answer_schema(situation: ChoiceSituation, max_quantity: int, rationale_chars: int) -> dict[str, Any]:

@@ -4,8 +4,10 @@ Examples are choice situations cut by the evaluation case builder from a window 
 before the evaluation's test period (default: history and reference figures from Nov-Dec 2000,
 decisions in Jan 2001; the evaluation tests on Feb 2001), across all subclasses:
 
-- prompt = :func:`malles_graph.alignment.prompting.choice_prompt` (the same function scoring and
-  serving call, so training matches inference);
+- prompt = :func:`malles_graph.alignment.prompting.choice_prompt` in ``prompt_format`` (``graph``:
+  the decision graph's single-agent prompt, rendered by the graph's own code passed in as a
+  ``PromptStyle``; ``compact``: the short alignment prompt); scoring and serving render the same
+  format, read from the manifest, so training matches inference;
 - answer = the true product's key and the true quantity, as the JSON the prompt asks for;
 - preference pairs: chosen = the true answer, rejected = the same answer naming another
   candidate (``pairs_per_example`` of them, drawn with the seed).
@@ -28,7 +30,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from malles_graph.alignment.errors import AlignmentError
-from malles_graph.alignment.prompting import choice_prompt
+from malles_graph.alignment.prompting import PromptStyle, choice_prompt, resolve_style
 from malles_graph.evaluation.builder import TEST_SPLIT, TRAIN_SPLIT, SplitConfig
 from malles_graph.evaluation.cases import ChoiceCase
 
@@ -53,7 +55,10 @@ class ExportConfig(BaseModel):
         default=0.0, ge=0, lt=1, description="also hold out this share of subclasses (seeded draw)"
     )
     pairs_per_example: int = Field(default=1, ge=0, le=25, description="DPO pairs per example")
-    prompt_format: str = "compact"
+    prompt_format: str = Field(
+        default="compact",
+        description="graph (the decision graph's single-agent prompt; needs its PromptStyle) or compact",
+    )
     seed: int = 0
 
 
@@ -122,8 +127,8 @@ def check_no_leakage(cases: list[ChoiceCase], cfg: ExportConfig) -> None:
         raise AlignmentError(f"export split ends {cfg.split.test_end}, not before {cfg.eval_test_start}")
 
 
-def to_example(case: ChoiceCase, fmt: str) -> Example:
-    prompt = choice_prompt(case, fmt)
+def to_example(case: ChoiceCase, fmt: str, style: PromptStyle | None = None) -> Example:
+    prompt = choice_prompt(case.situation(), fmt, style=style)
     return Example(
         id=case.case_id,
         messages=[*prompt.chat(), {"role": "assistant", "content": prompt.answer(case.truth_product_id,
@@ -136,8 +141,10 @@ def to_example(case: ChoiceCase, fmt: str) -> Example:
     )
 
 
-def to_pairs(case: ChoiceCase, fmt: str, n: int, rng: np.random.Generator) -> list[PreferencePair]:
-    prompt = choice_prompt(case, fmt)
+def to_pairs(
+    case: ChoiceCase, fmt: str, n: int, rng: np.random.Generator, style: PromptStyle | None = None
+) -> list[PreferencePair]:
+    prompt = choice_prompt(case.situation(), fmt, style=style)
     others = [p for p in case.candidate_ids if p != case.truth_product_id]
     picks = rng.choice(len(others), size=min(n, len(others)), replace=False) if others and n else []
     chosen = prompt.answer(case.truth_product_id, case.truth_quantity)
@@ -153,8 +160,20 @@ def to_pairs(case: ChoiceCase, fmt: str, n: int, rng: np.random.Generator) -> li
     ]
 
 
-def export(cfg: ExportConfig, out_dir: str | Path, cases: list[ChoiceCase] | None = None, progress=None) -> dict:
-    """Build (or take) the fit-window cases and write sft.jsonl, dpo.jsonl and manifest.json."""
+def export(
+    cfg: ExportConfig,
+    out_dir: str | Path,
+    cases: list[ChoiceCase] | None = None,
+    progress=None,
+    style: PromptStyle | None = None,
+) -> dict:
+    """Build (or take) the fit-window cases and write sft.jsonl, dpo.jsonl and manifest.json.
+
+    ``style`` renders ``cfg.prompt_format`` when it is not ``compact`` (the front door passes the
+    decision graph's); it is checked on one case before the (slow) case building.
+    """
+    if cfg.prompt_format != "compact":
+        style = resolve_style(cfg.prompt_format, style)  # fail before the slow case building
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if cases is None:
@@ -169,13 +188,14 @@ def export(cfg: ExportConfig, out_dir: str | Path, cases: list[ChoiceCase] | Non
     n_pairs = 0
     with (out / SFT_FILE).open("w", encoding="utf-8") as sft, (out / DPO_FILE).open("w", encoding="utf-8") as dpo:
         for case in kept:
-            sft.write(to_example(case, cfg.prompt_format).model_dump_json() + "\n")
-            for pair in to_pairs(case, cfg.prompt_format, cfg.pairs_per_example, rng):
+            sft.write(to_example(case, cfg.prompt_format, style).model_dump_json() + "\n")
+            for pair in to_pairs(case, cfg.prompt_format, cfg.pairs_per_example, rng, style):
                 dpo.write(pair.model_dump_json() + "\n")
                 n_pairs += 1
     manifest = {
         "format": "malles-align-export/1",
         "config": json.loads(cfg.model_dump_json()),
+        "prompt_format": cfg.prompt_format,
         "n_examples": len(kept),
         "n_pairs": n_pairs,
         "n_candidates_built": len(cases),
@@ -189,6 +209,16 @@ def export(cfg: ExportConfig, out_dir: str | Path, cases: list[ChoiceCase] | Non
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return manifest
+
+
+def export_prompt_format(path: str | Path) -> str:
+    """The prompt format an export folder (or its sft.jsonl) was written in; ``compact`` for old exports."""
+    path = Path(path)
+    manifest = (path if path.is_dir() else path.parent) / MANIFEST
+    if not manifest.exists():
+        return "compact"
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    return data.get("prompt_format") or data.get("config", {}).get("prompt_format") or "compact"
 
 
 def read_examples(path: str | Path) -> list[Example]:

@@ -5,12 +5,14 @@ backend name                  what answers
 ============================  =====================================================================
 likelihood:local              candidate log-probabilities from llama.cpp (bundled GGUF, or --model)
 likelihood:local:calibrated   the same, mapped by ``calibration.json`` of the --model folder
-generate:local                a generated JSON answer (temperature 0) on the same compact prompt
+generate:local                a generated JSON answer (temperature 0) on the same prompt
 ============================  =====================================================================
 
 ``--model`` may be a GGUF file (another base model) or an aligned-model folder written by
 `malles align serve` (``aligned.json`` names the base GGUF, the LoRA adapter GGUF and the prompt
-format the adapter was trained on).
+format the adapter was trained on, which scoring and generation then render). A plain GGUF uses
+the ``compact`` format unless the predictor options' ``extra["prompt_format"]`` names another.
+The ``graph`` format is rendered by the decision graph's code, registered by the `malles` CLI.
 """
 
 from __future__ import annotations
@@ -39,7 +41,15 @@ class ServedModel:
     folder: Path | None = None
 
     @classmethod
-    def resolve(cls, path: str | Path | None) -> ServedModel:
+    def resolve(cls, path: str | Path | None, prompt_format: str | None = None) -> ServedModel:
+        """The model at ``path``; ``prompt_format`` overrides the recorded (or default) format."""
+        served = cls._resolve(path)
+        if prompt_format and prompt_format != served.prompt_format:
+            return cls(served.model, served.lora, prompt_format, served.folder)
+        return served
+
+    @classmethod
+    def _resolve(cls, path: str | Path | None) -> ServedModel:
         if path is None:
             return cls()
         path = Path(path)
@@ -114,7 +124,7 @@ class GeneratePredictor:
         self.served = served
         self.max_retries = max_retries
         config = BackendConfig(
-            name="local", model=served.model, lora=served.lora, temperature=0.0, max_tokens=24, max_concurrency=1
+            name="local", model=served.model, lora=served.lora, temperature=0.0, max_tokens=48, max_concurrency=1
         )
         self.client = build_client(config)
 
@@ -152,10 +162,15 @@ class GeneratePredictor:
         return out
 
 
+def _served(options: PredictorOptions) -> ServedModel:
+    fmt = options.extra.get("prompt_format")
+    return ServedModel.resolve(options.model_path, str(fmt) if fmt else None)
+
+
 def _calibrated(options: PredictorOptions) -> LikelihoodPredictor:
     from malles_graph.alignment.calibration import Calibration
 
-    served = ServedModel.resolve(options.model_path)
+    served = _served(options)
     where = options.extra.get("calibration") or (served.folder / "calibration.json" if served.folder else None)
     if where is None:
         raise AlignmentError("likelihood:local:calibrated needs --model FOLDER holding calibration.json")
@@ -174,8 +189,8 @@ def _calibrated(options: PredictorOptions) -> LikelihoodPredictor:
 def register_all() -> None:
     register(
         "likelihood:local",
-        lambda o: LikelihoodPredictor("likelihood:local", ServedModel.resolve(o.model_path)),
-        "llama.cpp candidate log-probabilities (compact prompt); --model GGUF or aligned folder",
+        lambda o: LikelihoodPredictor("likelihood:local", _served(o)),
+        "llama.cpp candidate log-probabilities (the model's prompt format); --model GGUF or aligned folder",
     )
     register(
         "likelihood:local:calibrated",
@@ -184,8 +199,8 @@ def register_all() -> None:
     )
     register(
         "generate:local",
-        lambda o: GeneratePredictor("generate:local", ServedModel.resolve(o.model_path)),
-        "generated JSON answer on the compact prompt (local backend; --model GGUF or aligned folder)",
+        lambda o: GeneratePredictor("generate:local", _served(o)),
+        "generated JSON answer on the model's prompt format (local backend; --model GGUF or aligned folder)",
     )
 
 

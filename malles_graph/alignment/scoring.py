@@ -1,12 +1,13 @@
 """Likelihood choice scoring: the probability of each candidate as the model's answer.
 
 Instead of sampling an answer, we read the model's next-token distribution after the answer
-prefix ``{"product_id": "`` and take, for each candidate's answer key (A, B, C...), the
+prefix (``{"product": "`` in the ``graph`` prompt format, ``{"product_id": "`` in ``compact``) and take, for each candidate's answer key (A, B, C...), the
 probability of its tokens (chain rule over the key's tokens; one request when every key is a
 single token, which is the case for letter labels). Normalised over the candidates, this is a
 full probability vector per case, so hit@3, log-loss and calibration (ECE) apply to LLM
 backends as they do to the choice model. The quantity is then read greedily after
-``..., "quantity": `` for the most probable product.
+``..., "quantity": `` for the most probable product. The prompt format must be the one the
+model was trained in (``aligned.json`` records it; see ``predictors.ServedModel``).
 
 The engine is llama.cpp's native HTTP server (``/apply-template``, ``/tokenize`` and
 ``/completion`` with ``n_probs``): the ``local`` backend's in-process server (optionally with a
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from malles_graph.alignment.errors import AlignmentError
-from malles_graph.alignment.prompting import ChoicePrompt, choice_prompt
+from malles_graph.alignment.prompting import ChoicePrompt, PromptStyle, choice_prompt
 from malles_graph.errors import BackendError
 from malles_graph.models import ChoiceSituation
 
@@ -55,12 +56,20 @@ class ScoredChoice:
 class LlamaCppScorer:
     """Scores choice prompts against a llama.cpp server."""
 
-    def __init__(self, base_url: str, n_probs: int = 100, timeout_s: float = 120.0, prompt_format: str = "compact"):
+    def __init__(
+        self,
+        base_url: str,
+        n_probs: int = 100,
+        timeout_s: float = 120.0,
+        prompt_format: str = "compact",
+        style: PromptStyle | None = None,
+    ):
         import httpx
 
         self.base_url = base_url.rstrip("/")
         self.n_probs = n_probs
-        self.prompt_format = prompt_format
+        self.prompt_format = prompt_format  # the format the model was trained on (aligned.json / export manifest)
+        self.style = style  # renders a non-compact format (else the registered one)
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s)
         self.requests = 0
 
@@ -71,6 +80,7 @@ class LlamaCppScorer:
         lora: str | Path | None = None,
         n_ctx: int = 2048,
         prompt_format: str = "compact",
+        style: PromptStyle | None = None,
     ) -> LlamaCppScorer:
         """A scorer on the `local` backend's in-process llama.cpp server (same server key as the backend)."""
         from malles_graph.backends.local_server import LocalServer, LocalServerKey
@@ -78,7 +88,7 @@ class LlamaCppScorer:
 
         path = str(model_path or bundled_model_path())
         server = LocalServer.get(LocalServerKey(path, n_ctx, 1, str(lora) if lora else None))
-        scorer = cls(server.base_url, prompt_format=prompt_format)
+        scorer = cls(server.base_url, prompt_format=prompt_format, style=style)
         scorer.wait_ready()
         return scorer
 
@@ -162,7 +172,7 @@ class LlamaCppScorer:
         return out, floored
 
     def score(self, situation: ChoiceSituation, quantity: bool = True) -> ScoredChoice:
-        prompt = choice_prompt(situation, self.prompt_format)
+        prompt = choice_prompt(situation, self.prompt_format, style=self.style)
         head = self.template(prompt)
         keys = list(prompt.keys)
         logprobs, floored = self.key_logprobs(head + prompt.product_prefix(), keys)

@@ -16,6 +16,38 @@ app = typer.Typer(
 console = Console()
 
 
+def graph_prompt_style():
+    """The decision graph's single-agent prompt as an alignment PromptStyle (graphs imported only when rendering)."""
+    from malles_graph.alignment.prompting import PromptStyle
+
+    def messages(situation):
+        from graphs.decision_nodes import single_agent_messages
+
+        return single_agent_messages(situation)
+
+    def keys(situation):
+        from graphs.decision_views import label_keys
+
+        return label_keys(situation)
+
+    def answer_text(label: str, quantity: int) -> str:
+        from graphs.decision_views import answer_text as graph_answer
+
+        return graph_answer(label, quantity)
+
+    return PromptStyle("graph", messages, keys, answer_text, product_field="product")
+
+
+def register_graph_style() -> None:
+    """Let every core scorer/predictor started from the CLI (e.g. `malles eval run`) render the graph format."""
+    from malles_graph.alignment.prompting import register_prompt_style
+
+    register_prompt_style(graph_prompt_style())
+
+
+register_graph_style()  # cheap: graphs is imported only when a graph-format prompt is rendered
+
+
 def _split_list(values: list[str] | None) -> list[str]:
     return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
 
@@ -35,15 +67,20 @@ def export(
     holdout: Annotated[list[str] | None, typer.Option(help="subclass ids kept out of training (comma list)")] = None,
     holdout_fraction: Annotated[float, typer.Option(help="also hold out this share of subclasses")] = 0.15,
     pairs: Annotated[int, typer.Option(help="DPO preference pairs per example")] = 1,
+    prompt: Annotated[str, typer.Option(help="graph (the decision graph's single-agent prompt) | compact")] = "graph",
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
     """Write supervised examples and preference pairs from transactions before the test period.
 
-    The prompt is the compact choice prompt (prompts/align_system.txt + prompts/align_choice.txt)
-    that likelihood scoring and serving use too; the answer is the true product and quantity.
+    --prompt graph (default): the decision graph's single-agent prompt exactly as the graph sends
+    it (no retrieved neighbours), answered in the graph's decide JSON, so a model aligned on it and
+    served by the `local` backend in the graph sees its training prompt. --prompt compact: the
+    short prompts/align_system.txt + align_choice.txt (faster to train and score, never sent by the
+    graph). The format is recorded in manifest.json; serve and scoring follow it.
 
     Examples:
       malles align export -o runs/align/data
+      malles align export -o runs/align/compact --prompt compact
       malles align export -o runs/align/data --n-examples 2000 --n-cases 4000 --holdout 100205,110401
     """
     import datetime as dt
@@ -69,14 +106,17 @@ def export(
         holdout_subclasses=_split_list(holdout),
         holdout_fraction=holdout_fraction,
         pairs_per_example=pairs,
+        prompt_format=prompt,
         seed=seed,
     )
+    style = graph_prompt_style() if prompt == "graph" else None
     with console.status("building examples") as status:
-        manifest = run_export(cfg, out, progress=lambda msg: status.update(msg))
+        manifest = run_export(cfg, out, progress=lambda msg: status.update(msg), style=style)
     console.print(
         f"wrote {manifest['n_examples']} examples and {manifest['n_pairs']} pairs to {out} "
         f"({manifest['customers']} customers, {manifest['subclasses']} subclasses, "
-        f"{len(manifest['holdout_subclasses'])} held out, {manifest['first_date']}..{manifest['last_date']})"
+        f"{len(manifest['holdout_subclasses'])} held out, {manifest['first_date']}..{manifest['last_date']}; "
+        f"{manifest['prompt_format']} prompt)"
     )
 
 
@@ -182,6 +222,7 @@ def serve(
       malles align serve --trained runs/align/model
     """
     from malles_graph.alignment.errors import AlignmentError
+    from malles_graph.alignment.export import export_prompt_format
     from malles_graph.alignment.train import ADAPTER, STATE, export_adapter_gguf, write_served
 
     state_file = trained / STATE
@@ -194,7 +235,8 @@ def serve(
         base_gguf = bundled_model_path()
     with console.status("converting the adapter to GGUF (llama.cpp convert_lora_to_gguf.py)"):
         out = export_adapter_gguf(trained / ADAPTER, state["base_dir"], trained / "adapter.gguf")
-    manifest = write_served(trained, base_gguf, out, "compact")
+    # the adapter is served in the prompt format it was trained on (recorded by the export)
+    manifest = write_served(trained, base_gguf, out, export_prompt_format(state["config"]["examples"]))
     console.print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) and {manifest}")
     if check:
         from malles_graph.alignment.predictors import ServedModel
@@ -203,7 +245,7 @@ def serve(
 
         served = ServedModel.resolve(trained)
         client = build_client(
-            BackendConfig(name="local", model=served.model, lora=served.lora, temperature=0.0, max_tokens=24),
+            BackendConfig(name="local", model=served.model, lora=served.lora, temperature=0.0, max_tokens=48),
             use_cache=False,
         )
         from langchain_core.messages import HumanMessage, SystemMessage
