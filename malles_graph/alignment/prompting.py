@@ -108,6 +108,8 @@ def register_prompt_style(style: PromptStyle) -> None:
 
 def resolve_style(fmt: str, style: PromptStyle | None = None) -> PromptStyle:
     """The style rendering ``fmt`` (not ``compact``): ``style`` when it is that format, else the registered one."""
+    if fmt not in PROMPT_FORMATS:
+        raise AlignmentError(f"unknown prompt format {fmt!r}; choose one of {', '.join(PROMPT_FORMATS)}")
     found = style if style is not None and style.name == fmt else _STYLES.get(fmt)
     if found is None:
         raise AlignmentError(
