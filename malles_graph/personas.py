@@ -17,12 +17,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from malles_graph.errors import MallesError
 from malles_graph.models import Persona, StyleParams
 from malles_graph.paths import personas_dir
+from malles_graph.yaml_files import read_yaml
 
 STYLES_FILE = "styles.yaml"
 
@@ -32,14 +32,7 @@ class PersonaError(MallesError):
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise PersonaError(f"{path}: persona file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise PersonaError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    data = read_yaml(path, PersonaError, "persona")
     if not isinstance(data, dict):
         raise PersonaError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     return data

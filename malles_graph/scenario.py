@@ -6,12 +6,12 @@ import datetime as dt
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from malles_graph.economist.options import EconomistOptions
 from malles_graph.errors import ScenarioError
 from malles_graph.wholesale.options import WholesaleOptions
+from malles_graph.yaml_files import read_yaml
 
 BACKEND_NAMES = ("local", "openai", "ollama", "choice-model", "best-response")
 
@@ -149,16 +149,7 @@ def parse_scenario(data: object, source: str = "<scenario>") -> Scenario:
 def load_scenario(path: str | Path, overrides: dict[str, object] | None = None) -> Scenario:
     """Load and validate a scenario file; ``overrides`` maps dotted paths to values."""
     path = Path(path)
-    if not path.exists():
-        raise ScenarioError(f"{path}: scenario file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ScenarioError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"{path}: not UTF-8 text ({exc})") from None
+    data = read_yaml(path, ScenarioError, "scenario")
     if data is None:
         raise ScenarioError(f"{path}: the file is empty")
     for dotted, value in (overrides or {}).items():
