@@ -25,8 +25,8 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
+from malles_graph.graphs.decision import DecisionContext, decide_situation, graph
 
-from graphs.decision import DecisionContext, decide_situation, graph
 from malles_graph.backends import Attempt, StructuredResult, build_client, parse_structured
 from malles_graph.backends import ChatResult as LLMChat
 from malles_graph.scenario import BackendConfig

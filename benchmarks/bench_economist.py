@@ -25,8 +25,8 @@ import numpy as np
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
+from malles_graph.graphs.economist import run_economist
 
-from graphs.economist import run_economist
 from malles_graph.economist.economy import best_response, evaluate, labour_model
 from malles_graph.economist.options import EconomistOptions
 from malles_graph.economist.population import sample_population

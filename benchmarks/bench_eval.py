@@ -107,7 +107,7 @@ def main() -> None:
 def llm_subset(subset, train, mode: str) -> list[str]:
     """The `local` LLM decision graph on a few cases, next to baselines on the same cases."""
     try:
-        import graphs.decision  # noqa: F401
+        import malles_graph.graphs.decision  # noqa: F401
     except ImportError as exc:
         console.print(f"[yellow]graphs/decision.py not available ({exc}); LLM row skipped[/]")
         return [f"LLM row skipped: {exc}"]

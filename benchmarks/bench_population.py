@@ -58,7 +58,7 @@ def instant_client():
 
 def one_size(n: int, k: int, rounds: int) -> dict:
     """Run one N (in its own process, so peak RSS is this run's)."""
-    from graphs.runner import NullProgress, run_scenario
+    from malles_graph.graphs.runner import NullProgress, run_scenario
 
     marks: dict[str, float] = {}
 
@@ -99,10 +99,10 @@ def scale(sizes: list[int], k: int, rounds: int) -> None:
 
 def persistence(k: int, rounds: int) -> None:
     import numpy as np
+    from malles_graph.graphs.decision import graph as decision_graph
+    from malles_graph.graphs.population import PopulationContext, build_population_graph
+    from malles_graph.graphs.runner import agent_context, build_population
 
-    from graphs.decision import graph as decision_graph
-    from graphs.population import PopulationContext, build_population_graph
-    from graphs.runner import agent_context, build_population
     from malles_graph.population.retail import RetailEnvironment
     from malles_graph.store import make_engine
     from malles_graph.store.checkpoint import open_checkpointer
@@ -147,9 +147,9 @@ def persistence(k: int, rounds: int) -> None:
 
 
 def spread(k: int, rounds: int) -> None:
+    from malles_graph.graphs.runner import run_seeds
     from rich.console import Console
 
-    from graphs.runner import run_seeds
     from malles_graph.cli.run_view import spread_table
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -25,16 +25,16 @@ import time
 from pathlib import Path
 
 import numpy as np
+from malles_graph.retrieval import ChromaRetriever, HnswParams, build_episodes, ingest, make_client, open_collection
+from malles_graph.retrieval.embedding import MiniLMEmbeddingFunction
+from malles_graph.retrieval.side_index import index_dir
+from malles_graph.retrieval.store import iter_embeddings
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from malles_graph.data import tafeng
 from malles_graph.retrieval_api import RetrievalQuery, date_key, key_date, query_text
-from retrieval import ChromaRetriever, HnswParams, build_episodes, ingest, make_client, open_collection
-from retrieval.embedding import MiniLMEmbeddingFunction
-from retrieval.side_index import index_dir
-from retrieval.store import iter_embeddings
 
 console = Console()
 K = 10

@@ -64,7 +64,7 @@ def main() -> None:
         rows = [r.summary for r in compare(items, options, None, reference)]
         run = None
     else:
-        from graphs.wholesale import run_wholesale
+        from malles_graph.graphs.wholesale import run_wholesale
 
         start = time.perf_counter()
 

@@ -23,10 +23,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from langgraph.graph import START, StateGraph
-from pydantic import BaseModel, ConfigDict
-
-from graphs.decision_context import DecisionContext, resolve_context
-from graphs.decision_nodes import (
+from malles_graph.graphs.decision_context import DecisionContext, resolve_context
+from malles_graph.graphs.decision_nodes import (
     decide,
     make_role_node,
     reconstruct_hidden,
@@ -36,7 +34,9 @@ from graphs.decision_nodes import (
     single_agent,
     stabilise,
 )
-from graphs.decision_state import DecisionInput, DecisionOutput, DecisionState
+from malles_graph.graphs.decision_state import DecisionInput, DecisionOutput, DecisionState
+from pydantic import BaseModel, ConfigDict
+
 from malles_graph.agents import AgentOutcome, TranscriptTurn
 from malles_graph.backends import LLMClient
 from malles_graph.models import ChoiceSituation, Decision, HiddenFactors

@@ -16,11 +16,9 @@ from langchain_core.messages import BaseMessage, HumanMessage
 from langgraph.graph import END
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
-from pydantic import ValidationError
-
-from graphs.decision_context import ROLES, DecisionContext, resolve_context
-from graphs.decision_state import DecisionState, NodeStat, Sample, SampleTask
-from graphs.decision_views import (
+from malles_graph.graphs.decision_context import ROLES, DecisionContext, resolve_context
+from malles_graph.graphs.decision_state import DecisionState, NodeStat, Sample, SampleTask
+from malles_graph.graphs.decision_views import (
     DecisionAnswer,
     answer_problems,
     answer_schema,
@@ -29,6 +27,8 @@ from graphs.decision_views import (
     style_of,
     to_decision,
 )
+from pydantic import ValidationError
+
 from malles_graph.agents import AgentOutcome, TranscriptTurn
 from malles_graph.errors import BackendError
 from malles_graph.hidden_factors import reconstruct, usual_quantity

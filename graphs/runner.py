@@ -156,7 +156,7 @@ def _memory_problems(scenario: Scenario) -> list[str]:
 def open_memory(scenario: Scenario) -> Any:
     """The Chroma retriever of the scenario's ``memory:`` section (lazy: the retrieval package is optional here)."""
     if "memory" not in _CACHE or _CACHE["memory"][0] != scenario.memory:
-        from retrieval.store import ChromaRetriever
+        from malles_graph.retrieval.store import ChromaRetriever
 
         _CACHE["memory"] = (scenario.memory, ChromaRetriever.from_config(scenario.memory))
     return _CACHE["memory"][1]
@@ -336,7 +336,7 @@ def _situation(scenario: Scenario, builder: Any, customer_id: str, day: dt.date,
 # -- the run ------------------------------------------------------------------------------------
 def agent_context(scenario: Scenario, client: Any = None) -> Any:
     """The decision graph's context for this scenario (LLM client built here, before any work)."""
-    from graphs.decision import make_context
+    from malles_graph.graphs.decision import make_context
 
     if client is None and scenario.backend.name != "choice-model":
         from malles_graph.backends import build_client
@@ -410,13 +410,14 @@ def _execute(
     scenario: Scenario, run_id: str, url: str, engine: Any, progress: RunProgress, client: Any, agent_graph: Any,
     resume: bool,
 ) -> None:
-    from graphs.population import PopulationContext, build_population_graph
+    from malles_graph.graphs.population import PopulationContext, build_population_graph
+
     from malles_graph.population.retail import RetailEnvironment
     from malles_graph.store import repository as repo
     from malles_graph.store.checkpoint import open_checkpointer
 
     if agent_graph is None:
-        from graphs.decision import graph as agent_graph
+        from malles_graph.graphs.decision import graph as agent_graph
     try:
         agent_ctx = agent_context(scenario, client)
     except ImportError as exc:  # pragma: no cover - the decision graph ships with the package

@@ -7,7 +7,10 @@ user can wipe it in one go. ``MALLES_HOME`` overrides the default.
 from __future__ import annotations
 
 import os
+from importlib.resources import files
 from pathlib import Path
+
+from malles_graph.errors import MallesError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,13 +41,32 @@ def runs_dir() -> Path:
     return path
 
 
+def bundled(kind: str) -> Path:
+    """A folder of bundled package data (``prompts``, ``personas`` or ``scenarios``), wherever it is installed."""
+    return Path(str(files(f"malles_graph.assets.{kind}")))
+
+
+def _folder(variable: str, kind: str) -> Path:
+    """The user's folder from ``variable`` when set (it must exist: no silent fallback), else the bundled one."""
+    override = os.environ.get(variable)
+    if not override:
+        return bundled(kind)
+    path = Path(override).expanduser()
+    if not path.is_dir():
+        raise MallesError(f"{variable}={override}: no such folder of {kind}")
+    return path
+
+
 def prompts_dir() -> Path:
-    return Path(os.environ.get("MALLES_PROMPTS", REPO_ROOT / "prompts"))
+    """The prompt folder: ``MALLES_PROMPTS`` when set, else the prompts bundled with the package."""
+    return _folder("MALLES_PROMPTS", "prompts")
 
 
 def personas_dir() -> Path:
-    return Path(os.environ.get("MALLES_PERSONAS", REPO_ROOT / "personas"))
+    """The persona folder: ``MALLES_PERSONAS`` when set, else the personas bundled with the package."""
+    return _folder("MALLES_PERSONAS", "personas")
 
 
 def scenarios_dir() -> Path:
-    return REPO_ROOT / "scenarios"
+    """The bundled scenario files."""
+    return bundled("scenarios")

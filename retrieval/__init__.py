@@ -12,17 +12,18 @@ Imports only the core (``malles_graph``). chromadb and onnxruntime load lazily w
 
 from __future__ import annotations
 
+from malles_graph.retrieval.client import default_path, make_client
+from malles_graph.retrieval.episodes import build_episodes
+from malles_graph.retrieval.ingest import IngestReport, ingest
+from malles_graph.retrieval.store import DEFAULT_COLLECTION, ChromaRetriever, HnswParams, open_collection
+
 from malles_graph.retrieval_api import RetrievalError, UnknownCustomerError
-from retrieval.client import default_path, make_client
-from retrieval.episodes import build_episodes
-from retrieval.ingest import IngestReport, ingest
-from retrieval.store import DEFAULT_COLLECTION, ChromaRetriever, HnswParams, open_collection
 
 
 def __getattr__(name: str):
     # The embedding module imports chromadb's embedding-function registry; load it on demand.
     if name in ("MiniLMEmbeddingFunction",):
-        from retrieval.embedding import MiniLMEmbeddingFunction
+        from malles_graph.retrieval.embedding import MiniLMEmbeddingFunction
 
         return MiniLMEmbeddingFunction
     raise AttributeError(name)

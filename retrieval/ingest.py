@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from malles_graph.retrieval.episodes import metadata
+from malles_graph.retrieval.side_index import IndexWriter, compact
 from pydantic import BaseModel
 
 from malles_graph.retrieval_api import RetrievalError
-from retrieval.episodes import metadata
-from retrieval.side_index import IndexWriter, compact
 
 Progress = Callable[[int], None]
 

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from malles_graph.retrieval.client import make_client
+from malles_graph.retrieval.side_index import SideIndex, index_dir, load_side_index
 from pydantic import BaseModel, ConfigDict, Field
 
 from malles_graph.retrieval_api import (
@@ -23,8 +25,6 @@ from malles_graph.retrieval_api import (
     episode_text,
     key_date,
 )
-from retrieval.client import make_client
-from retrieval.side_index import SideIndex, index_dir, load_side_index
 
 DEFAULT_COLLECTION = "tafeng_transactions"
 
@@ -49,7 +49,7 @@ class HnswParams(BaseModel):
 
 
 def default_embedding_function():
-    from retrieval.embedding import MiniLMEmbeddingFunction
+    from malles_graph.retrieval.embedding import MiniLMEmbeddingFunction
 
     return MiniLMEmbeddingFunction()
 
@@ -140,7 +140,7 @@ class ChromaRetriever:
     @classmethod
     def from_config(cls, memory: Any, run_dir: Path | None = None) -> ChromaRetriever:
         """From a scenario's ``memory:`` section (MemoryConfig: path, url, collection)."""
-        from retrieval.client import default_path
+        from malles_graph.retrieval.client import default_path
 
         path = None if memory.url else (memory.path or default_path(run_dir))
         return cls.open(path=path, url=memory.url, collection=memory.collection)

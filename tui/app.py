@@ -3,7 +3,7 @@
 Five screens, one per app *mode* (switching keeps each screen's state): Run,
 Live debate, Population, History, Prompts & personas. Runs execute in a thread
 worker owned by the app, so they keep going while the operator moves between
-screens; the worker posts past-tense messages (``tui.messages``), the app folds
+screens; the worker posts past-tense messages (``malles_graph.tui.messages``), the app folds
 them into :class:`~tui.session.RunSession` and re-publishes them on the
 ``run_events`` signal that the screens subscribe to.
 """
@@ -15,6 +15,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from malles_graph.tui import messages as msg
+from malles_graph.tui.commands import MallesCommands
+from malles_graph.tui.screens.debate import DebateScreen
+from malles_graph.tui.screens.editor import EditorScreen
+from malles_graph.tui.screens.help import HelpScreen
+from malles_graph.tui.screens.history import HistoryScreen
+from malles_graph.tui.screens.population import PopulationScreen
+from malles_graph.tui.screens.run import RunScreen
+from malles_graph.tui.session import RunSession
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding
@@ -22,15 +31,6 @@ from textual.message import Message
 from textual.signal import Signal
 
 from malles_graph.scenario import Scenario
-from tui import messages as msg
-from tui.commands import MallesCommands
-from tui.screens.debate import DebateScreen
-from tui.screens.editor import EditorScreen
-from tui.screens.help import HelpScreen
-from tui.screens.history import HistoryScreen
-from tui.screens.population import PopulationScreen
-from tui.screens.run import RunScreen
-from tui.session import RunSession
 
 # Builds the chat model for a scenario (tests pass scripted models); None: the scenario's backend.
 ChatModelFactory = Callable[[Scenario], Any]
@@ -183,7 +183,7 @@ class MallesApp(App[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="run", description="scenario run")
     def run_scenario(self, scenario: Scenario, resume: str | None, cancel: threading.Event) -> None:
-        from tui.running import execute_run
+        from malles_graph.tui.running import execute_run
 
         chat_model = self.chat_model_factory(scenario) if self.chat_model_factory else None
         # The form's store box (prefilled with --store) is the scenario's store.url: it wins.

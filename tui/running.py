@@ -1,9 +1,9 @@
 """Run a scenario for the app's worker thread and turn its progress into app messages.
 
-* retail scenarios go through ``graphs.runner.run_scenario`` (the same path as
+* retail scenarios go through ``malles_graph.graphs.runner.run_scenario`` (the same path as
   ``malles run``): SQL store, checkpointer, resumable runs;
-* economist scenarios through ``graphs.economist.run_economist`` (a step is a "round");
-* wholesale scenarios through ``graphs.wholesale.run_wholesale`` (its three-way dialogue
+* economist scenarios through ``malles_graph.graphs.economist.run_economist`` (a step is a "round");
+* wholesale scenarios through ``malles_graph.graphs.wholesale.run_wholesale`` (its three-way dialogue
   streams into Live debate like a retail debate).
 
 Cancelling sets an event; the progress callbacks check it at every event and raise
@@ -17,10 +17,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from malles_graph.tui import messages as msg
+
 from malles_graph.agents import AgentOutcome, TranscriptTurn
 from malles_graph.errors import MallesError
 from malles_graph.scenario import Scenario
-from tui import messages as msg
 
 
 class RunCancelledByUser(KeyboardInterrupt):
@@ -146,7 +147,8 @@ def execute_run(
 def _run_retail(
     poster: Poster, scenario: Scenario, resume: str | None, store_url: str | None, chat_model: Any
 ) -> tuple[str, Any]:
-    from graphs.runner import run_scenario
+    from malles_graph.graphs.runner import run_scenario
+
     from malles_graph.store import repository as repo
     from malles_graph.store.engine import check_reachable, make_engine
 
@@ -169,7 +171,7 @@ def _run_retail(
 
 
 def _run_economist(poster: Poster, scenario: Scenario, chat_model: Any) -> Any:
-    from graphs.economist import run_economist
+    from malles_graph.graphs.economist import run_economist
 
     options = scenario.economist
     assert options is not None
@@ -195,7 +197,7 @@ def _run_economist(poster: Poster, scenario: Scenario, chat_model: Any) -> Any:
 
 
 def _run_wholesale(poster: Poster, scenario: Scenario, chat_model: Any) -> Any:
-    from graphs.wholesale import run_wholesale
+    from malles_graph.graphs.wholesale import run_wholesale
 
     poster.post(msg.RunStarted(None, scenario.name, scenario.kind))
     poster.post(msg.RoundStarted(0, 0, 0))

@@ -31,9 +31,10 @@ def try_prompt(
     real_sample: bool = True,
 ) -> AgentOutcome:
     """Run one decision of the sample customer with ``text`` as prompt ``name``; returns its outcome."""
-    from graphs.decision import make_context, stream_decision
+    from malles_graph.graphs.decision import make_context, stream_decision
+    from malles_graph.tui.samples import sample_situation
+
     from malles_graph.backends import build_client
-    from tui.samples import sample_situation
 
     if name not in DECISION_PROMPTS:
         raise MallesError(f"'try it' runs customer decisions; {name!r} is not a decision prompt ({DECISION_PROMPTS})")

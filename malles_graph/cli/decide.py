@@ -94,8 +94,8 @@ def decide(
       malles decide -c 01220551 -d 2001-02-13 --backend choice-model
       malles decide -c 01220551 -d 2001-02-13 --backend openai --model gpt-4o-mini --style bargain_hunter
     """
-    from graphs.decision import DecisionContext, DecisionResult, stream_decision
     from malles_graph.errors import MallesError
+    from malles_graph.graphs.decision import DecisionContext, DecisionResult, stream_decision
     from malles_graph.personas import load_personas, load_styles, persona_text
     from malles_graph.retrieval_api import InMemoryRetriever
     from malles_graph.scenario import BACKEND_NAMES, BackendConfig
@@ -123,7 +123,7 @@ def decide(
         retriever = None
         if retrieval:
             if memory or memory_url:
-                from retrieval import ChromaRetriever
+                from malles_graph.retrieval import ChromaRetriever
 
                 retriever = ChromaRetriever.open(path=memory, url=memory_url)
             else:

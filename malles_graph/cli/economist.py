@@ -84,7 +84,7 @@ def run(
 
 def run_loaded(sc: Scenario, out: Path | None = None) -> None:
     """Run a loaded economist scenario with a progress bar; print the welfare summary (also `malles run`)."""
-    from graphs.economist import run_economist
+    from malles_graph.graphs.economist import run_economist
 
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

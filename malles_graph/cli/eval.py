@@ -183,7 +183,7 @@ def _retriever(memory: Path | None, scenario: Any) -> Any:
     from malles_graph.errors import MallesError
 
     try:
-        from retrieval import ChromaRetriever
+        from malles_graph.retrieval import ChromaRetriever
     except ImportError as exc:
         raise MallesError(f"retrieval needs the retrieval package: {exc}") from None
     if memory is not None:
@@ -211,7 +211,7 @@ def eval_scenario(backend: str, scenario_file: Path | None, sets: list[str], abl
 
 
 class LLMPredictor:
-    """Runs the decision graph (``graphs.decision.decide_situation``) on each case, one at a time.
+    """Runs the decision graph (``malles_graph.graphs.decision.decide_situation``) on each case, one at a time.
 
     With ``decision.samples`` > 1 the share of votes per product becomes the prediction's
     probabilities, so hit@3 and log-loss are defined for multi-sampled LLM runs too.
@@ -221,7 +221,7 @@ class LLMPredictor:
         from malles_graph.errors import MallesError
 
         try:
-            import graphs.decision as decision_graph
+            import malles_graph.graphs.decision as decision_graph
         except ImportError as exc:
             raise MallesError(f"LLM backends need graphs/decision.py (the decision graph): {exc}") from None
         self.decide = getattr(decision_graph, "decide_situation", None)

@@ -48,9 +48,9 @@ def build(
       malles memory build --url http://localhost:8000 --batch-size 1000
     """
     from malles_graph.data import tafeng
-    from retrieval import HnswParams, build_episodes, ingest, make_client, open_collection
-    from retrieval.embedding import MiniLMEmbeddingFunction
-    from retrieval.side_index import index_dir, read_manifest, rebuild_from_collection
+    from malles_graph.retrieval import HnswParams, build_episodes, ingest, make_client, open_collection
+    from malles_graph.retrieval.embedding import MiniLMEmbeddingFunction
+    from malles_graph.retrieval.side_index import index_dir, read_manifest, rebuild_from_collection
 
     hnsw = HnswParams()
     for key, value in (("max_neighbors", m), ("ef_construction", ef_construction), ("ef_search", ef_search)):
@@ -117,8 +117,8 @@ def query(
       malles memory query "bought 1 unit, at regular price" --subclass 100205 --before 2001-01-15
       malles memory query "bought 3 units" --customer 01104905 --path /tmp/mem -k 5
     """
+    from malles_graph.retrieval import ChromaRetriever
     from malles_graph.retrieval_api import RetrievalQuery
-    from retrieval import ChromaRetriever
 
     try:
         day = dt.date.fromisoformat(before)
@@ -161,9 +161,9 @@ def reindex(
     """
     from pathlib import Path
 
+    from malles_graph.retrieval import make_client, open_collection
+    from malles_graph.retrieval.side_index import index_dir, rebuild_from_collection
     from malles_graph.retrieval_api import RetrievalError
-    from retrieval import make_client, open_collection
-    from retrieval.side_index import index_dir, rebuild_from_collection
 
     if url and not out:
         raise RetrievalError("a Chroma server has no local folder: give --out for the side index")
@@ -185,7 +185,7 @@ def info(path: PathOpt = None, url: UrlOpt = None, collection: CollectionOpt = "
     Example:
       malles memory info --path runs/memory
     """
-    from retrieval import ChromaRetriever
+    from malles_graph.retrieval import ChromaRetriever
 
     retriever = ChromaRetriever.open(path=path, url=url, collection=collection)
     config = retriever.collection.configuration_json or {}

@@ -16,8 +16,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from graphs.runner import RunSummary, SeedSpread
 from malles_graph.agents import TranscriptTurn
+from malles_graph.graphs.runner import RunSummary, SeedSpread
 from malles_graph.population.meanfield import WeightedOutcome
 from malles_graph.population.reporters import RoundReport
 

@@ -19,8 +19,8 @@ def run_any(scenario: Scenario, *, resume: str | None, store: str | None, consol
 
 
 def run_retail(scenario: Scenario, resume: str | None, store: str | None, console: Console) -> None:
-    from graphs.runner import run_scenario
     from malles_graph.cli.run_view import RichRunProgress, rounds_table, summary_table
+    from malles_graph.graphs.runner import run_scenario
 
     console.print(
         f"[bold]{scenario.name}[/]: backend {scenario.backend.name}, K={scenario.population.archetypes} archetypes, "
@@ -37,8 +37,8 @@ def run_retail(scenario: Scenario, resume: str | None, store: str | None, consol
 
 
 def run_retail_seeds(scenario: Scenario, seeds: int, store: str | None, console: Console) -> None:
-    from graphs.runner import run_seeds
     from malles_graph.cli.run_view import RichRunProgress, spread_table
+    from malles_graph.graphs.runner import run_seeds
 
     seed_list = [scenario.seed + i for i in range(seeds)]
     with RichRunProgress(console) as progress:

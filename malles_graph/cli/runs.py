@@ -55,8 +55,8 @@ def show(run_id: RunIdArg, store: StoreOpt = None) -> None:
     Examples:
       malles show demo-20260101-120000-ab12
     """
-    from graphs.runner import summarise
     from malles_graph.cli.run_view import rounds_table, summary_table
+    from malles_graph.graphs.runner import summarise
     from malles_graph.store import make_engine, normalise_url
 
     url = normalise_url(store)

@@ -39,6 +39,6 @@ def tui(
     modes = ("run", "debate", "population", "history", "editor")
     if screen not in modes:
         raise typer.BadParameter(f"unknown screen {screen!r}; choose one of {', '.join(modes)}", param_hint="--screen")
-    from tui.app import MallesApp
+    from malles_graph.tui.app import MallesApp
 
     MallesApp(scenario_path=scenario, store_url=store, start_mode=screen).run()

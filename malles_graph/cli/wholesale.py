@@ -61,7 +61,7 @@ def run(
 
 def run_loaded(scenario: Scenario, run_id: str | None = None, quiet: bool = False) -> None:
     """Run a loaded wholesale scenario, showing the dialogue live; print the comparison (also `malles run`)."""
-    from graphs.wholesale import run_wholesale
+    from malles_graph.graphs.wholesale import run_wholesale
     from malles_graph.wholesale.report import turn_panel
 
     with console.status("preparing demand data...") as status:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from malles_graph.graphs.decision import DecisionContext, decide_situation
 
-from graphs.decision import DecisionContext, decide_situation
 from malles_graph.alignment.errors import AlignmentError
 from malles_graph.alignment.export import ExportConfig, export, export_prompt_format, read_examples, read_pairs
 from malles_graph.alignment.prompting import choice_prompt, parse_answer

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from malles_graph.graphs.economist import EconomistContext, build_economist_graph, graph, run_economist
 from typer.testing import CliRunner
 
-from graphs.economist import EconomistContext, build_economist_graph, graph, run_economist
 from malles_graph.economist.tax import US_RATES
 from malles_graph.errors import ScenarioError
 from malles_graph.scenario import load_scenario, parse_scenario
@@ -281,6 +281,6 @@ def test_graph_schemas_and_json_context_for_a_server():
     ctx = EconomistContext(options={"n_workers": 30, "steps": 2}, backend={"name": "best-response"})
     out = graph.invoke({}, context=ctx)
     assert len(out["history"]) == 2 and out["schedule"].rates == US_RATES
-    from graphs import economist as module
+    from malles_graph.graphs import economist as module
 
     assert out["run_key"] not in module._RUNS  # a finished run frees its population

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from malles_graph.graphs.decision import DecisionContext, decide_situation
 
-from graphs.decision import DecisionContext, decide_situation
 from tests.graphs.decision_fixtures import situation
 
 

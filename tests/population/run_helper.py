@@ -13,8 +13,8 @@ import os
 import sys
 
 from langchain_core.messages import BaseMessage
+from malles_graph.graphs.runner import run_scenario
 
-from graphs.runner import run_scenario
 from malles_graph.backends import build_client
 from malles_graph.scenario import BackendConfig, Scenario
 from tests.fakes import ScriptedChatModel

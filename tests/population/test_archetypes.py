@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+from malles_graph.graphs.population import PopulationContext, build_population_graph
 
-from graphs.population import PopulationContext, build_population_graph
 from malles_graph.data import tafeng
 from malles_graph.population.archetypes import (
     FEATURES,

@@ -9,8 +9,8 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
+from malles_graph.graphs.population import PopulationContext, build_population_graph
 
-from graphs.population import PopulationContext, build_population_graph
 from malles_graph.models import ChoiceSituation, Customer, Product
 from malles_graph.population.environment import AgentSpec
 from malles_graph.population.retail import RetailEnvironment
@@ -104,7 +104,7 @@ def test_same_input_gives_same_numbers() -> None:
 
 
 def test_server_schemas_and_a_json_context() -> None:
-    from graphs.population import graph as served
+    from malles_graph.graphs.population import graph as served
 
     for schema in (served.get_input_jsonschema(), served.get_output_jsonschema(), served.get_context_jsonschema()):
         assert schema["properties"]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from malles_graph.graphs.runner import run_scenario
 
-from graphs.runner import run_scenario
 from malles_graph.errors import ScenarioError
 from malles_graph.scenario import Scenario
 from malles_graph.store import make_engine
@@ -24,9 +24,10 @@ def test_missing_memory_is_refused_before_work(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_run_with_a_small_chroma_memory(tmp_path: Path) -> None:
+    from malles_graph.retrieval import build_episodes, ingest, make_client, open_collection
+    from malles_graph.retrieval.embedding import MiniLMEmbeddingFunction
+
     from malles_graph.data import tafeng
-    from retrieval import build_episodes, ingest, make_client, open_collection
-    from retrieval.embedding import MiniLMEmbeddingFunction
 
     scenario: Scenario = small(tmp_path, decision={"retrieval": True, "debate_rounds": 0},
                                memory={"path": str(tmp_path / "memory")}, mean_field={"max_rounds": 1})

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from malles_graph.graphs.runner import NullProgress, preflight, run_scenario, run_seeds
 
-from graphs.runner import NullProgress, preflight, run_scenario, run_seeds
 from malles_graph.errors import MallesError, ScenarioError
 from malles_graph.paths import scenarios_dir
 from malles_graph.scenario import Scenario, load_scenario

@@ -13,15 +13,16 @@ SMALL = 400  # episodes in the shared small memory (the full data is for the ben
 @pytest.fixture(scope="session")
 def episodes(tafeng_path: Path) -> pl.DataFrame:
     """All 699,799 Ta Feng episodes (grouping takes a few seconds)."""
+    from malles_graph.retrieval import build_episodes
+
     from malles_graph.data import tafeng
-    from retrieval import build_episodes
 
     return build_episodes(tafeng.load(tafeng_path))
 
 
 @pytest.fixture(scope="session")
 def ef():
-    from retrieval.embedding import MiniLMEmbeddingFunction
+    from malles_graph.retrieval.embedding import MiniLMEmbeddingFunction
 
     return MiniLMEmbeddingFunction()
 
@@ -35,8 +36,8 @@ def small_episodes(episodes: pl.DataFrame) -> pl.DataFrame:
 @pytest.fixture(scope="session")
 def small_memory(tmp_path_factory: pytest.TempPathFactory, small_episodes: pl.DataFrame, ef) -> Path:
     """A persisted Chroma memory of SMALL episodes with its side index; returns its folder."""
-    from retrieval import ingest, make_client, open_collection
-    from retrieval.side_index import index_dir
+    from malles_graph.retrieval import ingest, make_client, open_collection
+    from malles_graph.retrieval.side_index import index_dir
 
     path = tmp_path_factory.mktemp("memory")
     client, where = make_client(path)

@@ -32,8 +32,7 @@ def test_similar_texts_are_closer(ef):
 
 def test_registered_so_a_persisted_config_rebuilds_it(ef):
     from chromadb.utils.embedding_functions import config_to_embedding_function, known_embedding_functions
-
-    from retrieval.embedding import MiniLMEmbeddingFunction
+    from malles_graph.retrieval.embedding import MiniLMEmbeddingFunction
 
     assert known_embedding_functions[ef.name()] is MiniLMEmbeddingFunction
     rebuilt = config_to_embedding_function({"name": ef.name(), "type": "known", "config": ef.get_config()})
@@ -43,7 +42,7 @@ def test_registered_so_a_persisted_config_rebuilds_it(ef):
 
 
 def test_missing_model_file_is_a_clear_error(tmp_path):
-    from retrieval.embedding import MiniLMEmbeddingFunction
+    from malles_graph.retrieval.embedding import MiniLMEmbeddingFunction
 
     missing = tmp_path / "model.onnx"
     with pytest.raises(RetrievalError, match=str(missing)):

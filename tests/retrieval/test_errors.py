@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 from chromadb.utils.embedding_functions import register_embedding_function
+from malles_graph.retrieval import ChromaRetriever, RetrievalError, ingest, make_client, open_collection
 
 from malles_graph.errors import MallesError
-from retrieval import ChromaRetriever, RetrievalError, ingest, make_client, open_collection
 
 
 @register_embedding_function

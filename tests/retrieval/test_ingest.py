@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from retrieval import ingest, make_client, open_collection
+from malles_graph.retrieval import ingest, make_client, open_collection
 
 
 class Interrupt(KeyboardInterrupt):

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from malles_graph.retrieval import ChromaRetriever, ingest, make_client, open_collection
 
 from malles_graph.retrieval_api import RetrievalQuery, UnknownCustomerError, key_date
-from retrieval import ChromaRetriever, ingest, make_client, open_collection
 
 CHROMA = Path(sys.executable).with_name("chroma")
 

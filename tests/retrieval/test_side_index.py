@@ -8,12 +8,12 @@ import shutil
 import numpy as np
 import polars as pl
 import pytest
+from malles_graph.retrieval import ChromaRetriever, ingest, make_client, open_collection
+from malles_graph.retrieval.side_index import index_dir, read_manifest, rebuild_from_collection
+from malles_graph.retrieval.store import to_record
 from typer.testing import CliRunner
 
 from malles_graph.retrieval_api import InMemoryRetriever, RetrievalQuery, UnknownCustomerError, key_date, query_text
-from retrieval import ChromaRetriever, ingest, make_client, open_collection
-from retrieval.side_index import index_dir, read_manifest, rebuild_from_collection
-from retrieval.store import to_record
 from tests.retrieval.conftest import SMALL
 
 COLLECTION = "tafeng_transactions"
@@ -97,8 +97,9 @@ def test_reindex_rebuilds_the_same_index_without_embedding(small_memory, tmp_pat
     shutil.rmtree(index_dir(copy, COLLECTION))
     assert ChromaRetriever.open(path=copy).side_index is None
 
+    from malles_graph.retrieval import embedding
+
     from malles_graph.cli import app, memory
-    from retrieval import embedding
 
     def refuse(*args, **kwargs):
         raise AssertionError("reindex must not embed")

@@ -8,6 +8,8 @@ import subprocess
 import sys
 
 import pytest
+from malles_graph.retrieval import ChromaRetriever
+from malles_graph.retrieval.store import to_record
 
 from malles_graph.retrieval_api import (
     InMemoryRetriever,
@@ -18,8 +20,6 @@ from malles_graph.retrieval_api import (
     key_date,
     query_text,
 )
-from retrieval import ChromaRetriever
-from retrieval.store import to_record
 from tests.retrieval.conftest import SMALL
 
 
@@ -38,8 +38,8 @@ def exact(small_episodes, ef) -> InMemoryRetriever:
 def test_reopens_in_a_fresh_process_with_its_embedding_function(small_memory):
     code = f"""
 import json, chromadb
-import retrieval.embedding  # registers the function by name
-from retrieval import ChromaRetriever
+import malles_graph.retrieval.embedding  # registers the function by name
+from malles_graph.retrieval import ChromaRetriever
 col = chromadb.PersistentClient({str(small_memory)!r}).get_collection("tafeng_transactions")
 r = ChromaRetriever.open(path={str(small_memory)!r})
 hits = col.query(query_texts=["age 30-34, area 115: bought 1 unit of 1 product"], n_results=3)  # embeds offline

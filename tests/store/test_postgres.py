@@ -6,8 +6,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from malles_graph.graphs.runner import run_scenario
 
-from graphs.runner import run_scenario
 from malles_graph.agents import AgentOutcome
 from malles_graph.scenario import Scenario
 from malles_graph.store import make_engine

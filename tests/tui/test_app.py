@@ -6,13 +6,13 @@ import subprocess
 import sys
 
 import pytest
+from malles_graph.tui.app import MallesApp
+from malles_graph.tui.commands import PALETTE, MallesCommands
+from malles_graph.tui.screens.help import HelpScreen
 from textual.command import CommandPalette
 from textual.widgets import Footer
 
 from malles_graph.paths import REPO_ROOT
-from tui.app import MallesApp
-from tui.commands import PALETTE, MallesCommands
-from tui.screens.help import HelpScreen
 
 pytestmark = pytest.mark.anyio
 SIZE = (160, 45)
@@ -50,9 +50,8 @@ async def test_screen_keys_work_while_typing_in_the_editor():
 
 
 def test_every_binding_has_an_id_and_a_tooltip():
+    from malles_graph.tui.screens import debate, editor, help, history, population, run
     from textual.binding import Binding
-
-    from tui.screens import debate, editor, help, history, population, run
 
     classes = [MallesApp, run.RunScreen, debate.DebateScreen, population.PopulationScreen, history.HistoryScreen,
                editor.EditorScreen, help.HelpScreen]
@@ -94,8 +93,8 @@ async def test_cancel_without_a_run_says_so():
 
 def test_core_and_cli_do_not_import_the_tui():
     code = (
-        "import sys, malles_graph, graphs.runner, malles_graph.cli, graphs.decision\n"
-        "bad = [m for m in sys.modules if m == 'tui' or m.startswith('tui.') or m == 'textual']\n"
+        "import sys, malles_graph, malles_graph.graphs.runner, malles_graph.cli, malles_graph.graphs.decision\n"
+        "bad = [m for m in sys.modules if m == 'malles_graph.tui' or m.startswith('malles_graph.tui.') or m == 'textual']\n"
         "print(bad); sys.exit(1 if bad else 0)"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)

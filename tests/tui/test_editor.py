@@ -10,17 +10,17 @@ import stat
 from pathlib import Path
 
 import pytest
+from malles_graph.tui import editing
+from malles_graph.tui import messages as msg
+from malles_graph.tui.app import MallesApp
+from malles_graph.tui.screens.editor import EditorScreen
+from malles_graph.tui.widgets.transcript import TranscriptView
 from textual.widgets import TextArea
 
 from malles_graph.agents import TranscriptTurn
 from tests.fakes import ScriptedChatModel
 from tests.population.responders import decision_responder
 from tests.tui.conftest import Recorder, wait_for
-from tui import editing
-from tui import messages as msg
-from tui.app import MallesApp
-from tui.screens.editor import EditorScreen
-from tui.widgets.transcript import TranscriptView
 
 pytestmark = pytest.mark.anyio
 SIZE = (160, 45)
@@ -174,7 +174,7 @@ def test_save_refuses_invalid_and_leaves_file(prompts: Path):
 
 async def test_sample_arriving_mid_edit_does_not_crash(prompts: Path):
     """Found in tmux: the Ta Feng sample landed between a keystroke and its (debounced) validation."""
-    from tui import samples
+    from malles_graph.tui import samples
 
     app = MallesApp(real_sample=False)
     async with app.run_test(size=SIZE) as pilot:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from malles_graph.tui import history_data
+from malles_graph.tui.app import MallesApp
+from malles_graph.tui.screens.history import HistoryScreen
+from malles_graph.tui.widgets.transcript import TranscriptView
 from textual.widgets import DataTable
 
 from tests.tui.conftest import scripted, wait_for
-from tui import history_data
-from tui.app import MallesApp
-from tui.screens.history import HistoryScreen
-from tui.widgets.transcript import TranscriptView
 
 pytestmark = pytest.mark.anyio
 SIZE = (160, 45)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from malles_graph.tui import messages as msg
+from malles_graph.tui.app import MallesApp
+from malles_graph.tui.screens.debate import DebateScreen
+from malles_graph.tui.screens.population import PopulationScreen
+from malles_graph.tui.widgets.transcript import TranscriptView
 from sqlmodel import Session, select
 
 from malles_graph.store.engine import make_engine
 from malles_graph.store.tables import DecisionRow, RunRow
 from tests.tui.conftest import Recorder, restless, scripted, wait_for
-from tui import messages as msg
-from tui.app import MallesApp
-from tui.screens.debate import DebateScreen
-from tui.screens.population import PopulationScreen
-from tui.widgets.transcript import TranscriptView
 
 pytestmark = pytest.mark.anyio
 SIZE = (150, 45)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from malles_graph.graphs.wholesale import run_wholesale
 from typer.testing import CliRunner
 
-from graphs.wholesale import run_wholesale
 from malles_graph.cli import app
 from malles_graph.errors import MallesError
 from malles_graph.scenario import BackendConfig, Scenario

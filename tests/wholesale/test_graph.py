@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from malles_graph.graphs.wholesale import WholesaleContext, build_wholesale_graph, graph, run_wholesale
 
-from graphs.wholesale import WholesaleContext, build_wholesale_graph, graph, run_wholesale
 from malles_graph.scenario import BackendConfig, Scenario
 from malles_graph.wholesale.compare import DIALOGUE, REFERENCE
 from malles_graph.wholesale.discovery import discover_run, rule_at_constants
@@ -172,7 +172,8 @@ def test_every_wholesale_scenario_smoke_runs(path: Path, tafeng_path: Path) -> N
 def test_rule_schema_constrains_items_and_formula_characters() -> None:
     import re
 
-    from graphs.wholesale import rule_json_schema
+    from malles_graph.graphs.wholesale import rule_json_schema
+
     from malles_graph.wholesale.formula import parse_formula
 
     schema = rule_json_schema(["100205", "120103"])

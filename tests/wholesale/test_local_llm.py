@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from malles_graph.graphs.wholesale import run_wholesale
 
-from graphs.wholesale import run_wholesale
 from malles_graph.scenario import BackendConfig, Scenario
 from malles_graph.wholesale.options import WholesaleOptions
 

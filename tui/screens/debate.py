@@ -9,6 +9,9 @@ transcript; the structured decision shows below it when it lands.
 
 from __future__ import annotations
 
+from malles_graph.tui import messages as msg
+from malles_graph.tui.session import RoundState, RunSession
+from malles_graph.tui.widgets.transcript import TranscriptView
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -20,9 +23,6 @@ from textual.widgets import Footer, Header, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from malles_graph.agents import AgentOutcome
-from tui import messages as msg
-from tui.session import RoundState, RunSession
-from tui.widgets.transcript import TranscriptView
 
 
 def outcome_text(outcome: AgentOutcome | None) -> Text:

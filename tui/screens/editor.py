@@ -9,6 +9,10 @@ atomically. "Try it" runs one decision with the *unsaved* prompt.
 
 from __future__ import annotations
 
+from malles_graph.tui import editing, samples
+from malles_graph.tui import messages as msg
+from malles_graph.tui.editing import EditableFile, Validation
+from malles_graph.tui.widgets.transcript import TranscriptView
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -34,10 +38,6 @@ from textual.widgets.option_list import Option
 from malles_graph.errors import MallesError
 from malles_graph.models import ChoiceSituation
 from malles_graph.scenario import Scenario
-from tui import editing, samples
-from tui import messages as msg
-from tui.editing import EditableFile, Validation
-from tui.widgets.transcript import TranscriptView
 
 VALIDATE_DELAY_S = 0.25
 
@@ -291,7 +291,7 @@ class EditorScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="try", description="try a prompt")
     def run_try(self, name: str, text: str, scenario: Scenario | None) -> None:
-        from tui.trying import try_prompt
+        from malles_graph.tui.trying import try_prompt
 
         try:
             outcome = try_prompt(

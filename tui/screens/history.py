@@ -11,6 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from malles_graph.tui import history_data
+from malles_graph.tui import messages as msg
+from malles_graph.tui.screens.export import ExportRequest, ExportScreen
+from malles_graph.tui.widgets.transcript import TranscriptView
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -21,10 +25,6 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static, TabbedContent, TabPane
 
 from malles_graph.errors import MallesError
-from tui import history_data
-from tui import messages as msg
-from tui.screens.export import ExportRequest, ExportScreen
-from tui.widgets.transcript import TranscriptView
 
 
 class HistoryScreen(Screen[None]):

@@ -7,6 +7,8 @@ decision and multi-sample agreement; the bar shows the round's progress.
 
 from __future__ import annotations
 
+from malles_graph.tui import messages as msg
+from malles_graph.tui.session import RoundState, RunSession
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -14,9 +16,6 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, ProgressBar, Static
 from textual_plotext import PlotextPlot
-
-from tui import messages as msg
-from tui.session import RoundState, RunSession
 
 MAX_PRODUCTS_PLOTTED = 8
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from malles_graph.tui import messages as msg
+from malles_graph.tui.screens.open_file import OpenFileScreen
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -22,8 +24,6 @@ from textual.widgets.option_list import Option, OptionDoesNotExist
 from malles_graph.errors import ScenarioError
 from malles_graph.paths import scenarios_dir
 from malles_graph.scenario import BACKEND_NAMES, Scenario, load_scenario
-from tui import messages as msg
-from tui.screens.open_file import OpenFileScreen
 
 # Which scenario field the "rounds" and "archetypes" boxes override, by scenario kind.
 ROUND_FIELDS = {"retail": "mean_field.max_rounds", "economist": "economist.steps", "wholesale": "wholesale.periods"}

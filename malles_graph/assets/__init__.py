@@ -1,0 +1,1 @@
+"""Bundled data files: prompts, personas and scenarios (mapped from the repository's top-level folders)."""

@@ -1,0 +1,1 @@
+"""The bundled persona and style-parameter files (package data)."""

@@ -1,0 +1,1 @@
+"""The bundled role prompts (package data: one ``.txt`` file per role)."""

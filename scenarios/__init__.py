@@ -1,0 +1,1 @@
+"""The bundled, ready-to-run scenario files (package data)."""
