@@ -21,3 +21,8 @@ class DataError(MallesError):
 
 class BackendError(MallesError):
     """An LLM backend is unknown, misconfigured or does not answer."""
+
+
+class BackendFatalError(BackendError):
+    """The backend cannot serve this run at all (authentication refused, or the circuit breaker opened after
+    too many consecutive failed calls): the runner stops the run as failed instead of recording more failures."""
