@@ -30,6 +30,10 @@ class Product(Frozen):
     median_quantity: float | None = Field(
         default=None, ge=0, description="median units per purchase line in the reference period (population)"
     )
+    attributes: dict[str, float | str] = Field(
+        default_factory=dict,
+        description="the data's own product attributes (display, feature, brand, size, ...): numbers or text",
+    )
 
     @property
     def discount(self) -> float:
