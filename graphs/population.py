@@ -263,7 +263,7 @@ def _weighted(task: AgentTask, outcome: AgentOutcome) -> WeightedOutcome:
 def _default_graph() -> CompiledStateGraph:
     """The retail supervisor over the customer decision graph (for ``langgraph.json``)."""
     from malles_graph.graphs.decision import graph as decision_graph
-    from malles_graph.graphs.decision_context import resolve_context
+    from malles_graph.graphs.decision import resolve_context
 
     return build_population_graph(decision_graph, RetailEnvironment(), default_agent_context=lambda: resolve_context(None))
 

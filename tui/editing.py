@@ -160,12 +160,12 @@ def save(file: EditableFile, text: str) -> Validation:
 def forget_loaded_prompts() -> None:
     """Drop prompt templates the decision graph cached in this process, so the next run reads the saved file.
 
-    The graph caches loaded templates per (name, folder) in ``malles_graph.graphs.decision_nodes._PROMPTS``;
+    The graph caches loaded templates per (name, folder) in ``malles_graph.graphs.decision.common._PROMPTS``;
     the app is a long-lived process where a saved prompt must take effect without a restart.
     """
     import sys
 
-    module = sys.modules.get("malles_graph.graphs.decision_nodes")
+    module = sys.modules.get("malles_graph.graphs.decision.common")
     cache = getattr(module, "_PROMPTS", None)
     if isinstance(cache, dict):
         cache.clear()

@@ -77,6 +77,6 @@ def sample_situation(real: bool = True) -> ChoiceSituation:
 
 def prompt_values(situation: ChoiceSituation) -> dict[str, Any]:
     """Every decision-prompt variable for ``situation``, made by the decision graph's own views."""
-    from malles_graph.graphs.decision_views import role_vars
+    from malles_graph.graphs.decision import role_vars
 
     return role_vars(situation, [], None, [], round_no=1)

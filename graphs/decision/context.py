@@ -64,12 +64,22 @@ class DecisionContext:
     transcript_chars: int = _d(280, "characters of each earlier turn shown to later roles")
     temperature: float | None = _d(None, "sampling temperature; the backend's when empty")
     seed: int = _d(0, "base seed; sample i of conflict loop j uses seed + 1000 j + i")
-    choice_model_path: str | None = _d(None, "fitted choice model JSON for backend 'choice-model' (default model when empty)")
+    choice_model_path: str | None = _d(
+        None, "fitted choice model JSON for backend 'choice-model' (default model when empty)"
+    )
     prompts_dir: str | None = _d(None, "folder of prompt files; the repository's prompts/ when empty")
-    client: SkipJsonSchema[LLMClient | None] = _d(None, "LLM client; built from `backend` when empty", compare=False, repr=False)
-    retriever: SkipJsonSchema[Retriever | None] = _d(None, "transaction memory; retrieval is skipped when empty", compare=False, repr=False)
-    calibrator: SkipJsonSchema[Calibrator] = _d(IdentityCalibrator, "f(decision, X, Z) applied after the vote", compare=False, repr=False)
-    choice_model: SkipJsonSchema[Any] = _d(None, "a loaded ChoiceModel (else loaded from choice_model_path)", compare=False, repr=False)
+    client: SkipJsonSchema[LLMClient | None] = _d(
+        None, "LLM client; built from `backend` when empty", compare=False, repr=False
+    )
+    retriever: SkipJsonSchema[Retriever | None] = _d(
+        None, "transaction memory; retrieval is skipped when empty", compare=False, repr=False
+    )
+    calibrator: SkipJsonSchema[Calibrator] = _d(
+        IdentityCalibrator, "f(decision, X, Z) applied after the vote", compare=False, repr=False
+    )
+    choice_model: SkipJsonSchema[Any] = _d(
+        None, "a loaded ChoiceModel (else loaded from choice_model_path)", compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         # contexts given as JSON (langgraph dev, a dict): coerce the nested values
@@ -81,7 +91,9 @@ class DecisionContext:
             raise ValueError(f"unknown debate role(s) {unknown}; roles are {list(ROLES)}")
 
     @classmethod
-    def from_options(cls, options: DecisionOptions, backend: BackendConfig | None = None, **extra: Any) -> DecisionContext:
+    def from_options(
+        cls, options: DecisionOptions, backend: BackendConfig | None = None, **extra: Any
+    ) -> DecisionContext:
         """A context from a scenario's ``decision:`` section (plus collaborators in ``extra``)."""
         return cls(
             backend=backend or BackendConfig(),
@@ -106,7 +118,9 @@ class DecisionContext:
         with _BUILD_LOCK:
             if self.client is None:
                 if not is_llm_backend(self.backend.name):
-                    raise BackendError(f"backend {self.backend.name!r} is not an LLM; the decision graph cannot chat with it")
+                    raise BackendError(
+                        f"backend {self.backend.name!r} is not an LLM; the decision graph cannot chat with it"
+                    )
                 self.client = build_client(self.backend)
             return self.client
 
@@ -115,7 +129,9 @@ class DecisionContext:
             if self.choice_model is None:
                 from malles_graph.evaluation.choice_model import ChoiceModel, default_model
 
-                self.choice_model = ChoiceModel.load(self.choice_model_path) if self.choice_model_path else default_model()
+                self.choice_model = (
+                    ChoiceModel.load(self.choice_model_path) if self.choice_model_path else default_model()
+                )
             return self.choice_model
 
 

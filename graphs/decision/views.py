@@ -68,9 +68,15 @@ def price_table(situation: ChoiceSituation, price_level: float, apply_style: boo
     perceived = perceived_prices(situation.candidates, style_of(situation), price_level) if apply_style else {}
     lines = []
     for lab, c in zip(labels(situation), situation.candidates, strict=True):
-        change = f"{c.discount:.0%} off" if c.discount >= 0.005 else (
-            f"{c.price / c.regular_price - 1:.0%} above" if c.regular_price and c.price > c.regular_price * 1.005
-            else "regular")
+        change = (
+            f"{c.discount:.0%} off"
+            if c.discount >= 0.005
+            else (
+                f"{c.price / c.regular_price - 1:.0%} above"
+                if c.regular_price and c.price > c.regular_price * 1.005
+                else "regular"
+            )
+        )
         line = f"{lab}: {c.price:.0f} now, regular {c.regular_price:.0f} ({change})"
         if c.product_id in perceived:
             line += f", perceived {perceived[c.product_id].perceived:+.0f}"
@@ -98,7 +104,9 @@ def recent_baskets_text(situation: ChoiceSituation) -> str:
         spent = sum(i.quantity * i.unit_price for i in b.items)
         here = sum(i.quantity for i in b.items if i.subclass == situation.subclass)
         tail = f", {here} here" if here else ""
-        parts.append(f"{(situation.date - b.date).days}d ago {len(b.items)} items {units} units {spent:.0f} spent{tail}")
+        parts.append(
+            f"{(situation.date - b.date).days}d ago {len(b.items)} items {units} units {spent:.0f} spent{tail}"
+        )
     return "; ".join(parts)
 
 
@@ -218,8 +226,9 @@ class DecisionAnswer(BaseModel):
 
 def answer_text(label: str, quantity: int, rationale: str = "", confidence: float = 1.0) -> str:
     """A decide answer as JSON text, fields in the order the prompt asks (the aligned models' SFT target)."""
-    return json.dumps(DecisionAnswer(product=label, quantity=quantity, rationale=rationale,
-                                     confidence=confidence).model_dump())
+    return json.dumps(
+        DecisionAnswer(product=label, quantity=quantity, rationale=rationale, confidence=confidence).model_dump()
+    )
 
 
 def label_keys(situation: ChoiceSituation) -> dict[str, str]:

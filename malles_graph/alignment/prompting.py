@@ -6,7 +6,7 @@ the messages for a :class:`ChoiceSituation` and every step calls it with the sam
 
 Two styles (:data:`PROMPT_FORMATS`):
 
-- ``graph``: the decision graph's single-agent prompt exactly as ``graphs/decision_nodes`` sends
+- ``graph``: the decision graph's single-agent prompt exactly as ``graphs/decision`` sends
   it, answered in the graph's decide JSON (``{"product": "<label>", "quantity": n, ...}``), so a
   model aligned on it and served through the ``local`` backend inside the decision graph sees
   the prompt it was trained on. The core never imports ``graphs``: the front door (the CLI)

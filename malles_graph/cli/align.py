@@ -21,17 +21,17 @@ def graph_prompt_style():
     from malles_graph.alignment.prompting import PromptStyle
 
     def messages(situation):
-        from malles_graph.graphs.decision_nodes import single_agent_messages
+        from malles_graph.graphs.decision import single_agent_messages
 
         return single_agent_messages(situation)
 
     def keys(situation):
-        from malles_graph.graphs.decision_views import label_keys
+        from malles_graph.graphs.decision import label_keys
 
         return label_keys(situation)
 
     def answer_text(label: str, quantity: int) -> str:
-        from malles_graph.graphs.decision_views import answer_text as graph_answer
+        from malles_graph.graphs.decision import answer_text as graph_answer
 
         return graph_answer(label, quantity)
 

@@ -7,8 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from malles_graph.graphs.decision import DecisionContext, decide_situation, graph, stream_decision
-from malles_graph.graphs.decision_context import field_descriptions, resolve_context
+from malles_graph.graphs.decision import (
+    DecisionContext,
+    decide_situation,
+    field_descriptions,
+    graph,
+    resolve_context,
+    stream_decision,
+)
 
 from malles_graph.agents import TranscriptTurn
 from malles_graph.evaluation.choice_model import COMPUTED, ChoiceModel

@@ -9,7 +9,7 @@ import types
 from pathlib import Path
 
 import numpy as np
-from malles_graph.graphs.decision_context import DecisionContext
+from malles_graph.graphs.decision import DecisionContext
 
 from malles_graph.evaluation.choice_model import ChoiceModel
 from malles_graph.evaluation.features import FEATURES, QUANTITY_FEATURES
