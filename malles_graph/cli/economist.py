@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from malles_graph.cli.tables import CsvOpt, JsonOpt, print_table
 from malles_graph.scenario import Scenario
 
 app = typer.Typer(help="LLM Economist: workers choose hours, a planner sets tax rates (Karten et al. 2025).",
@@ -41,7 +42,7 @@ def welfare_table(rows: list[dict], title: str) -> Table:
 
 
 def print_run_summary(meta: dict, analysis: dict, steps: list[dict]) -> None:
-    console.print(welfare_table(analysis.get("table", []), "welfare table (all workers best-responding)"))
+    print_table(console, welfare_table(analysis.get("table", []), "welfare table (all workers best-responding)"))
     check = analysis.get("stackelberg", {})
     if check.get("enabled"):
         console.print(
@@ -105,15 +106,21 @@ def run_loaded(sc: Scenario, out: Path | None = None) -> None:
 def report(
     run_ref: Annotated[str, typer.Argument(help="run folder, or run id (its folder name or key under runs/economist)")],
     out: Annotated[Path | None, typer.Option(help="where to write the PNG plots (default <run>/report)")] = None,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
 ) -> None:
     """Tables and plots of a finished run: welfare over time against the Saez and U.S. baselines.
 
+    --json prints the steps, elections, welfare table and run metadata; --csv the steps table.
+
     Examples:
       malles economist report runs/economist/20260101-120000-economist-best-response-1a2b3c4d
-      malles economist report 1a2b3c4d
+      malles economist report 1a2b3c4d --csv > steps.csv
     """
+    from malles_graph.cli.tables import emit, output_format
     from malles_graph.economist.report import make_report
 
+    fmt = output_format(as_json, as_csv)
     rep = make_report(run_ref, out)
     run = rep.run
     steps = run.steps.to_dicts()
@@ -126,7 +133,7 @@ def report(
             f"{row['welfare_utilitarian']:,.0f}", f"{row['welfare_inverse_income']:,.2f}", f"{row['mean_hours']:.1f}",
             f"{row['gini_pretax']:.3f}", f"{row['mean_regret']:,.0f}", str(row.get("llm_calls", 0)),
         )
-    console.print(table)
+    tables = [table]
     if run.votes:
         votes = Table(title="elections")
         votes.add_column("step")
@@ -134,7 +141,13 @@ def report(
         votes.add_column("winner")
         for v in run.votes:
             votes.add_row(str(v["step"]), ", ".join(f"{k} {n:g}" for k, n in v["votes"].items()), v["winner"])
-        console.print(votes)
+        tables.append(votes)
+    if fmt != "table":
+        data = {"run": str(run.path), "meta": run.meta, "steps": steps, "votes": run.votes,
+                "welfare_table": run.analysis.get("table", []), "plots": [str(f) for f in rep.figures]}
+        emit(console, tables, fmt, data)
+        return
+    emit(console, tables, fmt, None)
     print_run_summary(run.meta, run.analysis, steps)
     for fig in rep.figures:
         console.print(f"plot: {fig}")
@@ -173,5 +186,5 @@ def baselines(
                  "zero": zero_schedule()}
     for objective in OBJECTIVES:
         schedules[f"saez ({objective})"] = saez_schedule(*args, objective=objective).schedule
-    console.print(welfare_table(equilibrium_table(schedules, *args), f"baselines, {workers:,} best-responding workers"))
+    print_table(console, welfare_table(equilibrium_table(schedules, *args), f"baselines, {workers:,} best-responding workers"))
     console.print(f"labour cost c = {model.cost:.4g}, delta = {model.exponent:g}, elasticity = {options.delta_elasticity():g}")

@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from malles_graph.cli.tables import CsvOpt, JsonOpt, emit, output_format
+
 app = typer.Typer(
     help="Evaluate decision makers against real Ta Feng purchases: build cases, run, score, report.",
     no_args_is_help=True,
@@ -155,21 +157,6 @@ def fit(
     console.print(f"saved {out}")
 
 
-def parse_sets(pairs: list[str]) -> dict[str, object]:
-    """``key.path=value`` pairs; values read as YAML so numbers and booleans keep their types."""
-    import yaml
-
-    from malles_graph.evaluation.cases import EvaluationError
-
-    overrides: dict[str, object] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise EvaluationError(f"--set expects key.path=value, got {pair!r}")
-        key, raw = pair.split("=", 1)
-        overrides[key.strip()] = yaml.safe_load(raw)
-    return overrides
-
-
 def _retriever(memory: Path | None, scenario: Any) -> Any:
     """The Chroma transaction memory for LLM runs: --memory, else the scenario's memory section.
 
@@ -194,7 +181,7 @@ def _retriever(memory: Path | None, scenario: Any) -> Any:
 def eval_scenario(backend: str, scenario_file: Path | None, sets: list[str], ablation: list[str]):
     """The scenario an LLM backend runs with: a file or defaults, plus --set and --ablation overrides."""
     from malles_graph.evaluation.cases import EvaluationError
-    from malles_graph.scenario import load_scenario, parse_scenario, set_dotted
+    from malles_graph.scenario import load_scenario, parse_scenario, parse_sets, set_dotted
 
     overrides: dict[str, object] = {"backend.name": backend}
     for name in ablation:
@@ -390,7 +377,8 @@ def score(
     preds: Annotated[list[Path], typer.Argument(help="prediction file(s)")],
     cases: Annotated[Path, typer.Option("--cases", help="the case file the predictions answer")],
     name: Annotated[list[str] | None, typer.Option("--name", help="method name per file (default: file stem)")] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="also write the scores as JSON")] = None,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
     with_stability: Annotated[
         bool, typer.Option("--stability", help="the files are repeated runs of one method: print their agreement")
     ] = False,
@@ -401,7 +389,8 @@ def score(
 
     Examples:
       malles eval score preds/logit.jsonl --cases test.jsonl
-      malles eval score preds/*.jsonl --cases test.jsonl --json scores.json
+      malles eval score preds/*.jsonl --cases test.jsonl --json > scores.json
+      malles eval score preds/*.jsonl --cases test.jsonl --csv > scores.csv
       malles eval score run-s0.jsonl run-s1.jsonl run-s2.jsonl --cases test.jsonl --stability
     """
     from rich.table import Table
@@ -410,11 +399,12 @@ def score(
     from malles_graph.evaluation.metrics import score as score_fn
     from malles_graph.evaluation.report import fmt, rich_table
 
+    form = output_format(as_json, as_csv)
     case_list = read_cases(cases)
     by_id = {c.case_id: c for c in case_list}
     runs = {label: read_predictions(path, by_id) for label, path in _named(preds, name).items()}
     results = [score_fn(case_list, p, label) for label, p in runs.items()]
-    console.print(rich_table(results, title=f"scores on {cases} ({len(case_list)} cases)"))
+    overall = rich_table(results, title=f"scores on {cases} ({len(case_list)} cases)")
     detail = Table(title="sparse / dense detail")
     for col in ("method", "split", "n", "hit@1", "hit@3", "logloss", "MAE", "cover", "missing", "invalid"):
         detail.add_column(col, justify="left" if col in ("method", "split") else "right", overflow="fold")
@@ -424,11 +414,8 @@ def score(
                 r.name, split, str(g.n), fmt(g.hit1), fmt(g.hit3), fmt(g.logloss), fmt(g.mae), fmt(g.coverage),
                 str(g.n_missing), str(g.n_invalid),
             )  # fmt: skip
-    console.print(detail)
-    if json_out:
-        json_out.write_text(json.dumps([r.model_dump() for r in results], indent=2), encoding="utf-8")
-        console.print(f"wrote {json_out}")
-    if with_stability:
+    emit(console, [overall, detail], form, results)
+    if with_stability and form == "table":
         _print_stability(case_list, runs)
 
 

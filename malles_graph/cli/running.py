@@ -20,6 +20,7 @@ def run_any(scenario: Scenario, *, resume: str | None, store: str | None, consol
 
 def run_retail(scenario: Scenario, resume: str | None, store: str | None, console: Console) -> None:
     from malles_graph.cli.run_view import RichRunProgress, rounds_table, summary_table
+    from malles_graph.cli.tables import print_table
     from malles_graph.graphs.runner import run_scenario
 
     console.print(
@@ -28,8 +29,8 @@ def run_retail(scenario: Scenario, resume: str | None, store: str | None, consol
     )
     with RichRunProgress(console) as progress:
         summary = run_scenario(scenario, run_id=resume, resume=resume is not None, store_url=store, progress=progress)
-    console.print(rounds_table(summary.rounds))
-    console.print(summary_table(summary))
+    print_table(console, rounds_table(summary.rounds))
+    print_table(console, summary_table(summary))
     console.print(
         f"wrote: {summary.store_url} (run {summary.run_id}); "
         f"see it with `malles show {summary.run_id}`, export with `malles export {summary.run_id}`"
@@ -38,12 +39,13 @@ def run_retail(scenario: Scenario, resume: str | None, store: str | None, consol
 
 def run_retail_seeds(scenario: Scenario, seeds: int, store: str | None, console: Console) -> None:
     from malles_graph.cli.run_view import RichRunProgress, spread_table
+    from malles_graph.cli.tables import print_table
     from malles_graph.graphs.runner import run_seeds
 
     seed_list = [scenario.seed + i for i in range(seeds)]
     with RichRunProgress(console) as progress:
         summaries, spread = run_seeds(scenario, seed_list, store_url=store, progress=progress)
-    console.print(spread_table(spread))
+    print_table(console, spread_table(spread))
     console.print(f"runs: {', '.join(s.run_id for s in summaries)}")
 
 

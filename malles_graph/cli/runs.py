@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from malles_graph.cli.tables import CsvOpt, JsonOpt, emit, output_format
+
 app = typer.Typer()
 console = Console()
 
@@ -23,18 +25,22 @@ RunIdArg = Annotated[str, typer.Argument(help="run id (see `malles runs`)")]
 def runs(
     store: StoreOpt = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="newest runs shown")] = 20,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
 ) -> None:
     """List past runs, newest first.
 
     Examples:
       malles runs
       malles runs --store postgresql://user:pw@localhost/malles -n 5
+      malles runs --csv > runs.csv
     """
     from malles_graph.store import make_engine
     from malles_graph.store.repository import list_runs
 
+    fmt = output_format(as_json, as_csv)
     rows = list_runs(make_engine(store), limit)
-    if not rows:
+    if not rows and fmt == "table":
         console.print("no runs in the store yet; start one with `malles run scenarios/demo.yaml`")
         return
     table = Table(title="runs")
@@ -45,24 +51,25 @@ def runs(
             r.id, r.name, r.status, r.backend, f"{r.n_customers:,}", str(r.archetypes), f"{r.rounds_done}/{r.max_rounds}",
             "yes" if r.converged else "no", f"{r.created_at:%Y-%m-%d %H:%M}",
         )
-    console.print(table)
+    emit(console, [table], fmt, rows)
 
 
 @app.command("show")
-def show(run_id: RunIdArg, store: StoreOpt = None) -> None:
-    """Print a run's rounds and its summary table.
+def show(run_id: RunIdArg, store: StoreOpt = None, as_json: JsonOpt = False, as_csv: CsvOpt = False) -> None:
+    """Print a run's rounds and its summary table (--json: the whole summary; --csv: the rounds).
 
     Examples:
       malles show demo-20260101-120000-ab12
+      malles show demo-20260101-120000-ab12 --json | jq '.rounds[-1].distance'
     """
     from malles_graph.cli.run_view import rounds_table, summary_table
     from malles_graph.graphs.runner import summarise
     from malles_graph.store import make_engine, normalise_url
 
     url = normalise_url(store)
+    fmt = output_format(as_json, as_csv)
     summary = summarise(make_engine(url), run_id, url)
-    console.print(rounds_table(summary.rounds))
-    console.print(summary_table(summary))
+    emit(console, [rounds_table(summary.rounds), summary_table(summary)], fmt, summary)
 
 
 @app.command("export")

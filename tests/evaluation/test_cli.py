@@ -73,9 +73,9 @@ def test_build_run_score_report(files, tmp_path):
     ok("fit", "--cases", str(train), "-o", str(model))
     ok("run", "--cases", str(test), "-b", "choice-model", "--model", str(model), "-o", str(cm))
     assert len(read_predictions(cm)) == 80
-    out = ok("score", str(pop), str(cm), "--cases", str(test), "--json", str(tmp_path / "s.json"))
+    out = ok("score", str(pop), str(cm), "--cases", str(test))
     assert "hit@1" in out and "popular" in out
-    scores = json.loads((tmp_path / "s.json").read_text())
+    scores = json.loads(ok("score", str(pop), str(cm), "--cases", str(test), "--json"))
     assert [s["name"] for s in scores] == ["popular", "cm"] and scores[1]["overall"]["coverage"] == 1.0
     report = tmp_path / "report"
     ok("report", str(pop), str(cm), "--cases", str(test), "-o", str(report), "--name", "popular", "--name", "model")
