@@ -1,7 +1,13 @@
-"""Where malles-graph keeps fetched data, models and runs.
+"""Where malles-graph keeps fetched data, models and runs, and where it reads its bundled files.
 
-Everything lives under one home folder so a fresh machine needs one fetch and a
+Everything fetched lives under one home folder so a fresh machine needs one fetch and a
 user can wipe it in one go. ``MALLES_HOME`` overrides the default.
+
+The prompts, personas and scenarios ship inside the package (``malles_graph.assets.*``, mapped
+from the repository's top-level ``prompts/``, ``personas/``, ``scenarios/``) and are found with
+``importlib.resources``, so an installed wheel works outside a checkout. A user's own folder
+replaces a bundled one whole (``MALLES_PROMPTS``, ``MALLES_PERSONAS``): it must exist, and a file
+it lacks is an error naming that file, never a silent fallback to the bundled copy.
 """
 
 from __future__ import annotations
@@ -10,8 +16,10 @@ import os
 from importlib.resources import files
 from pathlib import Path
 
-from malles_graph.errors import MallesError
+from malles_graph.errors import MallesError, ScenarioError
 
+# The root of a source checkout. Only meaningful there (tests read repository files with it); installed code
+# never reads data through it: bundled files come from bundled().
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -70,3 +78,20 @@ def personas_dir() -> Path:
 def scenarios_dir() -> Path:
     """The bundled scenario files."""
     return bundled("scenarios")
+
+
+def scenario_file(path: str | Path) -> Path:
+    """The scenario file ``path`` names: the file itself when it exists, else a bundled scenario of that bare name.
+
+    So ``malles run demo.yaml`` (or ``demo``) works from an installed package in any folder, while a file of the
+    same name in the current folder wins. A path with a folder part is never redirected.
+    """
+    path = Path(path)
+    if path.exists():
+        return path
+    bundled_names = sorted(p.name for p in scenarios_dir().glob("*.yaml"))
+    if len(path.parts) == 1:
+        name = path.name if path.suffix in (".yaml", ".yml") else f"{path.name}.yaml"
+        if name in bundled_names:
+            return scenarios_dir() / name
+    raise ScenarioError(f"{path}: scenario file not found; bundled scenarios (run by name): {', '.join(bundled_names)}")

@@ -95,10 +95,21 @@ def template_fields(text: str, path: Path) -> frozenset[str]:
     return frozenset(names)
 
 
+def prompt_folder(directory: Path | None = None) -> Path:
+    """``directory`` when given (it must exist), else :func:`malles_graph.paths.prompts_dir`.
+
+    A user's folder is never completed from the bundled copy: a file it lacks fails with its name.
+    """
+    if directory is None:
+        return prompts_dir()
+    if not directory.is_dir():
+        raise PromptError(f"{directory}: no such prompt folder")
+    return directory
+
+
 def load_prompt(name: str, directory: Path | None = None, spec: PromptSpec | None = None) -> PromptTemplate:
     """Load ``<directory>/<name>.txt`` and check its variables against the spec."""
-    directory = directory or prompts_dir()
-    path = directory / f"{name}.txt"
+    path = prompt_folder(directory) / f"{name}.txt"
     if not path.exists():
         raise PromptError(f"{path}: prompt file not found")
     return parse_prompt(name, path.read_text(encoding="utf-8"), path, spec)
@@ -123,6 +134,7 @@ def parse_prompt(name: str, text: str, path: Path, spec: PromptSpec | None = Non
 
 def check_prompts(directory: Path | None = None) -> dict[str, str | None]:
     """Validate every known prompt; maps name -> error message (None when fine)."""
+    directory = prompt_folder(directory)  # a missing folder is one error, not one per prompt
     results: dict[str, str | None] = {}
     for name in sorted(PROMPT_SPECS):
         try:

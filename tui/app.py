@@ -4,7 +4,7 @@ Five screens, one per app *mode* (switching keeps each screen's state): Run,
 Live debate, Population, History, Prompts & personas. Runs execute in a thread
 worker owned by the app, so they keep going while the operator moves between
 screens; the worker posts past-tense messages (``malles_graph.tui.messages``), the app folds
-them into :class:`~tui.session.RunSession` and re-publishes them on the
+them into :class:`~malles_graph.tui.session.RunSession` and re-publishes them on the
 ``run_events`` signal that the screens subscribe to.
 """
 
