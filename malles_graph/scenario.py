@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import reprlib
 from pathlib import Path
 from typing import Literal
 
@@ -11,13 +12,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from malles_graph.economist.options import EconomistOptions
 from malles_graph.errors import ScenarioError
 from malles_graph.wholesale.options import WholesaleOptions
-from malles_graph.yaml_files import read_yaml
+from malles_graph.yaml_files import parse_yaml_value, read_yaml
 
 BACKEND_NAMES = ("local", "openai", "ollama", "choice-model", "best-response")
+# The Ta Feng data covers these days (see malles_graph/data/tafeng.py and `malles data info tafeng`).
+TAFENG_FIRST_DAY, TAFENG_LAST_DAY = dt.date(2000, 11, 1), dt.date(2001, 2, 28)
+# Seeds reach numpy, the LLM servers (a 32-bit field in llama.cpp) and the cache key.
+MAX_SEED = 2**32 - 1
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: `max_rounds: true` or `n_customers: 1e30` is a mistake, not 1 or 10**30; inf/nan never a setting.
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class BackendConfig(Section):
@@ -34,6 +40,19 @@ class BackendConfig(Section):
     timeout_s: float = Field(default=120.0, gt=0)
     max_concurrency: int = Field(default=2, ge=1, le=256)
     max_retries: int = Field(default=2, ge=0, le=10, description="repairs of an invalid structured answer")
+    call_retries: int = Field(
+        default=1,
+        ge=0,
+        le=10,
+        description="retries of a call that got no answer (timeout, connection error, HTTP 429/5xx); "
+        "each attempt waits at most timeout_s",
+    )
+    failure_limit: int = Field(
+        default=5,
+        ge=1,
+        le=10_000,
+        description="circuit breaker: after this many consecutive failed calls the run stops as failed",
+    )
     cache: bool = Field(default=True, description="use the on-disk response cache")
     n_ctx: int = Field(default=4096, ge=256, description="context size of the local llama.cpp server")
     lora: str | None = Field(
@@ -43,7 +62,9 @@ class BackendConfig(Section):
 
 class PopulationConfig(Section):
     source: Literal["tafeng", "personas"] = "tafeng"
-    n_customers: int | None = Field(default=None, ge=1, description="sample size; all customers when empty")
+    n_customers: int | None = Field(
+        default=None, ge=1, le=100_000_000, description="sample size; all customers when empty"
+    )
     personas_file: str | None = Field(default=None, description="YAML under personas/ when source is personas")
     archetypes: int = Field(default=8, ge=1, description="K: number of archetypes (clusters)")
     representatives: int = Field(default=1, ge=1, description="simulated representatives per archetype")
@@ -52,13 +73,18 @@ class PopulationConfig(Section):
 class RetailEnvironmentConfig(Section):
     subclasses: list[str] | None = Field(default=None, description="product subclasses offered; busiest when empty")
     n_subclasses: int = Field(default=1, ge=1)
-    n_candidates: int = Field(default=5, ge=2, le=50, description="products offered per decision")
-    start_date: dt.date | None = Field(default=None, description="first simulated day; data-driven when empty")
+    n_candidates: int = Field(default=5, ge=2, le=26, description="products offered per decision (labelled A-Z)")
+    start_date: dt.date | None = Field(
+        default=None,
+        strict=False,  # a quoted '2001-01-05' is a date too
+        description=f"first simulated day, within the Ta Feng data ({TAFENG_FIRST_DAY} to {TAFENG_LAST_DAY}); "
+        "data-driven when empty",
+    )
     initial_stock: int = Field(default=500, ge=0)
     price_step: float = Field(default=0.05, ge=0, le=0.5, description="max relative price change per round")
     restock: int = Field(default=0, ge=0, description="units added to each product's stock per round")
     visit_rate: float = Field(
-        default=0.02, gt=0, le=1, description="share of the population shopping the subclass in one round"
+        default=0.02, ge=1e-6, le=1, description="share of the population shopping the subclass in one round"
     )
     target_cover: float = Field(
         default=3.0, gt=0, description="rounds of demand the store wants in stock; prices rise below, fall above"
@@ -101,7 +127,7 @@ class Scenario(Section):
     name: str = Field(min_length=1)
     description: str = ""
     kind: Literal["retail", "economist", "wholesale"] = "retail"
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
     backend: BackendConfig = BackendConfig()
     population: PopulationConfig = PopulationConfig()
     environment: RetailEnvironmentConfig = RetailEnvironmentConfig()
@@ -117,6 +143,17 @@ class Scenario(Section):
         n, k = self.population.n_customers, self.population.archetypes
         if n is not None and k > n:
             raise ValueError(f"population.archetypes ({k}) must not exceed population.n_customers ({n})")
+        reps = self.population.representatives
+        if n is not None and k * reps > n:
+            raise ValueError(
+                f"population.archetypes x population.representatives ({k} x {reps}) must not exceed "
+                f"population.n_customers ({n}): representatives are distinct customers"
+            )
+        day = self.environment.start_date
+        if day is not None and not TAFENG_FIRST_DAY <= day <= TAFENG_LAST_DAY:
+            raise ValueError(
+                f"environment.start_date {day} is outside the Ta Feng data ({TAFENG_FIRST_DAY} to {TAFENG_LAST_DAY})"
+            )
         if self.population.source == "personas" and not self.population.personas_file:
             raise ValueError("population.personas_file is required when population.source is 'personas'")
         if self.kind == "economist" and self.economist is None:
@@ -126,15 +163,25 @@ class Scenario(Section):
         return self
 
 
+# Bounded: a value from a hostile file (an alias bomb, a huge list) is shown cut short, never expanded whole.
+_short = reprlib.Repr()
+_short.maxlevel, _short.maxlist, _short.maxdict, _short.maxstring, _short.maxother, _short.maxlong = 2, 4, 4, 60, 60, 40
+MAX_SHOWN_PROBLEMS = 10
+
+
 def format_validation_error(source: str, exc: ValidationError) -> str:
-    """One line per problem: file, dotted field path, what was expected, what was given."""
-    lines = [f"{source}: {exc.error_count()} problem(s) in the scenario"]
-    for err in exc.errors():
+    """File, dotted field path, what was expected, what was given: one line for one problem, else one per problem."""
+    problems = []
+    for err in exc.errors(include_url=False, include_context=False)[:MAX_SHOWN_PROBLEMS]:
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"
         given = err.get("input")
-        shown = "" if isinstance(given, dict) else f" (got {given!r})"
-        lines.append(f"  - {where}: {err['msg']}{shown}")
-    return "\n".join(lines)
+        shown = "" if isinstance(given, dict) else f" (got {_short.repr(given)})"
+        problems.append(f"{where}: {err['msg']}{shown}")
+    if len(problems) == 1:
+        return f"{source}: {problems[0]}"
+    more = exc.error_count() - len(problems)
+    tail = [f"  ... and {more} more"] if more > 0 else []
+    return "\n".join([f"{source}: {exc.error_count()} problem(s) in the scenario", *(f"  - {p}" for p in problems), *tail])
 
 
 def parse_scenario(data: object, source: str = "<scenario>") -> Scenario:
@@ -158,9 +205,28 @@ def load_scenario(path: str | Path, overrides: dict[str, object] | None = None) 
     return parse_scenario(data, str(path))
 
 
+def parse_sets(pairs: list[str]) -> dict[str, object]:
+    """``--set key.path=value`` pairs; values are read as YAML (so 3, 0.5, true, [a, b] keep their types)."""
+    overrides: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key or any(not part.strip() for part in key.split(".")):
+            raise ScenarioError(f"--set {pair!r}: expected key.path=value, e.g. --set decision.samples=3")
+        overrides[key] = parse_yaml_value(raw, f"--set {key}", ScenarioError)
+    return overrides
+
+
 def set_dotted(data: dict, dotted: str, value: object) -> None:
+    """Set ``a.b.c`` in nested mappings; a path through a value that is not a section is a ScenarioError."""
     node = data
     *parents, leaf = dotted.split(".")
-    for key in parents:
-        node = node.setdefault(key, {})
+    for depth, key in enumerate(parents):
+        child = node.setdefault(key, {})
+        if child is None:  # `economist:` left empty in the file
+            child = node[key] = {}
+        if not isinstance(child, dict):
+            where = ".".join(parents[: depth + 1])
+            raise ScenarioError(f"--set {dotted}: {where} is a value ({_short.repr(child)}), not a section with fields")
+        node = child
     node[leaf] = value

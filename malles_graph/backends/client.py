@@ -6,6 +6,14 @@ pydantic plus an optional domain validator. An invalid answer is sent back with
 the validation error for a bounded number of repairs; after that the call is
 recorded as a failure (``StructuredResult.ok is False``). Nothing is ever
 replaced by a made-up default.
+
+A failing backend fails loudly. Each call is tried at most ``1 + call_retries`` times (the HTTP client's
+own retries are off, so retries are counted once), each attempt bounded by the backend's timeout, and only
+transient failures (timeouts, connection errors, HTTP 408/409/429/5xx) are retried. An authentication
+error (HTTP 401/403) and ``failure_limit`` consecutive failed calls (the circuit breaker) raise
+:class:`BackendFatalError`; from then on every call raises it at once, so a run stops instead of
+recording hours of failures. Error messages and answers pass through :func:`redact`, so an API key a
+server echoes never reaches a transcript, the store or the screen.
 """
 
 from __future__ import annotations
@@ -23,7 +31,8 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import BaseModel, ValidationError
 
 from malles_graph.backends.cache import CachedResponse, ResponseCache, cache_key
-from malles_graph.errors import BackendError
+from malles_graph.errors import BackendError, BackendFatalError
+from malles_graph.redact import redact
 
 T = TypeVar("T", bound=BaseModel)
 Validator = Callable[[Any], list[str]]
@@ -105,6 +114,10 @@ class LLMClient:
         max_tokens: int = 256,
         structured: bool = True,
         call_kwargs: CallKwargs = openai_call_kwargs,
+        call_retries: int = 1,
+        failure_limit: int = 5,
+        retry_backoff_s: float = 0.5,
+        auth_hint: str = "",
     ) -> None:
         self.chat_model = chat_model
         self.backend = backend
@@ -117,6 +130,14 @@ class LLMClient:
         self._call_kwargs = call_kwargs
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self.calls = 0
+        self.call_retries = call_retries
+        self.failure_limit = failure_limit
+        self.retry_backoff_s = retry_backoff_s
+        self.auth_hint = auth_hint
+        self._breaker_lock = threading.Lock()
+        self.consecutive_failures = 0
+        # Set once the backend is known to be unusable; every later call raises it at once.
+        self.fatal: BackendFatalError | None = None
 
     def chat(
         self,
@@ -136,16 +157,55 @@ class LLMClient:
         kwargs = self._call_kwargs(temperature, seed, max_tokens, response_format if self.structured_supported else None)
         start = time.perf_counter()
         with self._slots:
-            try:
-                reply = self.chat_model.invoke(list(messages), **kwargs)
-            except Exception as exc:  # network, timeout, server errors: all arrive as different types
-                raise BackendError(f"backend {self.backend!r} (model {self.model_id}) failed: {exc}") from exc
+            reply = self._invoke(list(messages), kwargs)
         self.calls += 1
-        text = _text(reply)
+        text = redact(_text(reply))
         prompt_tokens, completion_tokens = _usage(reply, messages, text)
         if self.cache is not None:
             self.cache.put(key, self.model_id, CachedResponse(text, prompt_tokens, completion_tokens))
         return ChatResult(text, prompt_tokens, completion_tokens, latency_s=time.perf_counter() - start)
+
+    def _invoke(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> BaseMessage:
+        """One call: bounded retries of transient failures, then success, BackendError or BackendFatalError."""
+        for attempt in range(self.call_retries + 1):
+            self._raise_if_fatal()
+            try:
+                reply = self.chat_model.invoke(messages, **kwargs)
+            except Exception as exc:  # network, timeout, server errors: all arrive as different types
+                status = http_status(exc)
+                reason = redact(f"backend {self.backend!r} (model {self.model_id}) failed: {describe(exc)}")
+                if status in (401, 403):
+                    hint = f"; {self.auth_hint}" if self.auth_hint else ""
+                    self._open_breaker(f"{reason} (authentication refused, HTTP {status}{hint})")
+                if attempt < self.call_retries and is_transient(exc, status):
+                    time.sleep(self.retry_backoff_s * (attempt + 1))
+                    continue
+                self._count_failure(reason)
+                raise BackendError(reason) from None  # not `from exc`: the cause may hold the unredacted key
+            with self._breaker_lock:
+                self.consecutive_failures = 0
+            return reply
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    def _raise_if_fatal(self) -> None:
+        if self.fatal is not None:
+            raise BackendFatalError(str(self.fatal))
+
+    def _open_breaker(self, reason: str) -> None:
+        with self._breaker_lock:
+            if self.fatal is None:
+                self.fatal = BackendFatalError(reason)
+        self._raise_if_fatal()
+
+    def _count_failure(self, reason: str) -> None:
+        with self._breaker_lock:
+            self.consecutive_failures += 1
+            tripped = self.consecutive_failures >= self.failure_limit
+        if tripped:
+            self._open_breaker(
+                f"{reason} (circuit breaker: {self.failure_limit} consecutive failed calls; "
+                "the backend is down or misconfigured, so the run stops here: set backend.failure_limit to change)"
+            )
 
     def structured(
         self,
@@ -221,6 +281,33 @@ def extract_json(text: str) -> dict[str, Any] | None:
         if isinstance(payload, dict):
             return payload
     return None
+
+
+TRANSIENT_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+
+
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status of a failed call (openai, ollama and httpx errors each carry it differently)."""
+    status = getattr(exc, "status_code", None)
+    if status is None:
+        response = getattr(exc, "response", None)
+        status = getattr(response, "status_code", None)
+    return status if isinstance(status, int) and status > 0 else None
+
+
+def is_transient(exc: BaseException, status: int | None) -> bool:
+    """Worth another attempt: no answer at all (timeout, refused connection) or a server-side hiccup."""
+    if status is not None:
+        return status in TRANSIENT_STATUS
+    return isinstance(exc, (TimeoutError, ConnectionError, OSError)) or any(
+        word in type(exc).__name__ for word in ("Timeout", "Connect", "Network", "Protocol")
+    )
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line description: the exception type when its text is empty, the text cut to a sane length."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 500 else text[:500] + " ..."
 
 
 def _text(message: BaseMessage) -> str:

@@ -22,6 +22,7 @@ from malles_graph.backends.cache import ResponseCache
 from malles_graph.backends.client import CallKwargs, LLMClient, openai_call_kwargs
 from malles_graph.backends.local_server import LocalServer, LocalServerKey
 from malles_graph.errors import BackendError
+from malles_graph.redact import register_secret
 from malles_graph.scenario import BACKEND_NAMES, BackendConfig
 
 LLM_BACKENDS = ("local", "openai", "ollama")
@@ -58,7 +59,7 @@ def build_chat_model(config: BackendConfig) -> tuple[BaseChatModel, str, CallKwa
         model_path = config.model or str(bundled_model_path())
         server = LocalServer.get(LocalServerKey(model_path, config.n_ctx, config.max_concurrency, config.lora))
         chat = ChatOpenAI(
-            model="local", base_url=f"{server.base_url}/v1", api_key="local", timeout=config.timeout_s, max_retries=1
+            model="local", base_url=f"{server.base_url}/v1", api_key="local", timeout=config.timeout_s, max_retries=0
         )
         lora = ""
         if config.lora:  # the response cache must tell adapters (and retrained ones) apart
@@ -73,13 +74,14 @@ def build_chat_model(config: BackendConfig) -> tuple[BaseChatModel, str, CallKwa
             raise BackendError(
                 f"backend 'openai' needs an API key in ${config.api_key_env} (or a base_url of a local server)"
             )
+        register_secret(api_key)
         model = config.model or "gpt-4o-mini"
         chat = ChatOpenAI(
             model=model,
             base_url=config.base_url,
             api_key=api_key or "not-needed",
             timeout=config.timeout_s,
-            max_retries=1,
+            max_retries=0,  # LLMClient retries (call_retries): retries are counted once
         )
         return chat, f"openai:{config.base_url or 'api.openai.com'}:{model}", openai_call_kwargs
     if config.name == "ollama":
@@ -124,4 +126,7 @@ def build_client(
         max_tokens=config.max_tokens,
         structured=structured,
         call_kwargs=call_kwargs,
+        call_retries=config.call_retries,
+        failure_limit=config.failure_limit,
+        auth_hint=f"check the API key in ${config.api_key_env}" if config.name == "openai" else "",
     )

@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 from rich.console import Console
 from rich.table import Table
 
-from malles_graph.scenario import BACKEND_NAMES, BackendConfig, Scenario, load_scenario
+from malles_graph.scenario import BACKEND_NAMES, BackendConfig, Scenario, load_scenario, parse_sets
 
 app = typer.Typer()
 console = Console()
@@ -19,17 +18,6 @@ console = Console()
 BackendOpt = Annotated[str | None, typer.Option("--backend", "-b", help=f"LLM backend: {', '.join(BACKEND_NAMES)}")]
 ModelOpt = Annotated[str | None, typer.Option(help="model name (openai/ollama) or GGUF path (local)")]
 BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="server URL for openai/ollama backends")]
-
-
-def parse_sets(pairs: list[str]) -> dict[str, object]:
-    """``key.path=value`` pairs; values are read as YAML (so 3, 0.5, true, [a, b] keep their types)."""
-    overrides: dict[str, object] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise typer.BadParameter(f"--set expects key.path=value, got {pair!r}")
-        key, raw = pair.split("=", 1)
-        overrides[key.strip()] = yaml.safe_load(raw)
-    return overrides
 
 
 def scenario_with_overrides(

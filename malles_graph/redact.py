@@ -1,0 +1,66 @@
+"""Secrets never leave the process: API keys and credential-like text are masked in every message we keep.
+
+Used on backend error messages and answers (the client), on what the store writes (errors, transcript
+turns), and on every error the CLI prints. Two nets: the exact values of registered secrets and of
+credential-named environment variables (``*_API_KEY``, ``*_TOKEN``, ...), wherever they appear; and
+patterns for credential-like text a server may echo (``Authorization: Bearer ...``, ``api_key=...``,
+``sk-...``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+
+MASK = "<redacted>"
+# Shorter values are too likely to be ordinary words ("local", "true") to mask everywhere.
+MIN_SECRET_LEN = 6
+
+_SECRET_ENV = re.compile(r"(API_?KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)", re.IGNORECASE)
+_PATTERNS = [
+    # Authorization: Bearer xyz / Authorization=Basic xyz / "authorization": "xyz"
+    re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(?:(?:bearer|basic|token)\s+)?[^\s\"',;}]+"),
+    re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{6,}"),
+    # api_key=..., "api-key": "...", x-api-key: ..., access_token=..., password: ...
+    re.compile(
+        r"(?i)((?:x-)?(?:api[_-]?key|apikey|access[_-]?token|auth[_-]?token|secret[_-]?key|client[_-]?secret|"
+        r"password|passwd|token)[\"']?\s*[:=]\s*[\"']?)[^\s\"',;}]+"
+    ),
+    # Provider key shapes: OpenAI (sk-..., sk-proj-...), Anthropic, GitHub, Hugging Face, Google.
+    re.compile(r"\b()(?:sk-[A-Za-z0-9_-]{8,}|ghp_[A-Za-z0-9]{20,}|hf_[A-Za-z0-9]{20,}|AIza[A-Za-z0-9_-]{30,})"),
+]
+
+_registered: set[str] = set()
+_lock = threading.Lock()
+
+
+def register_secret(value: str | None) -> None:
+    """Mask ``value`` wherever it appears from now on (e.g. the API key a backend was built with)."""
+    if value and len(value) >= MIN_SECRET_LEN:
+        with _lock:
+            _registered.add(value)
+
+
+def _known_secrets() -> list[str]:
+    values = {v for k, v in os.environ.items() if _SECRET_ENV.search(k) and len(v) >= MIN_SECRET_LEN}
+    with _lock:
+        values |= _registered
+    # Longest first, so a secret containing another is masked whole.
+    return sorted(values, key=len, reverse=True)
+
+
+def redact(text: str) -> str:
+    """``text`` with every known secret and credential-like value replaced by ``<redacted>``."""
+    if not text:
+        return text
+    for secret in _known_secrets():
+        if secret in text:
+            text = text.replace(secret, MASK)
+    for pattern in _PATTERNS:
+        text = pattern.sub(lambda m: (m.group(1) + MASK) if not m.group(0).endswith(MASK) else m.group(0), text)
+    return text
+
+
+def redact_optional(text: str | None) -> str | None:
+    return None if text is None else redact(text)
