@@ -29,7 +29,7 @@ def _error(message: str) -> None:
 def run_app(app: typer.Typer, args: list[str] | None = None) -> None:
     try:
         # Without standalone mode typer returns the exit code of typer.Exit instead of exiting.
-        code = app(args=args, standalone_mode=False)
+        code = app(args=args, prog_name="malles", standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
     except MallesError as exc:
         _error(str(exc))

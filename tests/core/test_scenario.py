@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,25 @@ BAD_FILES = {
     "personas.yaml": ("name: x\npopulation:\n  source: personas\n", "personas_file is required"),
     "economist.yaml": ("name: x\nkind: economist\n", "needs an 'economist:' section"),
     "date.yaml": ("name: x\nenvironment:\n  start_date: yesterday\n", "environment.start_date"),
+    # Values the schema once allowed and that crashed mid-run, or were silently accepted (issue 16).
+    "seed_negative.yaml": ("name: x\nseed: -1\n", "seed: Input should be greater than or equal to 0"),
+    "seed_huge.yaml": (f"name: x\nseed: {2**70}\n", "seed: Input should be less than or equal to 4294967295"),
+    "candidates.yaml": ("name: x\nenvironment:\n  n_candidates: 50\n", "environment.n_candidates: Input should be less"),
+    "visit_rate.yaml": ("name: x\nenvironment:\n  visit_rate: 1.0e-300\n", "environment.visit_rate: Input should be"),
+    "customers_float.yaml": ("name: x\npopulation:\n  n_customers: 1.0e+30\n", "population.n_customers: Input should be"),
+    "customers_huge.yaml": ("name: x\npopulation:\n  n_customers: 1000000000000\n", "population.n_customers: Input should"),
+    "date_early.yaml": ("name: x\nenvironment:\n  start_date: 1990-01-01\n", "outside the Ta Feng data"),
+    "date_late.yaml": ("name: x\nenvironment:\n  start_date: 2030-01-01\n", "outside the Ta Feng data"),
+    "date_impossible.yaml": ("name: x\nenvironment:\n  start_date: 2001-13-45\n", "line 3, column 15: '2001-13-45' is not a valid date"),
+    "representatives.yaml": (
+        "name: x\npopulation:\n  n_customers: 50\n  archetypes: 2\n  representatives: 1000\n",
+        "(2 x 1000) must not exceed population.n_customers (50)",
+    ),
+    "epsilon_inf.yaml": ("name: x\nmean_field:\n  epsilon: .inf\n", "mean_field.epsilon: Input should be a finite number"),
+    "rounds_bool.yaml": ("name: x\nmean_field:\n  max_rounds: true\n", "mean_field.max_rounds: Input should be a valid integer"),
+    "duplicate.yaml": ("name: x\nseed: 1\nseed: 2\n", "line 3, column 1: duplicate key 'seed' (first at line 2)"),
+    "deep.yaml": ("name: x\nseed: " + "[" * 20000 + "]" * 20000 + "\n", "nested deeper than 64 levels"),
+    "binary.yaml": ("name: x\n\x00\x01\x02", "binary content"),
 }
 
 
@@ -63,3 +83,59 @@ def test_defaults() -> None:
 @pytest.mark.parametrize("path", sorted((REPO / "scenarios").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_scenarios_load(path: Path) -> None:
     assert load_scenario(path).name
+
+
+def test_alias_bomb_is_refused_quickly_and_bounded(tmp_path: Path) -> None:
+    """Billion laughs: 9 levels of 9 aliases; it once grew memory without limit in the error message."""
+    lines = ['name: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, cur in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"{cur}: &{cur} [" + ",".join([f"*{prev}"] * 9) + "]")
+    path = tmp_path / "laughs.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ScenarioError, match="aliases expand to more than 100,000 values") as info:
+        load_scenario(path)
+    assert str(path) in str(info.value) and len(str(info.value)) < 300
+
+
+def test_folder_and_unreadable_files(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="is a folder, not a scenario file"):
+        load_scenario(tmp_path)
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ScenarioError, match="not UTF-8 text"):
+        load_scenario(latin)
+
+
+def test_error_shows_a_long_value_cut_short(tmp_path: Path) -> None:
+    path = tmp_path / "long.yaml"
+    path.write_text("name: x\nseed: [" + ", ".join(["1"] * 5000) + "]\n")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert "seed: Input should be a valid integer" in str(info.value) and len(str(info.value)) < 300
+
+
+@pytest.mark.parametrize(
+    ("pair", "expected"),
+    [
+        ("noequals", "--set 'noequals': expected key.path=value"),
+        ("=3", "expected key.path=value"),
+        ("a..b=3", "expected key.path=value"),
+        ("seed=[1,2", "--set seed: '[1,2' is not a valid YAML value"),
+    ],
+)
+def test_parse_sets_rejects_malformed_pairs(pair: str, expected: str) -> None:
+    from malles_graph.scenario import parse_sets
+
+    with pytest.raises(ScenarioError, match=re.escape(expected)):
+        parse_sets([pair])
+
+
+def test_set_through_a_value_is_an_error(tmp_path: Path) -> None:
+    from malles_graph.scenario import parse_sets
+
+    path = tmp_path / "s.yaml"
+    path.write_text("name: x\n")
+    with pytest.raises(ScenarioError, match=r"--set name.foo: name is a value \('x'\), not a section"):
+        load_scenario(path, parse_sets(["name.foo=1"]))
+    scenario = load_scenario(path, parse_sets(["decision.samples=3", "environment.start_date=2001-01-05"]))
+    assert scenario.decision.samples == 3 and str(scenario.environment.start_date) == "2001-01-05"

@@ -1,0 +1,60 @@
+"""Every CLI usage error: a one-line `error:` message naming what is wrong, exit code 2, no traceback (issue 16).
+
+In process through the real entry point (`run_app`), so many cases stay cheap; one subprocess case checks the
+installed console script end to end.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from malles_graph.cli import app
+from malles_graph.cli.errors import run_app
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO = str(REPO / "scenarios" / "demo.yaml")
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as info:
+        run_app(app, args)
+    captured = capsys.readouterr()
+    return int(info.value.code or 0), captured.err + captured.out
+
+
+CASES = {
+    "run without a file": (["run"], "malles run: Missing argument 'SCENARIO.yaml'"),
+    "seed not a number": (["run", DEMO, "--seed", "abc"], "Invalid value for '--seed'"),
+    "unknown option": (["run", DEMO, "--bogus-opt"], "No such option: --bogus-opt"),
+    "unknown command": (["nosuchcommand"], "No such command 'nosuchcommand'"),
+    "zero seeds": (["run", DEMO, "--seeds", "0"], "Invalid value for '--seeds'"),
+    "set without =": (["run", DEMO, "--set", "noequals"], "--set 'noequals': expected key.path=value"),
+    "set through a value": (["run", DEMO, "--set", "name.foo=1"], "--set name.foo: name is a value"),
+    "set with broken YAML": (["run", DEMO, "--set", "seed=[1,2"], "--set seed: '[1,2' is not a valid YAML value"),
+    "set a bad value": (["run", DEMO, "--set", "seed=-1"], "seed: Input should be greater than or equal to 0"),
+    "scenario is a folder": (["run", str(REPO / "scenarios")], "is a folder, not a scenario file"),
+    "eval option": (["eval", "run", "--bogus"], "No such option: --bogus"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_usage_error_is_one_line_exit_2(case: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args, expected = CASES[case]
+    code, output = run_cli(args, capsys)
+    assert code == 2, output
+    assert "Traceback" not in output
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), output
+    assert expected in lines[0]
+
+
+def test_console_script_usage_error_has_no_traceback() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "malles_graph.cli", "run", "--seed", "abc"], capture_output=True, text=True, cwd=REPO
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr and done.stderr.startswith("error: ")
