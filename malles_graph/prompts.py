@@ -8,6 +8,7 @@ written doubled (``{{`` and ``}}``), as in ``str.format``.
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,21 +77,39 @@ class PromptTemplate:
         missing = sorted(self.fields - values.keys())
         if missing:
             raise PromptError(f"{self.path}: no value given for variable(s) {missing}")
-        return self.text.format(**{k: v for k, v in values.items() if k in self.fields})
+        # Values are inserted as text: the check below renders with text, so what passes it always renders.
+        return self.text.format(**{k: str(v) for k, v in values.items() if k in self.fields})
+
+
+# A width or precision beyond this is a typo (or a memory bomb: {customer:>999999999}), never a layout.
+MAX_FORMAT_NUMBER = 1000
+_NUMBERS = re.compile(r"\d+")
 
 
 def template_fields(text: str, path: Path) -> frozenset[str]:
-    """The placeholder names in ``text``; raises PromptError on malformed braces or expressions."""
+    """The placeholder names in ``text``; raises PromptError on anything that would fail at render time:
+    malformed braces, expressions, unknown conversions, nested or invalid format specs."""
     try:
         parsed = list(string.Formatter().parse(text))
     except ValueError as exc:
         raise PromptError(f"{path}: malformed placeholder ({exc}); write literal braces as {{{{ and }}}}") from None
     names = set()
-    for _, field, _, _ in parsed:
+    for _, field, spec, conversion in parsed:
         if field is None:
             continue
+        shown = "{" + field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
         if not field.isidentifier():
-            raise PromptError(f"{path}: placeholder {{{field}}} is not a plain variable name")
+            raise PromptError(f"{path}: placeholder {shown} is not a plain variable name")
+        if conversion not in (None, "r", "s", "a"):
+            raise PromptError(f"{path}: placeholder {shown}: unknown conversion !{conversion} (use !r, !s or !a)")
+        if spec and ("{" in spec or "}" in spec):
+            raise PromptError(f"{path}: placeholder {shown}: a placeholder inside a format spec is not supported")
+        if spec and any(int(n) > MAX_FORMAT_NUMBER for n in _NUMBERS.findall(spec)):
+            raise PromptError(f"{path}: placeholder {shown}: width or precision above {MAX_FORMAT_NUMBER}")
+        try:
+            ("{0" + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}").format("text")
+        except (ValueError, TypeError) as exc:
+            raise PromptError(f"{path}: placeholder {shown} cannot be rendered with a text value ({exc})") from None
         names.add(field)
     return frozenset(names)
 
@@ -110,9 +129,24 @@ def prompt_folder(directory: Path | None = None) -> Path:
 def load_prompt(name: str, directory: Path | None = None, spec: PromptSpec | None = None) -> PromptTemplate:
     """Load ``<directory>/<name>.txt`` and check its variables against the spec."""
     path = prompt_folder(directory) / f"{name}.txt"
+    return parse_prompt(name, read_prompt_text(path), path, spec)
+
+
+def read_prompt_text(path: Path) -> str:
+    """The text of a prompt file; PromptError naming the file when it is missing, a folder, binary or not UTF-8."""
     if not path.exists():
         raise PromptError(f"{path}: prompt file not found")
-    return parse_prompt(name, path.read_text(encoding="utf-8"), path, spec)
+    if path.is_dir():
+        raise PromptError(f"{path}: is a folder, not a prompt file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise PromptError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save the prompt as UTF-8") from None
+    except OSError as exc:
+        raise PromptError(f"{path}: cannot read the prompt file ({exc.strerror or exc})") from None
+    if "\x00" in text:
+        raise PromptError(f"{path}: binary content (NUL bytes); not a prompt file")
+    return text
 
 
 def parse_prompt(name: str, text: str, path: Path, spec: PromptSpec | None = None) -> PromptTemplate:

@@ -95,7 +95,13 @@ class RetailEnvironmentConfig(Section):
 
 class DecisionOptions(Section):
     debate_rounds: int = Field(default=2, ge=0, le=10)
-    samples: int = Field(default=1, ge=1, le=32, description="multi-sampling: decisions drawn per agent")
+    samples: int | None = Field(
+        default=None,
+        ge=1,
+        le=32,
+        description="multi-sampling: decisions drawn per agent, then a majority vote; the backend's default "
+        "(DEFAULT_SAMPLES) when empty",
+    )
     roles: list[Literal["product_specialist", "price_analyst", "persona"]] = Field(
         default_factory=lambda: ["product_specialist", "price_analyst", "persona"]
     )
@@ -105,6 +111,19 @@ class DecisionOptions(Section):
     max_repairs: int = Field(default=2, ge=0, le=10)
     max_conflict_loops: int = Field(default=1, ge=0, le=5)
     neighbours: int = Field(default=8, ge=0, le=100)
+    calibration: str | None = Field(
+        default=None, description="fitted calibration JSON (`malles align calibrate`) applied after the vote"
+    )
+
+    def samples_for(self, backend: str) -> int:
+        """``samples``, or the backend's default: an LLM votes over several draws, the choice model needs one."""
+        return self.samples if self.samples is not None else DEFAULT_SAMPLES.get(backend, 1)
+
+
+# Decisions drawn per agent when decision.samples is empty: an LLM's draws differ (sampling, and the
+# candidate order is shuffled per draw) so a vote evens out position bias; the fitted choice model is
+# deterministic (argmax), so one draw is the vote.
+DEFAULT_SAMPLES: dict[str, int] = {"local": 3, "openai": 5, "ollama": 3, "choice-model": 1}
 
 
 class MeanFieldOptions(Section):
