@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.serde.base import SerializerProtocol
 from sqlalchemy.engine import make_url
 
 from malles_graph.store.engine import SQLITE_BUSY_MS, StoreError, is_sqlite, normalise_url, safe_url, sqlite_path
@@ -24,8 +25,13 @@ def psycopg_conninfo(url: str) -> str:
 
 
 @contextmanager
-def open_checkpointer(url: str | None, *, max_connections: int = 8) -> Iterator[BaseCheckpointSaver]:
-    """A checkpointer on the same database as the run store (tables created on first use)."""
+def open_checkpointer(
+    url: str | None, *, max_connections: int = 8, serde: SerializerProtocol | None = None
+) -> Iterator[BaseCheckpointSaver]:
+    """A checkpointer on the same database as the run store (tables created on first use).
+
+    ``serde``: the serializer (the runner passes one whose allowlist holds the graph's types).
+    """
     url = normalise_url(url)
     if is_sqlite(url):
         from langgraph.checkpoint.sqlite import SqliteSaver
@@ -36,7 +42,7 @@ def open_checkpointer(url: str | None, *, max_connections: int = 8) -> Iterator[
         conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
         conn.execute("PRAGMA synchronous=NORMAL")
         try:
-            saver = SqliteSaver(conn)
+            saver = SqliteSaver(conn, serde=serde)
             saver.setup()
             yield saver
         finally:
@@ -58,7 +64,7 @@ def open_checkpointer(url: str | None, *, max_connections: int = 8) -> Iterator[
     except Exception as exc:  # psycopg and the pool raise several types
         raise StoreError(f"cannot open the checkpointer on {safe_url(url)}: {exc}") from None
     try:
-        saver = PostgresSaver(pool)
+        saver = PostgresSaver(pool, serde=serde)
         saver.setup()
         yield saver
     finally:

@@ -71,9 +71,42 @@ def make_engine(url: str | None = None, *, create: bool = True) -> Engine:
             from malles_graph.store import tables  # noqa: F401 - registers the tables on SQLModel.metadata
 
             SQLModel.metadata.create_all(engine)
+            _add_missing_columns(engine)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot open the run store {safe_url(url)}: {_first_line(exc)}") from None
     return engine
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Add columns that later versions put on existing tables (nullable or defaulted), so an older store opens.
+
+    ``create_all`` creates missing tables but never alters existing ones; this is the one
+    migration step: ``ALTER TABLE ... ADD COLUMN`` for each model column the table lacks.
+    """
+    from sqlalchemy import inspect
+
+    inspector = inspect(engine)
+    for table in SQLModel.metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            continue
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        missing = [c for c in table.columns if c.name not in present]
+        if not missing:
+            continue
+        with engine.begin() as conn:
+            for column in missing:
+                kind = column.type.compile(dialect=engine.dialect)
+                default = column.default.arg if column.default is not None and column.default.is_scalar else None
+                clause = "" if default is None else f" DEFAULT {_sql_literal(default)}"
+                conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}{clause}')
+
+
+def _sql_literal(value: object) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def check_reachable(url: str | None) -> str:

@@ -1,18 +1,28 @@
-"""Reading and writing run rows. Writers replace by natural key, so replays never duplicate."""
+"""Reading and writing run rows, for every scenario kind. Writers replace by natural key, so replays never duplicate.
+
+Run ownership: the process running a run claims it (``owner`` = host:pid, ``heartbeat_at``);
+a second process cannot claim a run whose owner is alive (a second ``--resume`` is refused),
+and a ``running`` run whose owner died (SIGKILL, SIGTERM, power cut) reads back as
+``interrupted``: same host, the pid is gone; another host, no heartbeat for ``STALE_AFTER``.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
 import re
 import secrets
+import socket
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import delete, func
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import delete, func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from malles_graph.agents import AgentOutcome
-from malles_graph.population.archetypes import Archetype
+from malles_graph.agents import AgentOutcome, TranscriptTurn
 from malles_graph.population.reporters import RoundReport
 from malles_graph.store.engine import StoreError
 from malles_graph.store.tables import (
@@ -24,6 +34,8 @@ from malles_graph.store.tables import (
     TranscriptTurnRow,
     utcnow,
 )
+
+STALE_AFTER = dt.timedelta(seconds=90)  # a live owner beats every few seconds (graphs.run.handle.HEARTBEAT_S)
 
 
 def new_run_id(name: str) -> str:
@@ -49,7 +61,7 @@ def get_run(engine: Engine, run_id: str) -> RunRow:
             known = session.exec(select(RunRow.id).order_by(RunRow.created_at.desc()).limit(5)).all()
             hint = f"; recent runs: {', '.join(known)}" if known else "; the store holds no runs"
             raise StoreError(f"no run {run_id!r} in the store{hint}")
-        return run
+    return _settle(engine, run)
 
 
 def list_runs(engine: Engine, limit: int | None = None) -> list[RunRow]:
@@ -57,7 +69,92 @@ def list_runs(engine: Engine, limit: int | None = None) -> list[RunRow]:
         query = select(RunRow).order_by(RunRow.created_at.desc())
         if limit:
             query = query.limit(limit)
-        return list(session.exec(query).all())
+        rows = list(session.exec(query).all())
+    return [_settle(engine, r) for r in rows]
+
+
+# -- ownership ----------------------------------------------------------------------------------
+def this_owner() -> str:
+    """host:pid of this process, as written in a run it owns."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_alive(owner: str | None, heartbeat_at: dt.datetime | None, now: dt.datetime | None = None) -> bool:
+    """Whether the process named ``owner`` still runs: the pid on this host, the heartbeat elsewhere."""
+    if not owner:
+        return False
+    now = now or utcnow()
+    beat = heartbeat_at.replace(tzinfo=dt.UTC) if heartbeat_at and heartbeat_at.tzinfo is None else heartbeat_at
+    fresh = beat is not None and now - beat < STALE_AFTER
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return fresh
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a process of another user holds the pid: alive only if it keeps beating
+        return fresh
+    return fresh or int(pid) == os.getpid()
+
+
+def _settle(engine: Engine, run: RunRow) -> RunRow:
+    """A ``running`` run whose owner died is marked ``interrupted`` (stored, so every reader agrees)."""
+    if run.status != "running" or owner_alive(run.owner, run.heartbeat_at):
+        return run
+    reason = f"the process running it ({run.owner or 'unknown'}) stopped without finishing"
+    with Session(engine) as session:
+        result = session.exec(  # type: ignore[call-overload]
+            update(RunRow)
+            .where(RunRow.id == run.id, RunRow.status == "running", _same_owner(run.owner))
+            .values(status="interrupted", error=reason, owner=None, updated_at=utcnow())
+        )
+        session.commit()
+    if result.rowcount:
+        run.status, run.error, run.owner = "interrupted", reason, None
+    return run
+
+
+def _same_owner(owner: str | None) -> Any:
+    return RunRow.owner.is_(None) if owner is None else RunRow.owner == owner  # type: ignore[union-attr]
+
+
+def claim_run(engine: Engine, run_id: str) -> RunRow:
+    """Make this process the run's owner (status ``running``); refused while another live process owns it.
+
+    A compare-and-set on the previous owner, so of two processes resuming the same run at
+    the same moment exactly one wins.
+    """
+    run = get_run(engine, run_id)
+    if run.status == "running" and owner_alive(run.owner, run.heartbeat_at) and run.owner != this_owner():
+        raise StoreError(
+            f"run {run_id!r} is already running (process {run.owner}); wait for it to end or stop it first"
+        )
+    me, now = this_owner(), utcnow()
+    with Session(engine) as session:
+        result = session.exec(  # type: ignore[call-overload]
+            update(RunRow)
+            .where(RunRow.id == run_id, _same_owner(run.owner))
+            .values(status="running", error=None, owner=me, heartbeat_at=now, updated_at=now)
+        )
+        session.commit()
+    if not result.rowcount:
+        raise StoreError(f"run {run_id!r} was just claimed by another process; it is already running")
+    return get_run(engine, run_id)
+
+
+def heartbeat(engine: Engine, run_id: str) -> None:
+    """The owner's sign of life."""
+    with Session(engine) as session:
+        session.exec(  # type: ignore[call-overload]
+            update(RunRow).where(RunRow.id == run_id, RunRow.owner == this_owner()).values(heartbeat_at=utcnow())
+        )
+        session.commit()
+
+
+def release_run(engine: Engine, run_id: str, status: str, reason: str | None = None, **fields: object) -> None:
+    """End this process's ownership with the run's final status (finished, failed, cancelled, interrupted)."""
+    update_run(engine, run_id, status=status, error=reason or None, owner=None, **fields)
 
 
 def update_run(engine: Engine, run_id: str, **fields: object) -> None:
@@ -73,7 +170,8 @@ def update_run(engine: Engine, run_id: str, **fields: object) -> None:
 
 
 # -- archetypes ---------------------------------------------------------------------------------
-def save_archetypes(engine: Engine, run_id: str, archetypes: Sequence[Archetype]) -> None:
+def save_archetypes(engine: Engine, run_id: str, archetypes: Sequence[Any]) -> None:
+    """Replace the run's archetypes (objects with index, size, mass, centroid, representatives)."""
     with Session(engine) as session:
         session.exec(delete(ArchetypeRow).where(ArchetypeRow.run_id == run_id))
         for a in archetypes:
@@ -99,9 +197,12 @@ def load_archetypes(engine: Engine, run_id: str) -> list[ArchetypeRow]:
 
 # -- decisions and rounds -----------------------------------------------------------------------
 def record_decision(
-    engine: Engine, run_id: str, round: int, archetype: int, weight: float, outcome: AgentOutcome
+    engine: Engine, run_id: str, round: int, archetype: int, weight: float, outcome: AgentOutcome,
+    cached_calls: int | None = None,
 ) -> None:
     """Write (or replace) the decision of (run, round, agent) and its transcript turns, in one transaction."""
+    if cached_calls is None:
+        cached_calls = sum(1 for t in outcome.transcript if t.cached)
     key = (run_id, round, outcome.agent_id)
     with Session(engine) as session:
         session.exec(
@@ -127,6 +228,7 @@ def record_decision(
                 error=outcome.error,
                 agreement=outcome.agreement,
                 llm_calls=outcome.llm_calls,
+                cached_calls=cached_calls,
                 prompt_tokens=outcome.prompt_tokens,
                 completion_tokens=outcome.completion_tokens,
                 details_json=json.dumps(outcome.details, default=str),
@@ -151,57 +253,114 @@ def record_decision(
         session.commit()
 
 
-def record_round(engine: Engine, run_id: str, report: RoundReport, metrics: dict[str, float]) -> None:
-    """Write (or replace) the round row and its metrics, and advance the run's counters."""
+def record_turn(engine: Engine, run_id: str, round: int, seq: int, turn: TranscriptTurn) -> None:
+    """Write (or replace) one transcript turn at (run, round, agent, seq): dialogue turns outside decisions."""
     with Session(engine) as session:
-        session.exec(delete(MetricRow).where(MetricRow.run_id == run_id, MetricRow.round == report.round))
-        session.exec(delete(RoundRow).where(RoundRow.run_id == run_id, RoundRow.round == report.round))
+        session.exec(
+            delete(TranscriptTurnRow).where(
+                TranscriptTurnRow.run_id == run_id, TranscriptTurnRow.round == round,
+                TranscriptTurnRow.agent_id == turn.agent_id, TranscriptTurnRow.seq == seq,
+            )
+        )
+        session.add(
+            TranscriptTurnRow(
+                run_id=run_id, round=round, agent_id=turn.agent_id, seq=seq, role=turn.role, kind=turn.kind,
+                text=turn.text, prompt_tokens=turn.prompt_tokens, completion_tokens=turn.completion_tokens,
+                latency_s=turn.latency_s, cached=turn.cached,
+            )
+        )
+        session.commit()
+
+
+def record_round(
+    engine: Engine, run_id: str, round: int | RoundReport, metrics: dict[str, float],
+    summary: dict[str, Any] | None = None,
+) -> None:
+    """Write (or replace) the round row and its metrics, and advance the run's counters.
+
+    ``summary`` is the kind's round summary (JSON-able); a population round passes its
+    :class:`RoundReport` (as ``round``), whose fields also fill the round columns.
+    """
+    if isinstance(round, RoundReport):
+        summary, round = round.model_dump(mode="json"), round.round
+    summary = dict(summary or {})
+    number = int(round)
+
+    def pick(key: str, default: float) -> float:
+        value = summary.get(key, metrics.get(key, default))
+        return float(value) if isinstance(value, int | float) else default
+
+    n_decisions = int(pick("n_decisions", metrics.get("decisions", 0)))
+    n_failed = int(pick("n_failed", metrics.get("failed", 0)))
+    converged = bool(summary.get("converged", False))
+    with Session(engine) as session:
+        session.exec(delete(MetricRow).where(MetricRow.run_id == run_id, MetricRow.round == number))
+        session.exec(delete(RoundRow).where(RoundRow.run_id == run_id, RoundRow.round == number))
         session.add(
             RoundRow(
                 run_id=run_id,
-                round=report.round,
-                n_decisions=report.n_decisions,
-                n_failed=report.n_failed,
-                failed_share=report.failed_share,
-                distance=report.distance,
-                converged=report.converged,
-                demand_json=json.dumps(report.demand),
-                prices_json=json.dumps(report.prices),
-                mu_json=json.dumps(report.mu),
-                m_json=json.dumps(report.m),
-                figures_json=json.dumps(report.figures),
+                round=number,
+                n_decisions=n_decisions,
+                n_failed=n_failed,
+                failed_share=pick("failed_share", n_failed / n_decisions if n_decisions else 0.0),
+                distance=pick("distance", 0.0),
+                converged=converged,
+                demand_json=json.dumps(summary.get("demand", {})),
+                prices_json=json.dumps(summary.get("prices", {})),
+                mu_json=json.dumps(summary.get("mu", {})),
+                m_json=json.dumps(summary.get("m", {})),
+                figures_json=json.dumps(summary.get("figures", {})),
+                summary_json=json.dumps(summary, default=str),
             )
         )
         for name, value in sorted(metrics.items()):
-            session.add(MetricRow(run_id=run_id, round=report.round, name=name, value=float(value)))
+            session.add(MetricRow(run_id=run_id, round=number, name=name, value=float(value)))
         run = session.get(RunRow, run_id)
         if run is not None:
-            run.rounds_done = max(run.rounds_done, report.round)
-            run.converged = report.converged
+            run.rounds_done = max(run.rounds_done, number)
+            run.converged = converged
             run.updated_at = utcnow()
             session.add(run)
         session.commit()
 
 
-def load_rounds(engine: Engine, run_id: str) -> list[RoundReport]:
+class RoundRecord(BaseModel):
+    """One stored round of any kind: the common columns, its metrics and the kind's summary."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    round: int
+    n_decisions: int = 0
+    n_failed: int = 0
+    failed_share: float = 0.0
+    distance: float = 0.0
+    converged: bool = False
+    metrics: dict[str, float] = Field(default_factory=dict)
+    summary: dict[str, Any] = Field(default_factory=dict)
+
+    def report(self) -> RoundReport | None:
+        """The population round report, when this round is one (retail)."""
+        try:
+            return RoundReport.model_validate(self.summary)
+        except ValueError:
+            return None
+
+
+def load_rounds(engine: Engine, run_id: str) -> list[RoundRecord]:
     with Session(engine) as session:
         rows = session.exec(select(RoundRow).where(RoundRow.run_id == run_id).order_by(RoundRow.round)).all()
-        return [
-            RoundReport(
-                round=r.round,
-                n_decisions=r.n_decisions,
-                n_failed=r.n_failed,
-                failed_share=r.failed_share,
-                distance=r.distance,
-                converged=r.converged,
-                demand=json.loads(r.demand_json),
-                prices=json.loads(r.prices_json),
-                mu=json.loads(r.mu_json),
-                m=json.loads(r.m_json),
-                figures=json.loads(r.figures_json),
-            )
-            for r in rows
-        ]
+        metrics = session.exec(select(MetricRow).where(MetricRow.run_id == run_id)).all()
+    by_round: dict[int, dict[str, float]] = {}
+    for m in metrics:
+        by_round.setdefault(m.round, {})[m.name] = m.value
+    return [
+        RoundRecord(
+            round=r.round, n_decisions=r.n_decisions, n_failed=r.n_failed, failed_share=r.failed_share,
+            distance=r.distance, converged=r.converged, metrics=by_round.get(r.round, {}),
+            summary=json.loads(r.summary_json or "{}"),
+        )
+        for r in rows
+    ]
 
 
 def decision_counts(engine: Engine, run_id: str) -> dict[int, tuple[int, int]]:
@@ -219,22 +378,22 @@ def decision_counts(engine: Engine, run_id: str) -> dict[int, tuple[int, int]]:
     return counts
 
 
+def load_turns(engine: Engine, run_id: str, round: int | None = None, agent_id: str | None = None
+               ) -> list[TranscriptTurnRow]:
+    """Stored transcript turns, in (round, agent, seq) order."""
+    with Session(engine) as session:
+        query = select(TranscriptTurnRow).where(TranscriptTurnRow.run_id == run_id)
+        if round is not None:
+            query = query.where(TranscriptTurnRow.round == round)
+        if agent_id is not None:
+            query = query.where(TranscriptTurnRow.agent_id == agent_id)
+        return list(session.exec(query.order_by(TranscriptTurnRow.round, TranscriptTurnRow.agent_id,
+                                                TranscriptTurnRow.seq)))
+
+
 def load_decisions(engine: Engine, run_id: str, round: int | None = None) -> list[DecisionRow]:
     with Session(engine) as session:
         query = select(DecisionRow).where(DecisionRow.run_id == run_id)
         if round is not None:
             query = query.where(DecisionRow.round == round)
         return list(session.exec(query.order_by(DecisionRow.round, DecisionRow.agent_id)))
-
-
-class StoreRecorder:
-    """The :class:`~malles_graph.population.recorder.Recorder` on a SQLModel engine."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def decision(self, run_id: str, round: int, archetype: int, weight: float, outcome: AgentOutcome) -> None:
-        record_decision(self.engine, run_id, round, archetype, weight, outcome)
-
-    def round(self, run_id: str, report: RoundReport, metrics: dict[str, float]) -> None:
-        record_round(self.engine, run_id, report, metrics)

@@ -1,6 +1,8 @@
 """SQLModel tables of a run: runs, rounds, archetypes, decisions, transcript turns, metrics.
 
-Natural keys carry unique constraints ((run, round), (run, round, agent), ...): the writers
+One set of tables for every scenario kind (retail, economist, wholesale): kind-specific figures
+live in the ``summary_json`` columns and the metrics table. Natural keys carry unique constraints
+((run, round), (run, round, agent), ...): the writers
 replace rows by key, so a resumed run that redoes a decision never duplicates it.
 JSON columns hold small per-option mappings (demand, prices, m) as text, readable by any SQL tool.
 """
@@ -23,7 +25,7 @@ class RunRow(SQLModel, table=True):
     id: str = Field(primary_key=True, description="run id, also the LangGraph thread id")
     name: str = Field(index=True, description="scenario name")
     kind: str = "retail"
-    status: str = Field(default="running", description="running | finished | failed")
+    status: str = Field(default="running", description="running | finished | failed | cancelled | interrupted")
     seed: int = 0
     backend: str = ""
     n_customers: int = 0
@@ -34,6 +36,11 @@ class RunRow(SQLModel, table=True):
     converged: bool = False
     error: str | None = Field(default=None, sa_column=Column(Text))
     scenario_json: str = Field(default="{}", sa_column=Column(Text))
+    summary_json: str = Field(default="{}", sa_column=Column(Text), description="the kind's final summary")
+    llm_calls: int = Field(default=0, description="calls that reached the backend (decisions and dialogue turns)")
+    cached_calls: int = Field(default=0, description="answers served by the response cache")
+    owner: str | None = Field(default=None, description="host:pid of the process running it (while running)")
+    heartbeat_at: dt.datetime | None = Field(default=None, description="last sign of life of the owner")
     created_at: dt.datetime = Field(default_factory=utcnow)
     updated_at: dt.datetime = Field(default_factory=utcnow)
 
@@ -55,6 +62,7 @@ class RoundRow(SQLModel, table=True):
     mu_json: str = Field(default="{}", sa_column=Column(Text))
     m_json: str = Field(default="{}", sa_column=Column(Text))
     figures_json: str = Field(default="{}", sa_column=Column(Text))
+    summary_json: str = Field(default="{}", sa_column=Column(Text), description="the kind's round summary")
     finished_at: dt.datetime = Field(default_factory=utcnow)
 
 
@@ -87,6 +95,7 @@ class DecisionRow(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=Column(Text))
     agreement: float | None = None
     llm_calls: int = 0
+    cached_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     details_json: str = Field(default="{}", sa_column=Column(Text))

@@ -1,0 +1,70 @@
+"""The retail kind's side of the run contract: initial state, runtime context, preflight, final summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from malles_graph.graphs.population.context import PopulationContext
+
+from malles_graph.backends import LLMClient
+from malles_graph.errors import MallesError
+from malles_graph.events import ArchetypeInfo
+from malles_graph.population.reporters import DataCollector
+from malles_graph.population.retail import RetailEnvironment
+from malles_graph.retail.population import build_population
+from malles_graph.retail.preflight import retail_problems
+from malles_graph.scenario import Scenario
+
+
+def run_inputs(scenario: Scenario) -> dict[str, Any]:
+    """The population (clustered with the run's one seeded generator) and each representative's situation."""
+    population = build_population(scenario, np.random.default_rng(scenario.seed))
+    archetypes = [ArchetypeInfo.model_validate(a.model_dump()) for a in population.clustering.archetypes]
+    return {"agents": population.agents, "n_customers": population.n_customers, "archetypes": archetypes}
+
+
+def decision_context(scenario: Scenario, client: LLMClient | None = None) -> Any:
+    """The decision graph's context for this scenario: its options, the client, the retriever if asked for."""
+    from malles_graph.graphs.decision import make_context
+
+    retriever = open_memory(scenario) if scenario.decision.retrieval else None
+    ctx = make_context(scenario.decision, backend=scenario.backend, client=client, retriever=retriever)
+    ctx.seed = scenario.seed
+    return ctx
+
+
+def open_memory(scenario: Scenario) -> Any:
+    """The Chroma retriever of the scenario's ``memory:`` section."""
+    from malles_graph.retrieval.store import ChromaRetriever
+
+    return ChromaRetriever.from_config(scenario.memory)
+
+
+def run_context(scenario: Scenario, client: LLMClient | None = None) -> PopulationContext:
+    mf = scenario.mean_field
+    return PopulationContext(
+        damping=mf.damping, epsilon=mf.epsilon, max_rounds=mf.max_rounds,
+        agent_context=decision_context(scenario, client), environment=RetailEnvironment(scenario.environment),
+        collector=DataCollector(),
+    )
+
+
+def run_preflight(scenario: Scenario) -> list[str]:
+    """The retail checks; and, with retrieval on, that the transaction memory opens."""
+    problems = retail_problems(scenario)
+    if scenario.decision.retrieval and not problems:
+        try:
+            open_memory(scenario)
+        except MallesError as exc:
+            problems.append(f"decision.retrieval is on but the memory cannot be used: {exc} "
+                            "(or set decision.retrieval: false)")
+    return problems
+
+
+def run_summary(values: dict[str, Any]) -> dict[str, Any]:
+    """Rounds run, convergence and the final m (the rounds themselves are stored round by round)."""
+    reports = values.get("reports") or []
+    final = reports[-1] if reports else None
+    return {"rounds": len(reports), "converged": bool(values.get("converged")),
+            "m": dict(final.m) if final is not None else {}}

@@ -1,0 +1,86 @@
+"""RunSummary: what a stored run of any kind produced, read back from the store (`malles show`, the TUI)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from malles_graph.store import repository as repo
+from malles_graph.store.engine import safe_url
+from malles_graph.store.tables import DecisionRow, TranscriptTurnRow
+
+_SPOKEN = ("turn", "decision", "retry", "conflict", "vote")  # turn kinds that cost an LLM call
+
+
+class RunSummary(BaseModel):
+    """Headline figures of a run; ``summary`` holds the kind's own final figures."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    name: str
+    kind: str = "retail"
+    status: str
+    reason: str | None = None
+    store_url: str
+    seed: int
+    backend: str
+    n_customers: int = 0
+    archetypes: int = 0
+    representatives: int = 0
+    rounds: list[repo.RoundRecord] = Field(default_factory=list)
+    converged: bool = False
+    decisions: int = 0
+    failed: int = 0
+    llm_calls: int = Field(default=0, description="answers that came from the backend")
+    cached: int = Field(default=0, description="answers served by the response cache")
+    wall_s: float = 0.0
+    resumed: bool = False
+    summary: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def final(self) -> repo.RoundRecord | None:
+        return self.rounds[-1] if self.rounds else None
+
+
+def summarise(engine: Engine, run_id: str, url: str, resumed: bool = False) -> RunSummary:
+    """The RunSummary of a stored run (any kind)."""
+    row = repo.get_run(engine, run_id)
+    counts = repo.decision_counts(engine, run_id)
+    llm, cached = _calls(engine, run_id)
+    return RunSummary(
+        run_id=row.id, name=row.name, kind=row.kind, status=row.status, reason=row.error, store_url=safe_url(url),
+        seed=row.seed, backend=row.backend, n_customers=row.n_customers or 0, archetypes=row.archetypes,
+        representatives=row.representatives, rounds=repo.load_rounds(engine, run_id), converged=row.converged,
+        decisions=sum(n for n, _ in counts.values()), failed=sum(f for _, f in counts.values()),
+        llm_calls=llm, cached=cached, resumed=resumed, summary=json.loads(row.summary_json or "{}"),
+    )
+
+
+def _calls(engine: Engine, run_id: str) -> tuple[int, int]:
+    """(backend calls, cached answers): decisions count their own; dialogue turns outside decisions count one each."""
+    with Session(engine) as session:
+        decisions = session.exec(
+            select(DecisionRow.round, DecisionRow.agent_id, DecisionRow.llm_calls, DecisionRow.cached_calls).where(
+                DecisionRow.run_id == run_id
+            )
+        ).all()
+        turns = session.exec(
+            select(TranscriptTurnRow.round, TranscriptTurnRow.agent_id, TranscriptTurnRow.kind,
+                   TranscriptTurnRow.cached).where(TranscriptTurnRow.run_id == run_id)
+        ).all()
+    keys = {(r, a) for r, a, _, _ in decisions}
+    llm = sum(int(n or 0) for _, _, n, _ in decisions)
+    cached = sum(int(c or 0) for _, _, _, c in decisions)
+    for rnd, agent, kind, was_cached in turns:
+        if (rnd, agent) in keys or kind not in _SPOKEN:
+            continue
+        if was_cached:
+            cached += 1
+        else:
+            llm += 1
+    return llm, cached
