@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from malles_graph.economist.options import EconomistOptions
 from malles_graph.errors import ScenarioError
+from malles_graph.paths import scenario_file
 from malles_graph.wholesale.options import WholesaleOptions
 from malles_graph.yaml_files import parse_yaml_value, read_yaml
 
@@ -213,8 +214,8 @@ def parse_scenario(data: object, source: str = "<scenario>") -> Scenario:
 
 
 def load_scenario(path: str | Path, overrides: dict[str, object] | None = None) -> Scenario:
-    """Load and validate a scenario file; ``overrides`` maps dotted paths to values."""
-    path = Path(path)
+    """Load and validate a scenario file (or a bundled one by bare name); ``overrides`` maps dotted paths to values."""
+    path = scenario_file(path)
     data = read_yaml(path, ScenarioError, "scenario")
     if data is None:
         raise ScenarioError(f"{path}: the file is empty")
