@@ -15,7 +15,14 @@ from malles_graph.graphs.decision.api import (
     stream_decision,
 )
 from malles_graph.graphs.decision.common import DecideTarget, clear_prompt_cache, prompt
-from malles_graph.graphs.decision.context import ROLES, DecisionContext, RoleName, field_descriptions, resolve_context
+from malles_graph.graphs.decision.context import (
+    ROLES,
+    DecisionContext,
+    RoleName,
+    field_descriptions,
+    load_calibrator,
+    resolve_context,
+)
 from malles_graph.graphs.decision.draw import decide, decide_messages, single_agent, single_agent_messages
 from malles_graph.graphs.decision.graph import build_decision_graph, builder, graph
 from malles_graph.graphs.decision.nodes import (
@@ -26,6 +33,7 @@ from malles_graph.graphs.decision.nodes import (
     route_after_hidden,
     route_after_persona,
 )
+from malles_graph.graphs.decision.setup import context_for_scenario, run_context, scenario_memory
 from malles_graph.graphs.decision.stabilise import bottlenecks, stabilise, tokens_by_role
 from malles_graph.graphs.decision.state import (
     DecisionInput,
@@ -68,6 +76,7 @@ __all__ = [
     "build_decision_graph",
     "builder",
     "clear_prompt_cache",
+    "context_for_scenario",
     "decide",
     "decide_messages",
     "decide_situation",
@@ -75,6 +84,7 @@ __all__ = [
     "graph",
     "hidden_for",
     "label_keys",
+    "load_calibrator",
     "label_map",
     "label_of",
     "labels",
@@ -87,6 +97,8 @@ __all__ = [
     "role_vars",
     "route_after_hidden",
     "route_after_persona",
+    "run_context",
+    "scenario_memory",
     "single_agent",
     "single_agent_messages",
     "stabilise",

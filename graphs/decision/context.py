@@ -49,6 +49,7 @@ class DecisionContext:
     debate_rounds: int = _d(2, "debate rounds of product_specialist -> price_analyst -> persona (0 = none)")
     roles: tuple[RoleName, ...] = _d(ROLES, "debate roles that speak; the others stay silent")
     samples: int = _d(1, "multi-sampling: decisions drawn, then majority vote and median quantity")
+    shuffle: bool = _d(True, "list the candidates in another order in each sample after the first (position bias)")
     retrieval: bool = _d(True, "ablation: retrieve similar past episodes from the memory")
     hidden_factors: bool = _d(True, "ablation: reconstruct the hidden factors Z")
     single_agent: bool = _d(False, "ablation: one prompt holding everything instead of the debate")
@@ -99,13 +100,14 @@ class DecisionContext:
             backend=backend or BackendConfig(),
             debate_rounds=options.debate_rounds,
             roles=tuple(options.roles),
-            samples=options.samples,
+            samples=options.samples_for((backend or BackendConfig()).name),
             retrieval=options.retrieval,
             hidden_factors=options.hidden_factors,
             single_agent=options.single_agent,
             max_repairs=options.max_repairs,
             max_conflict_loops=options.max_conflict_loops,
             neighbours=options.neighbours,
+            **({"calibrator": load_calibrator(options.calibration, backend)} if options.calibration else {}),
             **extra,
         )
 
@@ -136,6 +138,14 @@ class DecisionContext:
 
 
 _BUILD_LOCK = threading.RLock()
+
+
+def load_calibrator(path: str, backend: BackendConfig | None = None) -> Calibrator:
+    """The fitted calibration in ``path`` for this backend's decisions (errors name the file and field)."""
+    from malles_graph.alignment.calibration import Calibration
+
+    backend = backend or BackendConfig()
+    return Calibration.load_for(path, backend.name, backend.model)
 
 
 def field_descriptions() -> dict[str, tuple[Any, str]]:

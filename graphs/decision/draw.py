@@ -26,6 +26,7 @@ from malles_graph.agents import TranscriptTurn
 from malles_graph.errors import BackendError
 from malles_graph.models import ChoiceSituation, Decision, HiddenFactors
 from malles_graph.retrieval_api import RetrievedRecord
+from malles_graph.roles.agent import computed_decision
 
 
 # ---------------------------------------------------------------- decide / single_agent
@@ -54,14 +55,18 @@ def _draw(task: SampleTask, runtime: Runtime[Any], role: DecideTarget) -> dict[s
     turns: list[TranscriptTurn] = []
     if ctx.uses_choice_model:
         rng = np.random.default_rng(seed) if ctx.samples > 1 else None
-        raw = ctx.model().decide(situation, rng=rng)
+        raw, probs = computed_decision(
+            ctx.model(), situation, task["neighbours"], task["hidden"], ctx.roles, index, rng
+        )
         try:
             decision: Decision | None = Decision.model_validate(raw.model_dump())
             problems = decision.check_against(situation.candidate_ids, ctx.max_quantity)
         except ValidationError as exc:
             decision, problems = None, [str(exc)]
         error = "; ".join(problems) or None
-        sample = Sample(index=index, loop=loop, decision=None if error else decision, error=error, attempts=1)
+        sample = Sample(
+            index=index, loop=loop, decision=None if error else decision, error=error, attempts=1, probs=probs
+        )
         text = error or f"{label_of(situation)[decision.product_id]} x{decision.quantity}: {decision.rationale}"
         turns.append(
             TranscriptTurn(

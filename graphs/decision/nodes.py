@@ -26,6 +26,7 @@ from malles_graph.errors import BackendError
 from malles_graph.hidden_factors import reconstruct
 from malles_graph.models import ChoiceSituation, HiddenFactors
 from malles_graph.retrieval_api import RetrievalQuery, RetrievedRecord, UnknownCustomerError, query_text
+from malles_graph.roles.agent import computed_turn
 
 
 # ---------------------------------------------------------------- retrieve
@@ -122,7 +123,7 @@ def make_role_node(role: str) -> Callable[[DecisionState, Runtime[Any]], dict[st
         situation = state["situation"]
         agent_id = agent_id_of(state)
         if ctx.uses_choice_model:
-            text = ctx.model().explain(situation)[role]
+            text = computed_turn(ctx.model(), role, situation, state.get("neighbours", []), state.get("hidden"))
             turn = TranscriptTurn(agent_id=agent_id, role=role, round=round_no, text=text, kind="computed")
             stat = NodeStat(node=role, latency_s=time.perf_counter() - start)
         else:

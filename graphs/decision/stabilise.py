@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from malles_graph.agents import AgentOutcome, TranscriptTurn
 from malles_graph.hidden_factors import usual_quantity
 from malles_graph.models import Decision
+from malles_graph.roles.agent import mean_probs
 from malles_graph.stabilise import consistency_conflicts, majority_vote, style_quantity
 
 
@@ -112,6 +113,7 @@ def stabilise(state: DecisionState, runtime: Runtime[Any]) -> Command[Literal["d
         "calibrated": final is not None and final != styled,
         "conflict_unresolved": bool(conflicts),
         "usual_quantity": round(usual, 3),
+        "probs": mean_probs([s.probs for s in current if s.decision is not None and s.probs]),
     }
     return _finish(state, ctx, final, error, vote.agreement, emit(runtime, turns), stat, details)
 

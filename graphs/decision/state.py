@@ -49,6 +49,7 @@ class Sample(BaseModel):
     decision: Decision | None = None
     error: str | None = None
     attempts: int = 0
+    probs: dict[str, float] | None = Field(default=None, description="choice probabilities (computed agent)")
 
 
 class DecisionInput(TypedDict):

@@ -52,9 +52,17 @@ def utilities_of(choice_model, situations: Sequence[ChoiceSituation]) -> list[np
 
 
 def fit_on_predictions(
-    cases: Sequence[ChoiceCase], preds: Sequence[Prediction], method: str = "temperature", choice_model=None
+    cases: Sequence[ChoiceCase],
+    preds: Sequence[Prediction],
+    method: str = "temperature",
+    choice_model=None,
+    fitted_for: dict[str, str] | None = None,
 ) -> Calibration:
-    """Fit f on validation cases and a backend's predictions for them."""
+    """Fit f on validation cases and a backend's predictions for them.
+
+    ``fitted_for`` ({"backend", "model"}) names whose answers these are; when empty it is read from
+    the predictions' ``meta`` (when every prediction names the same backend and model).
+    """
     pairs = _paired(cases, preds)
     probs = [prob_vector(c, p) for c, p in pairs]
     truth = [c.candidate_ids.index(c.truth_product_id) for c, _ in pairs]
@@ -70,7 +78,18 @@ def fit_on_predictions(
         raw_quantity=raw_q,
         usual_quantity=usual,
         true_quantity=true_q,
+        fitted_for=fitted_for or source_of(preds),
     )
+
+
+def source_of(preds: Sequence[Prediction]) -> dict[str, str]:
+    """{"backend", "model"} shared by every prediction's meta (keys that differ or are absent are left out)."""
+    out: dict[str, str] = {}
+    for key in ("backend", "model"):
+        values = {str((p.meta or {}).get(key)) for p in preds if (p.meta or {}).get(key)}
+        if len(values) == 1 and all((p.meta or {}).get(key) for p in preds):
+            out[key] = values.pop()
+    return out
 
 
 def apply_to_predictions(

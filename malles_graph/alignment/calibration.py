@@ -263,6 +263,7 @@ class Calibration:
     quantity: QuantityMap | None = None
     confidence: ConfidenceMap | None = None
     report: dict[str, float] = field(default_factory=dict)
+    fitted_for: dict[str, str] = field(default_factory=dict)  # {"backend": ..., "model": ...} the answers came from
 
     # the decision graph's hook (malles_graph.stabilise.Calibrator)
     def __call__(self, decision: Decision, situation: ChoiceSituation, hidden: HiddenFactors | None = None) -> Decision:
@@ -298,6 +299,7 @@ class Calibration:
             "quantity": None if self.quantity is None else self.quantity.__dict__,
             "confidence": None if self.confidence is None else self.confidence.__dict__,
             "report": self.report,
+            "fitted_for": self.fitted_for,
         }
 
     def save(self, path: str | Path) -> Path:
@@ -323,9 +325,29 @@ class Calibration:
                 quantity=QuantityMap(**data["quantity"]) if data.get("quantity") else None,
                 confidence=ConfidenceMap(**data["confidence"]) if data.get("confidence") else None,
                 report=data.get("report", {}),
+                fitted_for=dict(data.get("fitted_for") or {}),
             )
         except (KeyError, TypeError) as exc:
             raise AlignmentError(f"{path}: malformed calibration ({exc})") from None
+
+    @classmethod
+    def load_for(cls, path: str | Path, backend: str, model: str | None = None) -> Calibration:
+        """Load a calibration for the decisions of ``backend`` / ``model``; a mismatch is an error.
+
+        A calibration maps one model's answers: applied to another model's it would distort them,
+        so a file whose ``fitted_for`` names another backend or model is refused, naming the field.
+        """
+        cal = cls.load(path)
+        for key, wanted in (("backend", backend), ("model", model)):
+            fitted = cal.fitted_for.get(key)
+            if fitted and wanted and fitted != wanted:
+                raise AlignmentError(
+                    f"{path}: fitted_for.{key} is {fitted!r} but the decisions come from {key} {wanted!r}; "
+                    "fit a calibration on this model's answers (`malles align calibrate`)"
+                )
+        if cal.probability.method not in METHODS:
+            raise AlignmentError(f"{path}: probability.method {cal.probability.method!r} is not one of {METHODS}")
+        return cal
 
 
 def fit_calibration(
@@ -338,8 +360,13 @@ def fit_calibration(
     usual_quantity: Sequence[float] | None = None,
     true_quantity: Sequence[float] | None = None,
     positions: bool = True,
+    fitted_for: dict[str, str] | None = None,
 ) -> Calibration:
-    """Fit f on a validation split; ``report`` holds the fit-split ECE/log-loss before and after."""
+    """Fit f on a validation split; ``report`` holds the fit-split ECE/log-loss before and after.
+
+    ``fitted_for`` ({"backend", "model"}) records whose answers were calibrated, so the graph can
+    refuse the file for another model.
+    """
     prob_map = ProbabilityMap.fit(probs, truth, method=method, utilities=utilities, positions=positions)
     qmap = None
     if raw_quantity is not None and usual_quantity is not None and true_quantity is not None:
@@ -347,7 +374,7 @@ def fit_calibration(
     conf = ConfidenceMap.fit(
         [float(np.max(p)) for p in probs], [int(np.argmax(p)) == t for p, t in zip(probs, truth, strict=True)]
     )
-    cal = Calibration(probability=prob_map, quantity=qmap, confidence=conf)
+    cal = Calibration(probability=prob_map, quantity=qmap, confidence=conf, fitted_for=dict(fitted_for or {}))
     cal.report = calibration_report(probs, truth, prob_map.transform(probs, utilities), prefix="fit_")
     return cal
 

@@ -60,13 +60,16 @@ def decide(
     model: Annotated[str | None, typer.Option(help="model name or GGUF path (backend default when empty)")] = None,
     base_url: Annotated[str | None, typer.Option(help="server URL for openai/ollama")] = None,
     rounds: Annotated[int, typer.Option(min=0, max=10, help="debate rounds")] = 2,
-    samples: Annotated[int, typer.Option(min=1, max=32, help="decisions drawn for the majority vote")] = 1,
+    samples: Annotated[
+        int | None, typer.Option(min=1, max=32, help="decisions drawn for the majority vote (backend default when empty)")
+    ] = None,
     candidates: Annotated[int, typer.Option(min=2, max=26, help="products offered")] = 5,
     single_agent: Annotated[bool, typer.Option("--single-agent", help="one prompt with everything, no debate")] = False,
     retrieval: Annotated[bool, typer.Option(help="retrieve similar past episodes")] = True,
     hidden: Annotated[bool, typer.Option(help="reconstruct the hidden factors Z")] = True,
     memory: Annotated[
-        str | None, typer.Option(help="Chroma memory folder (`malles memory ingest`); default: in-memory episodes")
+        str | None,
+        typer.Option(help="Chroma memory folder; default <runs>/memory (the subclass's episodes are added when missing)"),
     ] = None,
     memory_url: Annotated[str | None, typer.Option(help="Chroma server URL instead of a folder")] = None,
     style: Annotated[str | None, typer.Option(help="rho preset from personas/styles.yaml (e.g. bargain_hunter)")] = None,
@@ -79,6 +82,9 @@ def decide(
     cache: Annotated[bool, typer.Option(help="use the on-disk LLM response cache")] = True,
     choice_model: Annotated[
         str | None, typer.Option(help="choice model JSON for --backend choice-model (default model when empty)")
+    ] = None,
+    calibration: Annotated[
+        str | None, typer.Option(help="fitted calibration JSON (`malles align calibrate`) applied after the vote")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON instead of panels")] = False,
 ) -> None:
@@ -95,10 +101,9 @@ def decide(
       malles decide -c 01220551 -d 2001-02-13 --backend openai --model gpt-4o-mini --style bargain_hunter
     """
     from malles_graph.errors import MallesError
-    from malles_graph.graphs.decision import DecisionContext, DecisionResult, stream_decision
+    from malles_graph.graphs.decision import DecisionResult, context_for_scenario, stream_decision
     from malles_graph.personas import load_personas, load_styles, persona_text
-    from malles_graph.retrieval_api import InMemoryRetriever
-    from malles_graph.scenario import BACKEND_NAMES, BackendConfig
+    from malles_graph.scenario import BACKEND_NAMES, BackendConfig, DecisionOptions, MemoryConfig, Scenario
     from malles_graph.situations import SituationBuilder, SituationOptions
 
     if backend not in BACKEND_NAMES or backend == "best-response":
@@ -115,36 +120,28 @@ def decide(
         if style not in presets:
             raise MallesError(f"personas/styles.yaml: unknown style preset {style!r}; known: {sorted(presets)}")
         rho = presets[style]
+    scenario = Scenario(
+        name="decide",
+        seed=seed,
+        backend=BackendConfig(
+            name=backend, model=model, base_url=base_url, max_tokens=max_tokens, cache=cache, timeout_s=timeout
+        ),
+        decision=DecisionOptions(
+            debate_rounds=rounds, samples=samples, single_agent=single_agent, retrieval=retrieval,
+            hidden_factors=hidden, calibration=calibration,
+        ),
+        memory=MemoryConfig(path=memory, url=memory_url),
+    )
 
     with console.status("building the choice situation from Ta Feng..."):
         builder = SituationBuilder(options=SituationOptions(n_candidates=candidates, seed=seed))
         built = builder.build(customer, day, subclass, style=rho, persona_text=text)
         situation = built.situation
-        retriever = None
-        if retrieval:
-            if memory or memory_url:
-                from malles_graph.retrieval import ChromaRetriever
-
-                retriever = ChromaRetriever.open(path=memory, url=memory_url)
-            else:
-                retriever = InMemoryRetriever(builder.episodes(situation.subclass, situation.date))
-
-    ctx = DecisionContext(
-        backend=BackendConfig(
-            name=backend, model=model, base_url=base_url, max_tokens=max_tokens, cache=cache, timeout_s=timeout
-        ),
-        debate_rounds=rounds,
-        samples=samples,
-        single_agent=single_agent,
-        retrieval=retrieval,
-        hidden_factors=hidden,
-        turn_max_tokens=max_tokens,
-        decide_max_tokens=max_tokens,
-        temperature=temperature,
-        seed=seed,
-        choice_model_path=choice_model,
-        retriever=retriever,
-    )
+    with console.status(f"opening the transaction memory for subclass {situation.subclass}..."):
+        ctx, _ = context_for_scenario(scenario, subclasses=[situation.subclass])
+    ctx.turn_max_tokens = ctx.decide_max_tokens = max_tokens
+    ctx.temperature = temperature
+    ctx.choice_model_path = choice_model
     if not as_json:
         console.print(_situation_table(situation))
     start = time.perf_counter()

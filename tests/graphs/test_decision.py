@@ -20,7 +20,7 @@ from malles_graph.agents import TranscriptTurn
 from malles_graph.evaluation.choice_model import COMPUTED, ChoiceModel
 from malles_graph.evaluation.features import FEATURES, QUANTITY_FEATURES
 from malles_graph.models import Decision, StyleParams
-from malles_graph.scenario import BackendConfig, DecisionOptions
+from malles_graph.scenario import DEFAULT_SAMPLES, BackendConfig, DecisionOptions
 from tests.fakes import ScriptedChatModel
 from tests.graphs.decision_fixtures import IDS, answer, client, is_decide, memory, responder, situation
 
@@ -44,7 +44,7 @@ def test_mermaid_snapshot():
 def test_context_defaults_are_described():
     expected = {
         "debate_rounds": 2, "roles": ("product_specialist", "price_analyst", "persona"), "samples": 1,
-        "retrieval": True, "hidden_factors": True, "single_agent": False, "apply_style": True, "max_repairs": 2,
+        "shuffle": True, "retrieval": True, "hidden_factors": True, "single_agent": False, "apply_style": True, "max_repairs": 2,
         "max_conflict_loops": 1, "conflict_ratio": 10.0, "max_quantity": 100, "neighbours": 8,
         "turn_max_tokens": 96, "decide_max_tokens": 96, "rationale_chars": 160, "transcript_chars": 280,
         "temperature": None, "seed": 0, "choice_model_path": None, "prompts_dir": None, "client": None,
@@ -59,7 +59,11 @@ def test_context_defaults_are_described():
     opts = DecisionOptions()
     ctx = DecisionContext.from_options(opts)
     assert (ctx.debate_rounds, ctx.samples, ctx.max_repairs, ctx.neighbours) == (
-        opts.debate_rounds, opts.samples, opts.max_repairs, opts.neighbours)
+        opts.debate_rounds, opts.samples_for("local"), opts.max_repairs, opts.neighbours)
+    # samples default per backend: an LLM votes over several draws, the deterministic choice model draws once
+    assert ctx.samples == DEFAULT_SAMPLES["local"] > 1
+    assert DecisionContext.from_options(opts, BackendConfig(name="choice-model")).samples == 1
+    assert DecisionContext.from_options(DecisionOptions(samples=5), BackendConfig(name="choice-model")).samples == 5
 
 
 def test_schemas_for_langgraph_server_and_json_contexts():

@@ -1,0 +1,69 @@
+"""From a scenario to what the decision graph runs with: the one place that builds a DecisionContext.
+
+:func:`context_for_scenario` is what every front end calls (the run setup, ``malles decide``,
+``malles eval run``, the TUI's "try it"): the LLM client, the transaction memory covering the
+run's subclasses (built on demand), the fitted calibration and the per-backend number of samples
+all come from the scenario here, and every problem is raised before any decision is made.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from malles_graph.graphs.decision.api import make_context
+from malles_graph.graphs.decision.context import DecisionContext
+
+from malles_graph.backends import LLMClient, build_client, is_llm_backend
+from malles_graph.retrieval_api import Retriever
+from malles_graph.scenario import MemoryConfig, Scenario
+
+_MEMORIES: dict[tuple[str, tuple[str, ...]], Retriever] = {}
+_LOCK = threading.Lock()
+
+
+def context_for_scenario(
+    scenario: Scenario,
+    client: LLMClient | None = None,
+    *,
+    subclasses: Sequence[str] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[DecisionContext, Retriever | None]:
+    """The decision context of ``scenario`` and the retriever it holds (None with retrieval off).
+
+    ``client`` replaces the LLM client built from ``scenario.backend`` (tests pass a scripted one).
+    ``subclasses`` are the product subclasses the run's decisions face: with retrieval on, the
+    memory is built for them if needed and checked to cover them; without them the memory must
+    already exist. ``progress(n)`` is called after each ingested batch of n episodes.
+    """
+    backend = scenario.backend
+    if client is None and is_llm_backend(backend.name):
+        client = build_client(backend)
+    retriever = scenario_memory(scenario.memory, subclasses, progress) if scenario.decision.retrieval else None
+    ctx = make_context(scenario.decision, backend=backend, client=client, retriever=retriever)
+    ctx.seed = scenario.seed
+    return ctx, retriever
+
+
+def scenario_memory(
+    memory: MemoryConfig, subclasses: Sequence[str] | None = None, progress: Callable[[int], None] | None = None
+) -> Retriever:
+    """The Chroma memory of a scenario (opened once per process per memory and subclasses)."""
+    key = (memory.model_dump_json(), tuple(sorted(set(subclasses or ()))))
+    with _LOCK:
+        if key not in _MEMORIES:
+            if subclasses:
+                from malles_graph.retrieval.scope import memory_for
+
+                _MEMORIES[key] = memory_for(memory, subclasses, progress=progress)[0]
+            else:
+                from malles_graph.retrieval.store import ChromaRetriever
+
+                _MEMORIES[key] = ChromaRetriever.from_config(memory)
+        return _MEMORIES[key]
+
+
+def run_context(scenario: Scenario, client: LLMClient | None = None, **kw: Any) -> DecisionContext:
+    """The run contract's ``run_context``: :func:`context_for_scenario` without the retriever."""
+    return context_for_scenario(scenario, client, **kw)[0]
