@@ -79,9 +79,13 @@ class Prediction(BaseModel):
     @model_validator(mode="after")
     def _probs_valid(self) -> Prediction:
         if self.probs is not None:
-            bad = {k: v for k, v in self.probs.items() if not (v >= 0)}  # also catches NaN
+            # Probabilities: finite, in [0, 1] (a hair over 1 from float rounding), not all zero.
+            bad = {k: v for k, v in self.probs.items() if not (0 <= v <= 1 + 1e-6)}  # also catches NaN and inf
             if bad:
-                raise ValueError(f"probabilities must be non-negative numbers, got {bad}")
+                shown = dict(list(bad.items())[:3])
+                raise ValueError(f"probs: probabilities must be numbers between 0 and 1, got {shown}")
+            if self.probs and not any(v > 0 for v in self.probs.values()):
+                raise ValueError("probs: probabilities are all zero: give at least one candidate a positive probability")
         return self
 
 
@@ -96,20 +100,34 @@ def _describe(exc: ValidationError) -> str:
 def _read_jsonl(path: Path, model: type[BaseModel], what: str) -> Iterator[tuple[int, BaseModel]]:
     if not path.exists():
         raise EvaluationError(f"{path}: {what} file not found")
+    if path.is_dir():
+        raise EvaluationError(f"{path}: is a folder, not a {what} file")
     with path.open(encoding="utf-8") as stream:
-        for lineno, line in enumerate(stream, start=1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise EvaluationError(f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-            if not isinstance(data, dict):
-                raise EvaluationError(f"{path}:{lineno}: expected a JSON object, got {type(data).__name__}")
-            try:
-                yield lineno, model.model_validate(data)
-            except ValidationError as exc:
-                raise EvaluationError(f"{path}:{lineno}: invalid {what}: {_describe(exc)}") from None
+        lineno = 0
+        try:
+            for lineno, line in enumerate(stream, start=1):  # noqa: B007 - lineno names the line of a decode error
+                if not line.strip():
+                    continue
+                data = _json_line(path, lineno, line)
+                if not isinstance(data, dict):
+                    raise EvaluationError(f"{path}:{lineno}: expected a JSON object, got {type(data).__name__}")
+                try:
+                    yield lineno, model.model_validate(data)
+                except ValidationError as exc:
+                    raise EvaluationError(f"{path}:{lineno}: invalid {what}: {_describe(exc)}") from None
+        except UnicodeDecodeError as exc:
+            raise EvaluationError(
+                f"{path}:{lineno + 1}: not UTF-8 text ({exc.reason}); is it a {what} file (JSON lines)?"
+            ) from None
+
+
+def _json_line(path: Path, lineno: int, line: str) -> object:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise EvaluationError(f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+    except RecursionError:
+        raise EvaluationError(f"{path}:{lineno}: JSON nested too deeply") from None
 
 
 def read_cases(path: str | Path) -> list[ChoiceCase]:
@@ -139,12 +157,18 @@ def read_predictions(path: str | Path, cases: dict[str, ChoiceCase] | None = Non
         assert isinstance(pred, Prediction)
         if cases is not None and pred.case_id not in cases:
             raise EvaluationError(f"{path}:{lineno}: prediction for unknown case_id {pred.case_id!r}")
+        if cases is not None and pred.probs and (extra := sorted(set(pred.probs) - set(cases[pred.case_id].candidate_ids))):
+            raise EvaluationError(
+                f"{path}:{lineno}: probs: unknown candidate id(s) {extra[:5]} for case {pred.case_id!r}"
+            )
         if pred.case_id in seen:
             raise EvaluationError(
                 f"{path}:{lineno}: duplicate prediction for case_id {pred.case_id!r} (first at line {seen[pred.case_id]})"
             )
         seen[pred.case_id] = lineno
         preds.append(pred)
+    if not preds:  # scoring nothing would print hit@1 0.000 as if it were a result
+        raise EvaluationError(f"{path}: no predictions in the file")
     return preds
 
 
