@@ -1,0 +1,152 @@
+"""The population memory the computed roles read: purchase lines known from the case files.
+
+Built from nothing but cases (the training cases with their truths, and the baskets every case
+carries), so it works for any domain written in the case format. Every query is cut strictly
+before the decision date, so a case never sees its own day or the future:
+
+* ``demand_share``: a product's share of its subclass's purchase lines in a window before the
+  date (the market signal and the popularity trend);
+* ``copurchase``: how often a candidate was bought in the same basket as the products of the
+  customer's recent baskets (co-purchase affinity), counted over baskets before the date;
+* ``lines``: the purchase lines themselves (customer, date, subclass, product, units, price),
+  from which the Chroma transaction memory is built for retrieval.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from malles_graph.models import ChoiceSituation
+
+ORDINAL_BASE = dt.date(2000, 1, 1).toordinal()
+
+
+@dataclass(frozen=True)
+class Line:
+    """One purchase line (a customer bought a product on a day)."""
+
+    customer_id: str
+    day: int  # date ordinal
+    subclass: str
+    product_id: str
+    quantity: int
+    unit_price: float
+    age_group: str = "Unknown"
+    pin_code: str = "Unknown"
+
+
+@dataclass
+class PopulationMemory:
+    """Purchase lines by product and by basket, with date-cut queries."""
+
+    lines: list[Line] = field(default_factory=list)
+    _product_days: dict[str, list[int]] = field(default_factory=dict, repr=False)
+    _subclass_days: dict[str, list[int]] = field(default_factory=dict, repr=False)
+    _baskets: dict[tuple[str, int], set[str]] = field(default_factory=dict, repr=False)
+    _pair_days: dict[tuple[str, str], list[int]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_cases(cls, cases: Iterable[Any]) -> PopulationMemory:
+        """Lines of every basket in the cases, plus each case's truth when it has one (training cases).
+
+        Co-purchase pairs are kept only for products offered as a candidate somewhere in the cases
+        (the only pairs ever asked for), which keeps the memory small.
+        """
+        seen: dict[tuple[str, int, str], Line] = {}
+        focus: set[str] = set()
+        for case in cases:
+            focus.update(p.product_id for p in case.candidates)
+            customer = case.customer
+            who = (customer.age_group, customer.pin_code)
+            for basket in case.recent_baskets:
+                day = basket.date.toordinal()
+                for item in basket.items:
+                    key = (customer.customer_id, day, item.product_id)
+                    if key not in seen:
+                        seen[key] = Line(customer.customer_id, day, item.subclass, item.product_id,
+                                         item.quantity, item.unit_price, *who)
+            truth = getattr(case, "truth_product_id", None)
+            if truth is not None:
+                product = next(p for p in case.candidates if p.product_id == truth)
+                key = (customer.customer_id, case.date.toordinal(), truth)
+                seen.setdefault(key, Line(customer.customer_id, key[1], case.subclass, truth,
+                                          case.truth_quantity, product.price, *who))
+        return cls.from_lines(seen.values(), focus)
+
+    @classmethod
+    def from_lines(cls, lines: Iterable[Line], focus: set[str] | None = None) -> PopulationMemory:
+        memory = cls(lines=sorted(lines, key=lambda ln: (ln.day, ln.customer_id, ln.product_id)))
+        product_days: dict[str, list[int]] = defaultdict(list)
+        subclass_days: dict[str, list[int]] = defaultdict(list)
+        baskets: dict[tuple[str, int], set[str]] = defaultdict(set)
+        for ln in memory.lines:
+            product_days[ln.product_id].append(ln.day)
+            subclass_days[ln.subclass].append(ln.day)
+            baskets[(ln.customer_id, ln.day)].add(ln.product_id)
+        pair_days: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for (_, day), products in sorted(baskets.items(), key=lambda kv: kv[0][1]):
+            if len(products) > 40:  # a huge basket says little about any one pair and costs quadratic time
+                continue
+            for a in products if focus is None else products & focus:
+                for b in products:
+                    if b == a or ((focus is None or b in focus) and b < a):
+                        continue  # each pair once
+                    pair_days[(a, b) if a < b else (b, a)].append(day)
+        memory._product_days = dict(product_days)
+        memory._subclass_days = dict(subclass_days)
+        memory._baskets = dict(baskets)
+        memory._pair_days = dict(pair_days)
+        return memory
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def customers(self) -> set[str]:
+        return {ln.customer_id for ln in self.lines}
+
+    @staticmethod
+    def _count(days: Sequence[int] | None, start: int, end: int) -> int:
+        """Entries with start <= day < end (days are sorted)."""
+        if not days:
+            return 0
+        return bisect_left(days, end) - bisect_left(days, start)
+
+    def demand_share(self, situation: ChoiceSituation, window_days: int, skip_days: int = 0) -> dict[str, float]:
+        """Each candidate's share of its subclass's lines in [date - window - skip, date - skip), smoothed.
+
+        Additive smoothing (half a line per candidate) keeps a product nobody bought in the window
+        above zero and pulls thin windows toward uniform.
+        """
+        end = situation.date.toordinal() - skip_days
+        start = end - window_days
+        total = self._count(self._subclass_days.get(situation.subclass), start, end)
+        k = len(situation.candidates)
+        return {
+            p.product_id: (self._count(self._product_days.get(p.product_id), start, end) + 0.5) / (total + 0.5 * k)
+            for p in situation.candidates
+        }
+
+    def subclass_lines(self, situation: ChoiceSituation, window_days: int) -> int:
+        end = situation.date.toordinal()
+        return self._count(self._subclass_days.get(situation.subclass), end - window_days, end)
+
+    def copurchase(self, situation: ChoiceSituation) -> dict[str, float]:
+        """Per candidate: baskets (before the date) holding it together with a product of the customer's recent baskets,
+        over the baskets holding the candidate at all (a conditional co-purchase rate)."""
+        end = situation.date.toordinal()
+        mine = {i.product_id for b in situation.recent_baskets for i in b.items if i.subclass != situation.subclass}
+        out: dict[str, float] = {}
+        for p in situation.candidates:
+            pid = p.product_id
+            together = 0
+            for q in mine:
+                key = (pid, q) if pid < q else (q, pid)
+                together += self._count(self._pair_days.get(key), -(10**9), end)
+            n = self._count(self._product_days.get(pid), -(10**9), end)
+            out[pid] = together / (n + 5.0)
+        return out
