@@ -32,6 +32,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+import malles_graph
 from tests.packaging.layout import OLD_NAMES, REPO, layout, source_trees
 
 pytestmark = pytest.mark.slow
@@ -157,6 +158,8 @@ def test_wheel_installs_only_malles_graph(installed: Installed) -> None:
         dist_info = next(n.split("/")[0] for n in names if n.endswith(".dist-info/RECORD"))
         record = wheel.read(f"{dist_info}/RECORD").decode().splitlines()
         top_level = wheel.read(f"{dist_info}/top_level.txt").decode().split()
+        metadata = wheel.read(f"{dist_info}/METADATA").decode()
+    assert f"Version: {malles_graph.__version__}" in metadata.splitlines()  # the one version, in the metadata
     top = sorted({line.split(",")[0].split("/")[0] for line in record if line})
     print("top-level names the wheel installs:", top)
     assert top == ["malles_graph", dist_info] and top_level == ["malles_graph"]
@@ -181,7 +184,7 @@ def test_wheel_installs_only_malles_graph(installed: Installed) -> None:
 
 
 PROBE = """
-import importlib.util, json, sys
+import importlib.metadata, importlib.util, json, sys
 import malles_graph, malles_graph.graphs.decision, malles_graph.retrieval, malles_graph.tui.app
 from malles_graph.paths import personas_dir, prompts_dir, scenarios_dir
 from malles_graph.tui.app import MallesApp
@@ -190,6 +193,7 @@ print(json.dumps({
     "data": [str(prompts_dir()), str(personas_dir()), str(scenarios_dir())],
     "stylesheets": [str(p) for p in MallesApp().css_path],
     "old": {name: importlib.util.find_spec(name) is not None for name in %r},
+    "version": [malles_graph.__version__, importlib.metadata.version("malles-graph")],
     "sys_path": sys.path,
 }))
 """
@@ -206,6 +210,7 @@ def test_installed_package_is_the_wheel(installed: Installed) -> None:
     assert [Path(p) for p in probe["data"]] == [package / "assets" / k for k in ("prompts", "personas", "scenarios")]
     assert [Path(p) for p in probe["stylesheets"]] == [package / "tui" / "app.tcss"]
     assert probe["old"] == dict.fromkeys(OLD_NAMES, False)
+    assert probe["version"] == [malles_graph.__version__] * 2
     # from the checkout only its environment's site-packages (the dependencies), never its source folders
     dependencies = sysconfig.get_paths()["purelib"]
     assert dependencies in probe["sys_path"]
