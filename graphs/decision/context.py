@@ -68,7 +68,7 @@ class DecisionContext:
     choice_model_path: str | None = _d(
         None, "fitted choice model JSON for backend 'choice-model' (default model when empty)"
     )
-    prompts_dir: str | None = _d(None, "folder of prompt files; the repository's prompts/ when empty")
+    prompts_dir: str | None = _d(None, "folder of prompt files; $MALLES_PROMPTS, else the bundled prompts, when empty")
     client: SkipJsonSchema[LLMClient | None] = _d(
         None, "LLM client; built from `backend` when empty", compare=False, repr=False
     )

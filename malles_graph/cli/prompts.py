@@ -9,13 +9,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(help="Validate and preview the role prompts in prompts/.", no_args_is_help=True)
+app = typer.Typer(help="Validate and preview the role prompt files.", no_args_is_help=True)
 console = Console()
 
 
 @app.command()
 def check(
-    directory: Annotated[Path | None, typer.Option("--dir", help="prompt folder (default: prompts/)")] = None,
+    directory: Annotated[Path | None, typer.Option("--dir", help="prompt folder (default: $MALLES_PROMPTS, else the bundled prompts)")] = None,
 ) -> None:
     """Check every prompt file: it exists and uses exactly the variables the code supplies.
 
