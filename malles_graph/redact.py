@@ -17,7 +17,7 @@ MASK = "<redacted>"
 # Shorter values are too likely to be ordinary words ("local", "true") to mask everywhere.
 MIN_SECRET_LEN = 6
 
-_SECRET_ENV = re.compile(r"(API_?KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)", re.IGNORECASE)
+_SECRET_ENV = re.compile(r"(API_?KEY|_KEY$|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.IGNORECASE)
 _PATTERNS = [
     # Authorization: Bearer xyz / Authorization=Basic xyz / "authorization": "xyz"
     re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(?:(?:bearer|basic|token)\s+)?[^\s\"',;}]+"),

@@ -22,6 +22,7 @@ class LoopbackLLM:
     mode: str = "ok"
     reply: str = '{"answer": "pong"}'
     requests: int = 0
+    fail_after: int | None = None  # switch to mode "500" after this many requests
     base_url: str = ""
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -42,6 +43,8 @@ def _handler(state: LoopbackLLM) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:  # noqa: N802 - the http.server API
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
             state.requests += 1
+            if state.fail_after is not None and state.requests > state.fail_after:
+                state.mode = "500"
             auth = self.headers.get("Authorization", "")
             key = auth.removeprefix("Bearer ")
             if state.mode == "hang":
@@ -50,7 +53,9 @@ def _handler(state: LoopbackLLM) -> type[BaseHTTPRequestHandler]:
                 return
             if state.mode == "401":
                 message = f"Incorrect API key provided: {key}. You can find your API key at the dashboard."
-                self._send(401, {"error": {"message": message, "type": "invalid_request_error", "code": "invalid_api_key"}})
+                self._send(
+                    401, {"error": {"message": message, "type": "invalid_request_error", "code": "invalid_api_key"}}
+                )
                 return
             if state.mode == "500":
                 self._send(500, {"error": {"message": f"internal error while serving Authorization: {auth}"}})
