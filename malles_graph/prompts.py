@@ -31,23 +31,26 @@ class PromptSpec:
 
 # What the code supplies to each prompt (variables) and what each prompt must use (required).
 PROMPT_SPECS: dict[str, PromptSpec] = {
+    # required = what the role decides on: dropping one of them from its prompt fails `malles prompts check`
     "product_specialist": PromptSpec.of(
-        "round subclass candidates product_cards transcript market", "product_cards"
+        "round subclass candidates product_cards transcript market", "product_cards market"
     ),
     "price_analyst": PromptSpec.of(
-        "round candidates price_table price_level style transcript", "price_table"
+        "round candidates price_table price_level style transcript market", "price_table market"
     ),
     "persona": PromptSpec.of(
-        "round customer persona style hidden_factors recent_baskets own_history neighbours candidates transcript",
-        "customer",
+        "round customer persona style hidden_factors recent_baskets own_history neighbours candidates transcript "
+        "market",
+        "customer hidden_factors own_history market",
     ),
     "decide": PromptSpec.of(
-        "customer candidates candidate_ids transcript hidden_factors feedback max_quantity", "candidate_ids"
+        "customer candidates offers neighbours market candidate_ids transcript hidden_factors feedback max_quantity",
+        "candidate_ids offers neighbours market transcript hidden_factors feedback",
     ),
     "single_agent": PromptSpec.of(
         "customer persona style hidden_factors recent_baskets own_history neighbours candidates product_cards "
         "price_table price_level market candidate_ids feedback max_quantity",
-        "candidate_ids",
+        "candidate_ids product_cards price_table hidden_factors neighbours market feedback",
     ),
     "worker": PromptSpec.of(
         "persona step schedule hours_grid labour_cost rebate own_history hours_max", "persona schedule hours_grid"

@@ -8,6 +8,14 @@ Every public name is re-exported here, so ``from malles_graph.graphs.decision im
 one import path.
 """
 
+from malles_graph.graphs.decision.answer import (
+    DecisionAnswer,
+    answer_problems,
+    answer_schema,
+    answer_text,
+    label_keys,
+    to_decision,
+)
 from malles_graph.graphs.decision.api import (
     DecisionResult,
     decide_situation,
@@ -43,18 +51,7 @@ from malles_graph.graphs.decision.state import (
     Sample,
     SampleTask,
 )
-from malles_graph.graphs.decision.views import (
-    DecisionAnswer,
-    answer_problems,
-    answer_schema,
-    answer_text,
-    label_keys,
-    label_map,
-    label_of,
-    labels,
-    role_vars,
-    to_decision,
-)
+from malles_graph.graphs.decision.views import label_map, label_of, labels, market_shares, offers, role_vars, rotated
 
 __all__ = [
     "ROLES",
@@ -90,6 +87,9 @@ __all__ = [
     "labels",
     "make_context",
     "make_role_node",
+    "market_shares",
+    "offers",
+    "rotated",
     "prompt",
     "reconstruct_hidden",
     "resolve_context",

@@ -8,18 +8,12 @@ from typing import Any
 import numpy as np
 from langchain_core.messages import BaseMessage, HumanMessage
 from langgraph.runtime import Runtime
+from malles_graph.graphs.decision.answer import DecisionAnswer, answer_problems, answer_schema, to_decision
 from malles_graph.graphs.decision.common import DecideTarget, agent_id_of, context_of, emit, prompt, sample_seed
 from malles_graph.graphs.decision.context import DecisionContext
 from malles_graph.graphs.decision.nodes import hidden_for
 from malles_graph.graphs.decision.state import DecisionState, NodeStat, Sample, SampleTask
-from malles_graph.graphs.decision.views import (
-    DecisionAnswer,
-    answer_problems,
-    answer_schema,
-    label_of,
-    role_vars,
-    to_decision,
-)
+from malles_graph.graphs.decision.views import label_of, role_vars, rotated
 from pydantic import ValidationError
 
 from malles_graph.agents import TranscriptTurn
@@ -76,19 +70,20 @@ def _draw(task: SampleTask, runtime: Runtime[Any], role: DecideTarget) -> dict[s
         stat = NodeStat(node=role, latency_s=time.perf_counter() - start, failures=int(error is not None))
         return {"samples": [sample], "transcript": emit(runtime, turns), "stats": [stat]}
 
+    shown = rotated(situation, index) if ctx.shuffle else situation
     messages = decide_messages(
-        role, ctx, situation, task["neighbours"], task["hidden"], task["transcript"], task["feedback"]
+        role, ctx, shown, task["neighbours"], task["hidden"], task["transcript"], task["feedback"]
     )
     try:
         result = ctx.llm().structured(
             messages,
             DecisionAnswer,
-            validator=lambda a: answer_problems(a, situation, ctx.max_quantity),
+            validator=lambda a: answer_problems(a, shown, ctx.max_quantity),
             max_retries=ctx.max_repairs,
             temperature=ctx.temperature,
             seed=seed,
             max_tokens=ctx.decide_max_tokens,
-            json_schema=answer_schema(situation, ctx.max_quantity, ctx.rationale_chars),
+            json_schema=answer_schema(shown, ctx.max_quantity, ctx.rationale_chars),
         )
     except BackendError as exc:  # the backend failed (timeout, server error): a recorded failed sample
         turn = TranscriptTurn(agent_id=agent_id, role=role, round=index, text=str(exc), kind="failure")
@@ -119,7 +114,7 @@ def _draw(task: SampleTask, runtime: Runtime[Any], role: DecideTarget) -> dict[s
         sample = Sample(
             index=index,
             loop=loop,
-            decision=to_decision(result.value, situation, ctx.rationale_chars),
+            decision=to_decision(result.value, shown, ctx.rationale_chars),
             attempts=len(result.attempts),
         )
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
+import numpy as np
 from langgraph.graph import END
 from langgraph.runtime import Runtime
 from langgraph.types import Command
@@ -19,7 +20,7 @@ from pydantic import ValidationError
 
 from malles_graph.agents import AgentOutcome, TranscriptTurn
 from malles_graph.hidden_factors import usual_quantity
-from malles_graph.models import Decision
+from malles_graph.models import NONE_PRODUCT, ChoiceSituation, Decision
 from malles_graph.roles.agent import mean_probs
 from malles_graph.stabilise import consistency_conflicts, majority_vote, style_quantity
 
@@ -74,6 +75,14 @@ def stabilise(state: DecisionState, runtime: Runtime[Any]) -> Command[Literal["d
     style = style_of(situation)
     quantity = style_quantity(voted.quantity, style) if ctx.apply_style else voted.quantity
     styled = voted.model_copy(update={"quantity": quantity})
+    probs = mean_probs([s.probs for s in current if s.decision is not None and s.probs]) or vote_shares(
+        vote.votes, situation
+    )
+    calibrated_probs = calibrate_probs(ctx, situation, probs)
+    if calibrated_probs and styled.product_id != NONE_PRODUCT:
+        # the calibrated distribution decides the product (it can undo a position bias the vote kept)
+        best = max(calibrated_probs, key=calibrated_probs.__getitem__)
+        styled = styled.model_copy(update={"product_id": best, "confidence": round(calibrated_probs[best], 4)})
     calibrated = ctx.calibrator(styled, situation, hidden)
     error = None
     try:
@@ -113,9 +122,34 @@ def stabilise(state: DecisionState, runtime: Runtime[Any]) -> Command[Literal["d
         "calibrated": final is not None and final != styled,
         "conflict_unresolved": bool(conflicts),
         "usual_quantity": round(usual, 3),
-        "probs": mean_probs([s.probs for s in current if s.decision is not None and s.probs]),
+        "probs": probs,
+        "calibrated_probs": calibrated_probs,
     }
     return _finish(state, ctx, final, error, vote.agreement, emit(runtime, turns), stat, details)
+
+
+def vote_shares(votes: dict[str, int], situation: ChoiceSituation) -> dict[str, float] | None:
+    """The vote as a distribution over the candidates (None when every sample chose 'none')."""
+    on_shelf = {pid: votes.get(pid, 0) for pid in situation.candidate_ids}
+    total = sum(on_shelf.values())
+    return {pid: round(n / total, 6) for pid, n in on_shelf.items()} if total else None
+
+
+def calibrate_probs(
+    ctx: DecisionContext, situation: ChoiceSituation, probs: dict[str, float] | None
+) -> dict[str, float] | None:
+    """The fitted calibration's map of the choice distribution (None without a probability map)."""
+    transform = getattr(ctx.calibrator, "calibrate_probs", None)
+    if transform is None or not probs or ctx.calibrator.probability.method == "none":
+        return None
+    ids = situation.candidate_ids
+    utility = None
+    if ctx.calibrator.probability.use_utility:  # stacked on the choice model's utilities
+        from malles_graph.alignment.apply import utilities_of
+
+        utility = utilities_of(ctx.model(), [situation])[0]
+    out = transform(np.array([probs.get(pid, 0.0) for pid in ids]), utility)
+    return {pid: round(float(p), 6) for pid, p in zip(ids, out, strict=True)}
 
 
 def _finish(

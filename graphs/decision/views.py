@@ -7,16 +7,20 @@ maps labels (and ids) back when the decision is validated.
 
 from __future__ import annotations
 
-import json
 import statistics
 import string
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from malles_graph.agents import TranscriptTurn
-from malles_graph.models import NONE_PRODUCT, ChoiceSituation, Decision, HiddenFactors, MarketSignal, StyleParams
+from malles_graph.models import (
+    NONE_PRODUCT,
+    ChoiceSituation,
+    HiddenFactors,
+    MarketSignal,
+    Product,
+    StyleParams,
+)
 from malles_graph.retrieval_api import RetrievedRecord
 from malles_graph.stabilise import perceived_prices, style_framing
 
@@ -44,22 +48,51 @@ def label_of(situation: ChoiceSituation) -> dict[str, str]:
     return {c.product_id: lab for lab, c in zip(labels(situation), situation.candidates, strict=True)}
 
 
+def rotated(situation: ChoiceSituation, shift: int) -> ChoiceSituation:
+    """The same situation with its candidates listed from position ``shift`` on, each keeping its label.
+
+    The decide node lists the candidates rotated by the sample index, so the samples of one vote
+    each see another candidate first: a model that picks whatever is listed first then splits its
+    votes instead of agreeing on position A (labels, and so the debate's references, stay fixed).
+    """
+    k = len(situation.candidates)
+    if k < 2 or shift % k == 0:
+        return situation
+    named = [
+        c.model_copy(update={"label": lab}) for lab, c in zip(labels(situation), situation.candidates, strict=True)
+    ]
+    return situation.model_copy(update={"candidates": named[shift % k :] + named[: shift % k]})
+
+
 def style_of(situation: ChoiceSituation) -> StyleParams:
     return situation.style or StyleParams()
 
 
 # ---------------------------------------------------------------- the slices
-def product_cards(situation: ChoiceSituation, neighbours: Sequence[RetrievedRecord]) -> str:
-    """Product specialist's slice: popularity, quantity norms, what similar shoppers chose."""
+def peer_counts(neighbours: Sequence[RetrievedRecord]) -> dict[str, int]:
+    """Product id -> in how many retrieved episodes it was bought."""
     chosen: dict[str, int] = {}
     for r in neighbours:
         for pid in r.product_ids:
             chosen[pid] = chosen.get(pid, 0) + 1
+    return chosen
+
+
+def attributes_text(product: Product, limit: int = 8) -> str:
+    """The data's own product attributes (display, feature, brand, size, ...), sorted by name."""
+    items = sorted(product.attributes.items())[:limit]
+    return ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in items)
+
+
+def product_cards(situation: ChoiceSituation, neighbours: Sequence[RetrievedRecord]) -> str:
+    """Product specialist's slice: popularity, quantity norms, what similar shoppers chose, attributes."""
+    chosen = peer_counts(neighbours)
     lines = []
     for lab, c in zip(labels(situation), situation.candidates, strict=True):
         norm = f"usually {c.median_quantity:g} unit(s) per purchase" if c.median_quantity else "no quantity norm"
         peer = f", in {chosen.get(c.product_id, 0)} of {len(neighbours)} similar baskets" if neighbours else ""
-        lines.append(f"{lab}: {c.popularity:.1%} of subclass units, {norm}{peer}")
+        attrs = attributes_text(c)
+        lines.append(f"{lab}: {c.popularity:.1%} of subclass units, {norm}{peer}" + (f"; {attrs}" if attrs else ""))
     return "\n".join(lines)
 
 
@@ -68,16 +101,7 @@ def price_table(situation: ChoiceSituation, price_level: float, apply_style: boo
     perceived = perceived_prices(situation.candidates, style_of(situation), price_level) if apply_style else {}
     lines = []
     for lab, c in zip(labels(situation), situation.candidates, strict=True):
-        change = (
-            f"{c.discount:.0%} off"
-            if c.discount >= 0.005
-            else (
-                f"{c.price / c.regular_price - 1:.0%} above"
-                if c.regular_price and c.price > c.regular_price * 1.005
-                else "regular"
-            )
-        )
-        line = f"{lab}: {c.price:.0f} now, regular {c.regular_price:.0f} ({change})"
+        line = f"{lab}: {c.price:.0f} now, regular {c.regular_price:.0f} ({price_change(c)})"
         if c.product_id in perceived:
             line += f", perceived {perceived[c.product_id].perceived:+.0f}"
         lines.append(line)
@@ -135,15 +159,26 @@ def hidden_text(hidden: HiddenFactors | None) -> str:
     return NO_Z if hidden is None else hidden.as_text()
 
 
+def market_shares(market: MarketSignal | None, situation: ChoiceSituation) -> dict[str, float]:
+    """Popularity renormalised over the products still offered (a sold-out product leaves the shelf)."""
+    if market is None:
+        return {}
+    offered = {c.product_id for c in situation.candidates}
+    raw = {pid: share for pid, share in market.popularity.items() if pid in offered and share > 0}
+    total = sum(raw.values())
+    return {pid: share / total for pid, share in raw.items()} if total > 0 else {}
+
+
 def market_text(market: MarketSignal | None, situation: ChoiceSituation) -> str:
+    """The mean-field signal as the roles read it: each offered product's share of demand and its scarcity."""
     if market is None or not (market.popularity or market.scarcity):
         return ""
-    lab = label_of(situation)
+    shares = market_shares(market, situation)
     parts = []
-    for pid, share in market.popularity.items():
-        if pid in lab:
-            scarce = market.scarcity.get(pid, 0.0)
-            parts.append(f"{lab[pid]} {share:.0%} of demand" + (f", {scarce:.0%} scarce" if scarce else ""))
+    for lab, c in zip(labels(situation), situation.candidates, strict=True):
+        share, scarce = shares.get(c.product_id, 0.0), market.scarcity.get(c.product_id, 0.0)
+        if share or scarce:
+            parts.append(f"{lab} {share:.0%} of demand" + (f", {scarce:.0%} scarce" if scarce else ""))
     return "Market now: " + "; ".join(parts) if parts else ""
 
 
@@ -158,11 +193,26 @@ def transcript_text(turns: Sequence[TranscriptTurn], chars: int) -> str:
     return "\n".join(out)
 
 
-def decide_candidates(situation: ChoiceSituation) -> str:
-    return "; ".join(
-        f"{lab} {c.price:.0f} (regular {c.regular_price:.0f})"
-        for lab, c in zip(labels(situation), situation.candidates, strict=True)
-    )
+def price_change(c: Product) -> str:
+    """'20% off', '6% above' or 'regular': the current price against the regular one."""
+    if c.discount >= 0.005:
+        return f"{c.discount:.0%} off"
+    if c.regular_price and c.price > c.regular_price * 1.005:
+        return f"{c.price / c.regular_price - 1:.0%} above"
+    return "regular"
+
+
+def offers(situation: ChoiceSituation, neighbours: Sequence[RetrievedRecord]) -> str:
+    """The decider's view of each candidate: price and discount, retrieved evidence, attributes."""
+    chosen = peer_counts(neighbours)
+    lines = []
+    for lab, c in zip(labels(situation), situation.candidates, strict=True):
+        line = f"{lab}: {c.price:.0f} now, regular {c.regular_price:.0f} ({price_change(c)})"
+        if neighbours:
+            line += f"; bought in {chosen.get(c.product_id, 0)} of {len(neighbours)} similar past baskets"
+        attrs = attributes_text(c)
+        lines.append(line + (f"; {attrs}" if attrs else ""))
+    return "\n".join(lines)
 
 
 def candidate_choices(situation: ChoiceSituation) -> str:
@@ -192,6 +242,7 @@ def role_vars(
         "round": lambda: round_no,
         "subclass": lambda: situation.subclass,
         "candidates": lambda: ", ".join(labels(situation)),
+        "offers": lambda: offers(situation, neighbours),
         "product_cards": lambda: product_cards(situation, neighbours),
         "market": lambda: market_text(situation.market, situation),
         "transcript": lambda: transcript_text(transcript, transcript_chars),
@@ -210,75 +261,3 @@ def role_vars(
     }
     names = makers if needed is None else needed
     return {name: makers[name]() for name in names}
-
-
-# ---------------------------------------------------------------- the decision answer
-class DecisionAnswer(BaseModel):
-    """What the LLM answers: a candidate label (or 'none'), units, a short reason, a confidence."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    product: str
-    quantity: int
-    rationale: str = ""
-    confidence: float = 0.5
-
-
-def answer_text(label: str, quantity: int, rationale: str = "", confidence: float = 1.0) -> str:
-    """A decide answer as JSON text, fields in the order the prompt asks (the aligned models' SFT target)."""
-    return json.dumps(
-        DecisionAnswer(product=label, quantity=quantity, rationale=rationale, confidence=confidence).model_dump()
-    )
-
-
-def label_keys(situation: ChoiceSituation) -> dict[str, str]:
-    """Label -> product id (the answer keys of the decide prompts)."""
-    return {lab: c.product_id for lab, c in zip(labels(situation), situation.candidates, strict=True)}
-
-
-def answer_schema(situation: ChoiceSituation, max_quantity: int, rationale_chars: int) -> dict[str, Any]:
-    """JSON schema for the llama.cpp grammar: the label is an enum, the rationale short."""
-    return {
-        "type": "object",
-        "properties": {
-            "product": {"type": "string", "enum": [*labels(situation), NONE_PRODUCT]},
-            "quantity": {"type": "integer", "minimum": 0, "maximum": max_quantity},
-            "rationale": {"type": "string", "maxLength": rationale_chars},
-            "confidence": {"type": "number", "minimum": 0, "maximum": 1},
-        },
-        "required": ["product", "quantity", "rationale", "confidence"],
-        "additionalProperties": False,
-    }
-
-
-def to_decision(answer: DecisionAnswer, situation: ChoiceSituation, rationale_chars: int) -> Decision:
-    """The Decision an answer stands for (raises ValueError/ValidationError when it is invalid)."""
-    mapping = label_map(situation)
-    key = answer.product.strip()
-    product_id = mapping.get(key, mapping.get(key.lower(), key))
-    return Decision(
-        product_id=product_id,
-        quantity=answer.quantity,
-        rationale=answer.rationale.strip()[:rationale_chars],
-        confidence=min(1.0, max(0.0, answer.confidence)),
-    )
-
-
-def answer_problems(answer: DecisionAnswer, situation: ChoiceSituation, max_quantity: int) -> list[str]:
-    """Why an answer is not a valid decision here (empty when valid); fed back for repair."""
-    mapping = label_map(situation)
-    key = answer.product.strip()
-    problems = []
-    if key not in mapping and key.lower() not in mapping:
-        problems.append(f"product {answer.product!r} is not one of {candidate_choices(situation)}")
-    if answer.quantity < 0:
-        problems.append(f"quantity {answer.quantity} is negative")
-    elif answer.quantity > max_quantity:
-        problems.append(f"quantity {answer.quantity} is above the limit {max_quantity}")
-    if not problems:
-        is_none = mapping.get(key, mapping.get(key.lower())) == NONE_PRODUCT
-        if is_none and answer.quantity != 0:
-            problems.append('quantity must be 0 when product is "none"')
-        if not is_none and answer.quantity == 0:
-            problems.append("quantity must be at least 1 when a product is chosen")
-    return problems
