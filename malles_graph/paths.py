@@ -44,8 +44,17 @@ def models_dir() -> Path:
 
 def runs_dir() -> Path:
     """Default folder for run outputs (databases, Chroma memories, reports)."""
-    path = Path(os.environ.get("MALLES_RUNS", Path.cwd() / "runs"))
-    path.mkdir(parents=True, exist_ok=True)
+    configured = os.environ.get("MALLES_RUNS")
+    path = Path(configured) if configured else Path.cwd() / "runs"
+    where = f"MALLES_RUNS={configured}" if configured else f"the runs folder {path}"
+    if path.exists() and not path.is_dir():
+        raise MallesError(f"{where} is a file, not a folder; point MALLES_RUNS at a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a parent that is a file, no permission, a read-only disk
+        raise MallesError(f"{where} cannot be created: {exc.strerror or exc}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise MallesError(f"{where} is not writable; point MALLES_RUNS at a folder you can write")
     return path
 
 

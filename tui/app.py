@@ -35,6 +35,10 @@ from malles_graph.scenario import Scenario
 # Builds the chat model for a scenario (tests pass scripted models); None: the scenario's backend.
 ChatModelFactory = Callable[[Scenario], Any]
 
+# The footer shows the five screen keys as one group ("f2f3f4f5f6 screens"), so 80 columns hold them all.
+SCREEN_KEYS = Binding.Group("screens", compact=True)
+NARROW_BELOW = 110
+
 SCREEN_TITLES = {
     "run": "Run",
     "debate": "Live debate",
@@ -57,19 +61,38 @@ class MallesApp(App[None]):
         "editor": EditorScreen,
     }
     COMMANDS = App.COMMANDS | {MallesCommands}
+    # Screens get the class -narrow below 110 columns (app.tcss stacks or narrows the side panels there).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_BELOW, "-wide")]
     BINDINGS = [
         Binding("f1", "help", "Help", id="app.help", tooltip="Keys and screens", priority=True),
-        Binding("f2", "goto('run')", "Run", id="app.goto.run", tooltip="Pick a scenario and start it", priority=True),
-        Binding("f3", "goto('debate')", "Debate", id="app.goto.debate", tooltip="Live transcript", priority=True),
         Binding(
-            "f4", "goto('population')", "Population", id="app.goto.population", tooltip="Rounds", priority=True
+            "f2", "goto('run')", "Run", id="app.goto.run", tooltip="Pick a scenario and start it", priority=True,
+            group=SCREEN_KEYS,
         ),
-        Binding("f5", "goto('history')", "History", id="app.goto.history", tooltip="Past runs", priority=True),
-        Binding("f6", "goto('editor')", "Prompts", id="app.goto.editor", tooltip="Prompts & personas", priority=True),
-        Binding("ctrl+r", "start_run", "Start", id="app.run.start", tooltip="Start the chosen scenario", priority=True),
+        Binding(
+            "f3", "goto('debate')", "Debate", id="app.goto.debate", tooltip="Live transcript", priority=True,
+            group=SCREEN_KEYS,
+        ),
+        Binding(
+            "f4", "goto('population')", "Population", id="app.goto.population", tooltip="Rounds", priority=True,
+            group=SCREEN_KEYS,
+        ),
+        Binding(
+            "f5", "goto('history')", "History", id="app.goto.history", tooltip="Past runs", priority=True,
+            group=SCREEN_KEYS,
+        ),
+        Binding(
+            "f6", "goto('editor')", "Prompts", id="app.goto.editor", tooltip="Prompts & personas", priority=True,
+            group=SCREEN_KEYS,
+        ),
+        # Work from every screen; not in the footer (the Run screen's buttons name them) so 80 columns suffice.
+        Binding(
+            "ctrl+r", "start_run", "Start", id="app.run.start", tooltip="Start the chosen scenario", priority=True,
+            show=False,
+        ),
         Binding(
             "ctrl+g", "cancel_run", "Cancel", id="app.run.cancel", tooltip="Stop the run (keeps what is recorded)",
-            priority=True,
+            priority=True, show=False,
         ),
     ]
 

@@ -40,6 +40,7 @@ from malles_graph.models import ChoiceSituation
 from malles_graph.scenario import Scenario
 
 VALIDATE_DELAY_S = 0.25
+TRY_HINT = "Press ctrl+t to run one decision with the unsaved prompt."
 
 
 class EditorScreen(Screen[None]):
@@ -49,6 +50,7 @@ class EditorScreen(Screen[None]):
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="editor.save", tooltip="Validate and write the file atomically"),
         Binding("ctrl+t", "try_it", "Try it", id="editor.try", tooltip="Run one decision with the unsaved prompt"),
+        Binding("f7", "revert", "Revert", id="editor.revert", tooltip="Drop the unsaved edits of this file"),
     ]
 
     def __init__(self) -> None:
@@ -59,6 +61,7 @@ class EditorScreen(Screen[None]):
         self.validation = Validation(None)
         self._validate_timer: Timer | None = None
         self._loading = False
+        self._try_token = 0
         self.sample_values: dict[str, object] = {}
         self.sample_label = "built-in sample customer"
 
@@ -73,15 +76,15 @@ class EditorScreen(Screen[None]):
                 yield TextArea("", id="editor-text", show_line_numbers=True, soft_wrap=True, tab_behavior="indent")
                 yield Static("", id="validation")
                 with Horizontal(id="editor-buttons", classes="button-row"):
-                    yield Button("Save", id="save", variant="primary", tooltip="ctrl+s")
-                    yield Button("Try it", id="try", tooltip="ctrl+t: one decision with the unsaved prompt")
-                    yield Button("Revert", id="revert", variant="warning", tooltip="drop unsaved edits")
+                    yield Button("Save", id="save", variant="primary", tooltip="ctrl+s", compact=True)
+                    yield Button("Try it", id="try", tooltip="ctrl+t: one decision with the unsaved prompt", compact=True)
+                    yield Button("Revert", id="revert", variant="warning", tooltip="f7: drop unsaved edits", compact=True)
             with TabbedContent(id="editor-side", initial="tab-preview"):
                 with TabPane("Preview", id="tab-preview"):
                     with VerticalScroll():
                         yield Static("", id="preview")
                 with TabPane("Try it", id="tab-try"):
-                    yield Static("Press ctrl+t to run one decision with the unsaved prompt.", id="try-status")
+                    yield Static(TRY_HINT, id="try-status")
                     yield TranscriptView(id="try-transcript")
         yield Footer()
 
@@ -156,7 +159,15 @@ class EditorScreen(Screen[None]):
         self._loading = True
         area.load_text(text)
         self._loading = False
+        self._clear_try()
         self.validate_now()
+
+    def _clear_try(self) -> None:
+        """Forget the last "try it" result: it was for another file (a running try is cancelled)."""
+        self._try_token += 1  # a try still running in its thread posts nothing more
+        self.query_one("#try-status", Static).update(TRY_HINT)
+        self.query_one("#try-transcript", TranscriptView).show([], "No try yet for this file.")
+        self.query_one(TabbedContent).active = "tab-preview"
 
     def select_file(self, key: str) -> None:
         """Open a file by key (``prompt:persona.txt``, ``personas:retail_households.yaml``)."""
@@ -196,8 +207,12 @@ class EditorScreen(Screen[None]):
     def _show_title(self) -> None:
         if self.current is None:
             return
-        mark = " [b $warning]modified[/]" if self.dirty else ""
-        self.query_one("#file-title", Label).update(f"{self.current.path}{mark}")
+        title = Text(f"{self.current.path.parent.name}/{self.current.path.name}")
+        if self.dirty:
+            title.append("  modified", "bold yellow")
+        label = self.query_one("#file-title", Label)
+        label.update(title)
+        label.tooltip = str(self.current.path)
 
     def _show_validation(self) -> None:
         status = self.query_one("#validation", Static)
@@ -287,25 +302,32 @@ class EditorScreen(Screen[None]):
         self.query_one("#try-transcript", TranscriptView).show([], "Running one decision...")
         self.query_one("#try-status", Static).update("Running one decision with the unsaved prompt...")
         # Widgets are read here, on the UI thread; the worker only gets plain values.
-        self.run_try(file.name, self.text, self._run_scenario())
+        self._try_token += 1
+        self.run_try(file.name, self.text, self._run_scenario(), self._try_token)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="try", description="try a prompt")
-    def run_try(self, name: str, text: str, scenario: Scenario | None) -> None:
+    def run_try(self, name: str, text: str, scenario: Scenario | None, token: int) -> None:
         from malles_graph.tui.trying import try_prompt
+
+        def post(message: Message) -> None:
+            if token == self._try_token:  # the operator has not moved to another file meanwhile
+                self.post_message(message)
 
         try:
             outcome = try_prompt(
                 name,
                 text,
-                on_turn=lambda turn: self.post_message(msg.TryTurnStreamed(turn)),
+                on_turn=lambda turn: post(msg.TryTurnStreamed(turn)),
                 chat_model_factory=getattr(self.app, "chat_model_factory", None),
                 scenario=scenario,
                 real_sample=getattr(self.app, "real_sample", True),
             )
+        except MallesError as exc:
+            post(msg.TryFinished(None, str(exc)))
         except Exception as exc:  # noqa: BLE001 - any failure is shown, the app keeps running
-            self.post_message(msg.TryFinished(None, f"{type(exc).__name__}: {exc}"))
+            post(msg.TryFinished(None, f"{type(exc).__name__}: {exc}"))
         else:
-            self.post_message(msg.TryFinished(outcome))
+            post(msg.TryFinished(outcome))
 
     def _run_scenario(self) -> Scenario | None:
         """The scenario chosen on the Run screen, so "try it" uses the same backend."""

@@ -12,7 +12,16 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select
 
+from malles_graph.errors import MallesError
 from malles_graph.paths import runs_dir
+
+
+def default_folder(run_id: str) -> str:
+    """runs/exports/<run id> under MALLES_RUNS, or empty (the operator types one) when MALLES_RUNS is unusable."""
+    try:
+        return str(runs_dir() / "exports" / run_id)
+    except MallesError:
+        return ""
 
 
 @dataclass(frozen=True)
@@ -32,7 +41,7 @@ class ExportScreen(ModalScreen[ExportRequest | None]):
         with Vertical(id="export-dialog", classes="dialog"):
             yield Label(f"Export run {self.run_id}", classes="section-title")
             yield Label("Folder (one file per table: runs, rounds, archetypes, decisions, transcript_turns, metrics)")
-            yield Input(str(runs_dir() / "exports" / self.run_id), id="export-folder")
+            yield Input(default_folder(self.run_id), id="export-folder")
             yield Select([("CSV", "csv"), ("Parquet", "parquet")], value="csv", allow_blank=False, id="export-format")
             with Horizontal(classes="button-row"):
                 yield Button("Export", id="export-go", variant="primary")

@@ -25,12 +25,14 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static, TabbedContent, TabPane
 
 from malles_graph.errors import MallesError
+from malles_graph.store.engine import default_url
 
 
 class HistoryScreen(Screen[None]):
     """Past runs: pick one (enter) to see its rounds, decisions and transcripts."""
 
     TITLE = "History"
+    AUTO_FOCUS = "#runs-table"  # r/o/e and Enter work at once (a focused store box would take the letters)
     BINDINGS = [
         Binding("r", "refresh", "Refresh", id="history.refresh", tooltip="Reload the list of runs from the store"),
         Binding("o", "open_run", "Open", id="history.open", tooltip="Open the highlighted run"),
@@ -74,7 +76,7 @@ class HistoryScreen(Screen[None]):
         with Horizontal(id="history-main"):
             with Vertical(id="history-left"):
                 yield Label("Run store", classes="section-title")
-                yield Input(placeholder="sqlite:///runs/malles.sqlite (default) or postgresql://...", id="store-url")
+                yield Input(placeholder="sqlite:///... or postgresql://...", id="store-url", compact=True)
                 yield Static("", id="history-error", classes="error-panel")
                 yield Label("Past runs", classes="section-title")
                 yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
@@ -100,8 +102,14 @@ class HistoryScreen(Screen[None]):
         )
         self.query_one("#history-error", Static).display = False
         url = getattr(self.app, "last_store_url", None) or getattr(self.app, "store_url", None)
+        box = self.query_one("#store-url", Input)
         if url:
-            self.query_one("#store-url", Input).value = url
+            box.value = url
+        else:
+            try:  # the real default (MALLES_RUNS), so the operator sees which file is read
+                box.placeholder = f"{default_url()} (default)"
+            except MallesError:  # an unusable MALLES_RUNS: the refresh below says why, in the error panel
+                pass
         self.app.run_events.subscribe(self, self._on_run_event, immediate=True)  # type: ignore[attr-defined]
         self.action_refresh()
 

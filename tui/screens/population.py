@@ -117,7 +117,7 @@ class PopulationScreen(Screen[None]):
         series = option_series(finished, left_key)
         xs = [r.index for r in finished]
         for option, ys in series.items():
-            plt.plot(xs, ys, label=option[-12:], marker="braille")
+            plt.plot(xs, ys, label=option, marker="braille")  # the whole id, as in the table
         plt.title(left_title if series else f"{left_title} (no finished round yet)")
         if xs:
             plt.xticks(xs)

@@ -15,7 +15,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal, Vertical
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, OptionList, ProgressBar, RichLog, Select, Static
@@ -52,6 +52,7 @@ class RunScreen(Screen[None]):
     """Choose what to run and watch its progress; the transcript is on Live debate (F3)."""
 
     TITLE = "Run"
+    AUTO_FOCUS = "#scenario-list"  # Enter picks the highlighted scenario at once
     BINDINGS = [
         Binding("ctrl+o", "open_file", "Open file", id="run.open", tooltip="Run a scenario YAML outside scenarios/"),
     ]
@@ -73,8 +74,9 @@ class RunScreen(Screen[None]):
             with Vertical(id="run-scenarios", classes="sidebar"):
                 yield Label("Scenarios", classes="section-title")
                 yield OptionList(id="scenario-list")
-                yield Button("Open file...", id="open-file", tooltip="ctrl+o: a scenario YAML anywhere")
-            with Vertical(id="run-form"):
+                yield Button("Open file...", id="open-file", tooltip="ctrl+o: a scenario YAML anywhere", compact=True)
+            # Compact fields (one line each) and a scrolling form: the whole form fits 80x24.
+            with VerticalScroll(id="run-form"):
                 yield Label("No scenario chosen", id="scenario-title", classes="section-title")
                 yield Static("", id="scenario-description")
                 with Grid(id="form-grid"):
@@ -84,29 +86,37 @@ class RunScreen(Screen[None]):
                         value=FROM_SCENARIO,
                         allow_blank=False,
                         id="backend",
+                        compact=True,
                     )
                     yield Label("Model")
-                    yield Input(placeholder="as in the scenario", id="model")
+                    yield Input(placeholder="as in the scenario", id="model", compact=True)
+                    # An empty box means "as in the scenario": only typed text is validated.
                     yield Label("Seed")
-                    yield Input(placeholder="as in the scenario", type="integer", id="seed")
+                    yield Input(placeholder="as in the scenario", type="integer", id="seed", compact=True, valid_empty=True)
                     yield Label("Rounds", id="rounds-label")
-                    yield Input(placeholder="as in the scenario", type="integer", id="rounds")
+                    yield Input(
+                        placeholder="as in the scenario", type="integer", id="rounds", compact=True, valid_empty=True
+                    )
                     yield Label("Archetypes")
-                    yield Input(placeholder="as in the scenario", type="integer", id="archetypes")
+                    yield Input(
+                        placeholder="as in the scenario", type="integer", id="archetypes", compact=True, valid_empty=True
+                    )
                     yield Label("Resume run id")
-                    yield Input(placeholder="start a new run", id="resume")
+                    yield Input(placeholder="start a new run", id="resume", compact=True)
                     yield Label("Store URL")
-                    yield Input(placeholder="SQLite in runs/ (default)", id="store")
+                    yield Input(placeholder="as in the scenario", id="store", compact=True)
                 yield Static("", id="form-error", classes="error-panel")
                 with Horizontal(classes="button-row"):
-                    yield Button("Start", id="start", variant="success", tooltip="ctrl+r")
-                    yield Button("Cancel run", id="cancel", variant="error", tooltip="ctrl+g", disabled=True)
+                    yield Button("Start ^r", id="start", variant="success", tooltip="ctrl+r", compact=True)
+                    yield Button(
+                        "Cancel run ^g", id="cancel", variant="error", tooltip="ctrl+g", disabled=True, compact=True
+                    )
             with Vertical(id="run-status"):
                 yield Label("Progress", classes="section-title")
                 yield Static("idle", id="run-state")
                 yield ProgressBar(id="round-progress", show_eta=False)
                 yield Static("", id="round-info")
-                yield RichLog(id="run-log", wrap=True, markup=True)
+                yield RichLog(id="run-log", wrap=True, markup=True, min_width=1)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -119,6 +129,8 @@ class RunScreen(Screen[None]):
         initial = getattr(app, "scenario_path", None)
         if initial is not None:
             self.choose(Path(initial))
+        else:
+            self.query_one("#scenario-list", OptionList).highlighted = 0  # Enter picks it at once
         app.run_events.subscribe(self, self.on_run_event, immediate=True)  # type: ignore[attr-defined]
         self._show_state()
 
@@ -165,8 +177,15 @@ class RunScreen(Screen[None]):
             self.show_error(str(exc))
             return
         self.show_error(None)
-        title.update(f"{scenario.name}  [dim]({scenario.kind}, {path})[/]")
-        description.update(self._describe(scenario))
+        title.update(Text.assemble((scenario.name, "bold"), (f"  ({scenario.kind}, {path.name})", "dim")))
+        title.tooltip = str(path)
+        self._describe_with_overrides(scenario)
+
+    def _describe_with_overrides(self, fallback: Scenario | None = None) -> None:
+        """The description line shows the run as it would start: backend, seed and rounds after the overrides."""
+        scenario = self.build_scenario(quiet=True) or fallback
+        if scenario is not None:
+            self.query_one("#scenario-description", Static).update(self._describe(scenario))
 
     @staticmethod
     def _describe(scenario: Scenario) -> str:
@@ -245,9 +264,15 @@ class RunScreen(Screen[None]):
         if result is not None and not result.is_valid:
             self._box_error = f"{event.input.id}: {'; '.join(result.failure_descriptions)}"
             self.show_error(self._box_error)
-        elif self._box_error is not None:
+            return
+        if self._box_error is not None:
             self._box_error = None
             self.show_error(None)
+        self._describe_with_overrides()
+
+    @on(Select.Changed, "#backend")
+    def _backend_changed(self) -> None:
+        self._describe_with_overrides()
 
     @on(Button.Pressed, "#start")
     async def _start(self) -> None:

@@ -69,7 +69,10 @@ class TranscriptView(RichLog):
     """
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(id=id, classes=classes, wrap=True, markup=False, highlight=False, auto_scroll=True)
+        # min_width=1: render at the pane's own width (RichLog's default 78 overflows a narrow pane).
+        super().__init__(
+            id=id, classes=classes, wrap=True, markup=False, highlight=False, auto_scroll=True, min_width=1
+        )
         self.turn_count = 0
 
     def add_turn(self, turn: TranscriptTurn) -> None:
