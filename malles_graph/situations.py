@@ -9,7 +9,8 @@ leaks into what the decision sees, except the offered prices of that day:
   share of the subclass's units, median units per purchase line): all subclass lines
   strictly before the date, optionally limited to ``lookback_days``;
 * **current price**: the product's mean paid unit price on the date if anybody bought it,
-  else its latest daily price before the date, else its regular price;
+  else its latest daily price in the ``price_window_days`` (7) days before the date, else its
+  regular price (never a price from after the date);
 * **subclass**: the one given, else the subclass of the customer's largest purchase line
   (by money) on the date;
 * **candidates**: the product the customer really bought in that subclass on the date
@@ -46,6 +47,9 @@ class SituationOptions:
     max_basket_items: int = 8
     lookback_days: int | None = None
     seed: int = 0
+    # days before the decision a sale still gives the current price (see prices_on); a week covers
+    # Ta Feng's weekly promotions without reaching back to prices weeks old
+    price_window_days: int = 7
 
 
 @dataclass(frozen=True)
@@ -94,8 +98,17 @@ class SituationBuilder:
         )
 
     def prices_on(self, subclass: str, day: dt.date, products: list[str]) -> dict[str, float]:
-        """Mean paid unit price on ``day``, else the latest daily price before it."""
-        lines = self.subclass_lines(subclass).filter(pl.col("product_id").is_in(products) & (pl.col("date") <= day))
+        """The current unit price of each product that has one (callers fall back to the regular price).
+
+        The mean paid unit price on ``day`` where the product sold that day, else its latest daily
+        price within ``price_window_days`` before it; never a price from after ``day``. A product
+        with no sale in that window has no current price here: a price weeks old (a promotion long
+        over, or a price since cut) would misstate the shelf, so the regular price stands in.
+        """
+        earliest = day - dt.timedelta(days=self.options.price_window_days)
+        lines = self.subclass_lines(subclass).filter(
+            pl.col("product_id").is_in(products) & pl.col("date").is_between(earliest, day, closed="both")
+        )
         daily = lines.group_by("product_id", "date").agg(price=pl.col("sales").sum() / pl.col("quantity").sum())
         latest = daily.sort("date").group_by("product_id").agg(pl.col("price").last())
         return dict(latest.iter_rows())

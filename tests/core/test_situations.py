@@ -67,3 +67,41 @@ def test_episodes_are_memory_records_before_the_date(builder, built):
     assert 0 < len(records) <= 50
     assert all(r.date < s.date and r.subclass == s.subclass and r.quantity > 0 for r in records)
     assert len({r.id for r in records}) == len(records)
+
+
+def synthetic_lines() -> pl.DataFrame:
+    """Four products of subclass s on a known calendar around the decision day (2001-02-10)."""
+    d = dt.date
+    rows = [  # (date, customer, product, quantity, sales)
+        (d(2001, 1, 5), "x", "p_today", 1, 10.0), (d(2001, 1, 6), "x", "p_week", 1, 20.0),
+        (d(2001, 1, 7), "x", "p_stale", 1, 30.0), (d(2001, 1, 8), "x", "p_future", 1, 40.0),
+        (d(2001, 1, 9), "y", "p_stale", 1, 30.0),
+        (d(2001, 1, 12), "y", "p_stale", 1, 45.0),     # weeks old: a promotion long over
+        (d(2001, 2, 5), "y", "p_week", 2, 36.0),       # 5 days before: within the window, 18 a unit
+        (d(2001, 2, 10), "y", "p_today", 2, 16.0),     # on the day: 8 a unit
+        (d(2001, 2, 10), "c", "p_today", 1, 8.0),
+        (d(2001, 2, 11), "y", "p_future", 1, 99.0),    # after the day: must never be seen
+        (d(2001, 2, 11), "y", "p_week", 1, 5.0),
+    ]
+    return pl.DataFrame(
+        {
+            "date": [r[0] for r in rows], "customer_id": [r[1] for r in rows], "age_group": ["30-34"] * len(rows),
+            "pin_code": ["115"] * len(rows), "subclass": ["s"] * len(rows), "product_id": [r[2] for r in rows],
+            "quantity": [r[3] for r in rows], "sales": [r[4] for r in rows],
+        }
+    )
+
+
+def test_current_prices_are_of_the_day_else_the_last_week_else_regular_never_later():
+    builder = SituationBuilder(synthetic_lines(), SituationOptions(n_candidates=4, seed=0))
+    s = builder.build("c", dt.date(2001, 2, 10), "s").situation
+    price = {c.product_id: c.price for c in s.candidates}
+    regular = {c.product_id: c.regular_price for c in s.candidates}
+    assert price["p_today"] == 8.0  # sold on the day: that day's mean paid price
+    assert price["p_week"] == 18.0  # not today, 5 days before: within the 7-day window
+    assert price["p_stale"] == regular["p_stale"] == 30.0  # last sale 29 days before: regular, not 45
+    assert price["p_future"] == regular["p_future"] == 40.0  # next sale after the day never leaks
+    wider = SituationBuilder(synthetic_lines(), SituationOptions(n_candidates=4, price_window_days=60))
+    assert {c.product_id: c.price for c in wider.build("c", dt.date(2001, 2, 10), "s").situation.candidates}[
+        "p_stale"
+    ] == 45.0
