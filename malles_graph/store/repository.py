@@ -24,6 +24,7 @@ from sqlmodel import Session, select
 
 from malles_graph.agents import AgentOutcome, TranscriptTurn
 from malles_graph.population.reporters import RoundReport
+from malles_graph.redact import redact, redact_optional
 from malles_graph.store.engine import StoreError
 from malles_graph.store.tables import (
     ArchetypeRow,
@@ -154,7 +155,7 @@ def heartbeat(engine: Engine, run_id: str) -> None:
 
 def release_run(engine: Engine, run_id: str, status: str, reason: str | None = None, **fields: object) -> None:
     """End this process's ownership with the run's final status (finished, failed, cancelled, interrupted)."""
-    update_run(engine, run_id, status=status, error=reason or None, owner=None, **fields)
+    update_run(engine, run_id, status=status, error=redact_optional(reason or None), owner=None, **fields)
 
 
 def update_run(engine: Engine, run_id: str, **fields: object) -> None:
@@ -225,7 +226,7 @@ def record_decision(
                 ok=outcome.ok,
                 choice=outcome.choice,
                 quantity=outcome.quantity,
-                error=outcome.error,
+                error=redact_optional(outcome.error),  # secrets never stored
                 agreement=outcome.agreement,
                 llm_calls=outcome.llm_calls,
                 cached_calls=cached_calls,
@@ -243,7 +244,7 @@ def record_decision(
                     seq=seq,
                     role=turn.role,
                     kind=turn.kind,
-                    text=turn.text,
+                    text=redact(turn.text),
                     prompt_tokens=turn.prompt_tokens,
                     completion_tokens=turn.completion_tokens,
                     latency_s=turn.latency_s,
@@ -265,7 +266,7 @@ def record_turn(engine: Engine, run_id: str, round: int, seq: int, turn: Transcr
         session.add(
             TranscriptTurnRow(
                 run_id=run_id, round=round, agent_id=turn.agent_id, seq=seq, role=turn.role, kind=turn.kind,
-                text=turn.text, prompt_tokens=turn.prompt_tokens, completion_tokens=turn.completion_tokens,
+                text=redact(turn.text), prompt_tokens=turn.prompt_tokens, completion_tokens=turn.completion_tokens,
                 latency_s=turn.latency_s, cached=turn.cached,
             )
         )
