@@ -115,3 +115,12 @@ def test_bundled_scenario_by_bare_name(tmp_path: Path, monkeypatch: pytest.Monke
         scenario_file("elsewhere/demo.yaml")
     with pytest.raises(ScenarioError, match=r"^nope.yaml: scenario file not found; .*demo.yaml"):
         load_scenario("nope.yaml")
+
+
+def test_user_persona_folder_missing_a_file_names_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "mine").mkdir()
+    shutil.copy(personas_dir() / "styles.yaml", tmp_path / "mine" / "styles.yaml")
+    monkeypatch.setenv("MALLES_PERSONAS", str(tmp_path / "mine"))
+    assert personas_dir() == tmp_path / "mine"
+    with pytest.raises(MallesError, match=rf"^{tmp_path / 'mine' / 'retail_households.yaml'}: .*not found"):
+        load_personas("retail_households.yaml")
