@@ -9,7 +9,6 @@ from malles_graph.graphs.population.context import PopulationContext, resolve
 from malles_graph.graphs.population.graph import build_population_graph, builder, graph, population_builder
 from malles_graph.graphs.population.run import (
     decision_context,
-    open_memory,
     run_context,
     run_inputs,
     run_preflight,
@@ -27,7 +26,6 @@ __all__ = [
     "builder",
     "decision_context",
     "graph",
-    "open_memory",
     "population_builder",
     "resolve",
     "run_context",

@@ -25,20 +25,17 @@ def run_inputs(scenario: Scenario) -> dict[str, Any]:
 
 
 def decision_context(scenario: Scenario, client: LLMClient | None = None) -> Any:
-    """The decision graph's context for this scenario: its options, the client, the retriever if asked for."""
-    from malles_graph.graphs.decision import make_context
+    """The decision graph's context for this scenario (the one builder, with the memory of the run's subclasses)."""
+    from malles_graph.graphs.decision import context_for_scenario
 
-    retriever = open_memory(scenario) if scenario.decision.retrieval else None
-    ctx = make_context(scenario.decision, backend=scenario.backend, client=client, retriever=retriever)
-    ctx.seed = scenario.seed
-    return ctx
+    return context_for_scenario(scenario, client, subclasses=memory_subclasses(scenario))[0]
 
 
-def open_memory(scenario: Scenario) -> Any:
-    """The Chroma retriever of the scenario's ``memory:`` section."""
-    from malles_graph.retrieval.store import ChromaRetriever
+def memory_subclasses(scenario: Scenario) -> list[str] | None:
+    """The subclasses the memory must cover (None with retrieval off)."""
+    from malles_graph.retail.population import run_subclasses
 
-    return ChromaRetriever.from_config(scenario.memory)
+    return run_subclasses(scenario) if scenario.decision.retrieval else None
 
 
 def run_context(scenario: Scenario, client: LLMClient | None = None) -> PopulationContext:
@@ -54,8 +51,10 @@ def run_preflight(scenario: Scenario) -> list[str]:
     """The retail checks; and, with retrieval on, that the transaction memory opens."""
     problems = retail_problems(scenario)
     if scenario.decision.retrieval and not problems:
-        try:
-            open_memory(scenario)
+        from malles_graph.graphs.decision import scenario_memory
+
+        try:  # builds the episodes of the run's subclasses when missing, then checks they are all there
+            scenario_memory(scenario.memory, memory_subclasses(scenario))
         except MallesError as exc:
             problems.append(f"decision.retrieval is on but the memory cannot be used: {exc} "
                             "(or set decision.retrieval: false)")

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from malles_graph.graphs.run.cancel import CancelToken, RunStopped
-from malles_graph.graphs.run.handle import RunHandle, preflight
+from malles_graph.graphs.run.handle import RunHandle, check
 from malles_graph.graphs.run.table import RUNNERS, KindRunner, runner_for
 
 from malles_graph.backends import LLMClient
@@ -32,10 +32,15 @@ from malles_graph.store.summary import RunSummary, summarise
 EventSink = Callable[[RunEvent], None]
 
 
+def preflight(scenario: Scenario, store_url: str | None = None) -> str:
+    """Everything checked before a run of ``scenario`` starts; the store URL. Raises one MallesError listing the problems."""
+    return check(runner_for(scenario.kind), scenario, store_url)
+
+
 def start_run(scenario: Scenario, *, run_id: str | None = None, store_url: str | None = None,
-              client: LLMClient | None = None) -> RunHandle:
+              client: LLMClient | None = None, inputs: dict[str, Any] | None = None) -> RunHandle:
     """Start a run of ``scenario`` (any kind) in its own thread; raises MallesError before any work if it cannot."""
-    return runner_for(scenario.kind).start(scenario, run_id=run_id, store_url=store_url, client=client)
+    return runner_for(scenario.kind).start(scenario, run_id=run_id, store_url=store_url, client=client, inputs=inputs)
 
 
 def resume_run(run_id: str, *, store_url: str | None = None, client: LLMClient | None = None,
@@ -50,7 +55,7 @@ def resume_run(run_id: str, *, store_url: str | None = None, client: LLMClient |
 
 def run_scenario(scenario: Scenario, *, run_id: str | None = None, resume: bool = False,
                  store_url: str | None = None, client: LLMClient | None = None,
-                 on_event: EventSink | None = None) -> RunSummary:
+                 on_event: EventSink | None = None, inputs: dict[str, Any] | None = None) -> RunSummary:
     """Start (or, with ``resume``, continue ``run_id``) and wait for the end; the summary from the store."""
     if resume:
         if not run_id:
@@ -59,7 +64,7 @@ def run_scenario(scenario: Scenario, *, run_id: str | None = None, resume: bool 
             raise ScenarioError("--resume needs a run id (see `malles runs`)")
         handle = resume_run(run_id, store_url=store_url or scenario.store.url, client=client, scenario=scenario)
     else:
-        handle = start_run(scenario, run_id=run_id, store_url=store_url, client=client)
+        handle = start_run(scenario, run_id=run_id, store_url=store_url, client=client, inputs=inputs)
     return handle.run(on_event)
 
 

@@ -55,7 +55,7 @@ class RunHandle:
     """A run going on in its own thread: iterate ``events()``, ``cancel()`` it, read ``summary`` at the end."""
 
     def __init__(self, runner: KindRunner, scenario: Scenario, run_id: str, url: str, *, client: LLMClient | None,
-                 resumed: bool) -> None:
+                 resumed: bool, inputs: dict[str, Any] | None = None) -> None:
         self.runner = runner
         self.scenario = scenario
         self.run_id = run_id
@@ -64,6 +64,7 @@ class RunHandle:
         self.summary: RunSummary | None = None
         self.token = CancelToken()
         self._client = client
+        self._inputs = inputs
         self._engine = make_engine(url)
         self._queue: queue.Queue[Any] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name=f"run-{run_id}", daemon=True)
@@ -150,7 +151,7 @@ class RunHandle:
         elif self.token.is_set() and self.token.status == "failed":
             status, reason = "failed", self.token.reason
         try:
-            summary = self.runner.summary(values) if status == "finished" else {}
+            summary = self.runner.summary(values)
             self._publish(RunFinished(status=status, reason=reason, summary=summary), recorder)
             self.summary = summarise(self._engine, self.run_id, self.url, resumed=self.resumed)
             self.summary.wall_s = time.perf_counter() - self._started
@@ -187,7 +188,7 @@ class RunHandle:
                 self._resume_round(snapshot, recorder)
             else:
                 self._publish(Message(text=f"preparing {self.scenario.name} ({self.runner.kind})"), recorder)
-                inputs = self.runner.inputs(self.scenario)
+                inputs = self._inputs if self._inputs is not None else self.runner.inputs(self.scenario)
             self.token.raise_if_set()
             stream = graph.stream(inputs, config, context=ctx, stream_mode="custom", subgraphs=True,
                                   durability="sync")
@@ -242,7 +243,7 @@ def _default_client(scenario: Scenario, client: LLMClient | None) -> LLMClient |
     return build_client(scenario.backend) if is_llm_backend(scenario.backend.name) else None
 
 
-def preflight(runner: KindRunner, scenario: Scenario, store_url: str | None = None) -> str:
+def check(runner: KindRunner, scenario: Scenario, store_url: str | None = None) -> str:
     """The kind's checks, then the store's; returns the store URL. Raises one error listing every problem."""
     problems = runner.preflight(scenario)
     if problems:
@@ -251,11 +252,15 @@ def preflight(runner: KindRunner, scenario: Scenario, store_url: str | None = No
 
 
 def start(runner: KindRunner, scenario: Scenario, *, run_id: str | None = None, store_url: str | None = None,
-          client: LLMClient | None = None) -> RunHandle:
-    """Check ``scenario``, create its run row (owned by this process) and start it; returns the handle."""
+          client: LLMClient | None = None, inputs: dict[str, Any] | None = None) -> RunHandle:
+    """Check ``scenario``, create its run row (owned by this process) and start it; returns the handle.
+
+    ``client`` replaces the backend's LLM client (tests pass a scripted one); ``inputs`` replaces
+    the kind's initial state (an embedding app's own data, e.g. wholesale demand items).
+    """
     from malles_graph.store.tables import RunRow
 
-    url = preflight(runner, scenario, store_url)
+    url = check(runner, scenario, store_url)
     client = _default_client(scenario, client)
     engine = make_engine(url)
     run_id = run_id or repo.new_run_id(scenario.name)
@@ -265,7 +270,7 @@ def start(runner: KindRunner, scenario: Scenario, *, run_id: str | None = None, 
                max_rounds=runner.total_rounds(scenario), scenario_json=scenario.model_dump_json(),
                owner=repo.this_owner(), heartbeat_at=repo.utcnow(), **runner.row_fields(scenario)),
     )
-    return RunHandle(runner, scenario, run_id, url, client=client, resumed=False)._start()
+    return RunHandle(runner, scenario, run_id, url, client=client, resumed=False, inputs=inputs)._start()
 
 
 def resume(runner: KindRunner, run_id: str, *, store_url: str | None = None, client: LLMClient | None = None,

@@ -1,122 +1,178 @@
-"""Rich rendering of population runs: a RunProgress progress bar and the summary/round tables.
+"""Rich rendering of runs of any kind: the live event printer and the summary/round tables.
 
-Used by ``malles run``/``malles demo`` (the lead's commands) and ``malles show``::
+``malles run``, ``malles demo`` and ``malles wholesale run`` consume one event stream::
 
-    with RichRunProgress(console) as progress:
-        summary = run_scenario(scenario, progress=progress)
-    console.print(summary_table(summary)); console.print(rounds_table(summary.rounds))
+    with RunPrinter(console) as printer:
+        summary = start_run(scenario).run(printer)
+    print_table(console, rounds_table(summary.rounds)); print_table(console, summary_table(summary))
+
+Nothing here switches on the scenario kind: rounds show their stored metrics, the run its
+summary figures.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from malles_graph.agents import TranscriptTurn
-from malles_graph.graphs.runner import RunSummary, SeedSpread
-from malles_graph.population.meanfield import WeightedOutcome
-from malles_graph.population.reporters import RoundReport
+from malles_graph.events import (
+    DecisionFinished,
+    Message,
+    PopulationPrepared,
+    RoundFinished,
+    RoundStarted,
+    RunEvent,
+    RunFinished,
+    RunStarted,
+    TurnStreamed,
+)
+from malles_graph.retail.seeds import SeedSpread
+from malles_graph.store.repository import RoundRecord
+from malles_graph.store.summary import RunSummary
 
 TOP_OPTIONS = 6
+TURN_CHARS = 160
+ROUND_METRICS = 4  # metrics printed on a finished round's line
+# Friendly column names of well-known metrics (any other metric keeps its own name).
+LABELS = {
+    "units_demanded": "units", "revenue": "revenue", "sold_out": "sold out", "on_promotion": "promo",
+    "mean_price_index": "price idx",
+}
+BASE_METRICS = ("decisions", "failed", "failed_share", "distance")
 
 
-class RichRunProgress:
-    """A RunProgress drawing one bar per round (decisions done/total, ETA) and one line per finished round."""
+class RunPrinter:
+    """Prints a run's events as they happen: one bar per round, turns (unless hidden), one line per round."""
 
-    def __init__(self, console: Console | None = None, show_turns: bool = False) -> None:
+    def __init__(self, console: Console | None = None, show_turns: bool = True) -> None:
         self.console = console or Console()
         self.show_turns = show_turns
         self.progress = Progress(
-            TextColumn("[bold]round {task.fields[round]}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("decisions"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=self.console,
-            transient=False,
+            TextColumn("[bold]round {task.fields[round]}"), BarColumn(), MofNCompleteColumn(), TextColumn("decisions"),
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=self.console, transient=False,
         )
-        self._task: int | None = None
+        self._task: Any = None
+        self._done = 0
+        self.finished: RunFinished | None = None
 
-    def __enter__(self) -> RichRunProgress:
+    def __enter__(self) -> RunPrinter:
         self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
 
-    def message(self, text: str) -> None:
-        self.progress.console.print(f"[dim]{text}[/]")
+    def print(self, text: str) -> None:
+        self.progress.console.print(text)
 
-    def round_started(self, round: int, total: int, done: int) -> None:
-        self._task = self.progress.add_task("round", total=total, completed=done, round=round)
+    def __call__(self, event: RunEvent) -> None:
+        if isinstance(event, RunStarted):
+            rounds = f", up to {event.total_rounds} round(s)" if event.total_rounds else ""
+            verb = "resuming" if event.resumed else "started"
+            self.print(f"[bold]{escape(event.name)}[/] ({event.kind}): {verb} run [bold]{event.run_id}[/], "
+                       f"backend {event.backend}, seed {event.seed}{rounds}")
+        elif isinstance(event, Message):
+            style = {"info": "dim", "warning": "yellow", "error": "red"}[event.level]
+            self.print(f"[{style}]{escape(event.text)}[/]")
+        elif isinstance(event, PopulationPrepared):
+            self.print(f"[dim]population: {event.n_customers:,} in {len(event.archetypes)} archetype(s)[/]")
+        elif isinstance(event, RoundStarted):
+            self._done = event.done
+            self._task = self.progress.add_task("round", total=event.total or None, completed=event.done,
+                                                round=event.round)
+        elif isinstance(event, TurnStreamed):
+            if self.show_turns:
+                turn = event.turn
+                text = " ".join(turn.text.split())[:TURN_CHARS]
+                self.print(f"[dim]{escape(turn.agent_id)} {escape(turn.role)}:[/] {escape(text)}")
+        elif isinstance(event, DecisionFinished):
+            self._done += 1
+            if self._task is not None:
+                self.progress.update(self._task, completed=self._done)
+            if not event.ok and event.error:
+                self.print(f"[yellow]{escape(event.agent_id)} failed:[/] {escape(event.error[:TURN_CHARS])}")
+        elif isinstance(event, RoundFinished):
+            self.print(round_line(event.round, event.metrics, bool(event.summary.get("converged"))))
+        elif isinstance(event, RunFinished):
+            self.finished = event
+            colour = {"finished": "green", "failed": "red"}.get(event.status, "yellow")
+            reason = f": {escape(event.reason)}" if event.reason else ""
+            self.print(f"[{colour}]run {event.status}[/]{reason}")
 
-    def decision_done(self, round: int, done: int, total: int, outcome: WeightedOutcome | None) -> None:
-        if self._task is not None:
-            self.progress.update(self._task, completed=done, total=total)
 
-    def round_finished(self, report: RoundReport, metrics: dict[str, float]) -> None:
-        units = sum(report.demand.values())
-        self.progress.console.print(
-            f"round {report.round}: distance {report.distance:.4f}, failed {report.failed_share:.0%}, "
-            f"units demanded {units:,.1f}" + (" [green]converged[/]" if report.converged else "")
-        )
+def round_line(number: int, metrics: dict[str, float], converged: bool) -> str:
+    shown = [f"{LABELS.get(k, k).replace('_', ' ')} {_fmt(v)}" for k, v in list(metrics.items())[:ROUND_METRICS]]
+    return f"round {number}: " + ", ".join(shown) + (" [green]converged[/]" if converged else "")
 
-    def transcript_turn(self, turn: TranscriptTurn) -> None:
-        if self.show_turns:
-            self.progress.console.print(f"[dim]{turn.agent_id} {turn.role}:[/] {turn.text[:120]}")
+
+def _fmt(value: float) -> str:
+    return f"{value:,.4f}" if abs(value) < 10 else f"{value:,.1f}"
 
 
 def summary_table(summary: RunSummary) -> Table:
-    """Headline figures of a run plus the final m, demand and prices of the top options."""
+    """Headline figures of a run, then its kind's final figures (e.g. the final m of the top options)."""
     table = Table(title=f"run {summary.run_id}", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
     final = summary.final
     rows = [
-        ("scenario", summary.name),
+        ("scenario", f"{summary.name} ({summary.kind})"),
         ("status", summary.status + (" (resumed)" if summary.resumed else "")),
         ("backend / seed", f"{summary.backend} / {summary.seed}"),
         ("customers", f"{summary.n_customers:,}"),
         ("archetypes x representatives", f"{summary.archetypes} x {summary.representatives}"),
         ("rounds", f"{len(summary.rounds)}" + (" (converged)" if summary.converged else "")),
         ("decisions (failed)", f"{summary.decisions} ({summary.failed})"),
-        ("LLM calls", str(summary.llm_calls)),
+        ("LLM calls (cached)", f"{summary.llm_calls} ({summary.cached})"),
         ("final distance", f"{final.distance:.4f}" if final else "-"),
         ("store", summary.store_url),
     ]
+    if summary.reason:
+        rows.insert(2, ("reason", summary.reason))
     if summary.wall_s:
         rows.append(("wall time", f"{summary.wall_s:.1f} s"))
     for key, value in rows:
-        table.add_row(key, value)
+        table.add_row(key, escape(value))
     if final:
-        top = sorted(final.m.items(), key=lambda kv: -kv[1])[:TOP_OPTIONS]
-        for option, share in top:
-            demand = final.demand.get(option)
-            price = final.prices.get(option)
-            extra = "" if demand is None else f", demand {demand:,.1f}"
-            extra += "" if price is None else f", price {price:.2f}"
+        m, demand, prices = (final.summary.get(k) or {} for k in ("m", "demand", "prices"))
+        for option, share in sorted(m.items(), key=lambda kv: -kv[1])[:TOP_OPTIONS]:
+            extra = "" if option not in demand else f", demand {demand[option]:,.1f}"
+            extra += "" if option not in prices else f", price {prices[option]:.2f}"
             table.add_row(escape(f"m[{option}]"), f"{share:.3f}{extra}")
     return table
 
 
-def rounds_table(rounds: Sequence[RoundReport]) -> Table:
-    """One row per round: decisions, failures, distance, units, revenue, sold out, promotions."""
-    table = Table(title="rounds")
-    for name in ("round", "decisions", "failed", "distance", "units", "revenue", "sold out", "promo", "price idx"):
-        table.add_column(name, justify="right")
+def _metric(r: RoundRecord, name: str) -> float | None:
+    if name in r.metrics:
+        return r.metrics[name]
+    figures = r.summary.get("figures") or {}
+    if name in figures:
+        return float(figures[name])
+    if name == "units_demanded" and "demand" in r.summary:
+        return float(sum((r.summary.get("demand") or {}).values()))
+    return None
+
+
+def rounds_table(rounds: Sequence[RoundRecord]) -> Table:
+    """One row per round: decisions, failures, distance, then the round's metrics (well-known ones first)."""
+    known = [k for k in LABELS if any(_metric(r, k) is not None or "demand" in r.summary for r in rounds)]
+    others: list[str] = []
     for r in rounds:
-        f = r.figures
-        table.add_row(
-            str(r.round), str(r.n_decisions), f"{r.failed_share:.0%}", f"{r.distance:.4f}",
-            f"{sum(r.demand.values()):,.1f}", f"{f.get('revenue', 0):,.1f}", f"{f.get('sold_out', 0):.0f}",
-            f"{f.get('on_promotion', 0):.0f}", f"{f.get('mean_price_index', 0):.3f}",
-        )
+        others += [k for k in r.metrics if k not in BASE_METRICS and k not in LABELS and k not in others]
+    table = Table(title="rounds")
+    for name in ("round", "decisions", "failed", "distance", *(LABELS[k] for k in known), *others):
+        table.add_column(name.replace("_", " "), justify="right")
+    for r in rounds:
+        cells = [str(r.round), str(r.n_decisions), f"{r.failed_share:.0%}", f"{r.distance:.4f}"]
+        for name in (*known, *others):
+            value = _metric(r, name)
+            cells.append("-" if value is None else _fmt(value))
+        table.add_row(*cells)
     return table
 
 

@@ -1,61 +1,54 @@
-"""`malles run` / `malles demo`: dispatch a loaded scenario by kind and show it with rich."""
+"""`malles run` / `malles demo`: start or resume a scenario of any kind and show its event stream with rich."""
 
 from __future__ import annotations
 
+import typer
 from rich.console import Console
 
 from malles_graph.scenario import Scenario
 
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130  # as a shell reports a program stopped by ctrl+c
+
 
 def run_any(scenario: Scenario, *, resume: str | None, store: str | None, console: Console, seeds: int = 1) -> None:
-    if scenario.kind == "economist":
-        run_economist_scenario(scenario, console)
-    elif scenario.kind == "wholesale":
-        run_wholesale_scenario(scenario, console)
-    elif seeds > 1:
-        run_retail_seeds(scenario, seeds, store, console)
-    else:
-        run_retail(scenario, resume, store, console)
-
-
-def run_retail(scenario: Scenario, resume: str | None, store: str | None, console: Console) -> None:
-    from malles_graph.cli.run_view import RichRunProgress, rounds_table, summary_table
+    """Run (or resume) ``scenario``; exit code 1 when the run failed, 130 when it was interrupted."""
+    from malles_graph.cli.run_view import RunPrinter, rounds_table, summary_table
     from malles_graph.cli.tables import print_table
-    from malles_graph.graphs.runner import run_scenario
+    from malles_graph.graphs.run import resume_run, start_run
 
-    console.print(
-        f"[bold]{scenario.name}[/]: backend {scenario.backend.name}, K={scenario.population.archetypes} archetypes, "
-        f"up to {scenario.mean_field.max_rounds} rounds, seed {scenario.seed}"
-    )
-    with RichRunProgress(console) as progress:
-        summary = run_scenario(scenario, run_id=resume, resume=resume is not None, store_url=store, progress=progress)
+    if seeds > 1:
+        run_seeds(scenario, seeds, store, console)
+        return
+    handle = resume_run(resume, store_url=store, scenario=scenario) if resume else start_run(scenario, store_url=store)
+    try:
+        with RunPrinter(console) as printer:
+            summary = handle.run(printer)
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted[/]: what was decided is stored; continue with `--resume {handle.run_id}`")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     print_table(console, rounds_table(summary.rounds))
     print_table(console, summary_table(summary))
     console.print(
         f"wrote: {summary.store_url} (run {summary.run_id}); "
         f"see it with `malles show {summary.run_id}`, export with `malles export {summary.run_id}`"
     )
+    if summary.status == "failed":
+        raise typer.Exit(EXIT_FAILED)
+    if summary.status != "finished":
+        raise typer.Exit(EXIT_INTERRUPTED)
 
 
-def run_retail_seeds(scenario: Scenario, seeds: int, store: str | None, console: Console) -> None:
-    from malles_graph.cli.run_view import RichRunProgress, spread_table
+def run_seeds(scenario: Scenario, seeds: int, store: str | None, console: Console) -> None:
+    """One run per seed (seed, seed+1, ...), then the spread of the final outcomes."""
+    from malles_graph.cli.run_view import RunPrinter, spread_table
     from malles_graph.cli.tables import print_table
-    from malles_graph.graphs.runner import run_seeds
+    from malles_graph.graphs.run import run_seeds as run_all
 
     seed_list = [scenario.seed + i for i in range(seeds)]
-    with RichRunProgress(console) as progress:
-        summaries, spread = run_seeds(scenario, seed_list, store_url=store, progress=progress)
+    with RunPrinter(console, show_turns=False) as printer:
+        summaries, spread = run_all(scenario, seed_list, store_url=store, on_event=printer)
     print_table(console, spread_table(spread))
     console.print(f"runs: {', '.join(s.run_id for s in summaries)}")
-
-
-def run_economist_scenario(scenario: Scenario, console: Console) -> None:
-    from malles_graph.cli.economist import run_loaded
-
-    run_loaded(scenario)
-
-
-def run_wholesale_scenario(scenario: Scenario, console: Console) -> None:
-    from malles_graph.cli.wholesale import run_loaded
-
-    run_loaded(scenario)
+    if any(s.status != "finished" for s in summaries):
+        raise typer.Exit(EXIT_FAILED)

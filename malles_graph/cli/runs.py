@@ -44,11 +44,11 @@ def runs(
         console.print("no runs in the store yet; start one with `malles run scenarios/demo.yaml`")
         return
     table = Table(title="runs")
-    for name in ("run id", "scenario", "status", "backend", "customers", "K", "rounds", "converged", "started"):
+    for name in ("run id", "scenario", "kind", "status", "backend", "customers", "K", "rounds", "converged", "started"):
         table.add_column(name)
     for r in rows:
         table.add_row(
-            r.id, r.name, r.status, r.backend, f"{r.n_customers:,}", str(r.archetypes), f"{r.rounds_done}/{r.max_rounds}",
+            r.id, r.name, r.kind, r.status, r.backend, f"{r.n_customers:,}", str(r.archetypes), f"{r.rounds_done}/{r.max_rounds}",
             "yes" if r.converged else "no", f"{r.created_at:%Y-%m-%d %H:%M}",
         )
     emit(console, [table], fmt, rows)
@@ -63,8 +63,8 @@ def show(run_id: RunIdArg, store: StoreOpt = None, as_json: JsonOpt = False, as_
       malles show demo-20260101-120000-ab12 --json | jq '.rounds[-1].distance'
     """
     from malles_graph.cli.run_view import rounds_table, summary_table
-    from malles_graph.graphs.runner import summarise
     from malles_graph.store import make_engine, normalise_url
+    from malles_graph.store.summary import summarise
 
     url = normalise_url(store)
     fmt = output_format(as_json, as_csv)

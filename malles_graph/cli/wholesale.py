@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 from rich.console import Console
 
 from malles_graph.scenario import Scenario
@@ -21,14 +20,12 @@ console = Console()
 def _overrides(
     backend: str | None, model: str | None, seed: int | None, no_cache: bool, sets: list[str] | None
 ) -> dict[str, object]:
+    from malles_graph.scenario import parse_sets
+
     overrides: dict[str, object] = {"backend.name": backend, "backend.model": model, "seed": seed}
     if no_cache:
         overrides["backend.cache"] = False
-    for pair in sets or []:
-        if "=" not in pair:
-            raise typer.BadParameter(f"--set expects key.path=value, got {pair!r}")
-        key, raw = pair.split("=", 1)
-        overrides[key.strip()] = yaml.safe_load(raw)
+    overrides.update(parse_sets(sets or []))
     return overrides
 
 
@@ -40,7 +37,7 @@ def run(
     seed: Annotated[int | None, typer.Option(help="override the scenario seed")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="do not use the LLM response cache")] = False,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override a field: key.path=value")] = None,
-    run_id: Annotated[str | None, typer.Option(help="name of the run folder (default: a new id)")] = None,
+    run_id: Annotated[str | None, typer.Option(help="the run's id (default: a new id)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="do not print the dialogue turns")] = False,
 ) -> None:
     """Run the dialogue, simulate its rule against the baselines on held-out weeks, save the run.
@@ -60,24 +57,15 @@ def run(
 
 
 def run_loaded(scenario: Scenario, run_id: str | None = None, quiet: bool = False) -> None:
-    """Run a loaded wholesale scenario, showing the dialogue live; print the comparison (also `malles run`)."""
-    from malles_graph.graphs.wholesale import run_wholesale
-    from malles_graph.wholesale.report import turn_panel
+    """Run a loaded wholesale scenario through the generic runner, the dialogue shown live; print the comparison."""
+    from malles_graph.cli.run_view import RunPrinter
+    from malles_graph.graphs.run import start_run
+    from malles_graph.wholesale.runs import load_run
 
-    with console.status("preparing demand data...") as status:
-
-        def show(event: dict) -> None:
-            if event.get("event") == "stage":
-                status.update(f"{event['stage']}...")
-            elif event.get("event") == "turn":
-                turn = event["turn"]
-                data = turn.model_dump() if hasattr(turn, "model_dump") else turn
-                if not quiet:
-                    console.print(turn_panel(data))
-                status.update(f"{data['role']} spoke; waiting for the next turn...")
-
-        result = run_wholesale(scenario, progress=show, run_id=run_id)
-    print_result(result)
+    handle = start_run(scenario, run_id=run_id)
+    with RunPrinter(console, show_turns=not quiet) as printer:
+        summary = handle.run(printer)
+    print_result(load_run(summary.run_id, store_url=scenario.store.url))
 
 
 def print_result(result) -> None:
@@ -101,7 +89,7 @@ def print_result(result) -> None:
     rows = result.table.to_dicts()
     console.print(rules_table(rows))
     console.print(comparison_table(rows, title=f"Held-out simulation ({result.run_id})"))
-    console.print(f"run saved to {result.folder}  (next: malles wholesale discover {result.run_id})")
+    console.print(f"run {result.run_id} stored  (next: malles wholesale discover {result.run_id})")
 
 
 @app.command()

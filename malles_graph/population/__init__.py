@@ -1,13 +1,12 @@
 """Population and mean-field maths: archetypes, aggregation, the retail environment, reporters.
 
 Pure core code (numpy, polars, scikit-learn, pydantic); the LangGraph supervisor that loops
-these pieces lives in ``graphs/population.py``.
+these pieces lives in ``graphs/population/`` (the runner in ``graphs/run/``).
 """
 
 from malles_graph.population.archetypes import Archetype, Clustering, cluster_customers, customer_features
 from malles_graph.population.environment import AgentSpec, AgentTask, Environment, EnvironmentStep
 from malles_graph.population.meanfield import Aggregate, WeightedOutcome, aggregate, damped_update, total_variation
-from malles_graph.population.recorder import Recorder
 from malles_graph.population.reporters import DataCollector, RoundReport
 
 __all__ = [
@@ -19,7 +18,6 @@ __all__ = [
     "DataCollector",
     "Environment",
     "EnvironmentStep",
-    "Recorder",
     "RoundReport",
     "WeightedOutcome",
     "aggregate",

@@ -13,9 +13,10 @@ import os
 import sys
 
 from langchain_core.messages import BaseMessage
-from malles_graph.graphs.runner import run_scenario
+from malles_graph.graphs.run import run_scenario
 
 from malles_graph.backends import build_client
+from malles_graph.errors import MallesError
 from malles_graph.scenario import BackendConfig, Scenario
 from tests.fakes import ScriptedChatModel
 from tests.population.responders import decision_responder
@@ -53,7 +54,11 @@ def main() -> None:
 
     client = build_client(BackendConfig(name="local", cache=False, max_concurrency=2),
                           chat_model=ScriptedChatModel(responder=respond))
-    summary = run_scenario(scenario(store_url), run_id=run_id, resume=resume, client=client)
+    try:
+        summary = run_scenario(scenario(store_url), run_id=run_id, resume=resume, client=client)
+    except MallesError as exc:  # e.g. the run is already running in another process
+        print(f"REFUSED {exc}")
+        sys.exit(2)
     print(f"DONE {summary.run_id} {summary.status} {summary.decisions} {summary.failed}")
 
 

@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 from malles_graph.graphs.population import PopulationContext, build_population_graph
 
+from malles_graph.backends import LLMClient
 from malles_graph.models import ChoiceSituation, Customer, Product
 from malles_graph.population.environment import AgentSpec
 from malles_graph.population.retail import RetailEnvironment
 from malles_graph.scenario import RetailEnvironmentConfig
+from tests.fakes import ScriptedChatModel
 from tests.population.tiny_agent import build_tiny_agent, cheapest_responder, scripted_client
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "population.mmd"
@@ -42,8 +44,8 @@ def test_graph_shape_is_pinned() -> None:
 
 def test_context_defaults_are_described() -> None:
     ctx = PopulationContext()
-    assert (ctx.run_id, ctx.damping, ctx.epsilon, ctx.max_rounds) == ("run", 0.5, 0.01, 5)
-    assert ctx.agent_context is None and ctx.recorder is None and ctx.collector is None
+    assert (ctx.damping, ctx.epsilon, ctx.max_rounds) == (0.5, 0.01, 5)
+    assert ctx.agent_context is None and ctx.environment is None and ctx.collector is None
     assert all(f.metadata.get("description") for f in fields(PopulationContext))
 
 
@@ -76,7 +78,24 @@ def test_stops_at_convergence() -> None:
     assert out["reports"][-1].distance < 0.05
 
 
-def test_fan_out_respects_max_concurrency() -> None:
+def test_events_are_emitted_as_the_rounds_go() -> None:
+    from malles_graph.events import DecisionFinished, PopulationPrepared, RoundFinished, RoundStarted
+
+    graph = build_population_graph(build_tiny_agent(scripted_client()), RetailEnvironment())
+    events = [e for e in graph.stream({"agents": make_agents(3), "n_customers": 300}, stream_mode="custom",
+                                      context=PopulationContext(max_rounds=2, epsilon=1e-9))]
+    kinds = [type(e) for e in events]
+    assert kinds[0] is PopulationPrepared and events[0].n_customers == 300
+    assert kinds.count(RoundStarted) == 2 and kinds.count(RoundFinished) == 2 and kinds.count(DecisionFinished) == 6
+    first_round = events[1 : kinds.index(RoundFinished) + 1]
+    assert isinstance(first_round[0], RoundStarted) and first_round[0].total == 3
+    assert {e.agent_id for e in first_round if isinstance(e, DecisionFinished)} == {"a00", "a01", "a02"}
+    finished = events[kinds.index(RoundFinished)]
+    assert finished.metrics["decisions"] == 3 and set(finished.summary["m"]) >= {"p0"}
+
+
+def test_llm_concurrency_is_bounded_by_the_client() -> None:
+    """The fan-out is bounded by the client's slots (the backend's max_concurrency), not by LangGraph's pool."""
     active, peak, lock = [0], [0], threading.Lock()
 
     def slow(messages):
@@ -88,8 +107,10 @@ def test_fan_out_respects_max_concurrency() -> None:
             active[0] -= 1
         return cheapest_responder(messages)
 
-    graph = build_population_graph(build_tiny_agent(scripted_client(slow)), RetailEnvironment())
-    graph.invoke({"agents": make_agents(8), "n_customers": 100}, {"max_concurrency": 3},
+    client = LLMClient(ScriptedChatModel(responder=slow), backend="scripted", model_id="scripted", max_concurrency=3,
+                       max_retries=1, structured=False, call_kwargs=lambda *_: {})
+    graph = build_population_graph(build_tiny_agent(client), RetailEnvironment())
+    graph.invoke({"agents": make_agents(8), "n_customers": 100}, {"max_concurrency": 16},
                  context=PopulationContext(max_rounds=1))
     assert 1 < peak[0] <= 3
 

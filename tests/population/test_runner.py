@@ -1,11 +1,11 @@
-"""run_scenario end to end on Ta Feng with the real decision graph and a scripted model; preflight errors."""
+"""Retail runs through the generic runner on Ta Feng with the real decision graph and a scripted model."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from malles_graph.graphs.runner import NullProgress, preflight, run_scenario, run_seeds
+from malles_graph.graphs.run import preflight, resume_run, run_scenario, run_seeds
 
 from malles_graph.errors import MallesError, ScenarioError
 from malles_graph.paths import scenarios_dir
@@ -30,40 +30,34 @@ def small(tmp_path: Path, **extra) -> Scenario:
     return Scenario.model_validate(data)
 
 
-class Recording(NullProgress):
-    def __init__(self) -> None:
-        self.events: list[tuple] = []
-
-    def round_started(self, round: int, total: int, done: int) -> None:
-        self.events.append(("start", round, total, done))
-
-    def decision_done(self, round, done, total, outcome) -> None:
-        self.events.append(("decision", round, done, total))
-
-    def round_finished(self, report, metrics) -> None:
-        self.events.append(("finished", report.round, metrics["decisions"]))
-
-    def transcript_turn(self, turn) -> None:
-        self.events.append(("turn", turn.role))
-
-
 def test_run_stores_rounds_decisions_turns_and_reports_progress(tmp_path: Path) -> None:
-    progress = Recording()
-    summary = run_scenario(small(tmp_path), progress=progress, client=scripted_decision_client())
+    events = []
+    client = scripted_decision_client()
+    summary = run_scenario(small(tmp_path), on_event=events.append, client=client)
     assert summary.status == "finished" and len(summary.rounds) == 2
     assert summary.decisions == 6 and summary.failed == 0 and summary.n_customers == 400
-    assert summary.llm_calls == 6 * 4  # 3 debate turns + 1 decision per representative and round
+    assert summary.llm_calls == client.calls > 6 * 3 and summary.cached == 0  # every call made is counted once
     engine = make_engine(f"sqlite:///{tmp_path / 'malles.sqlite'}")
     assert len(load_archetypes(engine, summary.run_id)) == 3
     rows = load_decisions(engine, summary.run_id)
     assert len(rows) == 6 and all(r.ok and r.choice for r in rows)
     assert sum(r.weight for r in rows if r.round == 1) == pytest.approx(1.0)
-    kinds = [e[0] for e in progress.events]
-    assert kinds.count("start") == 2 and kinds.count("decision") == 6 and kinds.count("finished") == 2
-    assert ("decision", 1, 3, 3) in progress.events and ("finished", 2, 3.0) in progress.events
-    assert "turn" in kinds
-    first = summary.rounds[0]
-    assert first.demand and first.prices and first.failed_share == 0.0
+    kinds = [e.type for e in events]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished" and events[-1].status == "finished"
+    assert kinds.count("round_started") == 2 and kinds.count("decision_finished") == 6
+    assert kinds.count("round_finished") == 2 and kinds.count("population_prepared") == 1
+    assert all(e.run_id == summary.run_id for e in events)
+    assert [e.total for e in events if e.type == "round_started"] == [3, 3]
+    assert [e.metrics["decisions"] for e in events if e.type == "round_finished"] == [3.0, 3.0]
+    roles = {e.turn.role for e in events if e.type == "turn_streamed"}
+    assert {"product_specialist", "price_analyst", "persona"} <= roles
+    # every live turn of an agent arrives before that agent's decision
+    for d in (e for e in events if e.type == "decision_finished"):
+        turns = [i for i, e in enumerate(events) if e.type == "turn_streamed" and e.turn.agent_id == d.agent_id
+                 and e.round == d.round]
+        assert turns and max(turns) < events.index(d)
+    first = summary.rounds[0].report()
+    assert first is not None and first.demand and first.prices and first.failed_share == 0.0
 
 
 def test_failed_validation_is_recorded_and_counted(tmp_path: Path) -> None:
@@ -80,6 +74,9 @@ def test_failed_validation_is_recorded_and_counted(tmp_path: Path) -> None:
     summary = run_scenario(small(tmp_path, decision={"debate_rounds": 0}), client=client)
     assert summary.decisions == 6 and summary.failed == 6
     assert all(r.failed_share == 1.0 and not r.converged for r in summary.rounds)
+    # a run that decided nothing is not a success (issue 16)
+    assert summary.status == "failed" and not summary.converged
+    assert summary.reason.startswith("all 6 decisions failed: ") and "JSON" in summary.reason
     rows = load_decisions(make_engine(f"sqlite:///{tmp_path / 'malles.sqlite'}"), summary.run_id)
     assert all(not r.ok and "JSON" in r.error for r in rows)
 
@@ -90,6 +87,7 @@ def test_resuming_a_finished_run_does_no_work(tmp_path: Path) -> None:
     client = scripted_decision_client()
     again = run_scenario(scenario, run_id=first.run_id, resume=True, client=client)
     assert again.resumed and again.decisions == first.decisions and client.calls == 0
+    assert again.status == "finished" and first.llm_calls > 0
 
 
 def test_seeds_give_close_aggregates(tmp_path: Path) -> None:
@@ -138,6 +136,8 @@ def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
 def test_resume_needs_a_known_run(tmp_path: Path) -> None:
     with pytest.raises(MallesError, match="no run 'nope' in the store"):
         run_scenario(small(tmp_path), run_id="nope", resume=True, client=scripted_decision_client())
+    with pytest.raises(MallesError, match="no run 'nope' in the store"):
+        resume_run("nope", store_url=small(tmp_path).store.url)
 
 
 @pytest.mark.parametrize("name", ["demo.yaml", "tafeng-retail.yaml"])
@@ -164,5 +164,6 @@ def test_same_seed_same_numbers(tmp_path: Path) -> None:
     scenario = small(tmp_path, backend={"name": "choice-model"}, population={"n_customers": 1500, "archetypes": 4},
                      seed=7)
     a, b = run_scenario(scenario), run_scenario(scenario)
-    assert a.run_id != b.run_id
+    assert a.run_id != b.run_id and a.status == b.status == "finished"
     assert [r.model_dump() for r in a.rounds] == [r.model_dump() for r in b.rounds]
+    assert a.rounds[-1].summary["m"]  # the population report is stored with each round

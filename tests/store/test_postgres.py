@@ -6,7 +6,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from malles_graph.graphs.runner import run_scenario
+from malles_graph.graphs.run import run_scenario
 
 from malles_graph.agents import AgentOutcome
 from malles_graph.scenario import Scenario

@@ -69,7 +69,8 @@ def test_round_rows_and_metrics_replace_by_key(engine) -> None:
     record_round(engine, "r1", report, {"distance": 0.2})
     record_round(engine, "r1", report.model_copy(update={"distance": 0.1}), {"distance": 0.1})
     rounds = load_rounds(engine, "r1")
-    assert len(rounds) == 1 and rounds[0].distance == 0.1 and rounds[0].demand == {"p": 3.0}
+    assert len(rounds) == 1 and rounds[0].distance == 0.1 and rounds[0].summary["demand"] == {"p": 3.0}
+    assert rounds[0].metrics == {"distance": 0.1} and rounds[0].report().demand == {"p": 3.0}
     assert get_run(engine, "r1").rounds_done == 1
 
 
@@ -121,3 +122,78 @@ def test_list_runs_newest_first(engine) -> None:
         create_run(engine, RunRow(id=f"r{i}", name="demo"))
     assert [r.id for r in list_runs(engine)][0] == "r2"
     assert len(list_runs(engine, 2)) == 2
+
+
+def test_one_recorder_writes_every_event_replacing_by_key(engine) -> None:
+    from malles_graph.events import (
+        ArchetypeInfo,
+        DecisionFinished,
+        PopulationPrepared,
+        RoundFinished,
+        RoundStarted,
+        RunFinished,
+        TurnStreamed,
+    )
+    from malles_graph.store.recorder import RunRecorder
+    from malles_graph.store.repository import load_archetypes, load_turns
+    from malles_graph.store.summary import summarise
+
+    create_run(engine, RunRow(id="r1", name="demo", kind="wholesale"))
+    recorder = RunRecorder(engine, "r1")
+    recorder.write(PopulationPrepared(n_customers=50, archetypes=[ArchetypeInfo(index=0, size=50, mass=1.0)]))
+    recorder.write(RoundStarted(round=1, total=1))
+    said = TranscriptTurn(agent_id="dialogue", role="marketing", text="steady demand")
+    for _ in range(2):  # a turn redone after a resume is stored once
+        recorder.write(TurnStreamed(turn=said, seq=0))
+    recorder.write(TurnStreamed(turn=said.model_copy(update={"cached": True, "text": "again"}), seq=1))
+    recorder.write(TurnStreamed(turn=said.model_copy(update={"agent_id": "x"})))  # a live preview: not stored
+    decision = DecisionFinished.of(1, outcome("buyer", turns=2), archetype=0, weight=1.0)
+    recorder.write(decision)
+    recorder.write(decision)
+    recorder.write(RoundFinished(round=1, metrics={"profit": 12.5}, summary={"table": [{"policy": "a"}]}))
+    recorder.write(RunFinished(status="finished", summary={"rule": "x + 1"}))
+
+    assert [a.size for a in load_archetypes(engine, "r1")] == [50]
+    assert [(t.agent_id, t.seq) for t in load_turns(engine, "r1")] == [("buyer", 0), ("buyer", 1),
+                                                                      ("dialogue", 0), ("dialogue", 1)]
+    summary = summarise(engine, "r1", str(engine.url))
+    assert (summary.kind, summary.status, summary.n_customers, summary.decisions) == ("wholesale", "finished", 50, 1)
+    assert summary.llm_calls == 2 + 1 and summary.cached == 1  # the decision's calls + one live dialogue turn
+    assert summary.rounds[0].metrics == {"profit": 12.5} and summary.rounds[0].summary["table"] == [{"policy": "a"}]
+    assert summary.summary == {"rule": "x + 1"} and get_run(engine, "r1").owner is None
+
+
+def test_dead_owner_reads_as_interrupted_and_a_live_one_refuses_a_second_claim(engine) -> None:
+    import datetime as dt
+    import socket
+
+    from malles_graph.store.repository import claim_run, owner_alive, this_owner, utcnow
+
+    host = socket.gethostname()
+    create_run(engine, RunRow(id="dead", name="demo", owner=f"{host}:999999999", heartbeat_at=utcnow()))
+    create_run(engine, RunRow(id="live", name="demo", owner=this_owner(), heartbeat_at=utcnow()))
+    create_run(engine, RunRow(id="far", name="demo", owner="elsewhere:1", heartbeat_at=utcnow() - dt.timedelta(hours=1)))
+    statuses = {r.id: r.status for r in list_runs(engine)}
+    assert statuses == {"dead": "interrupted", "live": "running", "far": "interrupted"}
+    assert "stopped without finishing" in get_run(engine, "dead").error
+    assert owner_alive("elsewhere:1", utcnow()) and not owner_alive(None, utcnow())
+    with pytest.raises(StoreError, match="'live' is already running"):
+        claim_run(engine, "live")
+    claimed = claim_run(engine, "dead")  # a dead owner's run may be resumed, by exactly one process
+    assert claimed.status == "running" and claimed.owner == this_owner()
+
+
+def test_an_older_store_gets_the_new_columns(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE runs (id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, kind VARCHAR, status VARCHAR,"
+                     " seed INTEGER, backend VARCHAR, n_customers INTEGER, archetypes INTEGER, representatives INTEGER,"
+                     " max_rounds INTEGER, rounds_done INTEGER, converged BOOLEAN, error TEXT, scenario_json TEXT,"
+                     " created_at DATETIME, updated_at DATETIME)")
+        conn.execute("INSERT INTO runs VALUES ('old', 'demo', 'retail', 'finished', 0, 'local', 10, 2, 1, 2, 2, 0,"
+                     " NULL, '{}', '2026-01-01 00:00:00', '2026-01-01 00:00:00')")
+    engine = make_engine(f"sqlite:///{path}")
+    run = get_run(engine, "old")
+    assert run.status == "finished" and run.owner is None and run.summary_json in (None, "{}")

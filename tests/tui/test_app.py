@@ -93,7 +93,7 @@ async def test_cancel_without_a_run_says_so():
 
 def test_core_and_cli_do_not_import_the_tui():
     code = (
-        "import sys, malles_graph, malles_graph.graphs.runner, malles_graph.cli, malles_graph.graphs.decision\n"
+        "import sys, malles_graph, malles_graph.graphs.run, malles_graph.cli, malles_graph.graphs.decision\n"
         "bad = [m for m in sys.modules if m == 'malles_graph.tui' or m.startswith('malles_graph.tui.') or m == 'textual']\n"
         "print(bad); sys.exit(1 if bad else 0)"
     )

@@ -44,6 +44,7 @@ def test_show_and_discover_a_saved_run(items) -> None:
 
 def test_unknown_run_and_wrong_kind_are_clear_errors(tmp_path: Path) -> None:
     missing = runner.invoke(app, ["wholesale", "discover", "no-such-run"])
+    assert missing.exit_code != 0
     assert isinstance(missing.exception, MallesError) and "no wholesale run 'no-such-run'" in str(missing.exception)
     retail = tmp_path / "retail.yaml"
     retail.write_text("name: shop\nkind: retail\n", encoding="utf-8")

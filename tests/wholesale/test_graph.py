@@ -1,4 +1,4 @@
-"""The wholesale dialogue graph with scripted models: turns, bounded repair, failure, the run folder."""
+"""The wholesale dialogue graph with scripted models: turns, bounded repair, failure, the stored run."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def test_dialogue_then_repair_of_a_bad_formula(items) -> None:
     ids = [i.item_id for i in items]
     model = scripted([rule_answer("forecast - inventory", ids), rule_answer(GOOD_RULE, ids, 120)])
     events = []
-    run = run_wholesale(scenario(), progress=events.append, chat_model=model, items=items)
+    run = run_wholesale(scenario(), on_event=events.append, chat_model=model, items=items)
 
     assert run.ok and run.rule["expression"] == "Max(0, forecast*(lead_time + 1) - inventory - on_order)"
     assert run.meta["orders"] == {"A": 120.0, "B": 120.0}
@@ -66,9 +66,13 @@ def test_dialogue_then_repair_of_a_bad_formula(items) -> None:
     assert "negative quantity" in repair_call[-1].content and repair_call[-2].type == "ai"
     # each role saw its own prompt with the data
     assert "Recent sales" in model.calls[0][0].content and "Minimum order" in model.calls[1][0].content
-    # turns were streamed live, in order, as typed events
-    streamed = [e["turn"].kind for e in events if e["event"] == "turn"]
-    assert streamed == ["turn", "turn", "turn", "retry", "decision"]
+    # turns were streamed live, in order, as typed events, each stored at its place in the dialogue
+    streamed = [(e.turn.kind, e.seq) for e in events if e.type == "turn_streamed"]
+    assert streamed == [("turn", 0), ("turn", 1), ("turn", 2), ("retry", 3), ("decision", 4)]
+    decisions = [e for e in events if e.type == "decision_finished"]
+    assert [(d.agent_id, d.ok, d.choice) for d in decisions] == [("wholesaler", True, run.rule["expression"])]
+    assert events[0].type == "run_started" and events[-1].type == "run_finished" and events[-1].status == "finished"
+    assert run.meta["llm_calls"] == 5  # three roles, the invalid rule and its repair
     # the rule is compared side by side with the reference and the three baselines
     assert run.table["policy"].to_list() == [DIALOGUE, REFERENCE, "newsvendor", "order-up-to", "last-period demand"]
     assert run.orders.filter(run.orders["policy"] == DIALOGUE).height == 2 * 4
@@ -79,6 +83,7 @@ def test_failure_after_the_repair_limit_is_recorded(items) -> None:
     model = scripted([rule_answer("forecast + mystery", ids)])
     run = run_wholesale(scenario(max_repairs=1), chat_model=model, items=items)
     assert not run.ok and run.rule is None
+    assert run.meta["status"] == "failed"  # its one decision failed: the run did not succeed
     assert len(run.attempts) == 2 and all("unknown variable(s) ['mystery']" in a["error"] for a in run.attempts)
     assert run.transcript[-1]["kind"] == "failure" and "after 2 attempt(s)" in run.meta["error"]
     # no rule is made up, but the baselines still run for comparison
@@ -95,16 +100,15 @@ def test_not_json_and_missing_orders_are_repaired(items) -> None:
     assert [t["role"] for t in run.transcript] == ["wholesaler"] * 3  # no dialogue rounds
 
 
-def test_same_seed_same_numbers_and_run_folder_round_trip(items) -> None:
+def test_same_seed_same_numbers_and_store_round_trip(items) -> None:
     ids = [i.item_id for i in items]
     first = run_wholesale(scenario(), chat_model=scripted([rule_answer(GOOD_RULE, ids)]), items=items)
     second = run_wholesale(scenario(), chat_model=scripted([rule_answer(GOOD_RULE, ids)]), items=items)
     assert first.table.equals(second.table) and first.run_id != second.run_id
-    loaded = load_run(first.folder)
+    loaded = load_run(first.folder)  # by its folder, as by its id
     assert loaded.rule == first.rule and loaded.items[0].units.tolist() == items[0].units.tolist()
-    for name in ("run.json", "scenario.yaml", "transcript.json", "attempts.json", "simulation.parquet", "orders.parquet"):
-        assert (first.folder / name).exists(), name
-    assert load_run(first.run_id).folder == first.folder  # by id under runs_dir()
+    assert loaded.orders.equals(first.orders) and loaded.transcript == first.transcript
+    assert loaded.scenario.wholesale == scenario().wholesale and loaded.run_id == first.run_id
 
 
 def test_discovery_recovers_the_dialogue_rule_from_the_run(items) -> None:
@@ -124,7 +128,7 @@ def test_context_and_option_defaults() -> None:
     fields = {f.name: f for f in dataclasses.fields(WholesaleContext)}
     assert all(f.metadata.get("description") for f in fields.values())
     context = WholesaleContext()
-    assert context.seed == 0 and context.chat_model is None and context.backend.name == "local"
+    assert context.seed == 0 and context.client is None and context.backend.name == "local"
     options = WholesaleOptions()
     assert (options.level, options.period, options.periods, options.lead_time) == ("subclass", "week", 8, 1)
     assert (options.target_margin, options.holding_cost_rate, options.min_order) == (0.25, 0.02, 20)
