@@ -141,6 +141,10 @@ class MemoryConfig(Section):
     path: str | None = Field(default=None, description="Chroma persist folder; under the run folder when empty")
     url: str | None = Field(default=None, description="Chroma server URL (http://host:port) instead of a folder")
     collection: str = "tafeng_transactions"
+    build: bool = Field(
+        default=True,
+        description="add the episodes of the run's subclasses when the memory lacks them; when false a gap is an error",
+    )
 
 
 class Scenario(Section):

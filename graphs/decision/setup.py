@@ -56,7 +56,7 @@ def scenario_memory(
             if subclasses:
                 from malles_graph.retrieval.scope import memory_for
 
-                _MEMORIES[key] = memory_for(memory, subclasses, progress=progress)[0]
+                _MEMORIES[key] = memory_for(memory, subclasses, build=memory.build, progress=progress)[0]
             else:
                 from malles_graph.retrieval.store import ChromaRetriever
 

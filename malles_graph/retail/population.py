@@ -137,6 +137,16 @@ def busiest_subclasses(transactions: pl.DataFrame, before: dt.date, n: int) -> l
     return lines.sort(["lines", "subclass"], descending=[True, False])["subclass"].head(n).to_list()
 
 
+def run_subclasses(scenario: Scenario, transactions: pl.DataFrame | None = None) -> list[str]:
+    """The product subclasses a retail run's decisions face (the scenario's, else the busiest before the start)."""
+    env = scenario.environment
+    if env.subclasses:
+        return list(env.subclasses)
+    if transactions is None:
+        transactions = tafeng_table()
+    return busiest_subclasses(transactions, env.start_date or DEFAULT_START, env.n_subclasses)
+
+
 def build_population(scenario: Scenario, rng: np.random.Generator, transactions: pl.DataFrame | None = None
                      ) -> Population:
     """Cluster the customers and build each representative's base situation."""
@@ -147,7 +157,7 @@ def build_population(scenario: Scenario, rng: np.random.Generator, transactions:
     k, reps = scenario.population.archetypes, scenario.population.representatives
     clustering = cluster_customers(features, k, reps, seed=int(rng.integers(2**31)))
     day = env.start_date or DEFAULT_START
-    subclasses = env.subclasses or busiest_subclasses(transactions, day, env.n_subclasses)
+    subclasses = run_subclasses(scenario, transactions)
     builder = situation_builder(transactions, env.n_candidates, scenario.seed)
     source = dict(zip(features["customer_id"].to_list(), features["source_id"].to_list(), strict=True))
     agents: list[AgentSpec] = []
