@@ -195,6 +195,7 @@ print(json.dumps({
     "old": {name: importlib.util.find_spec(name) is not None for name in %r},
     "version": [malles_graph.__version__, importlib.metadata.version("malles-graph")],
     "sys_path": sys.path,
+    "finders": [repr(f) for f in sys.meta_path],
 }))
 """
 
@@ -216,6 +217,7 @@ def test_installed_package_is_the_wheel(installed: Installed) -> None:
     assert dependencies in probe["sys_path"]
     leaks = [p for p in probe["sys_path"] if p and p != dependencies and Path(p).resolve().is_relative_to(REPO)]
     assert not leaks, probe["sys_path"]
+    assert not [f for f in probe["finders"] if "editable" in f.lower()], probe["finders"]  # the checkout's finder
 
 
 def test_prompts_check_from_the_wheel(installed: Installed) -> None:
