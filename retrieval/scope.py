@@ -10,6 +10,7 @@ raised before any decision is made.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,13 +22,15 @@ from malles_graph.retrieval.ingest import IngestReport, ingest
 from malles_graph.retrieval.side_index import index_dir, read_manifest, rebuild_from_collection
 from malles_graph.retrieval.store import ChromaRetriever, default_embedding_function, open_collection
 
-from malles_graph.retrieval_api import RetrievalError
+from malles_graph.retrieval_api import RetrievalError, date_key
 
 ID_PAGE = 5000  # ids per Chroma get when checking coverage
 
 
-def subclass_episodes(subclasses: Sequence[str], rows: pl.DataFrame | None = None) -> pl.DataFrame:
-    """The episodes of ``subclasses`` (all days: queries filter the date themselves).
+def subclass_episodes(
+    subclasses: Sequence[str], before: dt.date | None = None, rows: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """The episodes of ``subclasses``, strictly before ``before`` when given (no query reaches later).
 
     A product belongs to one subclass, so regular prices computed on these rows equal the
     ones of a full build, and so do the episode ids and texts.
@@ -37,7 +40,8 @@ def subclass_episodes(subclasses: Sequence[str], rows: pl.DataFrame | None = Non
 
         rows = tafeng.load()
     picked = rows.filter(pl.col("subclass").is_in(sorted(set(subclasses))))
-    return build_episodes(picked)
+    episodes = build_episodes(picked)
+    return episodes if before is None else episodes.filter(pl.col("date") < date_key(before))
 
 
 def missing_by_subclass(collection: Any, episodes: pl.DataFrame) -> dict[str, int]:
@@ -55,12 +59,13 @@ def memory_for(
     memory: Any,
     subclasses: Sequence[str],
     *,
+    before: dt.date | None = None,
     build: bool = True,
     run_dir: Path | None = None,
     rows: pl.DataFrame | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[ChromaRetriever, IngestReport | None]:
-    """The Chroma retriever of a scenario's ``memory:`` section, covering ``subclasses``.
+    """The Chroma retriever of a scenario's ``memory:`` section, covering ``subclasses`` (before ``before``).
 
     ``build`` ingests the missing episodes first (a report is returned when anything was
     considered); without it, a gap is an error. Raises RetrievalError naming the memory, the
@@ -72,7 +77,7 @@ def memory_for(
     client, where = make_client(path, memory.url, create=build)
     ef = default_embedding_function()
     collection = open_collection(client, memory.collection, where, create=build, embedding_function=ef)
-    episodes = subclass_episodes(subclasses, rows)
+    episodes = subclass_episodes(subclasses, before, rows)
     missing = missing_by_subclass(collection, episodes)
     report = None
     if missing and build:

@@ -8,6 +8,7 @@ all come from the scenario here, and every problem is raised before any decision
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -19,7 +20,7 @@ from malles_graph.backends import LLMClient, build_client, is_llm_backend
 from malles_graph.retrieval_api import Retriever
 from malles_graph.scenario import MemoryConfig, Scenario
 
-_MEMORIES: dict[tuple[str, tuple[str, ...]], Retriever] = {}
+_MEMORIES: dict[tuple[str, tuple[str, ...], dt.date | None], Retriever] = {}
 _LOCK = threading.Lock()
 
 
@@ -28,35 +29,40 @@ def context_for_scenario(
     client: LLMClient | None = None,
     *,
     subclasses: Sequence[str] | None = None,
+    before: dt.date | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[DecisionContext, Retriever | None]:
     """The decision context of ``scenario`` and the retriever it holds (None with retrieval off).
 
     ``client`` replaces the LLM client built from ``scenario.backend`` (tests pass a scripted one).
-    ``subclasses`` are the product subclasses the run's decisions face: with retrieval on, the
-    memory is built for them if needed and checked to cover them; without them the memory must
+    ``subclasses`` are the product subclasses the run's decisions face and ``before`` the latest
+    decision day: with retrieval on, the memory is built for their episodes before that day if
+    needed (``memory.build``) and checked to cover them; without subclasses the memory must
     already exist. ``progress(n)`` is called after each ingested batch of n episodes.
     """
     backend = scenario.backend
     if client is None and is_llm_backend(backend.name):
         client = build_client(backend)
-    retriever = scenario_memory(scenario.memory, subclasses, progress) if scenario.decision.retrieval else None
+    retriever = scenario_memory(scenario.memory, subclasses, before, progress) if scenario.decision.retrieval else None
     ctx = make_context(scenario.decision, backend=backend, client=client, retriever=retriever)
     ctx.seed = scenario.seed
     return ctx, retriever
 
 
 def scenario_memory(
-    memory: MemoryConfig, subclasses: Sequence[str] | None = None, progress: Callable[[int], None] | None = None
+    memory: MemoryConfig,
+    subclasses: Sequence[str] | None = None,
+    before: dt.date | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Retriever:
-    """The Chroma memory of a scenario (opened once per process per memory and subclasses)."""
-    key = (memory.model_dump_json(), tuple(sorted(set(subclasses or ()))))
+    """The Chroma memory of a scenario (opened once per process per memory, subclasses and day)."""
+    key = (memory.model_dump_json(), tuple(sorted(set(subclasses or ()))), before)
     with _LOCK:
         if key not in _MEMORIES:
             if subclasses:
                 from malles_graph.retrieval.scope import memory_for
 
-                _MEMORIES[key] = memory_for(memory, subclasses, build=memory.build, progress=progress)[0]
+                _MEMORIES[key] = memory_for(memory, subclasses, before=before, build=memory.build, progress=progress)[0]
             else:
                 from malles_graph.retrieval.store import ChromaRetriever
 

@@ -28,7 +28,14 @@ def decision_context(scenario: Scenario, client: LLMClient | None = None) -> Any
     """The decision graph's context for this scenario (the one builder, with the memory of the run's subclasses)."""
     from malles_graph.graphs.decision import context_for_scenario
 
-    return context_for_scenario(scenario, client, subclasses=memory_subclasses(scenario))[0]
+    return context_for_scenario(scenario, client, subclasses=memory_subclasses(scenario), before=decision_day(scenario))[0]
+
+
+def decision_day(scenario: Scenario) -> Any:
+    """The day every decision of a retail run is made (the memory needs only the episodes before it)."""
+    from malles_graph.retail.population import DEFAULT_START
+
+    return scenario.environment.start_date or DEFAULT_START
 
 
 def memory_subclasses(scenario: Scenario) -> list[str] | None:
@@ -54,7 +61,7 @@ def run_preflight(scenario: Scenario) -> list[str]:
         from malles_graph.graphs.decision import scenario_memory
 
         try:  # builds the episodes of the run's subclasses when missing, then checks they are all there
-            scenario_memory(scenario.memory, memory_subclasses(scenario))
+            scenario_memory(scenario.memory, memory_subclasses(scenario), decision_day(scenario))
         except MallesError as exc:
             problems.append(f"decision.retrieval is on but the memory cannot be used: {exc} "
                             "(or set decision.retrieval: false)")

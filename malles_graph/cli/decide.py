@@ -138,7 +138,7 @@ def decide(
         built = builder.build(customer, day, subclass, style=rho, persona_text=text)
         situation = built.situation
     with console.status(f"opening the transaction memory for subclass {situation.subclass}..."):
-        ctx, _ = context_for_scenario(scenario, subclasses=[situation.subclass])
+        ctx, _ = context_for_scenario(scenario, subclasses=[situation.subclass], before=situation.date)
     ctx.turn_max_tokens = ctx.decide_max_tokens = max_tokens
     ctx.temperature = temperature
     ctx.choice_model_path = choice_model
