@@ -252,7 +252,7 @@ def parse_structured(text: str, schema: type[T], validator: Validator | None = N
     """Parse ``text`` as a ``schema`` instance; returns (value, None) or (None, reason)."""
     payload = extract_json(text)
     if payload is None:
-        return None, "the answer is not a complete JSON object (was it cut off by max_tokens?)"
+        return None, "the answer is not a complete JSON object (cut off by max_tokens? NaN and Infinity are not JSON either)"
     try:
         value = schema.model_validate(payload)
     except ValidationError as exc:
@@ -275,12 +275,17 @@ def extract_json(text: str) -> dict[str, Any] | None:
         candidates.append(text[start : text.rfind("}") + 1])
     for candidate in candidates:
         try:
-            payload = json.loads(candidate)
-        except (json.JSONDecodeError, ValueError):
+            payload = json.loads(candidate, parse_constant=_not_json)
+        except (json.JSONDecodeError, ValueError, RecursionError):  # RecursionError: absurdly nested "JSON"
             continue
         if isinstance(payload, dict):
             return payload
     return None
+
+
+def _not_json(name: str) -> object:
+    """Python's json reads NaN and Infinity; JSON has neither, and a NaN confidence or price is no answer."""
+    raise ValueError(f"{name} is not JSON")
 
 
 TRANSIENT_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})

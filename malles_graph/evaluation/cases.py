@@ -89,12 +89,13 @@ class Prediction(BaseModel):
         return self
 
 
-def _describe(exc: ValidationError) -> str:
+def _describe(exc: ValidationError, shown: int = 3) -> str:
     parts = []
-    for err in exc.errors():
+    for err in exc.errors(include_url=False)[:shown]:  # a few problems, on one line of sane length
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        parts.append(f"{where}: {err['msg']}")
-    return "; ".join(parts)
+        parts.append(f"{where}: {err['msg'][:150]}")
+    more = exc.error_count() - len(parts)
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
 def _read_jsonl(path: Path, model: type[BaseModel], what: str) -> Iterator[tuple[int, BaseModel]]:
