@@ -114,12 +114,14 @@ class MallesApp(App[None]):
         self.last_store_url: str | None = store_url  # the store of the latest retail run (History's default)
         self.run_events: Signal[Message] = Signal(self, "run-events")
         self._cancel = threading.Event()
+        self.quitting = False  # set on exit: a run in flight is marked interrupted and left at once
 
     def on_mount(self) -> None:
         self.switch_mode(self.start_mode)
 
     def exit(self, *args: Any, **kwargs: Any) -> None:
-        # A run thread cannot be killed; ask it to stop so quitting does not wait for the whole run.
+        # A run thread cannot be killed: mark the run interrupted and leave it; its calls in flight end alone.
+        self.quitting = True
         self._cancel.set()
         super().exit(*args, **kwargs)
 
@@ -189,8 +191,7 @@ class MallesApp(App[None]):
 
     def start_run(self, scenario: Scenario, resume: str | None = None) -> None:
         self.session.reset(scenario.name, scenario.kind)
-        if scenario.kind == "retail":
-            self.last_store_url = scenario.store.url or self.store_url
+        self.last_store_url = scenario.store.url or self.store_url
         self._cancel = threading.Event()
         self.run_events.publish(msg.RunStarted(resume, scenario.name, scenario.kind))
         self.run_scenario(scenario, resume, self._cancel)
@@ -268,6 +269,6 @@ class MallesApp(App[None]):
         # Posted by the worker once it has really stopped (the action only publishes "cancelling").
         self.session.status = "cancelled"
         self.session.run_id = message.run_id or self.session.run_id
-        resume = f" Resume it with run id {self.session.run_id}." if self.session.kind == "retail" else ""
-        self.notify(f"Run cancelled; what was recorded is kept.{resume}", severity="warning")
+        self.notify(f"Run cancelled; what was recorded is kept. Resume it with run id {self.session.run_id}.",
+                    severity="warning")
         self.run_events.publish(message)

@@ -1,118 +1,29 @@
-"""Run a scenario for the app's worker thread and turn its progress into app messages.
+"""Run a scenario of any kind for the app's worker thread, turning its event stream into app messages.
 
-* retail scenarios go through ``malles_graph.graphs.runner.run_scenario`` (the same path as
-  ``malles run``): SQL store, checkpointer, resumable runs;
-* economist scenarios through ``malles_graph.graphs.economist.run_economist`` (a step is a "round");
-* wholesale scenarios through ``malles_graph.graphs.wholesale.run_wholesale`` (its three-way dialogue
-  streams into Live debate like a retail debate).
+The run goes through the generic runner (``malles_graph.graphs.run``), the same path as
+``malles run``: one event stream, recorded in the store by the runner before the app sees it.
+Nothing here switches on the scenario kind; each run event maps to one app message (the event
+itself rides along as ``message.event``).
 
-Cancelling sets an event; the progress callbacks check it at every event and raise
-:class:`RunCancelledByUser`. It derives from ``KeyboardInterrupt`` on purpose: the runner
-records a ``KeyboardInterrupt`` as status *interrupted* (resumable), not *failed*, and
-keeps every round and decision already written.
+Stopping: the operator's cancel (``cancel`` set) asks the run to stop within one LLM call and
+waits for it to say so (``RunCancelled(stopped=True)``, status *cancelled*, resumable). Quitting
+the app (``app.quitting``) marks the run *interrupted* and returns at once; the calls in flight
+end in the background and the run is resumable.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from malles_graph.tui import messages as msg
 
-from malles_graph.agents import AgentOutcome, TranscriptTurn
+from malles_graph import events as ev
 from malles_graph.errors import MallesError
 from malles_graph.scenario import Scenario
 
-
-class RunCancelledByUser(KeyboardInterrupt):
-    """Raised inside the run when the operator cancels it."""
-
-
-class Poster:
-    """Posts messages to the app and stops the run when cancellation was requested."""
-
-    def __init__(self, app: Any, cancel: threading.Event) -> None:
-        self.app = app
-        self.cancel = cancel
-
-    def post(self, message: Any) -> None:
-        self.app.post_message(message)
-        self.check()
-
-    def check(self) -> None:
-        if self.cancel.is_set():
-            raise RunCancelledByUser("cancelled from the TUI")
-
-
-class RetailProgress:
-    """The runner's RunProgress protocol, posting app messages."""
-
-    def __init__(self, poster: Poster, engine: Any, run_id: str) -> None:
-        self.poster = poster
-        self.engine = engine
-        self.run_id = run_id
-        self.round = 0
-
-    def message(self, text: str) -> None:
-        self.poster.post(msg.RunLogged(text))
-
-    def round_started(self, round: int, total: int, done: int) -> None:
-        self.round = round
-        self.poster.post(msg.RoundStarted(round, total, done))
-
-    def decision_done(self, round: int, done: int, total: int, outcome: Any) -> None:
-        if outcome is None:
-            self.poster.check()
-            return
-        full = self._stored_outcome(round, outcome)
-        self.poster.post(msg.DecisionFinished(round, done, total, full, mass=getattr(outcome, "weight", None)))
-
-    def round_finished(self, report: Any, metrics: dict[str, float]) -> None:
-        figures = {
-            "demand": dict(report.demand),
-            "prices": dict(report.prices),
-            "m": dict(report.m),
-            "distance": report.distance,
-            "failure_share": report.failed_share,
-            "converged": report.converged,
-            **{k: v for k, v in metrics.items() if k not in ("distance",)},
-        }
-        self.poster.post(msg.RoundFinished(report.round, figures))
-
-    def transcript_turn(self, turn: TranscriptTurn) -> None:
-        self.poster.post(msg.TurnStreamed(turn, self.round))
-
-    def _stored_outcome(self, round: int, weighted: Any) -> AgentOutcome:
-        """The decision as recorded (agreement, calls, tokens, error); the weighted view lacks them."""
-        from sqlmodel import Session, select
-
-        from malles_graph.store.tables import DecisionRow
-
-        base = AgentOutcome(
-            agent_id=weighted.agent_id, ok=weighted.ok, choice=weighted.choice, quantity=weighted.quantity
-        )
-        try:
-            with Session(self.engine) as session:
-                row = session.exec(
-                    select(DecisionRow).where(
-                        DecisionRow.run_id == self.run_id,
-                        DecisionRow.round == round,
-                        DecisionRow.agent_id == weighted.agent_id,
-                    )
-                ).first()
-        except Exception:  # noqa: BLE001 - the live view falls back to what the runner sent
-            return base
-        if row is None:
-            return base
-        return base.model_copy(
-            update={
-                "error": row.error,
-                "agreement": row.agreement,
-                "llm_calls": row.llm_calls,
-                "prompt_tokens": row.prompt_tokens,
-                "completion_tokens": row.completion_tokens,
-            }
-        )
+QUIT_WAIT_S = 1.0  # how long a quitting app lets the run thread record its stop before returning
 
 
 def execute_run(
@@ -124,93 +35,93 @@ def execute_run(
     chat_model: Any,
     cancel: threading.Event,
 ) -> None:
-    """Run ``scenario`` to the end, posting messages; never raises (failures become RunFailed)."""
-    poster = Poster(app, cancel)
-    run_id = resume
-    try:
-        if scenario.kind == "retail":
-            run_id, summary = _run_retail(poster, scenario, resume, store_url, chat_model)
-        elif scenario.kind == "economist":
-            summary = _run_economist(poster, scenario, chat_model)
-        else:
-            summary = _run_wholesale(poster, scenario, chat_model)
-    except RunCancelledByUser:
-        app.post_message(msg.RunCancelled(run_id, stopped=True))
-    except MallesError as exc:
-        app.post_message(msg.RunFailed(str(exc), run_id))
-    except Exception as exc:  # noqa: BLE001 - anything else is shown; the app keeps running
-        app.post_message(msg.RunFailed(f"{type(exc).__name__}: {exc}", run_id))
-    else:
-        app.post_message(msg.RunFinished(getattr(summary, "run_id", run_id), summary))
-
-
-def _run_retail(
-    poster: Poster, scenario: Scenario, resume: str | None, store_url: str | None, chat_model: Any
-) -> tuple[str, Any]:
-    from malles_graph.graphs.runner import run_scenario
-
-    from malles_graph.store import repository as repo
-    from malles_graph.store.engine import check_reachable, make_engine
+    """Run (or resume) ``scenario`` to its end, posting messages; never raises (failures become RunFailed)."""
+    from malles_graph.graphs.run import resume_run, start_run
 
     client = None
     if chat_model is not None:
         from malles_graph.backends import build_client
 
         client = build_client(scenario.backend, chat_model=chat_model, use_cache=False)
-    # The store is checked (and the run id known) before any work, so the UI can show both at once;
-    # the runner's own preflight then checks the scenario against the data.
-    url = check_reachable(store_url or scenario.store.url)
-    engine = make_engine(url)
-    run_id = resume or repo.new_run_id(scenario.name)
-    poster.post(msg.RunStarted(run_id, scenario.name, scenario.kind))
-    progress = RetailProgress(poster, engine, run_id)
-    summary = run_scenario(
-        scenario, run_id=run_id, resume=bool(resume), store_url=url, progress=progress, client=client
-    )
-    return run_id, summary
-
-
-def _run_economist(poster: Poster, scenario: Scenario, chat_model: Any) -> Any:
-    from malles_graph.graphs.economist import run_economist
-
-    options = scenario.economist
-    assert options is not None
-    objective = f"welfare_{options.objective}"
-    poster.post(msg.RunStarted(None, scenario.name, scenario.kind))
-    poster.post(msg.RoundStarted(1, options.steps, 0))
-
-    def progress(step: int, steps: int, row: dict) -> None:
-        figures = {
-            "welfare": row.get(objective),
-            "mean_hours": row.get("mean_hours"),
-            "llm_calls": row.get("llm_calls"),
-            "schedule": {f"bracket {i + 1}": rate for i, rate in enumerate(row.get("schedule", []))},
-        }
-        failures = row.get("worker_failures")
-        if isinstance(failures, int | float) and options.n_workers:
-            figures["failure_share"] = failures / options.n_workers
-        poster.post(msg.RoundFinished(step, {k: v for k, v in figures.items() if v is not None}))
-        if step < steps:
-            poster.post(msg.RoundStarted(step + 1, steps, step))
-
-    return run_economist(scenario, progress, chat_model=chat_model)
-
-
-def _run_wholesale(poster: Poster, scenario: Scenario, chat_model: Any) -> Any:
-    from malles_graph.graphs.wholesale import run_wholesale
-
-    poster.post(msg.RunStarted(None, scenario.name, scenario.kind))
-    poster.post(msg.RoundStarted(0, 0, 0))
-
-    def progress(event: dict[str, Any]) -> None:
-        if event.get("event") == "turn" and isinstance(event.get("turn"), TranscriptTurn):
-            turn: TranscriptTurn = event["turn"]
-            if not turn.agent_id:
-                turn = turn.model_copy(update={"agent_id": "dialogue"})
-            poster.post(msg.TurnStreamed(turn, 0))
-        elif event.get("event") == "stage":
-            poster.post(msg.RunLogged(f"stage: {event.get('stage')}"))
+    try:
+        if resume:
+            handle = resume_run(resume, store_url=store_url, client=client, scenario=scenario)
         else:
-            poster.check()
+            handle = start_run(scenario, store_url=store_url, client=client)
+    except MallesError as exc:
+        app.post_message(msg.RunFailed(str(exc), resume))
+        return
+    except Exception as exc:  # noqa: BLE001 - anything else is shown; the app keeps running
+        app.post_message(msg.RunFailed(f"{type(exc).__name__}: {exc}", resume))
+        return
+    relay = Relay(app, handle)
+    asked = False
+    while True:
+        if getattr(app, "quitting", False):
+            handle.cancel("interrupted", "the app was closed during the run")
+            handle.wait(QUIT_WAIT_S)
+            return
+        if cancel.is_set() and not asked:
+            handle.cancel("cancelled", "cancelled from the TUI")
+            asked = True
+        event = next_event(handle)
+        if event is None:
+            continue
+        if event is StopIteration:
+            return
+        relay.post(event)
 
-    return run_wholesale(scenario, progress, chat_model=chat_model)
+
+def next_event(handle: Any) -> Any:
+    """The next event, None when none came within the poll, StopIteration at the end of the stream."""
+    try:
+        return handle.poll(0.05)
+    except StopIteration:
+        return StopIteration
+
+
+class Relay:
+    """Maps each run event to the app message the screens listen to (the event rides along)."""
+
+    def __init__(self, app: Any, handle: Any) -> None:
+        self.app = app
+        self.handle = handle
+        self.round = 0
+        self.done = 0
+        self.total = 0
+        self.started = time.monotonic()
+
+    def post(self, event: Any) -> None:
+        message = self.translate(event)
+        if message is not None:
+            message.event = event
+            self.app.post_message(message)
+
+    def translate(self, event: Any) -> Any:
+        if isinstance(event, ev.RunStarted):
+            return msg.RunStarted(event.run_id, event.name, event.kind)
+        if isinstance(event, ev.Message | ev.PopulationPrepared):
+            text = event.text if isinstance(event, ev.Message) else (
+                f"population: {event.n_customers:,} in {len(event.archetypes)} archetype(s)")
+            return msg.RunLogged(text)
+        if isinstance(event, ev.RoundStarted):
+            self.round, self.done, self.total = event.round, event.done, event.total
+            return msg.RoundStarted(event.round, event.total, event.done)
+        if isinstance(event, ev.TurnStreamed):
+            return msg.TurnStreamed(event.turn, event.round if event.round is not None else self.round)
+        if isinstance(event, ev.DecisionFinished):
+            self.done += 1
+            return msg.DecisionFinished(event.round, self.done, max(self.total, self.done), event.outcome(),
+                                        mass=event.weight)
+        if isinstance(event, ev.RoundFinished):
+            figures = {**event.summary, **event.metrics}
+            if "failed_share" in figures:
+                figures["failure_share"] = figures["failed_share"]
+            return msg.RoundFinished(event.round, figures)
+        if isinstance(event, ev.RunFinished):
+            if event.status == "finished":
+                return msg.RunFinished(event.run_id, self.handle.wait(5.0))
+            if event.status == "failed":
+                return msg.RunFailed(event.reason or "the run failed", event.run_id)
+            return msg.RunCancelled(event.run_id, stopped=True)
+        return None

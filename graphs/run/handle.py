@@ -67,6 +67,7 @@ class RunHandle:
         self._inputs = inputs
         self._engine = make_engine(url)
         self._queue: queue.Queue[Any] = queue.Queue()
+        self._ended = False
         self._thread = threading.Thread(target=self._run, name=f"run-{run_id}", daemon=True)
         self._started = time.perf_counter()
 
@@ -75,12 +76,24 @@ class RunHandle:
         """Every event of the run as it happens, ending with RunFinished (after which ``summary`` is set)."""
         while True:
             try:
-                item = self._queue.get(timeout=poll_s)
-            except queue.Empty:
-                continue
-            if item is _END:
+                event = self.poll(poll_s)
+            except StopIteration:
                 return
-            yield item
+            if event is not None:
+                yield event
+
+    def poll(self, timeout_s: float = 0.1) -> RunEvent | None:
+        """The next event within ``timeout_s`` (None if none came); StopIteration once the stream has ended."""
+        if self._ended:
+            raise StopIteration
+        try:
+            item = self._queue.get(timeout=timeout_s)
+        except queue.Empty:
+            return None
+        if item is _END:
+            self._ended = True
+            raise StopIteration
+        return item
 
     def cancel(self, status: StopStatus = "cancelled", reason: str = "cancelled by the user") -> None:
         """Ask the run to stop: calls in flight finish, no new call starts; stored as ``status`` (resumable)."""
@@ -176,7 +189,7 @@ class RunHandle:
             "recursion_limit": 50 * max(1, self.runner.total_rounds(self.scenario)) + 100,
             "max_concurrency": FANOUT_THREADS,
         }
-        with open_checkpointer(self.url, serde=checkpoint_serde(self.runner.module().builder)) as saver:
+        with open_checkpointer(self.url, serde=checkpoint_serde(*self.runner.builders())) as saver:
             graph = self.runner.compile(saver)
             snapshot = graph.get_state(config)
             inputs: dict[str, Any] | None

@@ -64,8 +64,10 @@ def _hints(tp: type) -> dict[str, Any]:
         return {}
 
 
-def checkpoint_serde(builder: Any, extra: tuple[type, ...] = ()) -> JsonPlusSerializer:
-    """A serializer allowing exactly the graph's own classes (plus ``extra``) besides LangGraph's safe types."""
-    types = checkpoint_types(builder) | set(extra)
+def checkpoint_serde(*builders: Any) -> JsonPlusSerializer:
+    """A serializer allowing exactly the graphs' own classes besides LangGraph's safe types."""
+    types: set[type] = set()
+    for builder in builders:
+        types |= checkpoint_types(builder)
     allowed = sorted((t.__module__, t.__qualname__) for t in types)
     return JsonPlusSerializer(allowed_msgpack_modules=allowed)

@@ -40,12 +40,18 @@ class KindRunner:
     package: str
     total_rounds: Callable[[Scenario], int]
     row_fields: Callable[[Scenario], dict[str, Any]] = lambda _s: {}
+    nested: tuple[str, ...] = ()  # packages of graphs run inside this one (their state is checkpointed too)
 
     def module(self) -> ModuleType:
         try:
             return import_module(f"malles_graph.graphs.{self.package}")
         except ImportError as exc:  # pragma: no cover - the graphs ship with the package
             raise MallesError(f"the {self.kind} graph cannot be loaded: {exc}") from exc
+
+    def builders(self) -> list[Any]:
+        """The kind's builder and those of the graphs nested in it (whose types the checkpointer must accept)."""
+        names = (self.package, *self.nested)
+        return [import_module(f"malles_graph.graphs.{name}").builder for name in names]
 
     def compile(self, checkpointer: Any) -> CompiledStateGraph:
         return self.module().builder.compile(name=self.package, checkpointer=checkpointer)
@@ -86,7 +92,7 @@ def _population_fields(s: Scenario) -> dict[str, Any]:
 
 
 RUNNERS: dict[str, KindRunner] = {
-    "retail": KindRunner("retail", "population", lambda s: s.mean_field.max_rounds, _population_fields),
+    "retail": KindRunner("retail", "population", lambda s: s.mean_field.max_rounds, _population_fields, ("decision",)),
     "economist": KindRunner(
         "economist", "economist", lambda s: s.economist.steps if s.economist else 0,
         lambda s: {"archetypes": s.economist.archetypes or 0} if s.economist else {},

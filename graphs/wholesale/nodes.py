@@ -1,7 +1,9 @@
 """Nodes of the wholesale dialogue; each emits the run events of what it did (malles_graph.events).
 
-The dialogue is the run's one round: every utterance is a stored turn of agent ``dialogue``
-(its position in the transcript is its ``seq``), the buyer's rule is the round's one decision.
+The dialogue is the run's one round and the buyer's rule its one decision: every utterance is a
+turn of that decision (agent ``wholesaler``), stored as it is said at its position in the
+dialogue (``seq``), so an interrupted dialogue keeps its turns and a resumed one adds no copies;
+the decision, when made (or given up), carries the whole dialogue as its transcript.
 """
 
 from __future__ import annotations
@@ -22,8 +24,7 @@ from malles_graph.wholesale.compare import DIALOGUE, compare
 from malles_graph.wholesale.demand import ItemDemand, load_demand
 from malles_graph.wholesale.formula import FormulaError, parse_formula
 
-DIALOGUE_AGENT = "dialogue"  # the agent id of every utterance (one transcript, three roles)
-BUYER = "wholesaler"  # the agent whose decision is the purchasing rule
+BUYER = "wholesaler"  # the agent whose decision is the purchasing rule; the dialogue is its transcript
 ROUND = 1  # the dialogue is the run's one round
 
 
@@ -32,7 +33,7 @@ def _items(state: WholesaleState) -> list[ItemDemand]:
 
 
 def _say(turn: TranscriptTurn, seq: int) -> TranscriptTurn:
-    turn = turn.model_copy(update={"agent_id": DIALOGUE_AGENT})
+    turn = turn.model_copy(update={"agent_id": BUYER})
     emit(TurnStreamed(turn=turn, round=ROUND, seq=seq))
     return turn
 
@@ -122,9 +123,19 @@ def propose_rule(state: WholesaleState, runtime: Runtime[WholesaleContext]) -> d
             "rationale": proposal.rationale,
         }
         update["orders"] = {item: float(quantity) for item, quantity in proposal.orders.items()}
-        emit(DecisionFinished(round=ROUND, agent_id=BUYER, ok=True, choice=update["rule"]["expression"],
-                              details={"rule": update["rule"], "orders": update["orders"]}))
+        emit(decision([*state.get("transcript", []), turn], ok=True, choice=update["rule"]["expression"],
+                      details={"rule": update["rule"], "orders": update["orders"]}))
     return update
+
+
+def decision(transcript: list[TranscriptTurn], **fields: Any) -> DecisionFinished:
+    """The buyer's decision event, the whole dialogue as its transcript (calls counted from its turns)."""
+    spoken = [t for t in transcript if t.kind in ("turn", "decision", "retry")]
+    return DecisionFinished(
+        round=ROUND, agent_id=BUYER, transcript=transcript, llm_calls=sum(1 for t in spoken if not t.cached),
+        cached_calls=sum(1 for t in spoken if t.cached), prompt_tokens=sum(t.prompt_tokens for t in spoken),
+        completion_tokens=sum(t.completion_tokens for t in spoken), **fields,
+    )
 
 
 def route_rule(state: WholesaleState, runtime: Runtime[WholesaleContext]) -> Literal["evaluate", "propose_rule", "failed"]:
@@ -148,7 +159,7 @@ def failed(state: WholesaleState, runtime: Runtime[WholesaleContext]) -> dict[st
         text=f"no valid purchasing rule after {len(attempts)} attempt(s): {reason}", kind="failure",
     )
     turn = _say(turn, len(state.get("transcript", [])))
-    emit(DecisionFinished(round=ROUND, agent_id=BUYER, ok=False, error=turn.text))
+    emit(decision([*state.get("transcript", []), turn], ok=False, error=turn.text))
     update = evaluate(state, runtime)  # the baselines still run, so the table is there for comparison
     return {**update, "ok": False, "error": turn.text, "transcript": [turn]}
 

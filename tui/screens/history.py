@@ -2,8 +2,7 @@
 
 Every database call runs in a thread worker, so a slow or unreachable server never
 freezes the app; a store that cannot be opened shows in the error panel and the
-app keeps running. Economist and wholesale runs live in run folders (see
-docs/tui.md), not in this store.
+app keeps running. Runs of every kind (retail, economist, wholesale) are recorded here.
 """
 
 from __future__ import annotations
@@ -214,7 +213,7 @@ class HistoryScreen(Screen[None]):
         rounds = self.query_one("#rounds-table", DataTable)
         rounds.clear()
         for r in detail.rounds:
-            top = sorted(r.demand.items(), key=lambda kv: -kv[1])[:3]
+            top = sorted((r.summary.get("demand") or {}).items(), key=lambda kv: -kv[1])[:3]
             rounds.add_row(
                 str(r.round), str(r.n_decisions), str(r.n_failed), f"{r.distance:.4f}", "yes" if r.converged else "",
                 ", ".join(f"{k}: {v:g}" for k, v in top),
