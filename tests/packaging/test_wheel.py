@@ -241,7 +241,8 @@ def test_short_run_from_the_wheel(installed: Installed) -> None:
     """`malles run demo.yaml` finds the bundled scenario by name and records a finished run in ./runs."""
     store = f"sqlite:///{installed.work / 'runs' / 'wheel.sqlite'}"
     done = installed.malles(
-        "run", "demo.yaml", "--backend", "choice-model", "--rounds", "1", "--customers", "200", "--store", store
+        "run", "demo.yaml", "--backend", "choice-model", "--rounds", "1", "--customers", "200", "--store", store,
+        "--set", "decision.retrieval=false",
     )
     print(done.stdout[-2000:])
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

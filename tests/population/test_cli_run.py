@@ -20,7 +20,7 @@ def malles(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def test_run_and_resume_through_the_cli(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'm.sqlite'}"
     first = malles("run", str(REPO / "scenarios" / "demo.yaml"), "--backend", "choice-model", "--rounds", "2",
-                   "--store", store, cwd=tmp_path)
+                   "--store", store, "--set", "decision.retrieval=false", cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]
     run_id = re.search(r"run (demo-\S+)\)", first.stdout).group(1)
     assert "decisions (failed)" in first.stdout and "8 (0)" in first.stdout

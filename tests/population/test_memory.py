@@ -24,7 +24,9 @@ def test_missing_memory_is_refused_before_work(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_run_builds_the_memory_of_its_subclass(tmp_path: Path) -> None:
+    # a small real subclass (220 lines before the start) keeps the memory build to seconds
     scenario: Scenario = small(tmp_path, decision={"retrieval": True, "debate_rounds": 0},
+                               environment={"subclasses": ["100107"]},
                                memory={"path": str(tmp_path / "memory")}, mean_field={"max_rounds": 1})
 
     summary = run_scenario(scenario, client=scripted_decision_client())

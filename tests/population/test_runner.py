@@ -145,7 +145,7 @@ def test_shipped_scenarios_smoke_run(tmp_path: Path, name: str) -> None:
     scenario = load_scenario(
         scenarios_dir() / name,
         {"mean_field.max_rounds": 1, "store.url": f"sqlite:///{tmp_path / 'malles.sqlite'}",
-         "population.archetypes": 3, "decision.debate_rounds": 0},
+         "population.archetypes": 3, "decision.debate_rounds": 0, "decision.retrieval": False},
     )
     summary = run_scenario(scenario, client=scripted_decision_client())
     assert summary.status == "finished" and summary.decisions == 3 * scenario.environment.n_subclasses
