@@ -30,6 +30,12 @@ CollectionOpt = Annotated[str, typer.Option("--collection", help="collection nam
 @app.command()
 def build(
     limit: Annotated[int | None, typer.Option(help="ingest only the first N episodes (chronological)", min=1)] = None,
+    subclass: Annotated[
+        list[str] | None, typer.Option(help="only this product subclass's episodes (repeatable), as a run needs")
+    ] = None,
+    before: Annotated[
+        dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="only episodes strictly before this day")
+    ] = None,
     path: PathOpt = None,
     url: UrlOpt = None,
     collection: CollectionOpt = "tafeng_transactions",
@@ -45,6 +51,7 @@ def build(
     Examples:
       malles memory build                          # all 699,799 episodes into ./runs/memory
       malles memory build --limit 5000 --path /tmp/mem
+      malles memory build --subclass 100205 --before 2001-02-01   # what scenarios/demo.yaml needs
       malles memory build --url http://localhost:8000 --batch-size 1000
     """
     from malles_graph.data import tafeng
@@ -57,7 +64,14 @@ def build(
         if value is not None:
             hnsw = hnsw.model_copy(update={key: value})
     with console.status("loading Ta Feng and grouping episodes"):
-        episodes = build_episodes(tafeng.load())
+        if subclass or before:
+            from malles_graph.retrieval.scope import subclass_episodes
+
+            rows = tafeng.load()
+            picked = subclass or rows["subclass"].unique().to_list()
+            episodes = subclass_episodes(picked, before.date() if before else None, rows)
+        else:
+            episodes = build_episodes(tafeng.load())
     if limit is not None:
         episodes = episodes.head(limit)
     client, where = make_client(path, url, create=True)
