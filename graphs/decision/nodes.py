@@ -123,7 +123,9 @@ def make_role_node(role: str) -> Callable[[DecisionState, Runtime[Any]], dict[st
         situation = state["situation"]
         agent_id = agent_id_of(state)
         if ctx.uses_choice_model:
-            text = computed_turn(ctx.model(), role, situation, state.get("neighbours", []), state.get("hidden"))
+            text = computed_turn(
+                ctx.model(), role, situation, state.get("neighbours", []), state.get("hidden"), ctx.roles
+            )
             turn = TranscriptTurn(agent_id=agent_id, role=role, round=round_no, text=text, kind="computed")
             stat = NodeStat(node=role, latency_s=time.perf_counter() - start)
         else:

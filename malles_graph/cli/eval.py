@@ -131,19 +131,38 @@ def schema(
 @app.command()
 def fit(
     cases: Annotated[Path, typer.Option("--cases", help="training cases (an earlier window than the test cases)")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="choice-model file (JSON)")],
-    l2: Annotated[float, typer.Option(help="L2 penalty of the conditional logit")] = 1e-2,
+    out: Annotated[Path, typer.Option("--out", "-o", help="model file (agent: joblib; choice-model: JSON)")],
+    kind: Annotated[str, typer.Option(help="agent (backend `agent`) | choice-model (scenario backend, align)")] = "agent",
+    l2: Annotated[float, typer.Option(help="L2 penalty of the conditional logit (choice-model)")] = 1e-2,
+    seed: Annotated[int, typer.Option(help="seed of the agent's fits")] = 0,
 ) -> None:
-    """Fit the choice-model agent (conditional logit + log-quantity model) and save it as JSON.
+    """Fit the computed agent (or the scenario choice model) on training cases and save it.
+
+    The agent is fitted with the evidence the decision graph gathers (retrieval from a Chroma
+    memory built from the case files, Z), so fitting builds that memory first.
 
     Examples:
-      malles eval fit --cases cases/train.jsonl --out models/choice_model.json
-      malles eval run --cases cases/test.jsonl --backend choice-model --model models/choice_model.json --out p.jsonl
+      malles eval fit --cases cases/train.jsonl --out models/agent.joblib
+      malles eval run --cases cases/test.jsonl -b agent --model models/agent.joblib --out preds/agent.jsonl
+      malles eval fit --kind choice-model --cases cases/train.jsonl --out models/choice_model.json
     """
     from rich.table import Table
 
-    from malles_graph.evaluation.cases import read_cases
+    from malles_graph.evaluation.cases import EvaluationError, read_cases
     from malles_graph.evaluation.choice_model import ChoiceModel
+
+    if kind == "agent":
+        from malles_graph.cli.eval_agent import fit_standalone
+
+        train_cases = read_cases(cases)
+        with console.status("fitting the agent") as status:
+            fitted = fit_standalone(train_cases, seed=seed, say=lambda m: status.update(m))
+        fitted.meta["trained_on"] = str(cases)
+        fitted.save(out)
+        console.print(f"agent fitted on {len(train_cases)} cases ({fitted.meta}); saved {out}")
+        return
+    if kind != "choice-model":
+        raise EvaluationError(f"unknown --kind {kind!r}; choose agent or choice-model")
 
     model = ChoiceModel.fit(read_cases(cases), l2=l2)
     model.meta["trained_on"] = str(cases)
@@ -266,7 +285,7 @@ def run(
     backend: Annotated[str, typer.Option("--backend", "-b", help="see `malles eval backends`")],
     out: Annotated[Path, typer.Option("--out", "-o", help="prediction file (JSON lines)")],
     train: Annotated[Path | None, typer.Option(help="training cases for fitted baselines (earlier window)")] = None,
-    model: Annotated[Path | None, typer.Option(help="saved choice-model file (instead of --train)")] = None,
+    model: Annotated[Path | None, typer.Option(help="saved model of a fitted backend (instead of --train)")] = None,
     quantity: Annotated[
         str, typer.Option(help="one | customer-median | product-median | regressor")
     ] = "customer-median",
@@ -278,7 +297,9 @@ def run(
         list[str] | None, typer.Option("--set", help="scenario override key.path=value (LLM backends)")
     ] = None,
     ablation: Annotated[
-        list[str] | None, typer.Option(help="no-retrieval | no-z | single-agent | no-multi-sampling (repeatable)")
+        list[str] | None,
+        typer.Option(help="LLM: no-retrieval | no-z | single-agent | no-multi-sampling (repeatable); "
+                     "agent: one of `malles eval backends` agent ablations"),
     ] = None,
     max_failures: Annotated[int, typer.Option(help="stop after this many failed cases in a row")] = 10,
     memory: Annotated[
@@ -287,13 +308,15 @@ def run(
 ) -> None:
     """Run one method on every case and write predictions line by line (flushed; --resume continues).
 
-    Backends: baseline:random|popular|cheapest|discount|history|logit|lgbm, choice-model, and the
+    Backends: baseline:random|popular|cheapest|discount|history|logit|lgbm, agent (the decision graph
+    with computed roles; --train or --model; --ablation switches one mechanism off), and the
     LLM decision graph: local | openai | ollama (scenario options via --scenario, --set, --ablation).
 
     Examples:
       malles eval run --cases test.jsonl -b baseline:popular -o preds/popular.jsonl
       malles eval run --cases test.jsonl -b baseline:logit --train train.jsonl --quantity regressor -o preds/logit.jsonl
-      malles eval run --cases test.jsonl -b choice-model --model choice_model.json -o preds/cm.jsonl
+      malles eval run --cases test.jsonl -b agent --train train.jsonl -o preds/agent.jsonl
+      malles eval run --cases test.jsonl -b agent --model agent.joblib --ablation no-market -o preds/agent-no-market.jsonl
       malles eval run --cases test.jsonl -b local --limit 20 --ablation no-retrieval -o preds/local-norag.jsonl
       malles eval run --cases test.jsonl -b ollama --set backend.model=qwen2.5:7b --set decision.samples=3 -o p.jsonl --resume
     """
@@ -309,6 +332,20 @@ def run(
         llm_scenario = eval_scenario(backend, scenario, set_ or [], ablation or [])
         predictor: Any = LLMPredictor(backend, llm_scenario, seed=seed, retriever=_retriever(memory, llm_scenario))
         batch = 1
+    elif backend == "agent":
+        from malles_graph.cli.eval_agent import AgentPredictor
+        from malles_graph.evaluation.cases import EvaluationError
+
+        if set_ or scenario or memory:
+            console.print("[yellow]note:[/] --scenario/--set/--memory apply to LLM backends; the agent builds its memory")
+        if len(ablation or []) > 1:
+            raise EvaluationError("backend agent takes one --ablation at a time (each mechanism off in turn)")
+        with console.status("preparing the agent") as status:
+            predictor = AgentPredictor(
+                read_cases(train) if train else None, str(model) if model else None, all_cases, str(cases),
+                seed=seed, ablation=(ablation or ["none"])[0], say=lambda m: status.update(m),
+            )
+        batch = 256
     else:
         if set_ or ablation or scenario:
             console.print(f"[yellow]note:[/] --scenario/--set/--ablation apply to LLM backends only, not {backend}")
@@ -355,8 +392,12 @@ def backends() -> None:
     table.add_column("what it does")
     for name, text in backend_names().items():
         table.add_row(name, text)
+    from malles_graph.cli.eval_agent import AGENT_ABLATIONS
+
+    table.add_row("agent", "the decision graph with computed roles (--train or --model); --ablation: "
+                  + ", ".join(a for a in AGENT_ABLATIONS if a != "none"))
     for name in LLM_BACKENDS:
-        table.add_row(name, "LLM decision graph (graphs/decision.py) with this chat backend")
+        table.add_row(name, "LLM decision graph (graphs/decision/) with this chat backend")
     console.print(table)
 
 
@@ -459,21 +500,30 @@ def report(
     cases: Annotated[Path, typer.Option("--cases", help="the case file the predictions answer")],
     out: Annotated[Path, typer.Option("--out", "-o", help="report folder")] = Path("eval-report"),
     name: Annotated[list[str] | None, typer.Option("--name", help="method name per file (default: file stem)")] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option(help="run name to compare every other run with (paired bootstrap 95% CI): the ablation table"),
+    ] = None,
 ) -> None:
     """Compare methods side by side; write report.md, report.html, scores.json and plots into a folder.
 
-    Plots: hit@1 per subclass-size bucket, quantity error distribution (matplotlib, Agg).
+    Plots: hit@1 per subclass-size bucket, quantity error distribution (matplotlib, Agg). With
+    --reference, a table of what each other run loses against the reference, on all cases and on
+    the sparse subset, with paired bootstrap 95% intervals (the ablation table of the agent).
 
     Examples:
       malles eval report preds/*.jsonl --cases test.jsonl --out reports/feb
       malles eval report a.jsonl b.jsonl --name logit --name local --cases test.jsonl
+      malles eval report ablations/*.jsonl --cases test.jsonl --reference agent --out reports/ablations
     """
     from malles_graph.evaluation.cases import read_cases, read_predictions
-    from malles_graph.evaluation.report import rich_table, write_report
+    from malles_graph.evaluation.report import effects_rich_table, rich_table, write_report
 
     case_list = read_cases(cases)
     by_id = {c.case_id: c for c in case_list}
     runs = {label: read_predictions(path, by_id) for label, path in _named(preds, name).items()}
-    scores, paths = write_report(case_list, runs, out, cases_source=str(cases))
+    scores, paths, effect_list = write_report(case_list, runs, out, cases_source=str(cases), reference=reference)
     console.print(rich_table(scores, title=f"methods on {cases} ({len(case_list)} cases)"))
+    if reference:
+        console.print(effects_rich_table(effect_list, reference))
     console.print("wrote " + ", ".join(str(p) for p in paths))

@@ -218,3 +218,66 @@ def quantity_errors(cases: Sequence[ChoiceCase], preds: Sequence[Prediction]) ->
         for c in cases
         if is_valid(p := by_id.get(c.case_id), c)  # type: ignore[misc]
     ]
+
+
+class PairedEffect(BaseModel):
+    """What a mechanism adds: the full method minus the method with the mechanism off, on paired cases.
+
+    Signs say "the mechanism helps" when positive: hit@1 full - off; log-loss and quantity MAE
+    off - full (lower is better for those). The interval is a paired bootstrap percentile 95%.
+    """
+
+    name: str
+    subset: str
+    n: int
+    hit1: float
+    hit1_low: float
+    hit1_high: float
+    logloss: float | None
+    logloss_low: float | None
+    logloss_high: float | None
+    mae: float | None
+    mae_low: float | None
+    mae_high: float | None
+
+
+def paired_effect(
+    cases: Sequence[ChoiceCase],
+    full: Sequence[Prediction],
+    off: Sequence[Prediction],
+    name: str,
+    subset: str = "all",
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> PairedEffect:
+    """The paired bootstrap of :class:`PairedEffect` over ``cases`` (``subset``: all, sparse or dense)."""
+    chosen = [c for c in cases if subset == "all" or c.sparse == (subset == "sparse")]
+    if not chosen:
+        raise EvaluationError(f"no {subset} cases to compare {name!r} on")
+    a_by, b_by = index_predictions(cases, full, "reference"), index_predictions(cases, off, name)
+    a = [case_scores(c, a_by.get(c.case_id)) for c in chosen]
+    b = [case_scores(c, b_by.get(c.case_id)) for c in chosen]
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(chosen), size=(n_boot, len(chosen)))
+
+    def effect(x: np.ndarray, sign: float) -> tuple[float, float, float]:
+        boot = sign * x[draws].mean(axis=1)
+        return float(sign * x.mean()), float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))
+
+    hit = effect(np.array([ra["hit1"] - rb["hit1"] for ra, rb in zip(a, b, strict=True)]), 1.0)
+    both_probs = all(ra["has_probs"] and rb["has_probs"] for ra, rb in zip(a, b, strict=True))
+    ll = effect(np.array([ra["logloss"] - rb["logloss"] for ra, rb in zip(a, b, strict=True)]), -1.0)
+    paired_q = [(ra["abs_err"], rb["abs_err"]) for ra, rb in zip(a, b, strict=True)
+                if ra["abs_err"] is not None and rb["abs_err"] is not None]
+    if paired_q:
+        diffs = np.array([x - y for x, y in paired_q])
+        idx = rng.integers(0, len(diffs), size=(n_boot, len(diffs)))
+        boot = -diffs[idx].mean(axis=1)
+        mae: tuple[float | None, ...] = (float(-diffs.mean()), float(np.percentile(boot, 2.5)),
+                                         float(np.percentile(boot, 97.5)))
+    else:
+        mae = (None, None, None)
+    lls: tuple[float | None, ...] = ll if both_probs else (None, None, None)
+    return PairedEffect(name=name, subset=subset, n=len(chosen), hit1=hit[0], hit1_low=hit[1], hit1_high=hit[2],
+                        logloss=lls[0], logloss_low=lls[1], logloss_high=lls[2],
+                        mae=mae[0], mae_low=mae[1], mae_high=mae[2])

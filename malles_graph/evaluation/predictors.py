@@ -1,8 +1,8 @@
-"""Predictors for `malles eval run`: a registry of baselines and the choice-model agent.
+"""Predictors for `malles eval run`: a registry of baselines (the agent is the decision graph, see cli/eval_agent.py).
 
 A predictor turns choice situations into :class:`Prediction` rows. Choice baselines pick a
 candidate; the quantity strategy (``--quantity``) says how many units. Fitted predictors
-(``baseline:logit``, ``baseline:lgbm``, ``choice-model``, quantity ``regressor``) are fitted on
+(``baseline:logit``, ``baseline:lgbm``, quantity ``regressor``) are fitted on
 *training cases* built from an earlier window, never on the cases they predict.
 
 LLM backends live outside the core (they need ``graphs``); the CLI registers them with
@@ -233,7 +233,7 @@ def _uniform(s: ChoiceSituation) -> np.ndarray:
 class LogitBaseline:
     """The conditional logit of the choice model (fitted on training cases) with a quantity strategy."""
 
-    def __init__(self, options: PredictorOptions, name: str = "baseline:logit", own_quantity: bool = False):
+    def __init__(self, options: PredictorOptions, name: str = "baseline:logit"):
         from malles_graph.evaluation.choice_model import ChoiceModel
 
         self.name = name
@@ -241,17 +241,12 @@ class LogitBaseline:
             self.model = ChoiceModel.load(options.model_path)
         else:
             self.model = ChoiceModel.fit(_require_training(options, name))
-        self.own_quantity = own_quantity
-        self.quantity = None if own_quantity else make_quantity(options)
+        self.quantity = make_quantity(options)
 
     def predict(self, situations: Sequence[ChoiceSituation]) -> list[Prediction]:
         probs = self.model.predict_proba_many(situations)
         picks = [max(p, key=p.get) for p in probs]
-        if self.own_quantity:
-            qty = [d.quantity for d in self.model.decide_many(situations)]
-        else:
-            assert self.quantity is not None
-            qty = _quantities(self.quantity, situations, picks)
+        qty = _quantities(self.quantity, situations, picks)
         return [
             Prediction(case_id=s.situation_id, product_id=pick, quantity=q, probs=p)
             for s, pick, q, p in zip(situations, picks, qty, probs, strict=True)
@@ -341,8 +336,3 @@ register(
 )
 register("baseline:logit", lambda o: LogitBaseline(o), "conditional logit over candidate features (needs --train)")
 register("baseline:lgbm", RankerBaseline, "LightGBM lambdarank ranker (needs --train)")
-register(
-    "choice-model",
-    lambda o: LogitBaseline(o, name="choice-model", own_quantity=True),
-    "LLM-free agent: conditional logit + log-quantity model (--train or --model)",
-)

@@ -8,7 +8,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from malles_graph.evaluation.cases import ChoiceCase, Prediction
-from malles_graph.evaluation.metrics import SIZE_BUCKETS, GroupScore, Score, hit_by_bucket, quantity_errors, score
+from malles_graph.evaluation.metrics import (
+    SIZE_BUCKETS,
+    GroupScore,
+    PairedEffect,
+    Score,
+    hit_by_bucket,
+    paired_effect,
+    quantity_errors,
+    score,
+)
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("hit1", "hit@1"),
@@ -54,6 +63,64 @@ def rich_table(scores: Sequence[Score], title: str = "evaluation"):
     for i, name in enumerate(header()):
         table.add_column(name, justify="left" if i == 0 else "right", overflow="fold")
     for row in table_rows(scores):
+        table.add_row(*row)
+    return table
+
+
+def effects(
+    cases: Sequence[ChoiceCase], runs: dict[str, Sequence[Prediction]], reference: str
+) -> list[PairedEffect]:
+    """Each other run against ``reference`` (e.g. the agent with one mechanism off), on all and on sparse cases."""
+    from malles_graph.evaluation.cases import EvaluationError
+
+    if reference not in runs:
+        raise EvaluationError(f"--reference {reference!r} is not one of the runs: {', '.join(runs)}")
+    subsets = ["all"] + (["sparse"] if any(c.sparse for c in cases) else [])
+    return [
+        paired_effect(cases, runs[reference], preds, name, subset)
+        for name, preds in runs.items()
+        if name != reference
+        for subset in subsets
+    ]
+
+
+def _ci(value: float | None, low: float | None, high: float | None) -> str:
+    return "-" if value is None else f"{value:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
+EFFECT_HEADER = ["switched off", "cases", "n", "hit@1 effect [95% CI]", "log-loss effect [95% CI]",
+                 "qty MAE effect [95% CI]"]
+
+
+def effect_rows(rows: Sequence[PairedEffect]) -> list[list[str]]:
+    return [
+        [e.name, e.subset, str(e.n), _ci(e.hit1, e.hit1_low, e.hit1_high),
+         _ci(e.logloss, e.logloss_low, e.logloss_high), _ci(e.mae, e.mae_low, e.mae_high)]
+        for e in rows
+    ]
+
+
+def effects_markdown(rows: Sequence[PairedEffect], reference: str) -> str:
+    lines = [
+        f"## What each mechanism adds (reference: {reference})",
+        "",
+        "Effect = reference minus the run with the mechanism off, paired per case, bootstrap 95% interval "
+        "(2,000 resamples). Positive means the mechanism helps: higher hit@1, lower log-loss, lower MAE.",
+        "",
+        "| " + " | ".join(EFFECT_HEADER) + " |",
+        "|" + "---|" * len(EFFECT_HEADER),
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in effect_rows(rows)]
+    return "\n".join(lines)
+
+
+def effects_rich_table(rows: Sequence[PairedEffect], reference: str):
+    from rich.table import Table
+
+    table = Table(title=f"mechanism effects vs {reference} (positive = helps; paired bootstrap 95% CI)")
+    for i, name in enumerate(EFFECT_HEADER):
+        table.add_column(name, justify="left" if i < 2 else "right", overflow="fold")
+    for row in effect_rows(rows):
         table.add_row(*row)
     return table
 
@@ -109,11 +176,17 @@ def write_report(
     runs: dict[str, Sequence[Prediction]],
     out: str | Path,
     cases_source: str = "",
-) -> tuple[list[Score], list[Path]]:
-    """Score every run and write report.md, report.html, scores.json and the plots into ``out``."""
+    reference: str | None = None,
+) -> tuple[list[Score], list[Path], list[PairedEffect]]:
+    """Score every run and write report.md, report.html, scores.json and the plots into ``out``.
+
+    With ``reference``, every other run is compared with it case by case (paired bootstrap), which
+    is how an ablation table is made: the full agent as reference, one run per mechanism off.
+    """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     scores = [score(cases, preds, name) for name, preds in runs.items()]
+    effect_list = effects(cases, runs, reference) if reference else []
+    out.mkdir(parents=True, exist_ok=True)
     plots = _plots(cases, runs, out)
     n_sparse = sum(c.sparse for c in cases)
     intro = (
@@ -121,11 +194,22 @@ def write_report(
         f"{len(runs)} method(s). Missing or invalid predictions count as misses."
     )
     md = ["# Evaluation report", "", intro, "", markdown_table(scores), ""]
+    if reference:
+        md += [effects_markdown(effect_list, reference), ""]
     md += [f"![{p}]({p})" for p in plots]
     (out / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
 
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header())
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in table_rows(scores))
+    if reference:
+        eff_head = "".join(f"<th>{html.escape(h)}</th>" for h in EFFECT_HEADER)
+        eff_body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in effect_rows(effect_list)
+        )
+        body += (
+            f"</tbody></table><h2>What each mechanism adds (reference: {html.escape(reference)})</h2>"
+            f"<table><thead><tr>{eff_head}</tr></thead><tbody>{eff_body}"
+        )
     imgs = "".join(f'<p><img src="{html.escape(p)}" alt="{html.escape(p)}"></p>' for p in plots)
     page = (
         "<!doctype html><html><head><meta charset='utf-8'><title>Evaluation report</title>"
@@ -135,6 +219,7 @@ def write_report(
         f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{imgs}</body></html>"
     )
     (out / "report.html").write_text(page, encoding="utf-8")
-    (out / "scores.json").write_text(json.dumps([s.model_dump() for s in scores], indent=2), encoding="utf-8")
+    payload = {"scores": [s.model_dump() for s in scores], "effects": [e.model_dump() for e in effect_list]}
+    (out / "scores.json").write_text(json.dumps(payload, indent=2), encoding="utf-8")
     paths = [out / "report.md", out / "report.html", out / "scores.json", *(out / p for p in plots)]
-    return scores, paths
+    return scores, paths, effect_list

@@ -90,6 +90,7 @@ class ComputedAgent:
     stackers: list[Any]  # pooled stacker, then bootstrap replicas (the vote's samples)
     local_stacker: Any  # per-subclass weights only (the no-pooling ablation)
     subclasses: list[str]
+    pooling_scale: float  # per-subclass deviation columns are scaled by this: smaller = more borrowing
     temperature: float
     quantity_model: Any
     quantity_objective: str
@@ -112,29 +113,33 @@ class ComputedAgent:
         raise AgentModelError(f"unknown role {role!r}; roles are {list(ROLES)}")
 
     def feature_names(self, role: str) -> list[str]:
-        names = list(ROLE_FEATURES[role])
-        return names + self.attributes.names() if role == "product_specialist" else names
+        names = list(ROLE_FEATURES[role]) + (self.attributes.names() if role == "product_specialist" else [])
+        return names + [f"opinion:{r}" for r in ROLES[: ROLES.index(role)]]
 
     # ---------------------------------------------------------------- the roles
     def opinions_many(self, situations: Sequence[ChoiceSituation], evidence: Sequence[tuple[list[RetrievedRecord],
-                      HiddenFactors | None]]) -> dict[str, np.ndarray]:
-        """Each role's utility (log-odds, centred within the case) for every candidate row."""
-        out = {}
+                      HiddenFactors | None]], roles: Sequence[str] = ROLES) -> dict[str, np.ndarray]:
+        """Each role's utility for every candidate row, in debate order: a role sees its own slice and
+        what the roles before it said (their opinions, centred within the case; NaN when silent)."""
+        offsets = np.concatenate([[0], np.cumsum([len(s.candidates) for s in situations])])
+        out: dict[str, np.ndarray] = {}
         for role in ROLES:
-            rows = [r for s, (nb, z) in zip(situations, evidence, strict=True)
-                    for r in self.role_features(role, s, nb, z)]
-            out[role] = self.role_models[role].predict(np.asarray(rows, dtype=float))
+            rows = np.asarray([r for s, (nb, z) in zip(situations, evidence, strict=True)
+                               for r in self.role_features(role, s, nb, z)], dtype=float)
+            X = np.column_stack([rows, *(said(out, r, roles, offsets) for r in ROLES[: ROLES.index(role)])])
+            # the booster directly: the scikit-learn wrapper's checks cost more than the trees for five rows
+            out[role] = self.role_models[role].booster_.predict(X)
         return out
 
     def opinion(self, role: str, s: ChoiceSituation, neighbours: Sequence[RetrievedRecord],
-                hidden: HiddenFactors | None) -> np.ndarray:
-        """One role's utilities for the candidates of ``s`` (memoised per situation and evidence)."""
-        key = (s.situation_id, tuple(r.id for r in neighbours), hidden is None)
+                hidden: HiddenFactors | None, roles: Sequence[str] = ROLES) -> np.ndarray:
+        """One role's utilities for the candidates of ``s`` (memoised per situation, evidence and speakers)."""
+        key = (s.situation_id, tuple(r.id for r in neighbours), hidden is None, tuple(roles))
         cached = self._cache.get(key)
         if cached is None:
             if len(self._cache) > 256:
                 self._cache.clear()
-            cached = self._cache[key] = self.opinions_many([s], [(list(neighbours), hidden)])
+            cached = self._cache[key] = self.opinions_many([s], [(list(neighbours), hidden)], roles)
         return cached[role]
 
     def explain(self, role: str, s: ChoiceSituation, utility: np.ndarray) -> str:
@@ -163,7 +168,7 @@ class ComputedAgent:
         known = sub >= 0
         rows = np.repeat(np.flatnonzero(known), shared.shape[1])
         colidx = (sub[known][:, None] * shared.shape[1] + np.arange(shared.shape[1])).ravel()
-        local = sparse.csr_matrix((shared[known].ravel(), (rows, colidx)),
+        local = sparse.csr_matrix((self.pooling_scale * shared[known].ravel(), (rows, colidx)),
                                   shape=(len(seg), max(1, len(self.subclasses)) * shared.shape[1]))
         return sparse.csr_matrix(shared), local
 
@@ -190,11 +195,14 @@ class ComputedAgent:
     def decide(self, s: ChoiceSituation, neighbours: Sequence[RetrievedRecord] = (),
                hidden: HiddenFactors | None = None, roles: Sequence[str] = ROLES, sample: int = 0) -> tuple[Decision, dict[str, float]]:
         """One sample of decide: stacker replica ``sample`` over the roles that spoke; quantity from the count model."""
-        opinions = {r: self.opinion(r, s, neighbours, hidden) for r in ROLES}
+        opinions = {r: self.opinion(r, s, neighbours, hidden, roles) for r in ROLES}
         p, _ = self.probabilities([s], opinions, member=sample, roles=roles)
         k = int(np.argmax(p))
         product = s.candidates[k].product_id
-        quantity = self.quantity_many([s], [product], [hidden])[0]
+        key = ("quantity", s.situation_id, product, hidden is None)
+        if key not in self._cache:  # the vote's samples share one count-model answer per product
+            self._cache[key] = self.quantity_many([s], [product], [hidden])[0]  # type: ignore[assignment]
+        quantity = int(self._cache[key])  # type: ignore[arg-type]
         spoke = ", ".join(r.replace("_", " ") for r in roles) or "no role"
         decision = Decision(product_id=product, quantity=quantity, confidence=round(float(p[k]), 4),
                             rationale=f"stacked opinions of {spoke} (replica {sample % len(self.stackers)})")
@@ -214,7 +222,7 @@ class ComputedAgent:
     def quantity_many(self, situations: Sequence[ChoiceSituation], products: Sequence[str],
                       hidden: Sequence[HiddenFactors | None]) -> list[int]:
         X = np.asarray([self.quantity_rows(s, p, z) for s, p, z in zip(situations, products, hidden, strict=True)])
-        pred = self.quantity_model.predict(X)
+        pred = self.quantity_model.booster_.predict(X)
         return [max(1, int(math.floor(v + 0.5))) for v in pred]
 
     # ---------------------------------------------------------------- checks, save, load
@@ -253,7 +261,8 @@ class ComputedAgent:
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        state = {k: getattr(self, k) for k in ("role_models", "stackers", "local_stacker", "subclasses", "temperature",
+        state = {k: getattr(self, k) for k in ("role_models", "stackers", "local_stacker", "subclasses",
+                                               "pooling_scale", "temperature",
                                                "quantity_model", "quantity_objective", "memory_lines", "meta")}
         state["attributes"] = self.attributes.to_json()
         joblib.dump({"format": FORMAT, "state": state}, path, compress=3)
@@ -287,7 +296,7 @@ class ComputedAgent:
         if len(cases) < 20:
             raise AgentModelError(f"the agent needs at least 20 training cases, got {len(cases)}")
         memory_lines = PopulationMemory.from_cases(cases).lines
-        agent = cls(role_models={}, stackers=[], local_stacker=None, subclasses=[], temperature=1.0,
+        agent = cls(role_models={}, stackers=[], local_stacker=None, subclasses=[], pooling_scale=1.0, temperature=1.0,
                     quantity_model=None, quantity_objective="", attributes=AttributeSchema.fit(cases),
                     memory_lines=memory_lines)
         agent = agent.with_memory(cases)
@@ -303,8 +312,9 @@ class ComputedAgent:
         splits = list(GroupKFold(n_splits=folds).split(np.zeros(len(y)), y, groups=seg))
         for role in ROLES:
             say(f"fitting the {role.replace('_', ' ')}")
-            X = np.asarray([r for c, (nb, z) in zip(cases, ev, strict=True)
-                            for r in agent.role_features(role, c, nb, z)], dtype=float)
+            rows = np.asarray([r for c, (nb, z) in zip(cases, ev, strict=True)
+                               for r in agent.role_features(role, c, nb, z)], dtype=float)
+            X = np.column_stack([rows, *(said(oof, r, ROLES, offsets) for r in ROLES[: ROLES.index(role)])])
             out = np.zeros(len(y))
             for k, (tr, te) in enumerate(splits):
                 out[te] = _fit_role(seed + k, X[tr], y[tr], seg[tr]).predict(X[te])
@@ -314,6 +324,7 @@ class ComputedAgent:
         say("fitting decide (stacking, pooling, calibration)")
         agent.subclasses = sorted({c.subclass for c in cases})
         market = np.concatenate([agent._market(c) for c in cases])
+        agent.pooling_scale = _choose_pooling(agent, oof, market, offsets, cases, y, splits)
         shared, local = agent._design(oof, market, offsets, [c.subclass for c in cases], ROLES)
         design = sparse.hstack([shared, local]).tocsr()
         agent.stackers = [_stacker(design, y)]
@@ -336,12 +347,44 @@ class ComputedAgent:
             "memory_lines": len(memory_lines),
             "replicas": replicas,
             "temperature": round(agent.temperature, 4),
+            "pooling_scale": agent.pooling_scale,
             "quantity_objective": agent.quantity_objective,
             "attributes": agent.attributes.to_json(),
             "seed": seed,
             "fingerprint": hashlib.sha1("".join(sorted(c.situation_id for c in cases)).encode()).hexdigest()[:12],
         }
         return agent
+
+
+def said(opinions: dict[str, np.ndarray], role: str, roles: Sequence[str], offsets: np.ndarray) -> np.ndarray:
+    """What ``role`` said, as later roles hear it: its opinion centred within each case, NaN when silent."""
+    if role not in roles or role not in opinions:
+        return np.full(offsets[-1], np.nan)
+    u = opinions[role]
+    return u - np.repeat(np.add.reduceat(u, offsets[:-1]) / np.diff(offsets), np.diff(offsets))
+
+
+POOLING_SCALES = (0.1, 0.3, 1.0)
+
+
+def _choose_pooling(agent: ComputedAgent, oof: dict[str, np.ndarray], market: np.ndarray, offsets: np.ndarray,
+                    cases: Sequence[Any], y: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """How much the subclasses borrow: the deviation scale with the best cross-validated log-loss."""
+    seg = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    best, best_loss = POOLING_SCALES[0], math.inf
+    for scale in POOLING_SCALES:
+        agent.pooling_scale = scale
+        shared, local = agent._design(oof, market, offsets, [c.subclass for c in cases], ROLES)
+        design = sparse.hstack([shared, local]).tocsr()
+        loss = 0.0
+        for tr, te in splits:
+            score = _stacker(design[tr], y[tr]).decision_function(design[te])
+            cases_te = np.unique(seg[te])
+            off_te = np.concatenate([[0], np.cumsum(np.diff(offsets)[cases_te])])
+            loss -= float(np.log(segment_softmax(score, off_te)[y[te] == 1] + 1e-12).sum())
+        if loss < best_loss:
+            best, best_loss = scale, loss
+    return best
 
 
 def _stacker(X: sparse.csr_matrix, y: np.ndarray) -> Any:
@@ -377,10 +420,10 @@ def _choose_quantity_objective(Q: np.ndarray, q: np.ndarray, seed: int, folds: i
 
 # ---------------------------------------------------------------- what the decision graph calls
 def computed_turn(model: Any, role: str, s: ChoiceSituation, neighbours: Sequence[RetrievedRecord],
-                  hidden: HiddenFactors | None) -> str:
+                  hidden: HiddenFactors | None, roles: Sequence[str] = ROLES) -> str:
     """A computed role's turn in the decision graph: the agent's fitted role, or the choice model's split."""
     if isinstance(model, ComputedAgent):
-        return model.explain(role, s, model.opinion(role, s, neighbours, hidden))
+        return model.explain(role, s, model.opinion(role, s, neighbours, hidden, roles))
     return model.explain(s)[role]
 
 

@@ -1,0 +1,213 @@
+"""`malles eval run -b agent`: the decision graph with computed roles, fitted and scored on cases.
+
+The front door wires the parts together (so it imports graphs and retrieval, lazily):
+
+* a Chroma transaction memory built from the purchase lines the case files carry (training
+  truths and every case's recent baskets), cached on disk by content, MiniLM embeddings;
+* the computed agent (``malles_graph.roles.agent.ComputedAgent``), fitted on ``--train`` with
+  the evidence the graph itself gathers (its ``retrieve`` and ``reconstruct_hidden`` nodes), or
+  loaded from ``--model``;
+* the decision graph run on every case with backend ``choice-model`` holding the agent: retrieval,
+  Z, the three roles, decide (stacking + market signal + calibration), the vote over ``samples``
+  stacker replicas, stabilise. Ablations switch one mechanism off (``--ablation``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from malles_graph.evaluation.cases import ChoiceCase, EvaluationError, Prediction
+from malles_graph.models import ChoiceSituation
+
+# mechanism -> (decision-context overrides, agent switches); "none" is the full agent
+AGENT_ABLATIONS: dict[str, tuple[dict[str, Any], dict[str, bool]]] = {
+    "none": ({}, {}),
+    "no-retrieval": ({"retrieval": False}, {}),
+    "no-z": ({"hidden_factors": False}, {}),
+    "no-product-specialist": ({"roles": ("price_analyst", "persona")}, {}),
+    "no-price-analyst": ({"roles": ("product_specialist", "persona")}, {}),
+    "no-persona": ({"roles": ("product_specialist", "price_analyst")}, {}),
+    "no-market": ({}, {"market": False}),
+    "no-calibration": ({}, {"calibration": False}),
+    "no-vote": ({"samples": 1}, {}),
+    "no-pooling": ({}, {"pooling": False}),
+}
+DEFAULTS: dict[str, Any] = {"backend": {"name": "choice-model"}, "debate_rounds": 1, "samples": 5,
+                            "retrieval": True, "hidden_factors": True, "neighbours": 8}
+
+
+def memory_folder() -> Path:
+    from malles_graph.paths import home
+
+    return home() / "cache" / "agent-memory"
+
+
+def prewarmed_embedder() -> Any:
+    """MiniLM that embeds many texts in one batch up front and answers single queries from that cache.
+
+    The retrieve node embeds one query per case; a batch of all the run's distinct queries costs a
+    fraction of embedding them one by one. Same model and name, so the vectors are the memory's.
+    """
+    import numpy as np
+
+    from malles_graph.retrieval.embedding import MiniLMEmbeddingFunction
+
+    class PrewarmedMiniLM(MiniLMEmbeddingFunction):
+        def __init__(self) -> None:
+            super().__init__()
+            self.known: dict[str, np.ndarray] = {}
+
+        def embed(self, texts: list[str]) -> np.ndarray:
+            missing = list(dict.fromkeys(t for t in texts if t not in self.known))
+            if missing:
+                self.known.update(zip(missing, super().embed(missing), strict=True))
+            return np.stack([self.known[t] for t in texts]) if texts else np.zeros((0, 384), dtype=np.float32)
+
+    return PrewarmedMiniLM()
+
+
+def query_texts(situations: Sequence[ChoiceSituation]) -> list[str]:
+    """The retrieve node's query text of each situation (mirrors graphs/decision/nodes.retrieve)."""
+    from malles_graph.retrieval_api import query_text
+
+    out = []
+    for s in situations:
+        ratio = sum(c.price / c.regular_price if c.regular_price else 1.0 for c in s.candidates) / len(s.candidates)
+        usual = round(s.customer.mean_quantity) or None
+        out.append(query_text(s.customer.age_group, s.customer.pin_code, usual, ratio))
+    return out
+
+
+def build_memory(lines: Sequence[Any], ef: Any, say: Callable[[str], None] = lambda _m: None) -> Any:
+    """A Chroma memory of the episodes in ``lines`` (cached by content), opened as a retriever."""
+    import polars as pl
+
+    from malles_graph.retrieval import ChromaRetriever, build_episodes, ingest, make_client, open_collection
+    from malles_graph.retrieval.side_index import index_dir
+
+    digest = hashlib.sha1()
+    for ln in lines:
+        digest.update(f"{ln.customer_id}|{ln.day}|{ln.product_id}|{ln.quantity}|{ln.unit_price}\n".encode())
+    folder = memory_folder() / digest.hexdigest()[:16]
+    collection = "case_memory"
+    done = folder / "complete"
+    if not done.exists():
+        import datetime as dt
+
+        say(f"building the case memory ({len(lines)} purchase lines) in {folder}")
+        frame = pl.DataFrame({
+            "customer_id": [ln.customer_id for ln in lines],
+            "date": [dt.date.fromordinal(ln.day) for ln in lines],
+            "subclass": [ln.subclass for ln in lines],
+            "product_id": [ln.product_id for ln in lines],
+            "quantity": [ln.quantity for ln in lines],
+            "unit_price": [ln.unit_price for ln in lines],
+            "sales": [ln.unit_price * ln.quantity for ln in lines],
+            "age_group": [ln.age_group for ln in lines],
+            "pin_code": [ln.pin_code for ln in lines],
+        })
+        episodes = build_episodes(frame)
+        client, where = make_client(folder, None, create=True)
+        col = open_collection(client, collection, where, create=True, embedding_function=ef)
+        ingest(col, episodes, ef.embed, index_folder=index_dir(where, collection))
+        done.write_text(f"{episodes.height} episodes\n", encoding="utf-8")
+    return ChromaRetriever.open(path=folder, collection=collection, embedding_function=ef)
+
+
+def graph_evidence(ctx: Any) -> Callable[[ChoiceSituation], tuple[list[Any], Any]]:
+    """The evidence the graph's own retrieve and reconstruct_hidden nodes gather (for fitting)."""
+    from langgraph.runtime import Runtime
+
+    from malles_graph.graphs.decision import reconstruct_hidden, retrieve
+
+    runtime = Runtime(context=ctx)
+
+    def evidence(situation: ChoiceSituation) -> tuple[list[Any], Any]:
+        state: dict[str, Any] = retrieve({"agent_id": situation.customer.customer_id, "situation": situation}, runtime)
+        hidden = reconstruct_hidden(state, runtime)["hidden"]  # type: ignore[arg-type]
+        return state["neighbours"], hidden
+
+    return evidence
+
+
+def case_memory(lines: Sequence[Any], situations: Sequence[ChoiceSituation],
+                say: Callable[[str], None]) -> Any:
+    """The retriever over a Chroma memory of ``lines``, with the situations' queries embedded up front."""
+    ef = prewarmed_embedder()
+    say("embedding the retrieval queries")
+    ef.embed(query_texts(situations))
+    return build_memory(lines, ef, say)
+
+
+def fit_agent(train: Sequence[ChoiceCase], retriever: Any, seed: int = 0,
+              say: Callable[[str], None] = lambda _m: None) -> Any:
+    """Fit the computed agent on training cases with the evidence the graph gathers from ``retriever``."""
+    from malles_graph.graphs.decision import make_context
+    from malles_graph.roles.agent import ComputedAgent
+
+    ctx = make_context({**DEFAULTS, "seed": seed}, retriever=retriever)
+    return ComputedAgent.fit(list(train), evidence=graph_evidence(ctx), seed=seed, progress=say)
+
+
+def fit_standalone(train: Sequence[ChoiceCase], seed: int = 0, say: Callable[[str], None] = lambda _m: None) -> Any:
+    """`malles eval fit`: the agent fitted on ``train`` with a memory of the training cases alone."""
+    from malles_graph.roles.memory import PopulationMemory
+
+    retriever = case_memory(PopulationMemory.from_cases(train).lines, train, say)
+    return fit_agent(train, retriever, seed, say)
+
+
+class AgentPredictor:
+    """Runs the decision graph with the computed agent on every case (predictions carry the vote's probabilities)."""
+
+    def __init__(self, train: list[ChoiceCase] | None, model_path: str | None, cases: Sequence[ChoiceCase],
+                 cases_source: str, seed: int = 0, ablation: str = "none", save_to: str | None = None,
+                 say: Callable[[str], None] = lambda _m: None) -> None:
+        from malles_graph.graphs.decision import make_context
+        from malles_graph.roles.agent import ComputedAgent
+        from malles_graph.roles.memory import PopulationMemory
+
+        if ablation not in AGENT_ABLATIONS:
+            raise EvaluationError(f"unknown agent ablation {ablation!r}; choose from {', '.join(AGENT_ABLATIONS)}")
+        if (train is None) == (model_path is None):
+            raise EvaluationError("backend agent is fitted: pass --train FILE.jsonl or --model FILE (not both)")
+        overrides, switches = AGENT_ABLATIONS[ablation]
+        self.name = "agent" if ablation == "none" else f"agent:{ablation}"
+        agent = ComputedAgent.load(model_path) if model_path else None
+        if agent is not None:
+            agent.check_cases(cases, cases_source)  # before any work: a model of another kind of data is refused
+        known = agent.memory_lines if agent is not None else PopulationMemory.from_cases(train or []).lines
+        lines = {(ln.customer_id, ln.day, ln.product_id): ln for ln in [*known, *PopulationMemory.from_cases(cases).lines]}
+        # one memory for fitting and predicting: every query is cut before its case's date anyway
+        retriever = case_memory(list(lines.values()), [*cases, *(train or [])], say)
+        if agent is None:
+            assert train is not None
+            agent = fit_agent(train, retriever, seed, say)
+            if save_to:
+                agent.save(save_to)
+        self.agent = agent.with_memory(cases).with_mechanisms(**switches)
+        self.ctx = make_context({**DEFAULTS, "seed": seed, **overrides}, retriever=retriever)
+        self.ctx.choice_model = self.agent
+
+    def predict(self, situations: Sequence[ChoiceSituation]) -> list[Prediction]:
+        from malles_graph.graphs.decision import decide_situation
+
+        out = []
+        for s in situations:
+            start = time.perf_counter()
+            result = decide_situation(s, self.ctx)
+            details = result.outcome.details
+            if result.decision is None:
+                out.append(Prediction(case_id=s.situation_id, error=result.outcome.error or "no decision"))
+                continue
+            out.append(Prediction(
+                case_id=s.situation_id, product_id=result.decision.product_id, quantity=result.decision.quantity,
+                probs=details.get("probs"), elapsed_s=time.perf_counter() - start,
+                meta={"agreement": result.outcome.agreement, "neighbours": details.get("neighbours"),
+                      "votes": details.get("votes")},
+            ))
+        return out
