@@ -56,8 +56,12 @@ PROMPT_SPECS: dict[str, PromptSpec] = {
         "persona step schedule hours_grid labour_cost rebate own_history hours_max", "persona schedule hours_grid"
     ),
     "planner": PromptSpec.of(
-        "step objective objective_text schedule history max_change n_workers brackets n_brackets",
-        "schedule history n_brackets",
+        "step objective objective_text schedule history max_change n_workers brackets n_brackets best best_welfare "
+        "allowed keys",
+        "schedule history best allowed keys",
+    ),
+    "candidate": PromptSpec.of(
+        "persona current_income n_brackets brackets schedule allowed keys", "persona schedule allowed keys"
     ),
     "voter": PromptSpec.of("persona platforms letters current_income", "platforms letters"),
     "marketing": PromptSpec.of("round market demand_outlook transcript", "demand_outlook"),

@@ -47,9 +47,9 @@ def print_run_summary(meta: dict, analysis: dict, steps: list[dict]) -> None:
     if check.get("enabled"):
         console.print(
             f"near-Stackelberg check ({check['objective']}, {check['sample']:,} workers): final "
-            f"{check['final_welfare']:,.1f}, local search {check['local_welfare']:,.1f} "
-            f"(gap {check['relative_gap']:.2%}, {check['evaluations']} evaluations), Saez {check['saez_welfare']:,.1f}, "
-            f"U.S. {check['us_welfare']:,.1f}"
+            f"{check['final_welfare']:,.1f}, best of a multi-start search {check['best_welfare']:,.1f} "
+            f"(gap {check['relative_gap']:.2%}, {check['evaluations']} evaluations, best from {check['best_start']}), "
+            f"Saez {check['saez_welfare']:,.1f}, U.S. {check['us_welfare']:,.1f}"
         )
     if steps:
         first, last = steps[0], steps[-1]
@@ -59,6 +59,8 @@ def print_run_summary(meta: dict, analysis: dict, steps: list[dict]) -> None:
             f"mean regret {last['mean_regret']:,.0f} $; LLM calls per step {meta.get('llm_calls_per_step', 0):.1f}; "
             f"worker failures {meta.get('worker_failures', 0)}, planner failures {meta.get('planner_failures', 0)}"
         )
+        console.print(f"final schedule (the incumbent, from {meta.get('final_source')}): "
+                      f"{' '.join(f'{r:.1f}' for r in meta.get('final_schedule', []))}")
 
 
 @app.command()
@@ -182,8 +184,9 @@ def baselines(
     pop = sample_population(workers, options, np.random.default_rng(seed))
     model = labour_model(options)
     args = (pop.skill, pop.potential_income, pop.weight, model, options)
-    schedules = {"us 2024": us_schedule(), f"flat {options.flat_rate:g}%": flat_schedule(options.flat_rate),
-                 "zero": zero_schedule()}
+    schedules = {"us 2024": us_schedule(options.brackets),
+                 f"flat {options.flat_rate:g}%": flat_schedule(options.flat_rate, options.brackets),
+                 "zero": zero_schedule(options.brackets)}
     for objective in OBJECTIVES:
         schedules[f"saez ({objective})"] = saez_schedule(*args, objective=objective).schedule
     print_table(console, welfare_table(equilibrium_table(schedules, *args), f"baselines, {workers:,} best-responding workers"))

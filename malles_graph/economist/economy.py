@@ -52,25 +52,53 @@ def calibrate_cost(options: EconomistOptions, params: GB2Params | None = None) -
     return s * (1.0 - tau) / (delta * options.reference_hours ** (delta - 1.0))
 
 
-def best_response(
-    skill: np.ndarray, schedule: TaxSchedule, model: LabourModel, chunk: int = 250_000
-) -> tuple[np.ndarray, np.ndarray]:
-    """Utility-maximising hours on the grid for each worker, and that private utility (exact, vectorised).
+def best_response(skill: np.ndarray, schedule: TaxSchedule, model: LabourModel) -> tuple[np.ndarray, np.ndarray]:
+    """Utility-maximising hours on the grid for each worker, and that private utility (exact).
 
-    Ties go to the fewer hours (argmax takes the first). Works in chunks to bound memory at 1e6+ workers.
+    Worker utility at grid hours l_j is u_j(s) = s l_j - T(s l_j) - c l_j^delta: piecewise linear in the
+    skill s, with kinks where s l_j crosses a bracket threshold. Between kinks every u_j is a line, so the
+    best grid choice is a step function of s whose steps lie at kinks or line crossings (a few hundred
+    points). :func:`response_steps` finds them once per schedule; each worker is then one binary search,
+    so a million workers cost one ``searchsorted`` and one tax evaluation instead of 11 million.
+    Ties go to the fewer hours.
     """
     skill = np.asarray(skill, dtype=float)
-    hours = np.empty_like(skill)
-    best = np.empty_like(skill)
-    cost = model.labour_cost(model.grid)  # (g,)
-    for start in range(0, len(skill), chunk):
-        s = skill[start : start + chunk, None]
-        z = s * model.grid[None, :]
-        u = z - schedule.tax(z) - cost[None, :]
-        j = np.argmax(u, axis=1)
-        hours[start : start + chunk] = model.grid[j]
-        best[start : start + chunk] = u[np.arange(len(j)), j]
-    return hours, best
+    starts, choice = response_steps(schedule, model)
+    hours = model.grid[choice[np.searchsorted(starts, skill, side="right") - 1]]
+    z = skill * hours
+    return hours, z - schedule.tax(z) - model.labour_cost(hours)
+
+
+def response_steps(schedule: TaxSchedule, model: LabourModel) -> tuple[np.ndarray, np.ndarray]:
+    """The best response as a step function of skill: (step start skills ascending, grid index of each step)."""
+    lo, tau, cum = schedule._arrays()
+    grid = model.grid
+    cost = model.labour_cost(grid)
+    positive = grid[grid > 0]
+    kinks = np.unique((lo[1:, None] / positive[None, :]).ravel())
+    edges = np.concatenate([[0.0], kinks])
+    starts: list[float] = []
+    choice: list[int] = []
+    for i, a in enumerate(edges):
+        b = edges[i + 1] if i + 1 < len(edges) else np.inf
+        mid = 0.5 * (a + b) if np.isfinite(b) else 2.0 * a + 1.0
+        # inside (a, b) no s * l_j crosses a threshold: u_j(s) = slope_j * s + icept_j
+        k = np.searchsorted(lo, mid * grid, side="right") - 1
+        slope = grid * (1.0 - tau[k])
+        icept = -(cum[k] - tau[k] * lo[k]) - cost
+        ds = slope[:, None] - slope[None, :]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cross = (icept[None, :] - icept[:, None]) / ds
+        cross = cross[np.isfinite(cross) & (cross > a) & (cross < b)]
+        points = np.unique(np.concatenate([[a], cross]))
+        after = 0.5 * (points[-1] + b) if np.isfinite(b) else 2.0 * points[-1] + 1.0
+        probe = np.append(0.5 * (points[:-1] + points[1:]), after)
+        best = np.argmax(slope[None, :] * probe[:, None] + icept[None, :], axis=1)
+        for start, j in zip(points, best, strict=True):
+            if not choice or choice[-1] != j:
+                starts.append(float(start))
+                choice.append(int(j))
+    return np.asarray(starts), np.asarray(choice)
 
 
 @dataclass

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from malles_graph.economist.tax import N_BRACKETS, US_THRESHOLDS
+
 Objective = Literal["skill_weighted", "utilitarian", "inverse_income"]
 ScheduleName = Literal["us", "flat", "saez", "zero"]
 Platform = Literal["planner", "us", "flat", "saez"]
@@ -47,9 +49,9 @@ class EconomistOptions(BaseModel):
     worker: Literal["auto", "llm", "best_response"] = Field(
         default="auto", description="worker policy; auto = best_response on the best-response backend, else llm"
     )
-    planner: Literal["auto", "llm", "hill_climb", "fixed"] = Field(
+    planner: Literal["auto", "llm", "cma", "fixed"] = Field(
         default="auto",
-        description="planner policy; auto = hill_climb on the best-response backend, else llm; "
+        description="planner policy; auto = cma (CMA-ES) on the best-response backend, else llm; "
         "fixed keeps the initial schedule",
     )
     # income model (census-calibrated)
@@ -98,22 +100,38 @@ class EconomistOptions(BaseModel):
     max_rate_change: float = Field(
         default=10.0, gt=0, le=100, description="largest change of one bracket rate per planner action (points)"
     )
+    brackets: list[float] = Field(
+        default_factory=lambda: list(US_THRESHOLDS),
+        description="lower thresholds of the seven brackets in dollars (2024 U.S. single filers by default)",
+    )
     history_window: int = Field(default=8, ge=1, description="planner steps of history shown in its prompt")
     planner_max_tokens: int = Field(
         default=160, ge=16, description="answer length allowed to the LLM planner (7 rates; at least backend.max_tokens)"
     )
-    hill_climb_step: float = Field(default=4.0, gt=0, description="rate perturbation (points) of the hill_climb planner")
+    cma_sigma: float = Field(default=15.0, gt=0, le=50, description="initial CMA-ES step size of the cma planner (points)")
+    oracle_sample: int = Field(
+        default=20000,
+        ge=100,
+        description="with best-response workers the cma planner scores candidates on the exact equilibrium of "
+        "at most this many workers (a seeded subsample)",
+    )
     # voting
     vote_every: int | None = Field(default=None, ge=1, description="workers vote every N steps; no voting when empty")
     vote_platforms: list[Platform] = Field(
         default_factory=lambda: ["planner", "us", "flat", "saez"], description="candidate platforms on the ballot"
     )
+    vote_mode: Literal["platforms", "leader"] = Field(
+        default="platforms",
+        description="platforms: workers vote among vote_platforms; leader (democratic): candidate workers each "
+        "write a platform, the elected leader's platform sets the rates",
+    )
+    candidates: int = Field(default=3, ge=2, le=26, description="candidate workers standing in a leader election")
     # checks and output
     stackelberg_check: bool = Field(
-        default=True, description="after the run, compare the final schedule with a local search and Saez"
+        default=True, description="after the run, compare the final schedule with a multi-start search and Saez"
     )
-    keep_worker_rows: int = Field(
-        default=20000, ge=0, description="store per-worker rows of each step only for populations up to this size"
+    check_budget: int = Field(
+        default=600, ge=10, description="equilibrium evaluations per start of the near-Stackelberg multi-start search"
     )
 
     @model_validator(mode="after")
@@ -121,8 +139,18 @@ class EconomistOptions(BaseModel):
         if self.hours_max % self.hours_step != 0:
             raise ValueError(f"hours_max ({self.hours_max}) must be a multiple of hours_step ({self.hours_step})")
         if isinstance(self.initial_schedule, list):
-            if len(self.initial_schedule) != 7 or any(not 0 <= r <= 100 for r in self.initial_schedule):
-                raise ValueError("initial_schedule as a list needs 7 rates, each in [0, 100] percent")
+            bad = [r for r in self.initial_schedule if not 0 <= r <= 100]
+            if bad:
+                raise ValueError(f"initial_schedule rates must be in [0, 100] percent, got {bad}")
+            if len(self.initial_schedule) != N_BRACKETS:
+                raise ValueError(f"initial_schedule needs {N_BRACKETS} rates, got {len(self.initial_schedule)}")
+        b = self.brackets
+        if len(b) != N_BRACKETS or b[0] != 0 or any(hi <= lo for lo, hi in zip(b, b[1:], strict=False)):
+            raise ValueError(f"brackets must be {N_BRACKETS} thresholds starting at 0 in increasing order, got {b}")
+        if self.vote_every is not None and self.vote_every >= self.steps:
+            raise ValueError(
+                f"vote_every ({self.vote_every}) must be smaller than steps ({self.steps}): no vote would take effect"
+            )
         if self.archetypes is not None and self.archetypes > self.n_workers:
             raise ValueError(f"archetypes ({self.archetypes}) must not exceed n_workers ({self.n_workers})")
         if len(set(self.vote_platforms)) < 2:

@@ -102,11 +102,14 @@ def sample_population(n: int, options: EconomistOptions, rng: np.random.Generato
     latent = rho * z_occ + np.sqrt(1.0 - rho**2) * rng.standard_normal(n)
     skill = np.empty(n)
     skill[np.argsort(latent, kind="stable")] = income / options.reference_hours
+    # workers are numbered by ascending skill: incomes then come in a few sorted runs (one per hours
+    # level), which makes the per-step sort of the Gini coefficients and the median nearly free
+    by_skill = np.argsort(skill, kind="stable")
     return Population(
-        skill=skill,
-        occupation=occ.astype(np.int16),
-        female=female,
-        age=age.astype(np.int16),
+        skill=skill[by_skill],
+        occupation=occ[by_skill].astype(np.int16),
+        female=female[by_skill],
+        age=age[by_skill].astype(np.int16),
         weight=np.ones(n),
         reference_hours=options.reference_hours,
     )

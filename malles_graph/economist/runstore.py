@@ -5,10 +5,10 @@ Layout of ``<runs_dir>/economist/<timestamp>-<scenario>-<key>/``:
 =====================  ==================================================================
 meta.json              scenario, policies, population size, calls per step, final schedule
 steps.parquet          one row per step: schedule, the three welfares, Gini, revenue, hours, regret, calls
-workers.parquet        one row per worker and step (only when n_workers <= keep_worker_rows)
-decisions.jsonl        every LLM worker answer: step, representative, worker, ok, hours, error, raw text
-planner.jsonl          every planner action: observed welfare, proposal, applied schedule, failure
-votes.jsonl            every election: votes per platform, winner, failures
+decisions.jsonl        every LLM worker decision: step, worker, ok, hours, error
+planner.jsonl          every planner action: credited observations, proposal, applied schedule, failure
+votes.jsonl            every election: platforms, votes per platform, winner, failures
+observations.json      every (schedule, welfare) credit: the schedule, its steps, its mean welfare
 analysis.json          the welfare table (best-response equilibrium) and the near-Stackelberg check
 saez.json              the Saez schedule and its per-bracket z, F, f, a(z), G(z)
 =====================  ==================================================================
@@ -53,51 +53,29 @@ def new_run_dir(scenario_name: str, key: str, base: Path | None = None) -> Path:
 
 
 class RunWriter:
-    """Appends a run's records as they happen; parquet tables are written at each step (small) and at the end."""
+    """Appends a run's records as they happen; steps.parquet is rewritten at each step (small)."""
 
-    def __init__(self, path: Path, keep_workers: bool) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self.keep_workers = keep_workers
         self.steps: list[dict] = []
-        self.worker_frames: list[pl.DataFrame] = []
         path.mkdir(parents=True, exist_ok=True)
         for name in ("decisions.jsonl", "planner.jsonl", "votes.jsonl"):
             (path / name).write_text("", encoding="utf-8")
 
-    def _append(self, name: str, record: dict) -> None:
+    def record(self, name: str, record: dict) -> None:
         with open(self.path / name, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(_jsonable(record)) + "\n")
 
-    def step(self, row: dict, outcome: dict, reps: np.ndarray | None = None) -> None:
+    def step(self, row: dict, decisions: list[dict]) -> None:
         self.steps.append(row)
         pl.DataFrame([_jsonable(r) for r in self.steps]).write_parquet(self.path / "steps.parquet")
-        for d in outcome.get("decisions") or []:
-            worker = int(reps[d["slot"]]) if reps is not None and len(reps) else None
-            self._append("decisions.jsonl", {"step": row["step"], "worker": worker, **d})
-        if self.keep_workers:
-            n = len(outcome["hours"])
-            self.worker_frames.append(
-                pl.DataFrame(
-                    {
-                        "step": np.full(n, row["step"], dtype=np.int32),
-                        "worker": np.arange(n, dtype=np.int32),
-                        **{k: np.asarray(outcome[k], dtype=float) for k in ("hours", "income", "tax", "utility", "regret", "weight")},
-                    }
-                )
-            )
+        for d in decisions:
+            self.record("decisions.jsonl", {"step": row["step"], **d})
 
-    def planner(self, entry: dict) -> None:
-        self._append("planner.jsonl", entry)
-
-    def vote(self, record: dict) -> None:
-        self._append("votes.jsonl", record)
-
-    def finish(self, meta: dict, analysis: dict, saez: dict) -> None:
-        if self.worker_frames:
-            pl.concat(self.worker_frames).write_parquet(self.path / "workers.parquet")
-        (self.path / "meta.json").write_text(json.dumps(_jsonable(meta), indent=2), encoding="utf-8")
-        (self.path / "analysis.json").write_text(json.dumps(_jsonable(analysis), indent=2), encoding="utf-8")
-        (self.path / "saez.json").write_text(json.dumps(_jsonable(saez), indent=2), encoding="utf-8")
+    def finish(self, meta: dict, analysis: dict, saez: dict, observations: list[dict]) -> None:
+        for name, data in (("meta.json", meta), ("analysis.json", analysis), ("saez.json", saez),
+                           ("observations.json", observations)):
+            (self.path / name).write_text(json.dumps(_jsonable(data), indent=2), encoding="utf-8")
 
 
 @dataclass
@@ -109,6 +87,7 @@ class RunData:
     votes: list[dict]
     analysis: dict
     saez: dict
+    observations: list[dict]
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -146,6 +125,8 @@ def load_run(ref: str | Path, base: Path | None = None) -> RunData:
         votes=_read_jsonl(path / "votes.jsonl"),
         analysis=json.loads(analysis_path.read_text(encoding="utf-8")) if analysis_path.exists() else {},
         saez=json.loads(saez_path.read_text(encoding="utf-8")) if saez_path.exists() else {},
+        observations=json.loads((path / "observations.json").read_text(encoding="utf-8"))
+        if (path / "observations.json").exists() else [],
     )
 
 
@@ -187,19 +168,20 @@ class StoreSink:
             work(session)
             session.commit()
 
-    def step(self, row: dict, decisions: list[dict], reps: np.ndarray, rep_mass: np.ndarray) -> None:
+    def step(self, row: dict, decisions: list[Any]) -> None:
+        """One step's figures and its DecisionFinished events (LLM workers only)."""
         from malles_graph.store.tables import DecisionRow, MetricRow, RoundRow, RunRow
 
         def work(session) -> None:
             failed = int(row.get("worker_failures", 0))
-            n = max(1, len(decisions)) if decisions else int(row.get("population", 0))
+            n = len(decisions) or int(row.get("population", 0))
             session.add(
                 RoundRow(
                     run_id=self.run_id,
                     round=row["step"],
-                    n_decisions=len(decisions) or int(row.get("population", 0)),
+                    n_decisions=n,
                     n_failed=failed,
-                    failed_share=failed / n,
+                    failed_share=failed / max(1, n),
                     figures_json=json.dumps(_jsonable(row)),
                 )
             )
@@ -207,21 +189,16 @@ class StoreSink:
                 if isinstance(value, int | float) and not isinstance(value, bool) and name != "step":
                     session.add(MetricRow(run_id=self.run_id, round=row["step"], name=name, value=float(value)))
             for d in decisions:
-                slot = int(d["slot"])
                 session.add(
                     DecisionRow(
                         run_id=self.run_id,
                         round=row["step"],
-                        agent_id=f"worker-{int(reps[slot])}",
-                        archetype=slot,
-                        weight=float(rep_mass[slot]),
-                        ok=bool(d["ok"]),
-                        choice=None if d["hours"] is None else f"{d['hours']:g}",
-                        error=d["error"],
-                        llm_calls=int(d["calls"]),
-                        prompt_tokens=int(d["prompt_tokens"]),
-                        completion_tokens=int(d["completion_tokens"]),
-                        details_json=json.dumps({"answer": d.get("answer", "")}),
+                        agent_id=d.agent_id,
+                        archetype=-1,  # the event names the worker; its archetype is in the run folder
+                        weight=float(d.weight),
+                        ok=bool(d.ok),
+                        choice=d.choice,
+                        error=d.error,
                     )
                 )
             run = session.get(RunRow, self.run_id)

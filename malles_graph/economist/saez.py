@@ -15,7 +15,7 @@ with m the mean income above its threshold. A bracket with nobody above its z in
 bracket below (the rate there raises nothing and distorts nobody).
 
 Incomes come from the workers' own model: the schedule is iterated to a fixed point in which incomes are
-the best responses to the schedule itself (damped, at most ``max_iter`` rounds).
+the best responses to the schedule itself (damped, at most ``max_iter`` rounds, tolerance ``tol`` points).
 """
 
 from __future__ import annotations
@@ -129,23 +129,31 @@ def saez_schedule(
     options: EconomistOptions,
     objective: Objective | None = None,
     start: TaxSchedule | None = None,
-    max_iter: int = 30,
+    max_iter: int = 200,
     damping: float = 0.5,
-    tol: float = 0.25,
+    tol: float = 1e-3,
 ) -> SaezResult:
-    """The Saez schedule at its fixed point: incomes are best responses to the schedule being computed."""
+    """The Saez schedule at its fixed point: incomes are best responses to the schedule being computed.
+
+    Stops when no rate moves by ``tol`` points (1e-3: the utilitarian zero schedule then raises cents, not
+    dollars). ``points`` (z, F, f, a, G per bracket) are those of the returned schedule's own incomes.
+    """
     objective = objective or options.objective
-    schedule = start or us_schedule()
-    result = SaezResult(schedule=schedule)
-    for it in range(1, max_iter + 1):
-        hours, _ = best_response(skill, schedule, model)
+    schedule = start or us_schedule(options.brackets)
+
+    def targets(sched: TaxSchedule) -> tuple[list[float], list[dict[str, float]]]:
+        hours, _ = best_response(skill, sched, model)
         income = skill * hours
         weights = welfare_weights(objective, income, potential_income, options, mass)
-        target, points = saez_rates(income, weights, mass, schedule.thresholds, options.delta_elasticity())
+        return saez_rates(income, weights, mass, sched.thresholds, options.delta_elasticity())
+
+    converged, iterations = False, 0
+    while iterations < max_iter and not converged:
+        iterations += 1
+        target, _ = targets(schedule)
         new = (1.0 - damping) * np.asarray(schedule.rates) + damping * np.asarray(target)
         change = float(np.max(np.abs(new - np.asarray(schedule.rates))))
-        schedule = schedule.model_copy(update={"rates": tuple(round(float(r), 3) for r in new), "label": "saez"})
-        result = SaezResult(schedule=schedule, points=points, iterations=it, converged=change < tol)
-        if result.converged:
-            break
-    return result
+        schedule = schedule.model_copy(update={"rates": tuple(float(r) for r in new), "label": "saez"})
+        converged = change < tol
+    _, points = targets(schedule)
+    return SaezResult(schedule=schedule, points=points, iterations=iterations, converged=converged)

@@ -1,19 +1,23 @@
-"""Numeric planners: the hill-climbing planner (no LLM) and the local search of the near-Stackelberg check.
+"""The numeric planner (CMA-ES from the ``cma`` package) and the multi-start search of the near-Stackelberg check.
 
-Both treat workers as best-responding followers: a schedule's value is the welfare of the equilibrium it
-induces (``schedule_welfare``), which makes the planner the Stackelberg leader.
+A schedule's value is the welfare of the equilibrium it induces with best-responding workers
+(``schedule_welfare``), which makes the planner the Stackelberg leader. The planner's CMA-ES is rebuilt by
+replay (:func:`replay_cma`): its random draws come from a generator seeded by the run, so asking again and
+telling the stored welfare values gives back the same optimiser after a resume in another process.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import cma
 import numpy as np
 
 from malles_graph.economist.economy import LabourModel, equilibrium
 from malles_graph.economist.options import EconomistOptions, Objective
 from malles_graph.economist.tax import TaxSchedule
-from malles_graph.economist.welfare import OBJECTIVES, summarise, welfare
+from malles_graph.economist.welfare import summarise, welfare
 
 
 def schedule_welfare(
@@ -45,77 +49,107 @@ def equilibrium_table(
     return rows
 
 
+def new_cma(start: Sequence[float], sigma: float, seed: int, popsize: int | None = None) -> cma.CMAEvolutionStrategy:
+    """A quiet CMA-ES on rates in [0, 100] whose random draws come from ``seed`` (no global numpy state)."""
+    rng = np.random.default_rng(seed)
+    opts: dict = {
+        "bounds": [0.0, 100.0],
+        "randn": lambda *shape: rng.standard_normal(shape),
+        "verbose": -9,
+        "verb_log": 0,
+        "verb_disp": 0,
+        # the planner decides when to stop (the run's steps); never let cma end the search on its own
+        "tolfun": 0.0, "tolx": 0.0, "tolfunhist": 0.0, "tolflatfitness": 10**9, "tolstagnation": 10**9,
+    }
+    if popsize is not None:
+        opts["popsize"] = popsize
+    return cma.CMAEvolutionStrategy(list(start), sigma, opts)
+
+
 @dataclass
-class LocalSearchResult:
-    schedule: TaxSchedule
+class CmaState:
+    """An optimiser rebuilt from the values told so far; ``pending`` are the asked points still to be valued."""
+
+    es: cma.CMAEvolutionStrategy
+    told: int
+    pending: list[list[float]]
+
+
+def replay_cma(start: Sequence[float], sigma: float, seed: int, values: Sequence[float]) -> CmaState:
+    """Rebuild the planner's CMA-ES: ask generation after generation and tell ``values`` (welfare, maximised).
+
+    Returns the optimiser after the last complete generation and the points of the current generation not
+    yet valued (all of the next generation when ``values`` ended on a generation boundary).
+    """
+    es = new_cma(start, sigma, seed)
+    used = 0
+    while True:
+        asked = [list(map(float, x)) for x in es.ask()]
+        if used + len(asked) > len(values):
+            have = len(values) - used
+            return CmaState(es=es, told=used, pending=asked[have:])
+        es.tell([np.asarray(x) for x in asked], [-float(v) for v in values[used : used + len(asked)]])
+        used += len(asked)
+
+
+def cma_maximise(
+    value: Callable[[tuple[float, ...]], float], start: Sequence[float], sigma: float, seed: int, budget: int
+) -> tuple[tuple[float, ...], float, int]:
+    """Maximise ``value(rates)`` with CMA-ES from ``start`` for ``budget`` evaluations: (best rates, value, evaluations)."""
+    es = new_cma(start, sigma, seed)
+    best_x, best_v = tuple(float(r) for r in start), value(tuple(float(r) for r in start))
+    evals = 1
+    while evals < budget:
+        asked = es.ask()
+        vals = [value(tuple(float(r) for r in x)) for x in asked]
+        evals += len(asked)
+        es.tell(asked, [-v for v in vals])
+        j = int(np.argmax(vals))
+        if vals[j] > best_v:
+            best_x, best_v = tuple(float(r) for r in asked[j]), vals[j]
+    return best_x, best_v, evals
+
+
+@dataclass
+class MultiStartResult:
+    best: TaxSchedule
     welfare: float
-    start_welfare: float
+    start: str  # the start that found the best
+    by_start: dict[str, float]
     evaluations: int
 
 
-def local_search(
-    start: TaxSchedule,
+def multi_start_search(
+    starts: dict[str, TaxSchedule],
     skill: np.ndarray,
     potential_income: np.ndarray,
     mass: np.ndarray,
     model: LabourModel,
     options: EconomistOptions,
     objective: Objective,
-    steps: tuple[float, ...] = (8.0, 4.0, 2.0, 1.0),
-    max_evaluations: int = 400,
-) -> LocalSearchResult:
-    """Coordinate ascent around ``start``: try +-step on each bracket, keep improvements, then shrink the step."""
-    best = start
-    best_w = start_w = schedule_welfare(start, skill, potential_income, mass, model, options, objective)
-    evals = 1
-    for step in steps:
-        improved = True
-        while improved and evals < max_evaluations:
-            improved = False
-            for k in range(len(best.rates)):
-                for sign in (1.0, -1.0):
-                    rates = list(best.rates)
-                    rates[k] = float(np.clip(rates[k] + sign * step, 0.0, 100.0))
-                    if rates[k] == best.rates[k] or evals >= max_evaluations:
-                        continue
-                    cand = best.model_copy(update={"rates": tuple(rates), "label": "local-search"})
-                    w = schedule_welfare(cand, skill, potential_income, mass, model, options, objective)
-                    evals += 1
-                    if w > best_w + 1e-9:
-                        best, best_w, improved = cand, w, True
-    return LocalSearchResult(schedule=best, welfare=best_w, start_welfare=start_w, evaluations=evals)
+    budget: int,
+    seed: int,
+    sigma: float = 15.0,
+) -> MultiStartResult:
+    """CMA-ES from each start (``budget`` equilibrium evaluations each); the best schedule found by any."""
+    thresholds = next(iter(starts.values())).thresholds
+
+    def value(rates: tuple[float, ...]) -> float:
+        sched = TaxSchedule(rates=rates, thresholds=thresholds)
+        return schedule_welfare(sched, skill, potential_income, mass, model, options, objective)
+
+    by_start: dict[str, float] = {}
+    best: tuple[str, tuple[float, ...], float] | None = None
+    evals = 0
+    for i, (name, sched) in enumerate(starts.items()):
+        x, v, n = cma_maximise(value, sched.rates, sigma, seed * 101 + i, budget)
+        by_start[name], evals = v, evals + n
+        if best is None or v > best[2]:
+            best = (name, x, v)
+    assert best is not None, "multi_start_search needs at least one start"
+    name, x, v = best
+    schedule = TaxSchedule(rates=x, thresholds=thresholds, label="multi-start search")
+    return MultiStartResult(best=schedule, welfare=v, start=name, by_start=by_start, evaluations=evals)
 
 
-def hill_climb_step(
-    current: TaxSchedule,
-    observed_welfare: float,
-    incumbent: TaxSchedule | None,
-    incumbent_welfare: float | None,
-    options: EconomistOptions,
-    rng: np.random.Generator,
-    sigma: float | None = None,
-) -> tuple[TaxSchedule, TaxSchedule, float, float, str]:
-    """One action of the (1+1) evolution-strategy planner, the numeric stand-in for the LLM planner.
-
-    Compares the welfare observed under ``current`` with the incumbent's: keeps ``current`` as the new
-    incumbent if it did better, else returns to the incumbent. Then proposes the incumbent plus a Gaussian
-    step on every bracket (each clipped to max_rate_change). The step size follows the 1/5th success
-    rule: x1.5 after a success, x0.82 after a failure, within [0.5, max_rate_change] points.
-    Returns (trial, incumbent, incumbent welfare, next sigma, note).
-    """
-    sigma = options.hill_climb_step if sigma is None else sigma
-    if incumbent is None or incumbent_welfare is None or observed_welfare > incumbent_welfare:
-        success = incumbent is not None
-        incumbent, incumbent_welfare, note = current, observed_welfare, "kept"
-        sigma = sigma * 1.5 if success else sigma
-    else:
-        note = "reverted"
-        sigma *= 0.82
-    sigma = float(np.clip(sigma, 0.5, options.max_rate_change))
-    step = np.clip(rng.normal(0.0, sigma, len(incumbent.rates)), -options.max_rate_change, options.max_rate_change)
-    rates = np.clip(np.asarray(incumbent.rates) + step, 0.0, 100.0)
-    trial = incumbent.model_copy(update={"rates": tuple(round(float(r), 3) for r in rates), "label": "hill-climb"})
-    return trial, incumbent, incumbent_welfare, sigma, f"{note}; step size {sigma:.2f} points"
-
-
-__all__ = ["OBJECTIVES", "equilibrium_table", "hill_climb_step", "local_search", "schedule_welfare"]
+__all__ = ["equilibrium_table", "multi_start_search", "new_cma", "replay_cma", "schedule_welfare"]
