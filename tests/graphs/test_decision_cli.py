@@ -49,3 +49,14 @@ def test_decide_json_and_errors(tafeng_path, model_file, tmp_path):
     assert bad.returncode == 2 and "customer 'nobody' is not in the transactions" in bad.stderr
     bad_date = malles("decide", "-c", "01220551", "-d", "13/02/2001", cwd=tmp_path)
     assert bad_date.returncode != 0 and "YYYY-MM-DD" in bad_date.stderr + bad_date.stdout
+
+
+def test_decide_refuses_a_calibration_for_another_model(tafeng_path, model_file, tmp_path):
+    cal = tmp_path / "cal.json"
+    cal.write_text('{"format": "malles-calibration/1", "probability": {"method": "temperature", "coef": [1.0]}, '
+                   '"fitted_for": {"backend": "local"}}', encoding="utf-8")
+    run = malles("decide", "-c", "01220551", "-d", "2001-02-13", "--backend", "choice-model", "--no-retrieval",
+                 "--choice-model", str(model_file), "--calibration", str(cal), cwd=tmp_path)
+    assert run.returncode == 2
+    assert f"{cal}: fitted_for.backend is 'local' but the decisions come from backend 'choice-model'" in run.stderr
+    assert "Traceback" not in run.stderr
