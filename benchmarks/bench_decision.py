@@ -179,6 +179,9 @@ def bench_tokens(n_cases: int) -> None:
     built = builder.sample(n_cases, seed=0)
     print(f"\n== prompt tokens per role vs single agent on {len(built)} Ta Feng situations ==")
     print(f"(built in {time.perf_counter() - t0:.1f} s)")
+    from malles_graph.retrieval.scope import subclass_episodes
+    from malles_graph.retrieval.store import to_record
+
     count = tokenizer()
     memories: dict[str, InMemoryRetriever] = {}
     last_day = max(x.situation.date for x in built)
@@ -190,8 +193,10 @@ def bench_tokens(n_cases: int) -> None:
             print(f"  case {i}/{len(built)} ({time.perf_counter() - t0:.0f} s)", flush=True)
         s = b.situation
         if s.subclass not in memories:
-            # the 1000 most recent episodes of the subclass (the hashing embedder is pure Python)
-            memories[s.subclass] = InMemoryRetriever(builder.episodes(s.subclass, last_day, limit=1000))
+            # the subclass's 1000 most recent episodes (the memory's records) for an in-process exact search:
+            # only the number of neighbours shown matters for the token counts
+            recent = subclass_episodes([s.subclass], last_day).tail(1000)
+            memories[s.subclass] = InMemoryRetriever([to_record(r["id"], r, 0.0) for r in recent.to_dicts()])
         totals = {}
         for single in (False, True):
             client = InstantClient()

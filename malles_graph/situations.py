@@ -18,8 +18,8 @@ leaks into what the decision sees, except the offered prices of that day:
   other products up to ``n_candidates``, shuffled with a seed derived from (seed, customer,
   date) and labelled A, B, C...
 
-:meth:`SituationBuilder.episodes` turns the same data into retrieval records (one per
-customer, day and subclass) for an in-memory transaction memory.
+The transaction memory the graph retrieves from is built from the same data by
+``malles_graph.retrieval`` (one episode per customer, day and subclass).
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ import polars as pl
 from malles_graph.data import tafeng
 from malles_graph.errors import DataError
 from malles_graph.models import ChoiceSituation, StyleParams
-from malles_graph.retrieval_api import RetrievedRecord, make_record
 
 COLUMNS = tafeng.LINE_COLUMNS
 
@@ -275,37 +274,4 @@ class SituationBuilder:
                 out.append(built)
             if len(out) >= n:
                 break
-        return out
-
-    # ------------------------------------------------------------------ memory records
-    def episodes(self, subclass: str, before: dt.date, limit: int | None = 5000) -> list[RetrievedRecord]:
-        """Retrieval records of the subclass strictly before ``before`` (most recent ``limit``)."""
-        lines = self.subclass_lines(subclass).filter(pl.col("date") < before)
-        if lines.height == 0:
-            return []
-        regular = lines.group_by("product_id").agg(regular=pl.col("unit_price").median())
-        eps = (
-            lines.join(regular, on="product_id")
-            .group_by("customer_id", "date")
-            .agg(
-                product_ids=pl.col("product_id").sort(),
-                quantity=pl.col("quantity").sum(),
-                sales=pl.col("sales").sum(),
-                regular_sales=(pl.col("quantity") * pl.col("regular")).sum(),
-                age_group=pl.col("age_group").last(),
-                pin_code=pl.col("pin_code").last(),
-            )
-            .sort(["date", "customer_id"], descending=[True, False])
-        )
-        if limit:
-            eps = eps.head(limit)
-        out = []
-        for r in eps.iter_rows(named=True):
-            ratio = r["sales"] / r["regular_sales"] if r["regular_sales"] > 0 else 1.0
-            out.append(
-                make_record(
-                    r["customer_id"], r["date"], subclass, r["product_ids"], int(r["quantity"]),
-                    round(r["sales"] / r["quantity"], 4), round(ratio, 4), r["age_group"], r["pin_code"],
-                )
-            )
         return out

@@ -61,14 +61,6 @@ def test_errors_name_the_problem(builder, built):
         builder.build(s.customer.customer_id, dt.date(1999, 1, 1))
 
 
-def test_episodes_are_memory_records_before_the_date(builder, built):
-    s = built[0].situation
-    records = builder.episodes(s.subclass, s.date, limit=50)
-    assert 0 < len(records) <= 50
-    assert all(r.date < s.date and r.subclass == s.subclass and r.quantity > 0 for r in records)
-    assert len({r.id for r in records}) == len(records)
-
-
 def synthetic_lines() -> pl.DataFrame:
     """Four products of subclass s on a known calendar around the decision day (2001-02-10)."""
     d = dt.date
