@@ -18,6 +18,10 @@ from malles_graph.yaml_files import parse_yaml_value, read_yaml
 BACKEND_NAMES = ("local", "openai", "ollama", "choice-model", "best-response")
 # The Ta Feng data covers these days (see malles_graph/data/tafeng.py and `malles data info tafeng`).
 TAFENG_FIRST_DAY, TAFENG_LAST_DAY = dt.date(2000, 11, 1), dt.date(2001, 2, 28)
+# A run starts after a week of data: the busiest subclasses and each customer's history are read from the
+# days before start_date (on the first day there are none, and the population would be empty).
+HISTORY_DAYS = 7
+EARLIEST_START = TAFENG_FIRST_DAY + dt.timedelta(days=HISTORY_DAYS)
 # Seeds reach numpy, the LLM servers (a 32-bit field in llama.cpp) and the cache key.
 MAX_SEED = 2**32 - 1
 
@@ -64,7 +68,10 @@ class BackendConfig(Section):
 class PopulationConfig(Section):
     source: Literal["tafeng", "personas"] = "tafeng"
     n_customers: int | None = Field(
-        default=None, ge=1, le=100_000_000, description="sample size; all customers when empty"
+        default=None,
+        ge=1,
+        le=10_000_000,  # beyond the data's 32,266 customers the rest are synthesised, in memory
+        description="sample size (larger than the data: synthesised customers); all customers when empty",
     )
     personas_file: str | None = Field(default=None, description="YAML under personas/ when source is personas")
     archetypes: int = Field(default=8, ge=1, description="K: number of archetypes (clusters)")
@@ -78,7 +85,8 @@ class RetailEnvironmentConfig(Section):
     start_date: dt.date | None = Field(
         default=None,
         strict=False,  # a quoted '2001-01-05' is a date too
-        description=f"first simulated day, within the Ta Feng data ({TAFENG_FIRST_DAY} to {TAFENG_LAST_DAY}); "
+        description=f"first simulated day, within the Ta Feng data after a week of history ({EARLIEST_START} to "
+        f"{TAFENG_LAST_DAY}); "
         "data-driven when empty",
     )
     initial_stock: int = Field(default=500, ge=0)
@@ -174,9 +182,10 @@ class Scenario(Section):
                 f"population.n_customers ({n}): representatives are distinct customers"
             )
         day = self.environment.start_date
-        if day is not None and not TAFENG_FIRST_DAY <= day <= TAFENG_LAST_DAY:
+        if day is not None and not EARLIEST_START <= day <= TAFENG_LAST_DAY:
             raise ValueError(
-                f"environment.start_date {day} is outside the Ta Feng data ({TAFENG_FIRST_DAY} to {TAFENG_LAST_DAY})"
+                f"environment.start_date {day} is outside the Ta Feng data ({TAFENG_FIRST_DAY} to {TAFENG_LAST_DAY}; "
+                f"a run needs {HISTORY_DAYS} days of history, so {EARLIEST_START} at the earliest)"
             )
         if self.population.source == "personas" and not self.population.personas_file:
             raise ValueError("population.personas_file is required when population.source is 'personas'")

@@ -33,6 +33,7 @@ BAD_FILES = {
     "customers_huge.yaml": ("name: x\npopulation:\n  n_customers: 1000000000000\n", "population.n_customers: Input should"),
     "date_early.yaml": ("name: x\nenvironment:\n  start_date: 1990-01-01\n", "outside the Ta Feng data"),
     "date_late.yaml": ("name: x\nenvironment:\n  start_date: 2030-01-01\n", "outside the Ta Feng data"),
+    "date_first_day.yaml": ("name: x\nenvironment:\n  start_date: 2000-11-01\n", "2000-11-08 at the earliest"),
     "date_impossible.yaml": ("name: x\nenvironment:\n  start_date: 2001-13-45\n", "line 3, column 15: '2001-13-45' is not a valid date"),
     "representatives.yaml": (
         "name: x\npopulation:\n  n_customers: 50\n  archetypes: 2\n  representatives: 1000\n",

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from malles_graph.errors import ScenarioError
-from malles_graph.scenario import MAX_SEED, TAFENG_FIRST_DAY, TAFENG_LAST_DAY, Scenario, load_scenario, parse_sets
+from malles_graph.scenario import EARLIEST_START, MAX_SEED, TAFENG_LAST_DAY, Scenario, load_scenario, parse_sets
 from tests.fuzz.oracle import assert_clean_error
 from tests.fuzz.strategies import paths, scenario_texts, scratch_folder, values
 
@@ -22,7 +22,7 @@ def check_valid(scenario: Scenario) -> None:
     """An accepted scenario is one the run can use: what the validators promise, and it survives the store."""
     assert 0 <= scenario.seed <= MAX_SEED
     day = scenario.environment.start_date
-    assert day is None or TAFENG_FIRST_DAY <= day <= TAFENG_LAST_DAY
+    assert day is None or EARLIEST_START <= day <= TAFENG_LAST_DAY
     n = scenario.population.n_customers
     assert n is None or scenario.population.archetypes * scenario.population.representatives <= n
     assert Scenario.model_validate_json(scenario.model_dump_json()) == scenario  # how a resume reads it back
