@@ -206,7 +206,7 @@ def backend_probes(work: Path, servers: dict[str, str]) -> list[Probe]:
             ["backends", "--check", "--scenario", str(hung)],
             (1,),
             "timed out",
-            30,
+            120,  # process start-up is most of it; the two attempts cost 2 x timeout_s
             env,
         )
     )
