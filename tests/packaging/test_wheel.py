@@ -240,10 +240,11 @@ def test_prompts_check_from_the_wheel(installed: Installed) -> None:
 def test_short_run_from_the_wheel(installed: Installed) -> None:
     """`malles run demo.yaml` finds the bundled scenario by name and records a finished run in ./runs."""
     store = f"sqlite:///{installed.work / 'runs' / 'wheel.sqlite'}"
+    # retrieval off: the demo's Chroma memory takes a minute to build, and it is not what this test is about
     done = installed.malles(
-        "run", "demo.yaml", "--backend", "choice-model", "--rounds", "1", "--customers", "200", "--store", store,
-        "--set", "decision.retrieval=false",
-    )
+        "run", "demo.yaml", "--backend", "choice-model", "--rounds", "1", "--customers", "200",
+        "--set", "decision.retrieval=false", "--store", store,
+    )  # fmt: skip
     print(done.stdout[-2000:])
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     runs = installed.malles("runs", "--store", store, "--json")
