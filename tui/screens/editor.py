@@ -248,16 +248,18 @@ class EditorScreen(Screen[None]):
 
     def _persona_table(self, file: EditableFile) -> Table:
         loaded = editing.load_yaml_text(file, self.text)
+        # One column per preset or persona and one row per field: the long field names fit a narrow pane.
         if isinstance(loaded, dict):
-            table = Table("preset", *editing.STYLE_FIELDS, title="style presets (rho)")
-            for name, style in loaded.items():
-                table.add_row(name, *(f"{getattr(style, f):.2f}" for f in editing.STYLE_FIELDS))
-            return table
-        table = Table("persona", "age", "area", *editing.STYLE_FIELDS, title="personas")
-        for persona in loaded:
-            values = (f"{getattr(persona.style, f):.2f}" for f in editing.STYLE_FIELDS)
-            table.add_row(persona.name, persona.age_group, persona.pin_code, *values)
-        return table
+            table = Table("rho", *loaded, title="style presets")
+            for field in editing.STYLE_FIELDS:
+                table.add_row(field, *(f"{getattr(style, field):.2f}" for style in loaded.values()))
+            return _folding(table)
+        table = Table("", *(persona.name for persona in loaded), title="personas")
+        table.add_row("age", *(persona.age_group for persona in loaded))
+        table.add_row("area", *(persona.pin_code for persona in loaded))
+        for field in editing.STYLE_FIELDS:
+            table.add_row(field, *(f"{getattr(persona.style, field):.2f}" for persona in loaded))
+        return _folding(table)
 
     # ---- actions --------------------------------------------------------------------------------
 
@@ -364,6 +366,13 @@ class EditorScreen(Screen[None]):
             )
         else:
             status.update(Text.assemble(("no valid decision: ", "bold red"), outcome.error or "", _cost(outcome)))
+
+
+def _folding(table: Table) -> Table:
+    """Long names wrap onto a second line instead of ending in an ellipsis."""
+    for column in table.columns:
+        column.overflow = "fold"
+    return table
 
 
 def _cost(outcome: object) -> str:

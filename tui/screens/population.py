@@ -7,6 +7,8 @@ decision and multi-sample agreement; the bar shows the round's progress.
 
 from __future__ import annotations
 
+import math
+
 from malles_graph.tui import messages as msg
 from malles_graph.tui.session import RoundState, RunSession
 from textual.app import ComposeResult
@@ -18,6 +20,10 @@ from textual.widgets import DataTable, Footer, Header, Label, ProgressBar, Stati
 from textual_plotext import PlotextPlot
 
 MAX_PRODUCTS_PLOTTED = 8
+
+
+def log10_values(values: list[float]) -> list[float]:
+    return [math.log10(v) for v in values]
 
 
 def option_series(rounds: list[RoundState], key: str = "demand") -> dict[str, list[float]]:
@@ -129,13 +135,21 @@ class PopulationScreen(Screen[None]):
         dxs, dys = scalar_series(finished, right_key)
         # A log axis needs two positive points to be readable (one point gives inverted ticks).
         log = self.log_scale and right_key == "distance" and len(dys) > 1 and all(y > 0 for y in dys)
-        if dys:
-            plt.plot(dxs, dys, marker="braille", label=right_key)
-            if log:
-                plt.yscale("log")
+        # The log scale is drawn as log10 values on a linear axis with 10^k tick labels: plotext's own
+        # yscale("log") rewrites the data in place at every build, so a second render (a resize) would
+        # take the log of a log and fail.
+        scale = log10_values if log else list
         failures = [(x, y) for x, y in zip(*scalar_series(finished, "failure_share"), strict=True)]
+        failures = [(x, y) for x, y in failures if y > 0 or not log]
+        if dys:
+            plt.plot(dxs, scale(dys), marker="braille", label=right_key)
         if right_key == "distance" and any(y > 0 for _, y in failures):
-            plt.plot([x for x, _ in failures], [y for _, y in failures], marker="braille", label="failure share")
+            plt.plot([x for x, _ in failures], scale([y for _, y in failures]), marker="braille", label="failure share")
+        if log:
+            shown = scale(dys) + scale([y for _, y in failures])
+            low, high = min(shown), max(shown)
+            ticks = [low + (high - low) * i / 3 for i in range(4)]
+            plt.yticks(ticks, [f"{10**t:.2g}" for t in ticks])
         plt.title(right_title + (" (log)" if log else ""))
         if dxs:
             plt.xticks(dxs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Group
 from rich.panel import Panel
 from rich.text import Text
+from textual.events import Resize
 from textual.widgets import RichLog
 
 from malles_graph.agents import TranscriptTurn
@@ -74,15 +75,29 @@ class TranscriptView(RichLog):
             id=id, classes=classes, wrap=True, markup=False, highlight=False, auto_scroll=True, min_width=1
         )
         self.turn_count = 0
+        self._turns: list[TranscriptTurn] = []
+        self._empty_text = ""
+        self._drawn_width = 0
 
     def add_turn(self, turn: TranscriptTurn) -> None:
         self.write(render_turn(turn), expand=True)
+        self._turns.append(turn)
         self.turn_count += 1
 
     def show(self, turns: list[TranscriptTurn], empty_text: str = "No transcript yet.") -> None:
         self.clear()
         self.turn_count = 0
+        self._turns = []
+        self._empty_text = empty_text
         if not turns:
             self.write(Text(empty_text, style="dim"))
         for turn in turns:
             self.add_turn(turn)
+
+    def on_resize(self, event: Resize) -> None:
+        # A RichLog keeps lines rendered at the width they were written at; panels drawn before a
+        # layout change (a narrow terminal, a resized window) are redrawn to the new width.
+        # (RichLog's own on_resize runs after this one and renders the writes deferred until a size is known.)
+        width, drawn, self._drawn_width = event.size.width, self._drawn_width, event.size.width
+        if self._size_known and drawn and width != drawn and (self._turns or self._empty_text):
+            self.show(list(self._turns), self._empty_text)
