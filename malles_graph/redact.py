@@ -9,6 +9,7 @@ patterns for credential-like text a server may echo (``Authorization: Bearer ...
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -64,3 +65,21 @@ def redact(text: str) -> str:
 
 def redact_optional(text: str | None) -> str | None:
     return None if text is None else redact(text)
+
+
+def install_log_redaction() -> None:
+    """Every log record's message passes through :func:`redact` (HTTP and LLM libraries log requests and errors)."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "redacting", False):
+        return
+
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return record
+
+    factory.redacting = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)

@@ -15,7 +15,7 @@ from rich.markup import escape
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
 from malles_graph.errors import MallesError
-from malles_graph.redact import redact
+from malles_graph.redact import install_log_redaction, redact
 
 err_console = Console(stderr=True)
 
@@ -27,6 +27,7 @@ def _error(message: str) -> None:
 
 
 def run_app(app: typer.Typer, args: list[str] | None = None) -> None:
+    install_log_redaction()
     try:
         # Without standalone mode typer returns the exit code of typer.Exit instead of exiting.
         code = app(args=args, prog_name="malles", standalone_mode=False)

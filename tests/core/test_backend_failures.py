@@ -108,3 +108,13 @@ def test_redact_patterns() -> None:
     assert redact('{"api_key": "zz-top-secret"}') == '{"api_key": "<redacted>"}'
     assert redact("Incorrect API key provided: sk-abcdefghijklmnop.") == "Incorrect API key provided: <redacted>."
     assert redact("prompt_tokens: 5; the persona likes apples") == "prompt_tokens: 5; the persona likes apples"
+
+
+def test_log_lines_are_redacted(planted_key: str, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from malles_graph.redact import install_log_redaction
+
+    install_log_redaction()
+    logging.getLogger("httpx").warning("request failed: %s", f"Authorization: Bearer {planted_key}")
+    assert planted_key not in caplog.text and "Authorization: Bearer <redacted>" in caplog.text
