@@ -65,7 +65,8 @@ class PopulationNodes:
         for t in fixed:
             assert t.outcome is not None
             emit(DecisionFinished.of(number, t.outcome, archetype=t.archetype, weight=t.weight))
-        return {"round": number, "tasks": tasks, "fixed": [weighted(t, t.outcome) for t in fixed], "outcomes": None}
+        return {"round": number, "tasks": tasks, "fixed": [weighted(t, t.outcome) for t in fixed], "outcomes": None,
+                "decided": None}
 
     def run_agent(self, payload: AgentPayload, config: RunnableConfig, runtime: Runtime[PopulationContext]) -> dict:
         """Invoke the agent subgraph; its own events (live debate turns) reach the stream as they happen."""
@@ -78,8 +79,9 @@ class PopulationNodes:
         outcome = result["outcome"] if isinstance(result, dict) else result
         if not isinstance(outcome, AgentOutcome):
             outcome = AgentOutcome.model_validate(outcome)
-        emit(DecisionFinished.of(number, outcome, archetype=task.archetype, weight=task.weight))
-        return {"outcomes": [weighted(task, outcome)]}
+        event = DecisionFinished.of(number, outcome, archetype=task.archetype, weight=task.weight)
+        emit(event)
+        return {"outcomes": [weighted(task, outcome)], "decided": [event]}
 
     def aggregate(self, state: PopulationState) -> dict[str, Any]:
         return {"aggregate": aggregate([*state.get("fixed", []), *(state.get("outcomes") or [])])}

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from typing_extensions import TypedDict  # pydantic needs it for JSON schemas on Python < 3.12
 
-from malles_graph.events import ArchetypeInfo
+from malles_graph.events import ArchetypeInfo, DecisionFinished
 from malles_graph.population.environment import AgentSpec, AgentTask
 from malles_graph.population.meanfield import Aggregate, WeightedOutcome
 from malles_graph.population.reporters import RoundReport
@@ -38,6 +38,9 @@ class PopulationState(TypedDict, total=False):
     tasks: list[AgentTask]
     fixed: list[WeightedOutcome]
     outcomes: Annotated[list[WeightedOutcome], round_outcomes]
+    # The round's decision events, also written with each agent's result: a run stopped before their
+    # events reached the recorder records them from the checkpoint (graphs/run/handle.py, _recover).
+    decided: Annotated[list[DecisionFinished], round_outcomes]
     aggregate: Aggregate
     demand: dict[str, float]
     prices: dict[str, float]

@@ -93,9 +93,19 @@ class RunClient(LLMClient):
         self._origin = client
         self._inner = inner
         self._token = token
+        self._count_lock = threading.Lock()
+        self.made = 0  # answers from the backend in this run (this process)
+        self.cached = 0  # answers from the response cache
+
+    def take_counts(self) -> tuple[int, int]:
+        """(backend answers, cached answers) since the last take; the runner adds them to the run row."""
+        with self._count_lock:
+            counts = (self.made, self.cached)
+            self.made = self.cached = 0
+        return counts
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("_origin", "_inner", "_token"):
+        if name in ("_origin", "_inner", "_token", "_count_lock"):
             raise AttributeError(name)
         return getattr(self._inner, name)
 
@@ -106,8 +116,12 @@ class RunClient(LLMClient):
         except BackendFatalError as exc:
             self._token.set("failed", str(exc))
             raise RunStopped("failed", str(exc)) from exc
-        if not reply.cached:
-            self._origin.calls += 1  # the caller's client counts the calls made for it
+        with self._count_lock:
+            if reply.cached:
+                self.cached += 1
+            else:
+                self.made += 1
+                self._origin.calls += 1  # the caller's client counts the calls made for it
         return reply
 
 

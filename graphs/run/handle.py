@@ -65,6 +65,7 @@ class RunHandle:
         self.token = CancelToken()
         self._client = client
         self._inputs = inputs
+        self._run_client: Any = None
         self._engine = make_engine(url)
         self._queue: queue.Queue[Any] = queue.Queue()
         self._ended = False
@@ -159,6 +160,8 @@ class RunHandle:
             status, reason = "failed", f"{type(exc).__name__}: {exc}"
         finally:
             beating.set()
+            with contextlib.suppress(Exception):
+                self._flush_calls()
         if self.token.is_set() and status in ("finished", "failed") and self.token.status != "failed":
             status, reason = self.token.status, self.token.reason  # stopped while the graph was ending
         elif self.token.is_set() and self.token.status == "failed":
@@ -178,11 +181,19 @@ class RunHandle:
         while not stop.wait(HEARTBEAT_S):
             with contextlib.suppress(Exception):  # a missed beat is harmless; the next one follows
                 repo.heartbeat(self._engine, self.run_id)
+                self._flush_calls()
+
+    def _flush_calls(self) -> None:
+        """Add the run client's call counts to the run row (every beat and at the end: a kill loses a beat's worth)."""
+        if self._run_client is not None:
+            made, cached = self._run_client.take_counts()
+            if made or cached:
+                repo.add_calls(self._engine, self.run_id, made, cached)
 
     def _stream(self, recorder: RunRecorder) -> dict[str, Any]:
         from malles_graph.store.checkpoint import open_checkpointer
 
-        client = run_client(self._client, self.token)
+        client = self._run_client = run_client(self._client, self.token)
         ctx = self.runner.context(self.scenario, client)
         config = {
             "configurable": {"thread_id": self.run_id},
@@ -194,7 +205,7 @@ class RunHandle:
             snapshot = graph.get_state(config)
             inputs: dict[str, Any] | None
             if snapshot.values:
-                if not snapshot.next:
+                if not snapshot.next and not snapshot.tasks:
                     return dict(snapshot.values)  # the graph had ended; only the run row had not
                 inputs = None
                 self._publish(Message(text=f"resuming {self.run_id} from its last checkpoint"), recorder)
@@ -213,9 +224,23 @@ class RunHandle:
                             event = event.model_copy(update={"round": recorder.round})
                         self._publish(event, recorder)
                     self.token.raise_if_set()
-            finally:
+            except BaseException:
                 stream.close()  # waits for the tasks in flight; they stop at their next LLM call
+                self._recover(graph, config, recorder)
+                raise
             return dict(graph.get_state(config).values)
+
+    def _recover(self, graph: Any, config: dict[str, Any], recorder: RunRecorder) -> None:
+        """Record the decisions of tasks that finished (their writes are checkpointed) but whose events the stopped
+        stream never delivered; otherwise a resume would skip them and they would be lost. Idempotent by key."""
+        try:
+            tasks = graph.get_state(config).tasks
+        except Exception:  # noqa: BLE001 - nothing checkpointed yet
+            return
+        for task in tasks:
+            result = task.result if isinstance(task.result, dict) else {}
+            for event in result.get("decided") or []:
+                self._publish(event, recorder)
 
     def _resume_round(self, snapshot: Any, recorder: RunRecorder) -> None:
         """Tell the front end where a resumed run stands (the round in progress and what is already stored)."""

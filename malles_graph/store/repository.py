@@ -153,6 +153,18 @@ def heartbeat(engine: Engine, run_id: str) -> None:
         session.commit()
 
 
+def add_calls(engine: Engine, run_id: str, made: int, cached: int) -> None:
+    """Add LLM answers counted by the run's client: from the backend (``made``) and from the response cache."""
+    with Session(engine) as session:
+        session.exec(  # type: ignore[call-overload]
+            update(RunRow).where(RunRow.id == run_id).values(
+                llm_calls=func.coalesce(RunRow.llm_calls, 0) + made,
+                cached_calls=func.coalesce(RunRow.cached_calls, 0) + cached,
+            )
+        )
+        session.commit()
+
+
 def release_run(engine: Engine, run_id: str, status: str, reason: str | None = None, **fields: object) -> None:
     """End this process's ownership with the run's final status (finished, failed, cancelled, interrupted)."""
     update_run(engine, run_id, status=status, error=redact_optional(reason or None), owner=None, **fields)

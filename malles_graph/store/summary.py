@@ -7,13 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
 
 from malles_graph.store import repository as repo
 from malles_graph.store.engine import safe_url
-from malles_graph.store.tables import DecisionRow, TranscriptTurnRow
-
-_SPOKEN = ("turn", "decision", "retry", "conflict", "vote")  # turn kinds that cost an LLM call
 
 
 class RunSummary(BaseModel):
@@ -36,7 +32,7 @@ class RunSummary(BaseModel):
     converged: bool = False
     decisions: int = 0
     failed: int = 0
-    llm_calls: int = Field(default=0, description="answers that came from the backend")
+    llm_calls: int = Field(default=0, description="answers that came from the backend (counted by the run's client)")
     cached: int = Field(default=0, description="answers served by the response cache")
     wall_s: float = 0.0
     resumed: bool = False
@@ -51,36 +47,10 @@ def summarise(engine: Engine, run_id: str, url: str, resumed: bool = False) -> R
     """The RunSummary of a stored run (any kind)."""
     row = repo.get_run(engine, run_id)
     counts = repo.decision_counts(engine, run_id)
-    llm, cached = _calls(engine, run_id)
     return RunSummary(
         run_id=row.id, name=row.name, kind=row.kind, status=row.status, reason=row.error, store_url=safe_url(url),
         seed=row.seed, backend=row.backend, n_customers=row.n_customers or 0, archetypes=row.archetypes,
         representatives=row.representatives, rounds=repo.load_rounds(engine, run_id), converged=row.converged,
         decisions=sum(n for n, _ in counts.values()), failed=sum(f for _, f in counts.values()),
-        llm_calls=llm, cached=cached, resumed=resumed, summary=json.loads(row.summary_json or "{}"),
+        llm_calls=row.llm_calls or 0, cached=row.cached_calls or 0, resumed=resumed, summary=json.loads(row.summary_json or "{}"),
     )
-
-
-def _calls(engine: Engine, run_id: str) -> tuple[int, int]:
-    """(backend calls, cached answers): decisions count their own; dialogue turns outside decisions count one each."""
-    with Session(engine) as session:
-        decisions = session.exec(
-            select(DecisionRow.round, DecisionRow.agent_id, DecisionRow.llm_calls, DecisionRow.cached_calls).where(
-                DecisionRow.run_id == run_id
-            )
-        ).all()
-        turns = session.exec(
-            select(TranscriptTurnRow.round, TranscriptTurnRow.agent_id, TranscriptTurnRow.kind,
-                   TranscriptTurnRow.cached).where(TranscriptTurnRow.run_id == run_id)
-        ).all()
-    keys = {(r, a) for r, a, _, _ in decisions}
-    llm = sum(int(n or 0) for _, _, n, _ in decisions)
-    cached = sum(int(c or 0) for _, _, _, c in decisions)
-    for rnd, agent, kind, was_cached in turns:
-        if (rnd, agent) in keys or kind not in _SPOKEN:
-            continue
-        if was_cached:
-            cached += 1
-        else:
-            llm += 1
-    return llm, cached

@@ -32,7 +32,7 @@ def scenario(store_url: str) -> Scenario:
             "backend": {"name": "local", "max_concurrency": 2, "cache": False},
             "population": {"n_customers": 600, "archetypes": K},
             "environment": {"n_candidates": 4, "initial_stock": 100000},
-            "decision": {"debate_rounds": 0, "retrieval": False},
+            "decision": {"debate_rounds": 0, "samples": 1, "retrieval": False},
             "mean_field": {"max_rounds": ROUNDS, "epsilon": 1e-9},
             "store": {"url": store_url},
         }

@@ -1,4 +1,5 @@
-"""SIGKILL a real run mid-round, resume it: every decision stored exactly once, little work redone."""
+"""SIGKILL a real run mid-round, resume it: every decision stored exactly once, little work redone; the dead run
+reads as interrupted, a second resume while one runs is refused, and resume works under strict msgpack."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ def count(db: Path, sql: str) -> int:
 def test_sigkill_mid_round_then_resume_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     db = tmp_path / "malles.sqlite"
     url, run_id, calls = f"sqlite:///{db}", "kill-resume-test", tmp_path / "calls.log"
-    env = os.environ | {"MALLES_TEST_DECISION_DELAY": "0.4", "MALLES_TEST_CALL_LOG": str(calls)}
+    strict = {"LANGGRAPH_STRICT_MSGPACK": "true"}  # checkpoint types must be registered, not merely warned about
+    env = os.environ | strict | {"MALLES_TEST_DECISION_DELAY": "0.4", "MALLES_TEST_CALL_LOG": str(calls)}
     cmd = [sys.executable, "-m", "tests.population.run_helper", url, run_id]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 120
@@ -48,11 +50,24 @@ def test_sigkill_mid_round_then_resume_loses_and_duplicates_nothing(tmp_path: Pa
     assert count(db, "SELECT COUNT(*) FROM rounds") == 1
     assert count(db, f"SELECT COUNT(*) FROM runs WHERE id = '{run_id}' AND status = 'running'") == 1
     calls_before = len(calls.read_text().splitlines())
+    from malles_graph.store import make_engine
+    from malles_graph.store.repository import get_run
 
-    env_resume = os.environ | {"MALLES_TEST_CALL_LOG": str(calls)}
-    done = subprocess.run([*cmd, "--resume"], cwd=REPO, env=env_resume, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert f"DONE {run_id} finished {ROUNDS * K} 0" in done.stdout
+    assert get_run(make_engine(url), run_id).status == "interrupted"  # its owner is dead: not "running" forever
+
+    env_resume = os.environ | strict | {"MALLES_TEST_CALL_LOG": str(calls), "MALLES_TEST_DECISION_DELAY": "2.0"}
+    resuming = subprocess.Popen([*cmd, "--resume"], cwd=REPO, env=env_resume, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    while time.time() < deadline + 60 and count(db, f"SELECT COUNT(*) FROM runs WHERE id = '{run_id}' "
+                                                    f"AND owner LIKE '%:{resuming.pid}'") == 0:
+        assert resuming.poll() is None, resuming.communicate()[1][-2000:]
+        time.sleep(0.05)
+    second = subprocess.run([*cmd, "--resume"], cwd=REPO, env=env_resume, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 2 and "is already running" in second.stdout, (second.stdout, second.stderr[-2000:])
+    out, err = resuming.communicate(timeout=300)
+    assert resuming.returncode == 0, err[-3000:]
+    assert f"DONE {run_id} finished {ROUNDS * K} 0" in out
+    assert "unregistered type" not in err and "Blocked deserialization" not in err, err[-3000:]
 
     # every (round, agent) exactly once, every round stored once
     assert count(db, "SELECT COUNT(*) FROM decisions") == ROUNDS * K
