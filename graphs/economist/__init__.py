@@ -5,7 +5,7 @@
 """
 
 from .context import EconomistContext, World, build_world, run_context
-from .graph import build_economist_graph, build_worker_graph, builder, graph, recursion_limit, run_inputs
+from .graph import build_economist_graph, builder, graph, recursion_limit, run_inputs
 from .run import EconomistRun, run_economist
 
 __all__ = [
@@ -14,7 +14,6 @@ __all__ = [
     "World",
     "build_economist_graph",
     "build_world",
-    "build_worker_graph",
     "builder",
     "graph",
     "recursion_limit",

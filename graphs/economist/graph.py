@@ -2,7 +2,7 @@
 
 Shape (pinned by the mermaid snapshot in tests/economist/test_graph.py)::
 
-    setup -> dispatch -> worker (one Send per simulated worker; a subgraph) -> aggregate
+    setup -> dispatch -> worker (one Send per simulated worker) -> aggregate
                       -> best_response (all workers at once, exact)
     aggregate | best_response -> planner (every planner_every steps) -> vote (every vote_every steps)
                               -> advance -> dispatch (next step) | finish -> END
@@ -20,16 +20,7 @@ from malles_graph.scenario import Scenario
 from .context import EconomistContext
 from .nodes import advance, after_step, aggregate, best_response_step, decide_hours, dispatch, finish, setup
 from .planning import after_planner, planner, vote
-from .state import EconomistInput, EconomistOutput, EconomistState, WorkerOutput, WorkerState
-
-
-def build_worker_graph():
-    """The agent subgraph: one worker's decision (LLM, schema-constrained, validated)."""
-    builder = StateGraph(WorkerState, context_schema=EconomistContext, output_schema=WorkerOutput)
-    builder.add_node("decide_hours", decide_hours)
-    builder.add_edge(START, "decide_hours")
-    builder.add_edge("decide_hours", END)
-    return builder.compile(name="economist_worker")
+from .state import EconomistInput, EconomistOutput, EconomistState, WorkerState
 
 
 def build_economist_graph() -> StateGraph:
@@ -38,7 +29,8 @@ def build_economist_graph() -> StateGraph:
         EconomistState, context_schema=EconomistContext, input_schema=EconomistInput, output_schema=EconomistOutput
     )
     builder.add_node("setup", setup)
-    builder.add_node("worker", build_worker_graph())
+    # one LLM worker per Send; a plain node (not a subgraph) so its events reach the parent's custom stream
+    builder.add_node("worker", decide_hours, input_schema=WorkerState)
     builder.add_node("best_response", best_response_step)
     builder.add_node("aggregate", aggregate)
     builder.add_node("planner", planner)
@@ -72,4 +64,4 @@ def recursion_limit(scenario: Scenario) -> int:
 builder = build_economist_graph()
 graph = builder.compile(name="economist")
 
-__all__ = ["build_economist_graph", "build_worker_graph", "builder", "graph", "recursion_limit", "run_inputs"]
+__all__ = ["build_economist_graph", "builder", "graph", "recursion_limit", "run_inputs"]

@@ -70,8 +70,4 @@ class WorkerState(TypedDict, total=False):
     decisions: Annotated[list[dict], merge_decisions]
 
 
-class WorkerOutput(TypedDict):
-    decisions: Annotated[list[dict], merge_decisions]
-
-
-__all__ = ["EconomistInput", "EconomistOutput", "EconomistState", "WorkerOutput", "WorkerState", "merge_decisions"]
+__all__ = ["EconomistInput", "EconomistOutput", "EconomistState", "WorkerState", "merge_decisions"]

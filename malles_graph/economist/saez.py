@@ -129,7 +129,7 @@ def saez_schedule(
     options: EconomistOptions,
     objective: Objective | None = None,
     start: TaxSchedule | None = None,
-    max_iter: int = 200,
+    max_iter: int = 60,
     damping: float = 0.5,
     tol: float = 1e-3,
 ) -> SaezResult:

@@ -76,11 +76,25 @@ def test_best_response_exact_on_grid_brute_force():
     model = LabourModel(grid=np.arange(0, 101, 10, dtype=float), cost=0.17, exponent=3.0)
     sched = TaxSchedule(rates=tuple(rng.uniform(0, 90, 7)))
     skill = np.exp(rng.uniform(np.log(50), np.log(50_000), 300))
-    hours, best = best_response(skill, sched, model, chunk=37)  # odd chunk: the chunking must not matter
+    hours, best = best_response(skill, sched, model)
     for s, h, b in zip(skill, hours, best, strict=True):
         utils = [s * h_ - scalar_tax(s * h_, sched) - 0.17 * h_**3 for h_ in range(0, 101, 10)]
         assert b == pytest.approx(max(utils), rel=1e-9, abs=1e-6)
         assert h == 10 * int(np.argmax(utils))
+
+
+def test_step_function_best_response_matches_grid_enumeration_on_many_schedules():
+    """The kink/crossing step function equals plain enumeration of the grid, including 0% and 100% rates."""
+    rng = np.random.default_rng(11)
+    model = LabourModel(grid=np.arange(0, 101, 10, dtype=float), cost=0.1746, exponent=3.0)
+    skill = np.exp(rng.uniform(np.log(20), np.log(200_000), 5_000))
+    schedules = [TaxSchedule(rates=tuple(rng.choice([0.0, 100.0, *rng.uniform(0, 100, 5)], 7))) for _ in range(40)]
+    for sched in schedules:
+        z = skill[:, None] * model.grid[None, :]
+        u = z - sched.tax(z) - model.labour_cost(model.grid)[None, :]
+        hours, best = best_response(skill, sched, model)
+        assert np.array_equal(hours, model.grid[np.argmax(u, axis=1)]), sched.rates
+        assert np.allclose(best, u.max(axis=1), rtol=1e-12, atol=1e-6)
 
 
 def test_regret_is_zero_at_best_response_and_positive_elsewhere():
