@@ -1,8 +1,13 @@
-"""Benchmark of the evaluation: build 2,000 test cases, score every baseline, time the choice model.
+"""Benchmark of the evaluation: 2,000 test cases, every baseline, and the agent (the decision graph).
 
-    python benchmarks/bench_eval.py                      # baselines + choice-model throughput
+    python benchmarks/bench_eval.py                      # baselines + the agent, timed
+    python benchmarks/bench_eval.py --ablations          # also every mechanism off in turn (+ CI table)
     python benchmarks/bench_eval.py --llm-cases 5        # also the `local` LLM graph on 5 cases
     python benchmarks/bench_eval.py --llm-cases 3 --llm-mode debate --out bench.md
+
+The agent row is `malles eval run -b agent`: fitted once (`--model`), then the decision graph runs
+every case (retrieval from the Chroma memory built from the case files, Z, three computed roles,
+decide, the vote). "graph 2,000 cases" times that batch (the target is under 60 s).
 
 Training cases come from the earlier window (fit Nov-Dec 2000, cases Jan 2001); test cases
 from the default split (fit Nov 2000-Jan 2001, cases Feb 2001). Prints figures; asserts nothing.
@@ -17,11 +22,10 @@ from pathlib import Path
 from rich.console import Console
 
 from malles_graph.evaluation.builder import TEST_SPLIT, TRAIN_SPLIT, build_cases
-from malles_graph.evaluation.cases import Prediction
-from malles_graph.evaluation.choice_model import ChoiceModel
+from malles_graph.evaluation.cases import Prediction, read_cases, write_jsonl
 from malles_graph.evaluation.metrics import score
 from malles_graph.evaluation.predictors import PredictorOptions, make_predictor
-from malles_graph.evaluation.report import markdown_table, rich_table
+from malles_graph.evaluation.report import effects, effects_markdown, effects_rich_table, markdown_table, rich_table
 
 console = Console(width=160)
 
@@ -36,7 +40,7 @@ METHODS: list[tuple[str, str, str]] = [  # (row name, backend, quantity strategy
     ("logit + qty one", "baseline:logit", "one"),
     ("logit + qty product-median", "baseline:logit", "product-median"),
     ("logit + qty regressor", "baseline:logit", "regressor"),
-    ("choice-model", "choice-model", "customer-median"),
+    ("lgbm + qty regressor", "baseline:lgbm", "regressor"),
 ]
 
 
@@ -47,13 +51,16 @@ def main() -> None:
     parser.add_argument("--llm-cases", type=int, default=0, help="run the local LLM graph on this many test cases")
     parser.add_argument("--llm-mode", choices=["single-agent", "debate"], default="single-agent")
     parser.add_argument("--out", type=Path, help="also write the tables as markdown")
+    parser.add_argument("--ablations", action="store_true", help="run the agent with each mechanism off in turn")
+    parser.add_argument("--cache", type=Path, default=Path(".bench-eval"), help="folder of built cases and fits")
     args = parser.parse_args()
 
+    args.cache.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
-    test = build_cases(TEST_SPLIT.model_copy(update={"n_cases": args.n_cases}))
+    test = cached_cases(args.cache / f"test-{args.n_cases}.jsonl", TEST_SPLIT, args.n_cases)
     t_test = time.perf_counter() - t
     t = time.perf_counter()
-    train = build_cases(TRAIN_SPLIT.model_copy(update={"n_cases": args.n_train}))
+    train = cached_cases(args.cache / f"train-{args.n_train}.jsonl", TRAIN_SPLIT, args.n_train)
     t_train = time.perf_counter() - t
     console.print(
         f"built {len(test)} test cases in {t_test:.1f} s ({sum(c.sparse for c in test)} sparse), "
@@ -74,34 +81,65 @@ def main() -> None:
     for row, (fit_s, pred_s) in timings.items():
         console.print(f"  {row:28s} fit {fit_s:6.2f} s   predict {pred_s:6.2f} s")
 
-    # choice-model throughput: vectorised decide_many over all situations, repeated
-    model = ChoiceModel.fit(train)
-    reps = 5
-    t = time.perf_counter()
-    for _ in range(reps):
-        model.decide_many(situations)
-    many_rate = reps * len(situations) / (time.perf_counter() - t)
-    t = time.perf_counter()
-    for s in situations[:1000]:
-        model.decide(s)
-    one_rate = min(1000, len(situations)) / (time.perf_counter() - t)
-    console.print(
-        f"choice-model throughput: decide_many {many_rate:,.0f} decisions/s; decide (one at a time) {one_rate:,.0f}/s"
-    )
-
+    agent_rows, runs, lines = run_agent(train, test, args.cache, args.ablations)
+    scores += agent_rows
+    console.print(rich_table(scores, title=f"baselines and the agent on {len(test)} Ta Feng test cases (Feb 2001)"))
+    for line in lines:
+        console.print(line)
     md = [
         f"# bench_eval: {len(test)} test cases, {len(train)} training cases",
         "",
         markdown_table(scores),
         "",
-        f"choice-model decide_many: {many_rate:,.0f} decisions/s; decide one at a time: {one_rate:,.0f}/s",
+        *lines,
     ]
+    if args.ablations:
+        table = effects(test, runs, "agent")
+        console.print(effects_rich_table(table, "agent"))
+        md += ["", effects_markdown(table, "agent")]
 
     if args.llm_cases:
         md += ["", *llm_subset(test[: args.llm_cases], train, args.llm_mode)]
     if args.out:
         args.out.write_text("\n".join(md) + "\n", encoding="utf-8")
         console.print(f"wrote {args.out}")
+
+
+def cached_cases(path: Path, split, n: int):
+    """Built cases, read from ``path`` when an earlier run wrote them (building takes a while)."""
+    if path.exists():
+        return read_cases(path)
+    cases = build_cases(split.model_copy(update={"n_cases": n}))
+    write_jsonl(cases, path)
+    return cases
+
+
+def run_agent(train, test, cache: Path, ablations: bool):
+    """Fit the agent once, then run the decision graph on every test case (and each ablation)."""
+    from malles_graph.cli.eval_agent import AGENT_ABLATIONS, AgentPredictor
+
+    model = cache / f"agent-{len(train)}.joblib"
+    lines = []
+    t = time.perf_counter()
+    if not model.exists():
+        AgentPredictor(train, None, test[:1], "bench", save_to=str(model))
+        lines.append(f"agent fit (memory build + graph evidence + role fits): {time.perf_counter() - t:.1f} s")
+    rows, runs = [], {}
+    for ablation in AGENT_ABLATIONS if ablations else ["none"]:
+        t = time.perf_counter()
+        predictor = AgentPredictor(None, str(model), test, "bench", ablation=ablation)
+        ready = time.perf_counter() - t
+        t = time.perf_counter()
+        preds = predictor.predict([c.situation() for c in test])
+        elapsed = time.perf_counter() - t
+        name = predictor.name
+        runs[name] = preds
+        rows.append(score(test, preds, name))
+        lines.append(
+            f"{name}: load + memory {ready:.1f} s; graph {len(test):,} cases {elapsed:.1f} s "
+            f"({1000 * elapsed / len(test):.1f} ms per case)"
+        )
+    return rows, runs, lines
 
 
 def llm_subset(subset, train, mode: str) -> list[str]:
@@ -131,7 +169,7 @@ def llm_subset(subset, train, mode: str) -> list[str]:
     rows = [score(subset, preds, f"local LLM ({mode}, SmolLM2-135M)")]
     for row, backend, quantity in (
         ("popular", "baseline:popular", "customer-median"),
-        ("choice-model", "choice-model", ""),
+        ("logit", "baseline:logit", ""),
     ):
         p = make_predictor(backend, PredictorOptions(train_cases=train, quantity=quantity or "customer-median"))
         rows.append(score(subset, p.predict([c.situation() for c in subset]), row))

@@ -36,8 +36,14 @@ AGENT_ABLATIONS: dict[str, tuple[dict[str, Any], dict[str, bool]]] = {
     "no-vote": ({"samples": 1}, {}),
     "no-pooling": ({}, {"pooling": False}),
 }
-DEFAULTS: dict[str, Any] = {"backend": {"name": "choice-model"}, "debate_rounds": 1, "samples": 5,
-                            "retrieval": True, "hidden_factors": True, "neighbours": 8}
+DEFAULTS: dict[str, Any] = {
+    "backend": {"name": "choice-model"},
+    "debate_rounds": 1,
+    "samples": 5,
+    "retrieval": True,
+    "hidden_factors": True,
+    "neighbours": 8,
+}
 
 
 def memory_folder() -> Path:
@@ -99,17 +105,19 @@ def build_memory(lines: Sequence[Any], ef: Any, say: Callable[[str], None] = lam
         import datetime as dt
 
         say(f"building the case memory ({len(lines)} purchase lines) in {folder}")
-        frame = pl.DataFrame({
-            "customer_id": [ln.customer_id for ln in lines],
-            "date": [dt.date.fromordinal(ln.day) for ln in lines],
-            "subclass": [ln.subclass for ln in lines],
-            "product_id": [ln.product_id for ln in lines],
-            "quantity": [ln.quantity for ln in lines],
-            "unit_price": [ln.unit_price for ln in lines],
-            "sales": [ln.unit_price * ln.quantity for ln in lines],
-            "age_group": [ln.age_group for ln in lines],
-            "pin_code": [ln.pin_code for ln in lines],
-        })
+        frame = pl.DataFrame(
+            {
+                "customer_id": [ln.customer_id for ln in lines],
+                "date": [dt.date.fromordinal(ln.day) for ln in lines],
+                "subclass": [ln.subclass for ln in lines],
+                "product_id": [ln.product_id for ln in lines],
+                "quantity": [ln.quantity for ln in lines],
+                "unit_price": [ln.unit_price for ln in lines],
+                "sales": [ln.unit_price * ln.quantity for ln in lines],
+                "age_group": [ln.age_group for ln in lines],
+                "pin_code": [ln.pin_code for ln in lines],
+            }
+        )
         episodes = build_episodes(frame)
         client, where = make_client(folder, None, create=True)
         col = open_collection(client, collection, where, create=True, embedding_function=ef)
@@ -134,8 +142,7 @@ def graph_evidence(ctx: Any) -> Callable[[ChoiceSituation], tuple[list[Any], Any
     return evidence
 
 
-def case_memory(lines: Sequence[Any], situations: Sequence[ChoiceSituation],
-                say: Callable[[str], None]) -> Any:
+def case_memory(lines: Sequence[Any], situations: Sequence[ChoiceSituation], say: Callable[[str], None]) -> Any:
     """The retriever over a Chroma memory of ``lines``, with the situations' queries embedded up front."""
     ef = prewarmed_embedder()
     say("embedding the retrieval queries")
@@ -143,8 +150,9 @@ def case_memory(lines: Sequence[Any], situations: Sequence[ChoiceSituation],
     return build_memory(lines, ef, say)
 
 
-def fit_agent(train: Sequence[ChoiceCase], retriever: Any, seed: int = 0,
-              say: Callable[[str], None] = lambda _m: None) -> Any:
+def fit_agent(
+    train: Sequence[ChoiceCase], retriever: Any, seed: int = 0, say: Callable[[str], None] = lambda _m: None
+) -> Any:
     """Fit the computed agent on training cases with the evidence the graph gathers from ``retriever``."""
     from malles_graph.graphs.decision import make_context
     from malles_graph.roles.agent import ComputedAgent
@@ -164,9 +172,17 @@ def fit_standalone(train: Sequence[ChoiceCase], seed: int = 0, say: Callable[[st
 class AgentPredictor:
     """Runs the decision graph with the computed agent on every case (predictions carry the vote's probabilities)."""
 
-    def __init__(self, train: list[ChoiceCase] | None, model_path: str | None, cases: Sequence[ChoiceCase],
-                 cases_source: str, seed: int = 0, ablation: str = "none", save_to: str | None = None,
-                 say: Callable[[str], None] = lambda _m: None) -> None:
+    def __init__(
+        self,
+        train: list[ChoiceCase] | None,
+        model_path: str | None,
+        cases: Sequence[ChoiceCase],
+        cases_source: str,
+        seed: int = 0,
+        ablation: str = "none",
+        save_to: str | None = None,
+        say: Callable[[str], None] = lambda _m: None,
+    ) -> None:
         from malles_graph.graphs.decision import make_context
         from malles_graph.roles.agent import ComputedAgent
         from malles_graph.roles.memory import PopulationMemory
@@ -181,7 +197,9 @@ class AgentPredictor:
         if agent is not None:
             agent.check_cases(cases, cases_source)  # before any work: a model of another kind of data is refused
         known = agent.memory_lines if agent is not None else PopulationMemory.from_cases(train or []).lines
-        lines = {(ln.customer_id, ln.day, ln.product_id): ln for ln in [*known, *PopulationMemory.from_cases(cases).lines]}
+        lines = {
+            (ln.customer_id, ln.day, ln.product_id): ln for ln in [*known, *PopulationMemory.from_cases(cases).lines]
+        }
         # one memory for fitting and predicting: every query is cut before its case's date anyway
         retriever = case_memory(list(lines.values()), [*cases, *(train or [])], say)
         if agent is None:
@@ -204,10 +222,18 @@ class AgentPredictor:
             if result.decision is None:
                 out.append(Prediction(case_id=s.situation_id, error=result.outcome.error or "no decision"))
                 continue
-            out.append(Prediction(
-                case_id=s.situation_id, product_id=result.decision.product_id, quantity=result.decision.quantity,
-                probs=details.get("probs"), elapsed_s=time.perf_counter() - start,
-                meta={"agreement": result.outcome.agreement, "neighbours": details.get("neighbours"),
-                      "votes": details.get("votes")},
-            ))
+            out.append(
+                Prediction(
+                    case_id=s.situation_id,
+                    product_id=result.decision.product_id,
+                    quantity=result.decision.quantity,
+                    probs=details.get("probs"),
+                    elapsed_s=time.perf_counter() - start,
+                    meta={
+                        "agreement": result.outcome.agreement,
+                        "neighbours": details.get("neighbours"),
+                        "votes": details.get("votes"),
+                    },
+                )
+            )
         return out

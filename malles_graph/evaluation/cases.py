@@ -136,6 +136,7 @@ def read_cases(path: str | Path) -> list[ChoiceCase]:
     path = Path(path)
     cases: list[ChoiceCase] = []
     seen: dict[str, int] = {}
+    kinds: dict[str, tuple[str, int]] = {}  # attribute -> (number | text, first line)
     for lineno, case in _read_jsonl(path, ChoiceCase, "case"):
         assert isinstance(case, ChoiceCase)
         if case.case_id in seen:
@@ -143,10 +144,25 @@ def read_cases(path: str | Path) -> list[ChoiceCase]:
                 f"{path}:{lineno}: duplicate case_id {case.case_id!r} (first at line {seen[case.case_id]})"
             )
         seen[case.case_id] = lineno
+        _check_attribute_kinds(path, lineno, case, kinds)
         cases.append(case)
     if not cases:
         raise EvaluationError(f"{path}: no cases in the file")
     return cases
+
+
+def _check_attribute_kinds(path: Path, lineno: int, case: ChoiceCase, kinds: dict[str, tuple[str, int]]) -> None:
+    """A product attribute is a number everywhere in a file or text everywhere, never both (a model
+    cannot treat one column as both)."""
+    for product in case.candidates:
+        for key, value in product.attributes.items():
+            kind = "text" if isinstance(value, str) else "number"
+            first = kinds.setdefault(key, (kind, lineno))
+            if first[0] != kind:
+                raise EvaluationError(
+                    f"{path}:{lineno}: candidates.{product.product_id}.attributes.{key}: {kind} {value!r}, "
+                    f"but a {first[0]} at line {first[1]}; an attribute must have one type in a file"
+                )
 
 
 def read_predictions(path: str | Path, cases: dict[str, ChoiceCase] | None = None) -> list[Prediction]:

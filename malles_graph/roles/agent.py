@@ -69,8 +69,19 @@ def no_evidence(situation: ChoiceSituation) -> tuple[list[RetrievedRecord], Hidd
 def _lgbm(seed: int, objective: str = "lambdarank", **kw: Any) -> Any:
     from lightgbm import LGBMRanker, LGBMRegressor
 
-    params = dict(n_estimators=150, learning_rate=0.05, num_leaves=15, min_child_samples=20, subsample=0.9,
-                  subsample_freq=1, colsample_bytree=0.9, random_state=seed, verbose=-1, n_jobs=1, **kw)
+    params = dict(
+        n_estimators=150,
+        learning_rate=0.05,
+        num_leaves=15,
+        min_child_samples=20,
+        subsample=0.9,
+        subsample_freq=1,
+        colsample_bytree=0.9,
+        random_state=seed,
+        verbose=-1,
+        n_jobs=1,
+        **kw,
+    )
     if objective == "lambdarank":
         return LGBMRanker(objective=objective, **params)
     return LGBMRegressor(objective=objective, **params)
@@ -102,8 +113,9 @@ class ComputedAgent:
     _cache: dict[Any, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
 
     # ---------------------------------------------------------------- features
-    def role_features(self, role: str, s: ChoiceSituation, neighbours: Sequence[RetrievedRecord],
-                      hidden: HiddenFactors | None) -> list[list[float]]:
+    def role_features(
+        self, role: str, s: ChoiceSituation, neighbours: Sequence[RetrievedRecord], hidden: HiddenFactors | None
+    ) -> list[list[float]]:
         if role == "product_specialist":
             return specialist_rows(s, self.memory, neighbours, self.attributes)
         if role == "price_analyst":
@@ -117,22 +129,38 @@ class ComputedAgent:
         return names + [f"opinion:{r}" for r in ROLES[: ROLES.index(role)]]
 
     # ---------------------------------------------------------------- the roles
-    def opinions_many(self, situations: Sequence[ChoiceSituation], evidence: Sequence[tuple[list[RetrievedRecord],
-                      HiddenFactors | None]], roles: Sequence[str] = ROLES) -> dict[str, np.ndarray]:
+    def opinions_many(
+        self,
+        situations: Sequence[ChoiceSituation],
+        evidence: Sequence[tuple[list[RetrievedRecord], HiddenFactors | None]],
+        roles: Sequence[str] = ROLES,
+    ) -> dict[str, np.ndarray]:
         """Each role's utility for every candidate row, in debate order: a role sees its own slice and
         what the roles before it said (their opinions, centred within the case; NaN when silent)."""
         offsets = np.concatenate([[0], np.cumsum([len(s.candidates) for s in situations])])
         out: dict[str, np.ndarray] = {}
         for role in ROLES:
-            rows = np.asarray([r for s, (nb, z) in zip(situations, evidence, strict=True)
-                               for r in self.role_features(role, s, nb, z)], dtype=float)
+            rows = np.asarray(
+                [
+                    r
+                    for s, (nb, z) in zip(situations, evidence, strict=True)
+                    for r in self.role_features(role, s, nb, z)
+                ],
+                dtype=float,
+            )
             X = np.column_stack([rows, *(said(out, r, roles, offsets) for r in ROLES[: ROLES.index(role)])])
             # the booster directly: the scikit-learn wrapper's checks cost more than the trees for five rows
             out[role] = self.role_models[role].booster_.predict(X)
         return out
 
-    def opinion(self, role: str, s: ChoiceSituation, neighbours: Sequence[RetrievedRecord],
-                hidden: HiddenFactors | None, roles: Sequence[str] = ROLES) -> np.ndarray:
+    def opinion(
+        self,
+        role: str,
+        s: ChoiceSituation,
+        neighbours: Sequence[RetrievedRecord],
+        hidden: HiddenFactors | None,
+        roles: Sequence[str] = ROLES,
+    ) -> np.ndarray:
         """One role's utilities for the candidates of ``s`` (memoised per situation, evidence and speakers)."""
         key = (s.situation_id, tuple(r.id for r in neighbours), hidden is None, tuple(roles))
         cached = self._cache.get(key)
@@ -153,8 +181,14 @@ class ComputedAgent:
         return f"[computed {role.replace('_', ' ')}, fitted on {slice_}...] favours {ranked}"
 
     # ---------------------------------------------------------------- decide
-    def _design(self, opinions: dict[str, np.ndarray], market: np.ndarray, offsets: np.ndarray,
-                subclasses: Sequence[str], roles: Sequence[str]) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
+    def _design(
+        self,
+        opinions: dict[str, np.ndarray],
+        market: np.ndarray,
+        offsets: np.ndarray,
+        subclasses: Sequence[str],
+        roles: Sequence[str],
+    ) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
         """Shared columns (one per role + market) and per-subclass deviation columns."""
         seg = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
         cols = []
@@ -168,12 +202,19 @@ class ComputedAgent:
         known = sub >= 0
         rows = np.repeat(np.flatnonzero(known), shared.shape[1])
         colidx = (sub[known][:, None] * shared.shape[1] + np.arange(shared.shape[1])).ravel()
-        local = sparse.csr_matrix((self.pooling_scale * shared[known].ravel(), (rows, colidx)),
-                                  shape=(len(seg), max(1, len(self.subclasses)) * shared.shape[1]))
+        local = sparse.csr_matrix(
+            (self.pooling_scale * shared[known].ravel(), (rows, colidx)),
+            shape=(len(seg), max(1, len(self.subclasses)) * shared.shape[1]),
+        )
         return sparse.csr_matrix(shared), local
 
-    def probabilities(self, situations: Sequence[ChoiceSituation], opinions: dict[str, np.ndarray],
-                      member: int = 0, roles: Sequence[str] = ROLES) -> tuple[np.ndarray, np.ndarray]:
+    def probabilities(
+        self,
+        situations: Sequence[ChoiceSituation],
+        opinions: dict[str, np.ndarray],
+        member: int = 0,
+        roles: Sequence[str] = ROLES,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Stacked, calibrated choice probabilities of every candidate row, and the case offsets."""
         offsets = np.concatenate([[0], np.cumsum([len(s.candidates) for s in situations])])
         market = np.concatenate([self._market(s) for s in situations])
@@ -192,8 +233,14 @@ class ComputedAgent:
         logs = np.log(shares)
         return logs - logs.mean()
 
-    def decide(self, s: ChoiceSituation, neighbours: Sequence[RetrievedRecord] = (),
-               hidden: HiddenFactors | None = None, roles: Sequence[str] = ROLES, sample: int = 0) -> tuple[Decision, dict[str, float]]:
+    def decide(
+        self,
+        s: ChoiceSituation,
+        neighbours: Sequence[RetrievedRecord] = (),
+        hidden: HiddenFactors | None = None,
+        roles: Sequence[str] = ROLES,
+        sample: int = 0,
+    ) -> tuple[Decision, dict[str, float]]:
         """One sample of decide: stacker replica ``sample`` over the roles that spoke; quantity from the count model."""
         opinions = {r: self.opinion(r, s, neighbours, hidden, roles) for r in ROLES}
         p, _ = self.probabilities([s], opinions, member=sample, roles=roles)
@@ -204,23 +251,42 @@ class ComputedAgent:
             self._cache[key] = self.quantity_many([s], [product], [hidden])[0]  # type: ignore[assignment]
         quantity = int(self._cache[key])  # type: ignore[arg-type]
         spoke = ", ".join(r.replace("_", " ") for r in roles) or "no role"
-        decision = Decision(product_id=product, quantity=quantity, confidence=round(float(p[k]), 4),
-                            rationale=f"stacked opinions of {spoke} (replica {sample % len(self.stackers)})")
+        decision = Decision(
+            product_id=product,
+            quantity=quantity,
+            confidence=round(float(p[k]), 4),
+            rationale=f"stacked opinions of {spoke} (replica {sample % len(self.stackers)})",
+        )
         return decision, dict(zip(s.candidate_ids, (round(float(x), 6) for x in p), strict=True))
 
     # ---------------------------------------------------------------- quantity
     def quantity_rows(self, s: ChoiceSituation, product_id: str, hidden: HiddenFactors | None) -> list[float]:
         product = next(p for p in s.candidates if p.product_id == product_id)
-        nums = [float(v) if isinstance(v, (int, float)) else math.nan
-                for k, kind in self.attributes.kinds.items() if kind == "number"
-                for v in [product.attributes.get(k)]]
+        nums = [
+            float(v) if isinstance(v, (int, float)) else math.nan
+            for k, kind in self.attributes.kinds.items()
+            if kind == "number"
+            for v in [product.attributes.get(k)]
+        ]
         median = recent_median_quantity(s)
-        return [*quantity_features(s, product_id).tolist(), math.nan if median is None else median,
-                hidden.usual_quantity if hidden else math.nan, hidden.stock_up_intent.value if hidden else math.nan,
-                *nums]
+        lines = [i for b in s.recent_baskets for i in b.items]
+        last = next((i.quantity for i in lines if i.product_id == product_id), math.nan)  # most recent first
+        sub = sorted(i.quantity for i in lines if i.subclass == s.subclass)
+        multi = sum(i.quantity > 1 for i in lines) / len(lines) if lines else math.nan
+        return [
+            *quantity_features(s, product_id).tolist(),
+            math.nan if median is None else median,
+            last,
+            sub[len(sub) // 2] if sub else math.nan,
+            multi,
+            hidden.usual_quantity if hidden else math.nan,
+            hidden.stock_up_intent.value if hidden else math.nan,
+            *nums,
+        ]
 
-    def quantity_many(self, situations: Sequence[ChoiceSituation], products: Sequence[str],
-                      hidden: Sequence[HiddenFactors | None]) -> list[int]:
+    def quantity_many(
+        self, situations: Sequence[ChoiceSituation], products: Sequence[str], hidden: Sequence[HiddenFactors | None]
+    ) -> list[int]:
         X = np.asarray([self.quantity_rows(s, p, z) for s, p, z in zip(situations, products, hidden, strict=True)])
         pred = self.quantity_model.booster_.predict(X)
         return [max(1, int(math.floor(v + 0.5))) for v in pred]
@@ -261,9 +327,21 @@ class ComputedAgent:
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        state = {k: getattr(self, k) for k in ("role_models", "stackers", "local_stacker", "subclasses",
-                                               "pooling_scale", "temperature",
-                                               "quantity_model", "quantity_objective", "memory_lines", "meta")}
+        state = {
+            k: getattr(self, k)
+            for k in (
+                "role_models",
+                "stackers",
+                "local_stacker",
+                "subclasses",
+                "pooling_scale",
+                "temperature",
+                "quantity_model",
+                "quantity_objective",
+                "memory_lines",
+                "meta",
+            )
+        }
         state["attributes"] = self.attributes.to_json()
         joblib.dump({"format": FORMAT, "state": state}, path, compress=3)
 
@@ -280,15 +358,24 @@ class ComputedAgent:
             raise AgentModelError(f"{path}: not a saved computed agent ({type(exc).__name__}: {exc})") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             found = data.get("format") if isinstance(data, dict) else type(data).__name__
-            raise AgentModelError(f"{path}: format {found!r} is not {FORMAT!r} (a computed agent saved by this version)")
+            raise AgentModelError(
+                f"{path}: format {found!r} is not {FORMAT!r} (a computed agent saved by this version)"
+            )
         state = dict(data["state"])
         state["attributes"] = AttributeSchema.from_json(state["attributes"])
         return cls(**state)
 
     # ---------------------------------------------------------------- fitting
     @classmethod
-    def fit(cls, cases: Sequence[Any], evidence: Evidence = no_evidence, seed: int = 0, replicas: int = 5,
-            folds: int = 3, progress: Callable[[str], None] | None = None) -> ComputedAgent:
+    def fit(
+        cls,
+        cases: Sequence[Any],
+        evidence: Evidence = no_evidence,
+        seed: int = 0,
+        replicas: int = 5,
+        folds: int = 3,
+        progress: Callable[[str], None] | None = None,
+    ) -> ComputedAgent:
         """Fit on training cases (situations with their truth), from an earlier window than any test case."""
         from sklearn.model_selection import GroupKFold
 
@@ -296,9 +383,18 @@ class ComputedAgent:
         if len(cases) < 20:
             raise AgentModelError(f"the agent needs at least 20 training cases, got {len(cases)}")
         memory_lines = PopulationMemory.from_cases(cases).lines
-        agent = cls(role_models={}, stackers=[], local_stacker=None, subclasses=[], pooling_scale=1.0, temperature=1.0,
-                    quantity_model=None, quantity_objective="", attributes=AttributeSchema.fit(cases),
-                    memory_lines=memory_lines)
+        agent = cls(
+            role_models={},
+            stackers=[],
+            local_stacker=None,
+            subclasses=[],
+            pooling_scale=1.0,
+            temperature=1.0,
+            quantity_model=None,
+            quantity_objective="",
+            attributes=AttributeSchema.fit(cases),
+            memory_lines=memory_lines,
+        )
         agent = agent.with_memory(cases)
         say("retrieving evidence for the training cases")
         ev = [evidence(c) for c in cases]
@@ -312,8 +408,10 @@ class ComputedAgent:
         splits = list(GroupKFold(n_splits=folds).split(np.zeros(len(y)), y, groups=seg))
         for role in ROLES:
             say(f"fitting the {role.replace('_', ' ')}")
-            rows = np.asarray([r for c, (nb, z) in zip(cases, ev, strict=True)
-                               for r in agent.role_features(role, c, nb, z)], dtype=float)
+            rows = np.asarray(
+                [r for c, (nb, z) in zip(cases, ev, strict=True) for r in agent.role_features(role, c, nb, z)],
+                dtype=float,
+            )
             X = np.column_stack([rows, *(said(oof, r, ROLES, offsets) for r in ROLES[: ROLES.index(role)])])
             out = np.zeros(len(y))
             for k, (tr, te) in enumerate(splits):
@@ -367,8 +465,15 @@ def said(opinions: dict[str, np.ndarray], role: str, roles: Sequence[str], offse
 POOLING_SCALES = (0.1, 0.3, 1.0)
 
 
-def _choose_pooling(agent: ComputedAgent, oof: dict[str, np.ndarray], market: np.ndarray, offsets: np.ndarray,
-                    cases: Sequence[Any], y: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]]) -> float:
+def _choose_pooling(
+    agent: ComputedAgent,
+    oof: dict[str, np.ndarray],
+    market: np.ndarray,
+    offsets: np.ndarray,
+    cases: Sequence[Any],
+    y: np.ndarray,
+    splits: list[tuple[np.ndarray, np.ndarray]],
+) -> float:
     """How much the subclasses borrow: the deviation scale with the best cross-validated log-loss."""
     seg = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
     best, best_loss = POOLING_SCALES[0], math.inf
@@ -419,17 +524,29 @@ def _choose_quantity_objective(Q: np.ndarray, q: np.ndarray, seed: int, folds: i
 
 
 # ---------------------------------------------------------------- what the decision graph calls
-def computed_turn(model: Any, role: str, s: ChoiceSituation, neighbours: Sequence[RetrievedRecord],
-                  hidden: HiddenFactors | None, roles: Sequence[str] = ROLES) -> str:
+def computed_turn(
+    model: Any,
+    role: str,
+    s: ChoiceSituation,
+    neighbours: Sequence[RetrievedRecord],
+    hidden: HiddenFactors | None,
+    roles: Sequence[str] = ROLES,
+) -> str:
     """A computed role's turn in the decision graph: the agent's fitted role, or the choice model's split."""
     if isinstance(model, ComputedAgent):
         return model.explain(role, s, model.opinion(role, s, neighbours, hidden, roles))
     return model.explain(s)[role]
 
 
-def computed_decision(model: Any, s: ChoiceSituation, neighbours: Sequence[RetrievedRecord],
-                      hidden: HiddenFactors | None, roles: Sequence[str], sample: int,
-                      rng: np.random.Generator | None) -> tuple[Decision, dict[str, float] | None]:
+def computed_decision(
+    model: Any,
+    s: ChoiceSituation,
+    neighbours: Sequence[RetrievedRecord],
+    hidden: HiddenFactors | None,
+    roles: Sequence[str],
+    sample: int,
+    rng: np.random.Generator | None,
+) -> tuple[Decision, dict[str, float] | None]:
     """One computed decide sample: the agent's stacker replica ``sample`` over the roles that spoke
     (with its probabilities), or the choice model's decision (no probabilities)."""
     if isinstance(model, ComputedAgent):

@@ -68,14 +68,23 @@ class PopulationMemory:
                 for item in basket.items:
                     key = (customer.customer_id, day, item.product_id)
                     if key not in seen:
-                        seen[key] = Line(customer.customer_id, day, item.subclass, item.product_id,
-                                         item.quantity, item.unit_price, *who)
+                        seen[key] = Line(
+                            customer.customer_id,
+                            day,
+                            item.subclass,
+                            item.product_id,
+                            item.quantity,
+                            item.unit_price,
+                            *who,
+                        )
             truth = getattr(case, "truth_product_id", None)
             if truth is not None:
                 product = next(p for p in case.candidates if p.product_id == truth)
                 key = (customer.customer_id, case.date.toordinal(), truth)
-                seen.setdefault(key, Line(customer.customer_id, key[1], case.subclass, truth,
-                                          case.truth_quantity, product.price, *who))
+                seen.setdefault(
+                    key,
+                    Line(customer.customer_id, key[1], case.subclass, truth, case.truth_quantity, product.price, *who),
+                )
         return cls.from_lines(seen.values(), focus)
 
     @classmethod

@@ -36,15 +36,45 @@ MARKET_WINDOW_DAYS = 14
 GL_SMOOTHING = 0.75  # Guadagni-Little carry-over of loyalty from one purchase occasion to the next
 MAX_TEXT_VALUES = 30  # one-hot columns per text attribute (the most frequent values when fitting)
 
-SPECIALIST = ("log_popularity", "popularity_rel", "popularity_rank", "trend", "copurchase", "neighbour_share",
-              "neighbour_count")
-PRICE = ("log_price_rel", "discount", "price_rank", "log_price_over_regular", "log_price_over_level", "price_gap",
-         "rho", "rho_x_discount", "log_price")
-PERSONA = ("own_count", "own_recency", "own_days", "recent_basket_count", "gl_loyalty", "own_share",
-           "own_retrieved_share", "z_budget_x_price", "z_stock_up", "z_brand_x_own", "z_days_since_subclass",
-           "z_price_level")
-ROLE_FEATURES: dict[str, tuple[str, ...]] = {"product_specialist": SPECIALIST, "price_analyst": PRICE,
-                                             "persona": PERSONA}
+SPECIALIST = (
+    "log_popularity",
+    "popularity_rel",
+    "popularity_rank",
+    "trend",
+    "copurchase",
+    "neighbour_share",
+    "neighbour_count",
+)
+PRICE = (
+    "log_price_rel",
+    "discount",
+    "price_rank",
+    "log_price_over_regular",
+    "log_price_over_level",
+    "price_gap",
+    "rho",
+    "rho_x_discount",
+    "log_price",
+)
+PERSONA = (
+    "own_count",
+    "own_recency",
+    "own_days",
+    "recent_basket_count",
+    "gl_loyalty",
+    "own_share",
+    "own_retrieved_share",
+    "z_budget_x_price",
+    "z_stock_up",
+    "z_brand_x_own",
+    "z_days_since_subclass",
+    "z_price_level",
+)
+ROLE_FEATURES: dict[str, tuple[str, ...]] = {
+    "product_specialist": SPECIALIST,
+    "price_analyst": PRICE,
+    "persona": PERSONA,
+}
 
 
 @dataclass
@@ -120,8 +150,10 @@ def specialist_rows(
     others = [r for r in neighbours if r.customer_id != s.customer.customer_id]
     if others:
         weight = sum(max(r.similarity, 0.0) + 1e-3 for r in others)
-        share = [sum(max(r.similarity, 0.0) + 1e-3 for r in others if p.product_id in r.product_ids) / weight
-                 for p in s.candidates]
+        share = [
+            sum(max(r.similarity, 0.0) + 1e-3 for r in others if p.product_id in r.product_ids) / weight
+            for p in s.candidates
+        ]
         count = [float(sum(p.product_id in r.product_ids for r in others)) for p in s.candidates]
     else:
         share, count = [NAN] * n, [NAN] * n
@@ -133,8 +165,11 @@ def estimated_rho(s: ChoiceSituation) -> float:
     """rho's discount sensitivity: the situation's style when given, else from what the customer paid vs regular."""
     if s.style is not None:
         return s.style.discount_sensitivity
-    paid = [(h.times_bought, h.mean_price_paid / c.regular_price) for c in s.candidates
-            if (h := s.own_history.get(c.product_id)) and h.mean_price_paid and c.regular_price > 0]
+    paid = [
+        (h.times_bought, h.mean_price_paid / c.regular_price)
+        for c in s.candidates
+        if (h := s.own_history.get(c.product_id)) and h.mean_price_paid and c.regular_price > 0
+    ]
     if not paid:
         return NAN
     ratio = sum(n * r for n, r in paid) / sum(n for n, _ in paid)
@@ -187,16 +222,27 @@ def persona_rows(
         in_recent = sum(i.product_id == p.product_id for b in s.recent_baskets for i in b.items)
         retrieved = sum(p.product_id in r.product_ids for r in own) / len(own) if own else NAN
         if hidden is not None:
-            z = [hidden.budget_pressure.value * (lp - mean_logp), hidden.stock_up_intent.value,
-                 hidden.brand_attachment.value * math.log1p(times),
-                 NAN if hidden.days_since_last is None else hidden.days_since_last, hidden.price_level]
+            z = [
+                hidden.budget_pressure.value * (lp - mean_logp),
+                hidden.stock_up_intent.value,
+                hidden.brand_attachment.value * math.log1p(times),
+                NAN if hidden.days_since_last is None else hidden.days_since_last,
+                hidden.price_level,
+            ]
         else:
             z = [NAN] * 5
-        rows.append([
-            math.log1p(times), math.exp(-days / 30.0) if days is not None else 0.0,
-            float(days) if days is not None else NAN, float(in_recent), loyalty[p.product_id],
-            times / total if total else 0.0, retrieved, *z,
-        ])
+        rows.append(
+            [
+                math.log1p(times),
+                math.exp(-days / 30.0) if days is not None else 0.0,
+                float(days) if days is not None else NAN,
+                float(in_recent),
+                loyalty[p.product_id],
+                times / total if total else 0.0,
+                retrieved,
+                *z,
+            ]
+        )
     return rows
 
 
@@ -205,8 +251,10 @@ def market_shares(s: ChoiceSituation, memory: PopulationMemory | None) -> list[f
     signal (popularity discounted by scarcity) when it carries one, else the population's demand
     over the last two weeks from the memory; None when there is neither."""
     if s.market is not None and s.market.popularity:
-        raw = [s.market.popularity.get(p.product_id, 0.0) * (1.0 - s.market.scarcity.get(p.product_id, 0.0))
-               for p in s.candidates]
+        raw = [
+            s.market.popularity.get(p.product_id, 0.0) * (1.0 - s.market.scarcity.get(p.product_id, 0.0))
+            for p in s.candidates
+        ]
         total = sum(raw)
         if total > 0:
             return [(r + 1e-3) / (total + 1e-3 * len(raw)) for r in raw]

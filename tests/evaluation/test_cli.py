@@ -70,8 +70,8 @@ def test_build_run_score_report(files, tmp_path):
     pop, cm = tmp_path / "popular.jsonl", tmp_path / "cm.jsonl"
     ok("run", "--cases", str(test), "-b", "baseline:popular", "-o", str(pop))
     model = tmp_path / "cm.json"
-    ok("fit", "--cases", str(train), "-o", str(model))
-    ok("run", "--cases", str(test), "-b", "choice-model", "--model", str(model), "-o", str(cm))
+    ok("fit", "--kind", "choice-model", "--cases", str(train), "-o", str(model))
+    ok("run", "--cases", str(test), "-b", "baseline:logit", "--model", str(model), "-o", str(cm))
     assert len(read_predictions(cm)) == 80
     out = ok("score", str(pop), str(cm), "--cases", str(test))
     assert "hit@1" in out and "popular" in out

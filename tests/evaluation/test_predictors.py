@@ -31,7 +31,7 @@ def scores(real_cases):
 
 def test_registry_lists_all_baselines():
     expected = {"random", "popular", "cheapest", "discount", "history", "logit", "lgbm"}
-    assert {f"baseline:{b}" for b in expected} | {"choice-model"} == set(BASELINES)
+    assert {f"baseline:{b}" for b in expected} == set(BASELINES)
 
 
 def test_each_baseline_answers_every_case_validly(scores):
@@ -43,7 +43,7 @@ def test_each_baseline_answers_every_case_validly(scores):
 def test_fitted_models_beat_random_on_real_data(scores):
     random_hit = scores["baseline:random"].overall.hit1
     assert 0.1 < random_hit < 0.35  # about 1/5 with five candidates
-    for name in ("baseline:logit", "baseline:lgbm", "choice-model"):
+    for name in ("baseline:logit", "baseline:lgbm"):
         assert scores[name].overall.hit1 > random_hit + 0.15, name
         assert scores[name].overall.logloss < scores["baseline:random"].overall.logloss, name
     assert scores["baseline:popular"].overall.hit1 > random_hit
