@@ -162,7 +162,7 @@ name: econ-tiny
 kind: economist
 seed: 3
 backend: {name: best-response}
-economist: {n_workers: 60, steps: 6, planner_every: 2, initial_schedule: us, hill_climb_step: 5}
+economist: {n_workers: 60, steps: 6, planner_every: 2, initial_schedule: us}
 """
     seen = Recorder()
     app = MallesApp(scenario_path=scenario_file(text=text, name="econ.yaml"), store_url=store_url, real_sample=False)
@@ -278,3 +278,25 @@ wholesale: {n_items: 1, period: day, periods: 5, history_periods: 10, dialogue_r
     with Session(make_engine(store_url)) as session:
         run = session.get(RunRow, run_id)
         assert run.kind == "wholesale" and run.status == "cancelled"
+
+
+async def test_history_lists_and_opens_a_run_of_every_kind(store_url):
+    from malles_graph.tui.screens.history import HistoryScreen
+    from textual.widgets import DataTable
+
+    from tests.store.test_all_kinds import three_runs
+
+    ids = three_runs(store_url)
+    app = MallesApp(store_url=store_url, real_sample=False, start_mode="history")
+    async with app.run_test(size=SIZE) as pilot:
+        history = app.screen
+        assert isinstance(history, HistoryScreen)
+        runs = history.query_one("#runs-table", DataTable)
+        await wait_for(pilot, lambda: runs.row_count == 3)
+        assert {runs.get_row_at(i)[0] for i in range(3)} == set(ids.values())
+        rounds = history.query_one("#rounds-table", DataTable)
+        for run_id in ids.values():
+            history.open_run(run_id)
+            await wait_for(pilot, lambda run_id=run_id: history.detail is not None and history.detail.run.id == run_id)
+            await wait_for(pilot, lambda: rounds.row_count >= 1)
+            assert run_id in str(history.query_one("#run-title").render())
