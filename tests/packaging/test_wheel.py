@@ -28,11 +28,13 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 import malles_graph
+from malles_graph.events import TurnStreamed, as_event
 from tests.packaging.layout import OLD_NAMES, REPO, layout, source_trees
 
 pytestmark = pytest.mark.slow
@@ -290,8 +292,22 @@ def log_tail(installed: Installed) -> str:
     return installed.server_log.read_text(errors="replace")[-3000:]
 
 
+def server_stream(url: str, body: dict) -> list[tuple[str, Any]]:
+    """(stream mode, data) of each server-sent event of a streamed run (LangGraph Server API)."""
+    chunks, mode = [], ""
+    with httpx.stream("POST", url, json=body, timeout=300) as response:
+        assert response.status_code == 200, response.read().decode()
+        for line in response.iter_lines():
+            if line.startswith("event:"):
+                mode = line.removeprefix("event:").strip()
+            elif line.startswith("data:"):
+                chunks.append((mode, json.loads(line.removeprefix("data:"))))
+    assert not [data for mode, data in chunks if mode == "error"], chunks
+    return chunks
+
+
 def test_langgraph_dev_serves_the_installed_graphs(installed: Installed) -> None:
-    """Every graph of langgraph.json is served from the installed package, and a client runs the decision graph."""
+    """Every graph of langgraph.json is served from the installed package; a client streams the decision graph."""
     url = server_url(installed)
     graphs = json.loads((installed.work / "langgraph.json").read_text())["graphs"]
     assert all(target.startswith("malles_graph.graphs.") for target in graphs.values())
@@ -306,17 +322,18 @@ def test_langgraph_dev_serves_the_installed_graphs(installed: Installed) -> None
     from malles_graph.situations import SituationBuilder
 
     situation = SituationBuilder(tafeng.load()).sample(1, seed=3)[0].situation.model_dump(mode="json")
-    run = httpx.post(
-        f"{url}/runs/wait",
-        json={
-            "assistant_id": "decision",
-            "input": {"agent_id": "api-1", "situation": situation},
-            "context": {"backend": {"name": "choice-model"}, "debate_rounds": 1, "retrieval": False},
-        },
-        timeout=300,
-    )
-    assert run.status_code == 200, run.text
-    outcome = run.json()["outcome"]
-    print("served decision:", {k: outcome[k] for k in ("agent_id", "ok", "choice", "quantity")})
+    body = {
+        "assistant_id": "decision",
+        "input": {"agent_id": "api-1", "situation": situation},
+        "context": {"backend": {"name": "choice-model"}, "debate_rounds": 1, "retrieval": False},
+        "stream_mode": ["custom", "values"],
+    }
+    chunks = server_stream(f"{url}/runs/stream", body)
+    # the run events arrive as dicts over the wire; the public parser turns every one back into a model
+    events = [as_event(data) for mode, data in chunks if mode == "custom"]
+    assert events and all(isinstance(e, TurnStreamed) for e in events), [m for m, _ in chunks]
+    assert {"persona", "decide"} <= {e.turn.role for e in events}
+    outcome = [data for mode, data in chunks if mode == "values"][-1]["outcome"]
+    print("served decision:", {k: outcome[k] for k in ("agent_id", "ok", "choice", "quantity")}, len(events), "events")
     assert outcome["agent_id"] == "api-1" and outcome["ok"] is True
     assert outcome["choice"] in {*(c["product_id"] for c in situation["candidates"]), "none"}
