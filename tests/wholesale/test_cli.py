@@ -50,3 +50,37 @@ def test_unknown_run_and_wrong_kind_are_clear_errors(tmp_path: Path) -> None:
     retail.write_text("name: shop\nkind: retail\n", encoding="utf-8")
     wrong = runner.invoke(app, ["wholesale", "run", str(retail)])
     assert isinstance(wrong.exception, MallesError) and "needs 'wholesale'" in str(wrong.exception)
+
+
+def test_malles_run_prints_the_first_role_before_the_rule_is_decided(monkeypatch) -> None:
+    """A scripted model that takes 2 s per call: `malles run` shows marketing's turn at once, not at the end."""
+    import time
+
+    from rich.console import Console
+
+    from malles_graph import backends
+    from malles_graph.cli.running import run_any
+    from malles_graph.scenario import Scenario
+    from tests.population.test_lifecycle import TimedWriter
+
+    def slow(messages) -> str:
+        time.sleep(2.0)
+        prompt = str(messages[0].content)
+        if role_of(prompt) != "purchasing_rule":
+            return "Demand looks steady."
+        line = next(x for x in prompt.splitlines() if x.startswith("Also give the units"))
+        return rule_answer(GOOD_RULE, line.split(": ", 1)[1].rstrip(".").split(", "))
+
+    scenario = Scenario.model_validate({
+        "name": "live", "kind": "wholesale", "backend": {"name": "local", "cache": False},
+        "wholesale": {"n_items": 1, "periods": 4, "dialogue_rounds": 1, "max_repairs": 0}})
+    client = backends.build_client(scenario.backend, chat_model=ScriptedChatModel(responder=slow))
+    monkeypatch.setattr(backends, "build_client", lambda *a, **k: client)
+    out = TimedWriter()
+    run_any(scenario, resume=None, store=None, console=Console(file=out, width=200))
+    started = next(t for t, line in out.lines if "started run" in line)
+    first = next(t for t, line in out.lines if "marketing:" in line)
+    decided = next(t for t, line in out.lines if line.startswith("round 1:"))
+    assert first - started < 2.0 + 20  # one call after loading the demand
+    assert decided - first >= 3 * 2.0 - 0.5  # manufacturer, wholesaler and the rule came after it
+    assert any("run finished" in line for _, line in out.lines)
