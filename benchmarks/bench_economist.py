@@ -1,149 +1,135 @@
-"""Benchmark of the economist scenario: steps/s with best-response workers, LLM calls per step with archetypes.
+"""Benchmarks of the economist scenario: the CMA-ES planner against Saez and a multi-start search, the cost of a
+million-worker step, and the bundled local LLM as planner and workers.
 
 Usage:
-  .venv/bin/python benchmarks/bench_economist.py                 # N = 100, 10k, 1M best response; call counts
-  .venv/bin/python benchmarks/bench_economist.py --sizes 100 10000
-  .venv/bin/python benchmarks/bench_economist.py --local         # also one real step on the bundled model (slow)
+  .venv/bin/python benchmarks/bench_economist.py planner                 # 1,000 and 10,000 workers, seeds 7-11
+  .venv/bin/python benchmarks/bench_economist.py planner --sizes 1000 --seeds 7 8
+  .venv/bin/python benchmarks/bench_economist.py million                 # one planner step at 1,000,000 workers
+  .venv/bin/python benchmarks/bench_economist.py local --workers 3 --steps 3   # the bundled SmolLM2 (slow)
 
 Figures printed:
-- graph steps/s: a full run through the LangGraph graph (worker node, planner every 2 steps), timed from
-  the first to the last step's progress callback, so population sampling, the Saez fixed point and the
-  post-run analysis are not counted (their times are printed separately);
-- kernel steps/s: best response + evaluation + summary alone (numpy), without the graph;
-- LLM calls per step: counted with a counting chat model that always answers validly (so the figure is
-  the structural cost: one call per simulated worker, plus the planner's call on planner steps); --local
-  repeats it on the real bundled llama.cpp model for a small population.
+- planner: per size and seed, the run's final schedule (the incumbent) in best-response equilibrium, the Saez
+  schedule, and the best schedule of a multi-start CMA-ES search (starts: final, U.S., Saez, flat; --budget
+  evaluations each), with the gap final vs best; at most --steps planner steps (one per step, planner_every 1);
+- million: wall and CPU seconds of one step's best response + evaluation + summary at 1,000,000 workers
+  (the work of the best_response node) and of one planner action (one CMA-ES generation on the oracle sample);
+- local: the share of planner answers that parsed, worker failures, the workers' mean regret against the
+  best response, LLM calls and seconds, on the real bundled model.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
-from typing import Any
 
 import numpy as np
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
-from malles_graph.graphs.economist import run_economist
+from malles_graph.graphs.economist import run_context, run_economist
 
-from malles_graph.economist.economy import best_response, evaluate, labour_model
-from malles_graph.economist.options import EconomistOptions
-from malles_graph.economist.population import sample_population
+from malles_graph.economist.economy import best_response, evaluate
+from malles_graph.economist.search import replay_cma, schedule_welfare
 from malles_graph.economist.tax import us_schedule
 from malles_graph.economist.welfare import summarise
 from malles_graph.scenario import parse_scenario
 
 
-class CountingChatModel(BaseChatModel):
-    """Answers every role with a valid JSON (benchmark only: measures structure, not model quality)."""
-
-    @property
-    def _llm_type(self) -> str:
-        return "counting"
-
-    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any) -> ChatResult:
-        text = messages[0].content
-        if "tax planner" in text:
-            answer = '{"rates": [12, 14, 24, 26, 33, 36, 38]}'
-        elif "election" in text:
-            answer = '{"vote": "A"}'
-        else:
-            answer = '{"hours": 40}'
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=answer))])
+def scenario(n: int, steps: int, seed: int, backend: str = "best-response", **econ):
+    return parse_scenario({
+        "name": f"bench-{n}", "kind": "economist", "seed": seed,
+        "backend": {"name": backend, "cache": False, "max_retries": 1, "max_concurrency": 1,
+                    "max_tokens": 64, "temperature": 0.7},
+        "economist": {"n_workers": n, "steps": steps, **econ},
+    })
 
 
-def scenario(n: int, steps: int, backend: str = "best-response", **econ: Any):
-    return parse_scenario(
-        {
-            "name": f"bench-{n}",
-            "kind": "economist",
-            "seed": 0,
-            "backend": {"name": backend, "cache": False, "max_tokens": 32, "max_retries": 1, "max_concurrency": 2},
-            "economist": {"n_workers": n, "steps": steps, "planner_every": 2, "stackelberg_check": False,
-                          "keep_worker_rows": 0, **econ},
-        }
-    )
+def bench_planner(sizes: list[int], seeds: list[int], steps: int, budget: int) -> None:
+    print(f"CMA-ES planner, best-response workers, {steps} planner steps (planner_every 1), objective skill_weighted")
+    print(f"{'N':>7} {'seed':>4} {'final W':>9} {'Saez W':>9} {'best multi':>10} {'gap %':>6} {'> Saez':>6} "
+          f"{'steps':>5} {'run s':>6}")
+    for n in sizes:
+        wins = within = 0
+        for seed in seeds:
+            sc = scenario(n, steps, seed, planner_every=1, check_budget=budget)
+            start = time.perf_counter()
+            run = run_economist(sc, write=False)
+            check = run.analysis["stackelberg"]
+            beats = check["final_welfare"] > check["saez_welfare"]
+            ok = check["relative_gap"] <= 0.01
+            wins, within = wins + beats, within + ok
+            print(f"{n:>7,} {seed:>4} {check['final_welfare']:>9,.0f} {check['saez_welfare']:>9,.0f} "
+                  f"{check['best_welfare']:>10,.0f} {100 * check['relative_gap']:>6.2f} {str(beats):>6} "
+                  f"{run.meta['planner_actions']:>5} {time.perf_counter() - start:>6.0f}", flush=True)
+        print(f"{n:>7,}: above Saez on {wins} of {len(seeds)} seeds; within 1% of the multi-start best on "
+              f"{within} of {len(seeds)}")
 
 
-def bench_graph(n: int, steps: int) -> dict[str, float]:
-    stamps: list[tuple[float, float]] = []
+def bench_million(n: int, repeats: int) -> None:
+    sc = scenario(n, 2, 5)
+    ctx = run_context(sc)
     start = time.perf_counter()
-
-    def progress(*_: Any) -> None:
-        stamps.append((time.perf_counter(), time.process_time()))
-
-    run = run_economist(scenario(n, steps), progress=progress, write=False)
-    total = time.perf_counter() - start
-    wall = stamps[-1][0] - stamps[0][0]
-    cpu = stamps[-1][1] - stamps[0][1]
-    return {
-        "n": n,
-        "graph_steps_per_s": (len(stamps) - 1) / wall if wall > 0 else float("inf"),
-        "graph_steps_per_cpu_s": (len(stamps) - 1) / cpu if cpu > 0 else float("inf"),
-        "setup_s": stamps[0][0] - start,
-        "total_s": total,
-        "mean_hours": run.history[-1]["mean_hours"],
-    }
-
-
-def bench_kernel(n: int, repeats: int) -> tuple[float, float]:
-    opt = EconomistOptions(n_workers=n)
-    pop = sample_population(n, opt, np.random.default_rng(0))
-    model = labour_model(opt)
+    world = ctx.world
+    print(f"{n:,} workers: population, Saez and oracle sample built in {time.perf_counter() - start:.1f} s")
     sched = us_schedule()
-    start, cpu = time.perf_counter(), time.process_time()
+    walls, cpus = [], []
     for _ in range(repeats):
-        hours, best = best_response(pop.skill, sched, model)
-        out = evaluate(pop.skill, hours, sched, model, pop.weight, best_private=best)
-        summarise(out, pop.potential_income, opt)
-    return repeats / (time.perf_counter() - start), repeats / (time.process_time() - cpu)
+        t, c = time.perf_counter(), time.process_time()
+        hours, best = best_response(world.pop.skill, sched, world.model)
+        out = evaluate(world.pop.skill, hours, sched, world.model, world.pop.weight, best_private=best)
+        summarise(out, world.pop.potential_income, ctx.options)
+        walls.append(time.perf_counter() - t)
+        cpus.append(time.process_time() - c)
+    print(f"step (best response + evaluation + summary): wall median {statistics.median(walls):.3f} s "
+          f"(min {min(walls):.3f}), CPU median {statistics.median(cpus):.3f} s over {repeats} repeats")
+    t, c = time.perf_counter(), time.process_time()
+    cs = replay_cma(list(sched.rates), ctx.options.cma_sigma, 0, [])
+    oracle = world.oracle
+    for x in cs.pending:
+        schedule_welfare(sched.model_copy(update={"rates": tuple(x)}), oracle.skill, oracle.potential_income,
+                         oracle.weight, world.model, ctx.options, ctx.options.objective)
+    print(f"planner action (one CMA-ES generation of {len(cs.pending)} on {len(oracle.skill):,} oracle workers): "
+          f"wall {time.perf_counter() - t:.3f} s, CPU {time.process_time() - c:.3f} s")
 
 
-def bench_calls(n: int, archetypes: int | None, steps: int, backend: str, chat: BaseChatModel | None) -> dict[str, Any]:
+def bench_local(workers: int, steps: int, seed: int) -> None:
+    sc = scenario(workers, steps, seed, backend="local", planner_every=1, stackelberg_check=False)
     start = time.perf_counter()
-    run = run_economist(scenario(n, steps, backend, archetypes=archetypes), chat_model=chat, write=False)
-    worker_calls = [r["llm_calls"] for r in run.history]
-    planner_calls = sum(e["calls"] for e in run.planner_log)
-    return {
-        "n": n,
-        "archetypes": archetypes,
-        "worker_calls_per_step": float(np.mean(worker_calls)),
-        "all_calls_per_step": run.llm_calls_per_step,
-        "planner_calls": planner_calls,
-        "failures": run.meta["worker_failures"],
-        "seconds": time.perf_counter() - start,
-    }
+    run = run_economist(sc, write=False)
+    llm = [e for e in run.planner_log if e["policy"] == "llm"]
+    parsed = sum(e["ok"] for e in llm)
+    hours = [r["mean_hours"] for r in run.history]
+    print(f"local bundled model, {workers} LLM workers, LLM planner, {steps} steps, seed {seed}: "
+          f"{time.perf_counter() - start:.0f} s, {run.meta['llm_calls']} LLM calls")
+    print(f"planner answers parsed: {parsed} of {len(llm)} ({parsed / max(1, len(llm)):.0%}); "
+          f"planner failures recorded {run.meta['planner_failures']}")
+    print(f"worker failures: {run.meta['worker_failures']} of {workers * steps} decisions; mean hours per step "
+          f"{[round(h, 1) for h in hours]}; mean regret vs best response per step "
+          f"{[round(r['mean_regret']) for r in run.history]} $ (mean {np.mean([r['mean_regret'] for r in run.history]):,.0f} $)")
+    for e in llm:
+        print(f"  step {e['step']}: ok={e['ok']} applied {[round(r) for r in e['after']]} answer {e['answer'][:120]!r}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 10_000, 1_000_000])
-    parser.add_argument("--steps", type=int, default=6)
-    parser.add_argument("--local", action="store_true", help="also run one step on the real bundled model")
+    sub = parser.add_subparsers(dest="what", required=True)
+    p = sub.add_parser("planner")
+    p.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000])
+    p.add_argument("--seeds", type=int, nargs="+", default=[7, 8, 9, 10, 11])
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--budget", type=int, default=800, help="evaluations per start of the multi-start search")
+    m = sub.add_parser("million")
+    m.add_argument("--workers", type=int, default=1_000_000)
+    m.add_argument("--repeats", type=int, default=5)
+    loc = sub.add_parser("local")
+    loc.add_argument("--workers", type=int, default=3)
+    loc.add_argument("--steps", type=int, default=3)
+    loc.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-
-    print("best-response workers (graph: worker node + planner node every 2 steps); wall-clock and per CPU-second")
-    print("(on a shared machine the wall figures depend on the load; the CPU figures are what one free core gives)")
-    print(f"{'N':>10} {'graph st/s':>11} {'graph st/cpu-s':>15} {'kernel st/s':>12} {'kernel st/cpu-s':>16} "
-          f"{'setup s':>8} {'total s':>8}")
-    for n in args.sizes:
-        g = bench_graph(n, args.steps)
-        k_wall, k_cpu = bench_kernel(n, repeats=3 if n >= 1_000_000 else 10)
-        print(f"{n:>10,} {g['graph_steps_per_s']:>11.2f} {g['graph_steps_per_cpu_s']:>15.2f} {k_wall:>12.2f} "
-              f"{k_cpu:>16.2f} {g['setup_s']:>8.2f} {g['total_s']:>8.2f}")
-
-    print("\nLLM calls per step (counting chat model; planner acts every 2 steps)")
-    print(f"{'N':>10} {'archetypes':>11} {'worker calls/step':>18} {'all calls/step':>15} {'seconds':>8}")
-    for n, k in ((100, None), (10_000, 100)):
-        c = bench_calls(n, k, 4, "local", CountingChatModel())
-        print(f"{n:>10,} {str(k or '-'):>11} {c['worker_calls_per_step']:>18.1f} {c['all_calls_per_step']:>15.2f} "
-              f"{c['seconds']:>8.1f}")
-    if args.local:
-        print("\nreal bundled model (local backend), 1,000 workers in 4 archetypes, 2 steps")
-        c = bench_calls(1_000, 4, 2, "local", None)
-        print(f"worker calls/step {c['worker_calls_per_step']:.1f}, all calls/step {c['all_calls_per_step']:.2f}, "
-              f"failures {c['failures']}, {c['seconds']:.1f} s")
+    if args.what == "planner":
+        bench_planner(args.sizes, args.seeds, args.steps, args.budget)
+    elif args.what == "million":
+        bench_million(args.workers, args.repeats)
+    else:
+        bench_local(args.workers, args.steps, args.seed)
 
 
 if __name__ == "__main__":

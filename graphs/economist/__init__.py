@@ -5,7 +5,7 @@
 """
 
 from .context import EconomistContext, World, build_world, run_context
-from .graph import build_economist_graph, builder, graph, recursion_limit, run_inputs
+from .graph import build_economist_graph, builder, graph, recursion_limit, run_inputs, run_summary
 from .run import EconomistRun, run_economist
 
 __all__ = [
@@ -20,4 +20,5 @@ __all__ = [
     "run_context",
     "run_economist",
     "run_inputs",
+    "run_summary",
 ]
