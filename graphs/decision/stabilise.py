@@ -140,11 +140,12 @@ def calibrate_probs(
 ) -> dict[str, float] | None:
     """The fitted calibration's map of the choice distribution (None without a probability map)."""
     transform = getattr(ctx.calibrator, "calibrate_probs", None)
-    if transform is None or not probs or ctx.calibrator.probability.method == "none":
+    prob_map = getattr(ctx.calibrator, "probability", None)
+    if transform is None or not probs or getattr(prob_map, "method", "none") == "none":
         return None
     ids = situation.candidate_ids
     utility = None
-    if ctx.calibrator.probability.use_utility:  # stacked on the choice model's utilities
+    if getattr(prob_map, "use_utility", False):  # stacked on the choice model's utilities
         from malles_graph.alignment.apply import utilities_of
 
         utility = utilities_of(ctx.model(), [situation])[0]
