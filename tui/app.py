@@ -10,24 +10,22 @@ them into :class:`~malles_graph.tui.session.RunSession` and re-publishes them on
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from malles_graph.tui import messages as msg
 from malles_graph.tui.commands import MallesCommands
-from malles_graph.tui.screens.debate import DebateScreen
-from malles_graph.tui.screens.editor import EditorScreen
-from malles_graph.tui.screens.help import HelpScreen
-from malles_graph.tui.screens.history import HistoryScreen
-from malles_graph.tui.screens.population import PopulationScreen
 from malles_graph.tui.screens.run import RunScreen
 from malles_graph.tui.session import RunSession
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
+from textual.screen import Screen
 from textual.signal import Signal
 
 from malles_graph.scenario import Scenario
@@ -38,6 +36,26 @@ ChatModelFactory = Callable[[Scenario], Any]
 # The footer shows the five screen keys as one group ("f2f3f4f5f6 screens"), so 80 columns hold them all.
 SCREEN_KEYS = Binding.Group("screens", compact=True)
 NARROW_BELOW = 110
+
+# mode -> "module:Class". A screen's module is imported on its first visit, so start-up loads only the
+# Run screen (the charts, the database layer and the editor's dependencies come later, when used).
+SCREEN_CLASSES = {
+    "run": "malles_graph.tui.screens.run:RunScreen",
+    "debate": "malles_graph.tui.screens.debate:DebateScreen",
+    "population": "malles_graph.tui.screens.population:PopulationScreen",
+    "history": "malles_graph.tui.screens.history:HistoryScreen",
+    "editor": "malles_graph.tui.screens.editor:EditorScreen",
+}
+
+
+def screen_class(mode: str) -> type[Screen]:
+    module, name = SCREEN_CLASSES[mode].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _new_screen(mode: str) -> Screen:
+    return screen_class(mode)()
+
 
 SCREEN_TITLES = {
     "run": "Run",
@@ -51,15 +69,9 @@ SCREEN_TITLES = {
 class MallesApp(App[None]):
     """Operators run scenarios here; prompt engineers edit and try prompts."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute, so subclasses defined elsewhere find it
     TITLE = "malles-graph"
-    MODES = {
-        "run": RunScreen,
-        "debate": DebateScreen,
-        "population": PopulationScreen,
-        "history": HistoryScreen,
-        "editor": EditorScreen,
-    }
+    MODES = {mode: partial(_new_screen, mode) for mode in SCREEN_CLASSES}
     COMMANDS = App.COMMANDS | {MallesCommands}
     # Screens get the class -narrow below 110 columns (app.tcss stacks or narrows the side panels there).
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_BELOW, "-wide")]
@@ -119,6 +131,16 @@ class MallesApp(App[None]):
     def on_mount(self) -> None:
         self.switch_mode(self.start_mode)
 
+    def on_ready(self) -> None:
+        self.preload_screens()
+
+    @work(thread=True, exit_on_error=False, group="preload", description="import the other screens")
+    def preload_screens(self) -> None:
+        """Import the other screens' modules while the operator reads the first one, so switching is quick."""
+        for mode in SCREEN_CLASSES:
+            screen_class(mode)
+        importlib.import_module("malles_graph.tui.screens.help")
+
     def exit(self, *args: Any, **kwargs: Any) -> None:
         # A run thread cannot be killed: mark the run interrupted and leave it; its calls in flight end alone.
         self.quitting = True
@@ -132,6 +154,8 @@ class MallesApp(App[None]):
             self.switch_mode(mode)
 
     def action_help(self) -> None:
+        from malles_graph.tui.screens.help import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 

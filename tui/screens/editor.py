@@ -33,7 +33,7 @@ from textual.widgets import (
     TabPane,
     TextArea,
 )
-from textual.widgets.option_list import Option
+from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from malles_graph.errors import MallesError
 from malles_graph.models import ChoiceSituation
@@ -136,7 +136,6 @@ class EditorScreen(Screen[None]):
                 options.add_option(Option(f"  {file.label}{missing}", id=file.key))
         if self.files:
             self.open_file(self.files[0])
-            options.highlighted = 1
 
     def file_by_key(self, key: str) -> EditableFile | None:
         return next((f for f in self.files if f.key == key), None)
@@ -161,6 +160,18 @@ class EditorScreen(Screen[None]):
         self._loading = False
         self._clear_try()
         self.validate_now()
+        self._highlight(file)
+
+    def _highlight(self, file: EditableFile) -> None:
+        """Keep the list's highlight on the open file (without re-opening it through the highlight event)."""
+        options = self.query_one("#file-list", OptionList)
+        try:
+            index = options.get_option_index(file.key)
+        except OptionDoesNotExist:
+            return
+        if options.highlighted != index:
+            with self.prevent(OptionList.OptionHighlighted):
+                options.highlighted = index
 
     def _clear_try(self) -> None:
         """Forget the last "try it" result: it was for another file (a running try is cancelled)."""

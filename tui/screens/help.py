@@ -34,9 +34,12 @@ def key_rows(app: Any) -> list[tuple[str, str, str]]:
 
     The key is written the way the footer writes it (``^p``, ``f1``), and only once.
     """
+    from malles_graph.tui.app import SCREEN_CLASSES, screen_class
+
     sources: list[tuple[str, BindingsMap]] = [("everywhere", app._bindings)]
-    for mode, screen_class in app.MODES.items():  # each screen's own keys (Textual's tab/copy keys are not ours)
-        sources.append((getattr(screen_class, "TITLE", mode), BindingsMap(screen_class.BINDINGS)))
+    for mode in SCREEN_CLASSES:  # each screen's own keys (Textual's tab/copy keys are not ours)
+        cls = screen_class(mode)
+        sources.append((getattr(cls, "TITLE", mode), BindingsMap(cls.BINDINGS)))
     rows: list[tuple[str, str, str]] = []
     seen: set[tuple[str, str]] = set()
     for where, bindings in sources:

@@ -8,9 +8,8 @@ app keeps running. Runs of every kind (retail, economist, wholesale) are recorde
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from malles_graph.tui import history_data
 from malles_graph.tui import messages as msg
 from malles_graph.tui.screens.export import ExportRequest, ExportScreen
 from malles_graph.tui.widgets.transcript import TranscriptView
@@ -24,7 +23,12 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static, TabbedContent, TabPane
 
 from malles_graph.errors import MallesError
-from malles_graph.store.engine import default_url
+
+if TYPE_CHECKING:
+    from malles_graph.tui.history_data import RunDetail
+
+# The database layer (SQLAlchemy, SQLModel) is imported inside the thread workers, on first use: the
+# screen shows at once and the import never blocks the UI.
 
 
 class HistoryScreen(Screen[None]):
@@ -45,7 +49,7 @@ class HistoryScreen(Screen[None]):
             self.runs = runs
 
     class RunLoaded(Message):
-        def __init__(self, detail: history_data.RunDetail) -> None:
+        def __init__(self, detail: RunDetail) -> None:
             super().__init__()
             self.detail = detail
 
@@ -68,7 +72,7 @@ class HistoryScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.engine: Any = None
-        self.detail: history_data.RunDetail | None = None
+        self.detail: RunDetail | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -101,14 +105,8 @@ class HistoryScreen(Screen[None]):
         )
         self.query_one("#history-error", Static).display = False
         url = getattr(self.app, "last_store_url", None) or getattr(self.app, "store_url", None)
-        box = self.query_one("#store-url", Input)
         if url:
-            box.value = url
-        else:
-            try:  # the real default (MALLES_RUNS), so the operator sees which file is read
-                box.placeholder = f"{default_url()} (default)"
-            except MallesError:  # an unusable MALLES_RUNS: the refresh below says why, in the error panel
-                pass
+            self.query_one("#store-url", Input).value = url
         self.app.run_events.subscribe(self, self._on_run_event, immediate=True)  # type: ignore[attr-defined]
         self.action_refresh()
 
@@ -132,8 +130,26 @@ class HistoryScreen(Screen[None]):
     def action_refresh(self) -> None:
         self.load_runs(self.store_url())
 
+    class DefaultStore(Message):
+        def __init__(self, url: str) -> None:
+            super().__init__()
+            self.url = url
+
+    @on(DefaultStore)
+    def _default_store(self, message: DefaultStore) -> None:
+        # The real default (under MALLES_RUNS), so the operator sees which file is read.
+        self.query_one("#store-url", Input).placeholder = f"{message.url} (default)"
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="history", description="load past runs")
     def load_runs(self, url: str | None) -> None:
+        from malles_graph.tui import history_data
+
+        from malles_graph.store.engine import default_url
+
+        try:
+            self.post_message(self.DefaultStore(default_url()))
+        except MallesError:  # an unusable MALLES_RUNS: open_store below says why, in the error panel
+            pass
         try:
             engine = history_data.open_store(url)
             runs = history_data.list_runs(engine)
@@ -194,6 +210,8 @@ class HistoryScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="history-run", description="load one run")
     def load_run(self, run_id: str) -> None:
+        from malles_graph.tui import history_data
+
         try:
             detail = history_data.run_detail(self.engine, run_id)
         except Exception as exc:  # noqa: BLE001 - shown, the app keeps running
@@ -237,6 +255,8 @@ class HistoryScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="history-turns", description="load a transcript")
     def load_transcript(self, run_id: str, round_index: int, agent_id: str) -> None:
+        from malles_graph.tui import history_data
+
         try:
             turns = history_data.transcript(self.engine, run_id, round_index, agent_id)
         except Exception as exc:  # noqa: BLE001 - shown, the app keeps running
@@ -266,6 +286,8 @@ class HistoryScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="history-export", description="export a run")
     def export_run(self, run_id: str, request: ExportRequest) -> None:
+        from malles_graph.tui import history_data
+
         try:
             files = history_data.export(self.engine, run_id, request.folder, request.fmt)
         except Exception as exc:  # noqa: BLE001 - e.g. an unwritable folder: shown, nothing else changes
