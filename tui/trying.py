@@ -16,7 +16,7 @@ from typing import Any
 from malles_graph.agents import AgentOutcome, TranscriptTurn
 from malles_graph.errors import MallesError
 from malles_graph.paths import prompts_dir
-from malles_graph.scenario import BackendConfig, DecisionOptions, Scenario
+from malles_graph.scenario import Scenario
 
 DECISION_PROMPTS = ("product_specialist", "price_analyst", "persona", "decide", "single_agent")
 
@@ -31,31 +31,31 @@ def try_prompt(
     real_sample: bool = True,
 ) -> AgentOutcome:
     """Run one decision of the sample customer with ``text`` as prompt ``name``; returns its outcome."""
-    from malles_graph.graphs.decision import make_context, stream_decision
+    from malles_graph.graphs.decision import context_for_scenario, stream_decision
     from malles_graph.tui.samples import sample_situation
 
-    from malles_graph.backends import build_client
+    from malles_graph.backends import build_client, is_llm_backend
 
     if name not in DECISION_PROMPTS:
         raise MallesError(f"'try it' runs customer decisions; {name!r} is not a decision prompt ({DECISION_PROMPTS})")
-    backend = scenario.backend if scenario is not None else BackendConfig()
-    options = scenario.decision if scenario is not None else DecisionOptions(debate_rounds=1)
-    if backend.name not in ("local", "openai", "ollama"):
+    base = scenario or Scenario.model_validate({"name": "try-it", "decision": {"debate_rounds": 1}})
+    if not is_llm_backend(base.backend.name):
         raise MallesError(
-            f"backend {backend.name!r} does not use prompts; pick a scenario with an LLM backend on the Run screen"
+            f"backend {base.backend.name!r} does not use prompts; pick a scenario with an LLM backend on the Run screen"
         )
+    # No retrieval (the sample customer has no memory to search); the single-agent prompt runs alone.
     updates: dict[str, Any] = {"retrieval": False}
     if name == "single_agent":
         updates["single_agent"] = True
-    options = options.model_copy(update=updates)
+    tried = base.model_copy(update={"decision": base.decision.model_copy(update=updates)})
     chat_model = chat_model_factory(scenario) if chat_model_factory is not None else None
-    client = build_client(backend, chat_model=chat_model, use_cache=False)
+    client = build_client(tried.backend, chat_model=chat_model, use_cache=False)
     situation = sample_situation(real_sample)
     with tempfile.TemporaryDirectory(prefix="malles-try-") as tmp:
         folder = Path(tmp) / "prompts"
         shutil.copytree(prompts_dir(), folder)
         (folder / f"{name}.txt").write_text(text, encoding="utf-8")
-        ctx = make_context(options, backend=backend, client=client)
+        ctx, _ = context_for_scenario(tried, client)
         ctx.prompts_dir = str(folder)
         outcome: AgentOutcome | None = None
         for item in stream_decision(situation, ctx, agent_id=f"try-{name}"):
