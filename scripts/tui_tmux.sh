@@ -7,7 +7,8 @@
 #          plain text of the pane, NN-name.ansi the same with colours (view with `less -R` or `cat`).
 # BACKEND  the LLM backend of the run (default local: the bundled SmolLM2 GGUF through llama.cpp).
 #
-# Environment: ROUNDS (default 2) and ARCHETYPES (default 3) size the run; TIMEOUT_S (default 600) is
+# Environment: ROUNDS (default 2) and ARCHETYPES (default 3) size the run; WIDTH x HEIGHT the terminal
+# (default 160x48; WIDTH=80 HEIGHT=24 checks the narrow layout); TIMEOUT_S (default 600) is
 # the backend's per-call timeout (a busy machine makes the local model slow).
 #
 # Needs tmux (apt-get install -y tmux) and the Ta Feng data (`malles data fetch all`).
@@ -22,8 +23,8 @@ ROUNDS="${ROUNDS:-2}"
 ARCHETYPES="${ARCHETYPES:-3}"
 TIMEOUT_S="${TIMEOUT_S:-600}"
 SESSION="malles-tui-$$"
-WIDTH=160
-HEIGHT=48
+WIDTH="${WIDTH:-160}"
+HEIGHT="${HEIGHT:-48}"
 
 command -v tmux >/dev/null || { echo "tmux is needed: apt-get install -y tmux" >&2; exit 2; }
 mkdir -p "$OUT"
@@ -119,8 +120,7 @@ shot population-finished
 
 keys F5
 wait_for "tmux-demo-" 30
-keys Tab
-keys Enter
+keys Enter  # the runs table has the focus: Enter opens the highlighted (newest) run
 wait_for "K=$ARCHETYPES" 30
 shot history-opened-run
 
@@ -141,7 +141,7 @@ shot editor-undone
 
 keys F2
 keys C-o
-wait_for "Path of a scenario" 10
+wait_for "Open a scenario" 10
 keys "$WORK/broken.yaml" Enter
 sleep 2
 shot broken-scenario
