@@ -150,7 +150,7 @@ class ComputedAgent:
             )
             X = np.column_stack([rows, *(said(out, r, roles, offsets) for r in ROLES[: ROLES.index(role)])])
             # the booster directly: the scikit-learn wrapper's checks cost more than the trees for five rows
-            out[role] = self.role_models[role].booster_.predict(X)
+            out[role] = self.role_models[role].booster_.predict(X, num_threads=1)
         return out
 
     def opinion(
@@ -288,7 +288,7 @@ class ComputedAgent:
         self, situations: Sequence[ChoiceSituation], products: Sequence[str], hidden: Sequence[HiddenFactors | None]
     ) -> list[int]:
         X = np.asarray([self.quantity_rows(s, p, z) for s, p, z in zip(situations, products, hidden, strict=True)])
-        pred = self.quantity_model.booster_.predict(X)
+        pred = self.quantity_model.booster_.predict(X, num_threads=1)
         return [max(1, int(math.floor(v + 0.5))) for v in pred]
 
     # ---------------------------------------------------------------- checks, save, load

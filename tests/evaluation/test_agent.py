@@ -188,8 +188,8 @@ def test_cli_runs_the_graph_agent_on_the_panel_and_reports_ablations(panels, tmp
     from malles_graph.cli.eval import app
 
     train, test = tmp_path / "train.jsonl", tmp_path / "test.jsonl"
-    write_jsonl(panels["train"][:300], train)
-    write_jsonl(panels["test"][:40], test)
+    write_jsonl(panels["train"][:150], train)
+    write_jsonl(panels["test"][:20], test)
     runner = CliRunner()
     model = tmp_path / "agent.joblib"
     result = runner.invoke(app, ["fit", "--cases", str(train), "--out", str(model)])
@@ -202,7 +202,7 @@ def test_cli_runs_the_graph_agent_on_the_panel_and_reports_ablations(panels, tmp
         )
         assert result.exit_code == 0, result.output
     preds = [json.loads(line) for line in (tmp_path / "agent.jsonl").read_text().splitlines()]
-    assert len(preds) == 40 and all(p["error"] is None and p["quantity"] >= 1 for p in preds)
+    assert len(preds) == 20 and all(p["error"] is None and p["quantity"] >= 1 for p in preds)
     assert all(abs(sum(p["probs"].values()) - 1) < 1e-3 for p in preds)  # the vote's mean probabilities
     assert all(sum(p["meta"]["votes"].values()) == 5 for p in preds)  # five stacker replicas voted
     result = runner.invoke(
