@@ -58,21 +58,20 @@ def instant_client():
 
 def one_size(n: int, k: int, rounds: int) -> dict:
     """Run one N (in its own process, so peak RSS is this run's)."""
-    from malles_graph.graphs.runner import NullProgress, run_scenario
+    from malles_graph.graphs.run import run_scenario
 
     marks: dict[str, float] = {}
 
-    class Timer(NullProgress):
-        def round_started(self, round: int, total: int, done: int) -> None:
+    def timer(event) -> None:
+        if event.type == "round_started":
             marks.setdefault("first_round", time.perf_counter())
-            marks[f"start{round}"] = time.perf_counter()
-
-        def round_finished(self, report, metrics) -> None:
-            marks[f"end{report.round}"] = time.perf_counter()
+            marks[f"start{event.round}"] = time.perf_counter()
+        elif event.type == "round_finished":
+            marks[f"end{event.round}"] = time.perf_counter()
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        summary = run_scenario(scenario(n, k, rounds, f"sqlite:///{tmp}/bench.sqlite"), progress=Timer(),
+        summary = run_scenario(scenario(n, k, rounds, f"sqlite:///{tmp}/bench.sqlite"), on_event=timer,
                                client=instant_client())
         total = time.perf_counter() - start
     per_round = [marks[f"end{r}"] - marks[f"start{r}"] for r in range(1, rounds + 1)]
@@ -98,56 +97,37 @@ def scale(sizes: list[int], k: int, rounds: int) -> None:
 
 
 def persistence(k: int, rounds: int) -> None:
-    import numpy as np
+    """The same decisions through the bare graph (nothing stored) and through the runner (recorder, checkpointer)."""
     from malles_graph.graphs.decision import graph as decision_graph
-    from malles_graph.graphs.population import PopulationContext, build_population_graph
-    from malles_graph.graphs.runner import agent_context, build_population
+    from malles_graph.graphs.population import build_population_graph, run_context, run_inputs
+    from malles_graph.graphs.run import run_scenario
 
     from malles_graph.population.retail import RetailEnvironment
-    from malles_graph.store import make_engine
-    from malles_graph.store.checkpoint import open_checkpointer
-    from malles_graph.store.repository import StoreRecorder, create_run
-    from malles_graph.store.tables import RunRow
 
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/p.sqlite"
-        sc = scenario(5000, k, rounds, url)
-        pop = build_population(sc, np.random.default_rng(0))
-        inputs = {"agents": pop.agents, "n_customers": pop.n_customers}
-        engine = make_engine(url)
+        sc = scenario(5000, k, rounds, f"sqlite:///{tmp}/p.sqlite")
+        inputs = run_inputs(sc)  # the population once: setup is not what is measured
         times: dict[str, float] = {}
         # a warm-up pass first (prompt files, lazy imports), then each mode twice; the best time counts
-        for attempt, mode in enumerate(["none"] + 2 * ["none", "recorder", "recorder+checkpointer"]):
-            run_id = f"bench-{mode}-{attempt}"
-            create_run(engine, RunRow(id=run_id, name="bench"))
-            ctx = PopulationContext(run_id=run_id, max_rounds=rounds, epsilon=1e-12,
-                                    agent_context=agent_context(sc, instant_client()),
-                                    recorder=None if mode == "none" else StoreRecorder(engine))
-            config = {"configurable": {"thread_id": run_id}, "max_concurrency": 4}
-            if mode.endswith("checkpointer"):
-                with open_checkpointer(url) as saver:
-                    graph = build_population_graph(decision_graph, RetailEnvironment(sc.environment), checkpointer=saver)
-                    t = time.perf_counter()
-                    graph.invoke(inputs, config, context=ctx, durability="sync")
-                    elapsed = time.perf_counter() - t
-            else:
+        for attempt, mode in enumerate(["graph only"] + 2 * ["graph only", "runner (recorder + checkpointer)"]):
+            t = time.perf_counter()
+            if mode == "graph only":
                 graph = build_population_graph(decision_graph, RetailEnvironment(sc.environment))
-                t = time.perf_counter()
-                graph.invoke(inputs, config, context=ctx)
-                elapsed = time.perf_counter() - t
+                graph.invoke(inputs, {"max_concurrency": 256}, context=run_context(sc, instant_client()))
+            else:
+                run_scenario(sc, client=instant_client(), inputs=inputs)
             if attempt:
-                times[mode] = min(times.get(mode, float("inf")), elapsed)
-        decisions = len(pop.agents) * rounds
+                times[mode] = min(times.get(mode, float("inf")), time.perf_counter() - t)
+        decisions = len(inputs["agents"]) * rounds
         print(f"\n== persistence: K={k}, {rounds} rounds = {decisions} decisions (instant scripted model, SQLite)")
         for mode, s in times.items():
-            print(f"{mode:>24}: {s:6.2f} s  ({1000 * s / decisions:6.1f} ms/decision)")
-        overhead = (times["recorder+checkpointer"] - times["none"]) / decisions
-        print(f"{'overhead per decision':>24}: {1000 * overhead:6.1f} ms (recorder "
-              f"{1000 * (times['recorder'] - times['none']) / decisions:.1f} ms)")
+            print(f"{mode:>32}: {s:6.2f} s  ({1000 * s / decisions:6.1f} ms/decision)")
+        overhead = (times["runner (recorder + checkpointer)"] - times["graph only"]) / decisions
+        print(f"{'overhead per decision':>32}: {1000 * overhead:6.1f} ms")
 
 
 def spread(k: int, rounds: int) -> None:
-    from malles_graph.graphs.runner import run_seeds
+    from malles_graph.graphs.run import run_seeds
     from rich.console import Console
 
     from malles_graph.cli.run_view import spread_table
@@ -158,7 +138,7 @@ def spread(k: int, rounds: int) -> None:
     print(f"\n== stability: all Ta Feng customers, K={k}, {rounds} rounds, choice-model backend, seeds 0-2")
     Console(width=110).print(spread_table(result))
     for s in summaries:
-        print(f"seed {s.seed}: final distance {s.final.distance:.4f}, rounds {len(s.rounds)}")
+        print(f"seed {s.seed}: final distance {s.final.distance:.4f}, rounds {len(s.rounds)}, status {s.status}")
 
 
 def main() -> None:
