@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -221,6 +223,38 @@ def test_cli_runs_the_graph_agent_on_the_panel_and_reports_ablations(panels, tmp
     )
     assert result.exit_code == 0, result.output
     assert "agent-no-vote" in (tmp_path / "rep" / "report.md").read_text()
+    # a saved agent and cases of another kind: one line naming the file and the field, exit 2, nothing written
+    rows = [json.loads(line) for line in test.read_text().splitlines()]
+    for row in rows:
+        for cand in row["candidates"]:
+            cand["attributes"]["feature"] = "yes" if cand["attributes"]["feature"] else "no"
+    other = tmp_path / "other.jsonl"
+    other.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "malles_graph.cli",
+            "eval",
+            "run",
+            "--cases",
+            str(other),
+            "-b",
+            "agent",
+            "--model",
+            str(model),
+            "-o",
+            str(tmp_path / "never.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "other.jsonl: attribute 'feature' is text in the cases but the agent was fitted with it as number" in (
+        done.stdout + done.stderr
+    )
+    assert "Traceback" not in done.stderr and not (tmp_path / "never.jsonl").exists()
 
 
 def test_paired_effect_signs_and_interval():
