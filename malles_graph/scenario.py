@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import reprlib
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -15,7 +15,10 @@ from malles_graph.paths import scenario_file
 from malles_graph.wholesale.options import WholesaleOptions
 from malles_graph.yaml_files import parse_yaml_value, read_yaml
 
-BACKEND_NAMES = ("local", "openai", "ollama", "choice-model", "best-response")
+# The one list of backend names (the registry in malles_graph/backends builds each); the first three chat.
+BackendName = Literal["local", "openai", "ollama", "choice-model", "best-response"]
+BACKEND_NAMES: tuple[str, ...] = get_args(BackendName)
+LLM_BACKENDS: tuple[str, ...] = BACKEND_NAMES[:3]
 # The Ta Feng data covers these days (see malles_graph/data/tafeng.py and `malles data info tafeng`).
 TAFENG_FIRST_DAY, TAFENG_LAST_DAY = dt.date(2000, 11, 1), dt.date(2001, 2, 28)
 # A run starts after a week of data: the busiest subclasses and each customer's history are read from the
@@ -34,7 +37,7 @@ class Section(BaseModel):
 class BackendConfig(Section):
     """Which LLM answers, and how it is called."""
 
-    name: Literal["local", "openai", "ollama", "choice-model", "best-response"] = Field(
+    name: BackendName = Field(
         default="local", description="backend registry name"
     )
     model: str | None = Field(default=None, description="model name or GGUF path; backend default when empty")

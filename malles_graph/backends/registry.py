@@ -23,9 +23,8 @@ from malles_graph.backends.client import CallKwargs, LLMClient, openai_call_kwar
 from malles_graph.backends.local_server import LocalServer, LocalServerKey
 from malles_graph.errors import BackendError
 from malles_graph.redact import register_secret
-from malles_graph.scenario import BACKEND_NAMES, BackendConfig
+from malles_graph.scenario import BACKEND_NAMES, LLM_BACKENDS, BackendConfig
 
-LLM_BACKENDS = ("local", "openai", "ollama")
 DESCRIPTIONS = {
     "local": "llama.cpp in-process (bundled SmolLM2-135M GGUF unless `model` names another GGUF)",
     "openai": "OpenAI-compatible HTTP endpoint (base_url + API key from api_key_env)",

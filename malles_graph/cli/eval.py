@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from malles_graph.cli.tables import CsvOpt, JsonOpt, emit, output_format
+from malles_graph.scenario import LLM_BACKENDS
 
 app = typer.Typer(
     help="Evaluate decision makers against real Ta Feng purchases: build cases, run, score, report.",
@@ -19,7 +20,6 @@ app = typer.Typer(
 )
 console = Console()
 
-LLM_BACKENDS = ("local", "openai", "ollama")
 ABLATIONS: dict[str, dict[str, object]] = {
     "no-retrieval": {"decision.retrieval": False},
     "no-z": {"decision.hidden_factors": False},
