@@ -40,7 +40,7 @@ ABLATIONS: dict[str, dict[str, object]] = {
 }
 
 
-def run(cases: list[ChoiceCase], ctx: DecisionContext) -> list[dict]:
+def run(cases: list[ChoiceCase], ctx: DecisionContext, name: str = "") -> list[dict]:
     rows = []
     for case in cases:
         start = time.perf_counter()
@@ -55,6 +55,12 @@ def run(cases: list[ChoiceCase], ctx: DecisionContext) -> list[dict]:
                 "calls": result.outcome.llm_calls,
                 "s": time.perf_counter() - start,
             }
+        )
+        r = rows[-1]
+        console.print(
+            f"  {name} {case.case_id}: hit {r['hit']:.0f} first-listed {r['first']:.0f} qerr {r['qerr']} "
+            f"ok {r['ok']} calls {r['calls']} {r['s']:.0f} s "
+            f"votes {result.outcome.details.get('votes')} error {result.outcome.error}"
         )
     return rows
 
@@ -100,7 +106,7 @@ def main() -> None:
         ):
             continue
         t0 = time.perf_counter()
-        results[name] = run(cases, replace(base, **change))
+        results[name] = run(cases, replace(base, **change), name)
         console.print(f"{name}: {time.perf_counter() - t0:.0f} s")
 
     full = results["full graph"]
