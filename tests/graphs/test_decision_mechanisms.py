@@ -11,10 +11,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from malles_graph.graphs.decision import DecisionContext, decide_situation
 
 from malles_graph.alignment.calibration import Calibration, ProbabilityMap
 from malles_graph.alignment.errors import AlignmentError
-from malles_graph.graphs.decision import DecisionContext, decide_situation
 from malles_graph.models import MarketSignal, Product
 from malles_graph.paths import prompts_dir
 from malles_graph.prompts import PromptError, parse_prompt
