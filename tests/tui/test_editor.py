@@ -184,7 +184,7 @@ async def test_sample_arriving_mid_edit_does_not_crash(prompts: Path):
         situation = samples.builtin_situation().model_copy(
             update={"customer": samples.builtin_situation().customer.model_copy(update={"customer_id": "0001"})}
         )
-        editor.post_message(EditorScreen.SampleLoaded(situation))
+        editor.post_message(EditorScreen.SampleLoaded(samples.prompt_values(situation), "Ta Feng customer 0001"))
         await pilot.pause()
         assert "Fix the error" in str(editor.query_one("#preview").render())
         await wait_for(pilot, lambda: not editor.validation.ok)

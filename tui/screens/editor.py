@@ -63,7 +63,7 @@ class EditorScreen(Screen[None]):
         self._loading = False
         self._try_token = 0
         self.sample_values: dict[str, object] = {}
-        self.sample_label = "built-in sample customer"
+        self.sample_label = "example values"
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -89,34 +89,36 @@ class EditorScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self._use_sample(samples.builtin_situation(), "built-in sample customer")
         self.reload_files()
-        if getattr(self.app, "real_sample", True):
-            self.load_real_sample()
-
-    def _use_sample(self, situation: ChoiceSituation, label: str) -> None:
-        try:
-            self.sample_values = samples.prompt_values(situation)
-        except Exception:  # noqa: BLE001 - without the decision graph the generic examples are used
-            self.sample_values = {}
-        self.sample_label = label
+        self.load_sample(getattr(self.app, "real_sample", True))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="sample", description="load the sample customer")
-    def load_real_sample(self) -> None:
-        situation = samples.sample_situation(real=True)
-        self.post_message(self.SampleLoaded(situation))
+    def load_sample(self, real: bool) -> None:
+        """The preview's customer, made in a thread: the decision graph's views import LangGraph, which
+        would hold the screen up; until then the preview uses the generic example values."""
+        self._post_sample(samples.builtin_situation(), "built-in sample customer")
+        if real:
+            situation = samples.sample_situation(real=True)
+            if not situation.customer.customer_id.startswith("sample"):
+                label = f"Ta Feng customer {situation.customer.customer_id} on {situation.date}"
+                self._post_sample(situation, f"{label} (subclass {situation.subclass})")
+
+    def _post_sample(self, situation: ChoiceSituation, label: str) -> None:
+        try:
+            values = samples.prompt_values(situation)
+        except Exception:  # noqa: BLE001 - without the decision graph the generic examples are used
+            values = {}
+        self.post_message(self.SampleLoaded(values, label))
 
     class SampleLoaded(Message):
-        def __init__(self, situation: ChoiceSituation) -> None:
+        def __init__(self, values: dict[str, object], label: str) -> None:
             super().__init__()
-            self.situation = situation
+            self.values = values
+            self.label = label
 
     @on(SampleLoaded)
     def _sample_loaded(self, message: SampleLoaded) -> None:
-        s = message.situation
-        if s.customer.customer_id.startswith("sample"):
-            return
-        self._use_sample(s, f"Ta Feng customer {s.customer.customer_id} on {s.date} (subclass {s.subclass})")
+        self.sample_values, self.sample_label = message.values, message.label
         self._show_preview()
 
     # ---- files ----------------------------------------------------------------------------------
