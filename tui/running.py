@@ -72,6 +72,13 @@ def execute_run(
         relay.post(event)
 
 
+def per_option(value: Any) -> Any:
+    """A list of numbers (e.g. a rate per tax bracket) as the per-option mapping the charts draw: {"1": v1, ...}."""
+    if isinstance(value, list) and value and all(isinstance(v, int | float) for v in value):
+        return {str(i + 1): float(v) for i, v in enumerate(value)}
+    return value
+
+
 def next_event(handle: Any) -> Any:
     """The next event, None when none came within the poll, StopIteration at the end of the stream."""
     try:
@@ -114,7 +121,7 @@ class Relay:
             return msg.DecisionFinished(event.round, self.done, max(self.total, self.done), event.outcome(),
                                         mass=event.weight)
         if isinstance(event, ev.RoundFinished):
-            figures = {**event.summary, **event.metrics}
+            figures = {key: per_option(value) for key, value in {**event.summary, **event.metrics}.items()}
             if "failed_share" in figures:
                 figures["failure_share"] = figures["failed_share"]
             return msg.RoundFinished(event.round, figures)

@@ -182,7 +182,7 @@ def advance(state: EconomistState, runtime: Runtime[EconomistContext]) -> dict:
     vote = next((v for v in reversed(state.get("votes") or []) if v["step"] == step), None)
     summary = {"schedule": row["schedule"], "source": row["source"], "next_schedule": list(state["rates"]),
                "planner": planner, "vote": vote}
-    metrics = {k: float(row[k]) for k in METRICS if k in row}
+    metrics = {k: float(row[k]) for k in METRICS if k in row} | {"welfare": float(row[f"welfare_{ctx.options.objective}"])}
     runtime.stream_writer(RoundFinished(round=step, metrics=metrics, summary=summary))
     if step + 1 <= ctx.options.steps:
         runtime.stream_writer(RoundStarted(round=step + 1, total=ctx.world.n_simulated))
