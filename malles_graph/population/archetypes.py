@@ -138,22 +138,12 @@ def cluster_customers(
 
     Raises PopulationError when k exceeds the number of customers.
     """
-    from sklearn.cluster import KMeans, MiniBatchKMeans
-
     n = features.height
     if k > n:
         raise PopulationError(f"population.archetypes ({k}) exceeds the number of customers ({n})")
     Z, _, _ = standardise(features, names)
-    if n > MINIBATCH_ABOVE:
-        model = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096)
-    else:
-        model = KMeans(n_clusters=k, random_state=seed, n_init=3)
-    from threadpoolctl import threadpool_limits
-
-    # One BLAS/OpenMP thread: on a shared, busy machine the spinning thread pool is slower than one core.
-    with threadpool_limits(limits=1):
-        labels = model.fit_predict(Z)
-    centres = model.cluster_centers_
+    picked = pick_archetypes(Z, k, seed=seed, representatives=representatives, n_init=3)
+    labels = picked.labels
     ids = features["customer_id"].to_list()
     raw = {c: features[c].to_numpy().astype(float) for c in names}
     archetypes: list[Archetype] = []
@@ -161,9 +151,7 @@ def cluster_customers(
         members = np.flatnonzero(labels == j)
         if members.size == 0:  # k-means can leave a cluster empty on duplicated points; skip it
             continue
-        dist = ((Z[members] - centres[j]) ** 2).sum(axis=1)
-        order = members[np.argsort(dist, kind="stable")]
-        reps = [ids[i] for i in order[: min(representatives, members.size)]]
+        reps = [ids[i] for i in picked.representatives[j]]
         archetypes.append(
             Archetype(
                 index=len(archetypes),
@@ -173,4 +161,38 @@ def cluster_customers(
                 representatives=reps,
             )
         )
-    return Clustering(archetypes, labels, n, float(getattr(model, "inertia_", 0.0)), names)
+    return Clustering(archetypes, labels, n, picked.inertia, names)
+
+
+@dataclass
+class Picked:
+    """What :func:`pick_archetypes` found: a cluster per row, the rows nearest each centre, the centres."""
+
+    labels: np.ndarray  # (n,) cluster of each row
+    representatives: list[list[int]]  # per cluster: row indices nearest its centre first (empty: an empty cluster)
+    centres: np.ndarray  # (k, d)
+    inertia: float
+
+
+def pick_archetypes(x: np.ndarray, k: int, *, seed: int = 0, representatives: int = 1, n_init: int = 3) -> Picked:
+    """The one k-means archetype picker (retail customers, economist workers): k-means on ``x`` (already
+    standardised; mini-batch above MINIBATCH_ABOVE rows, one BLAS thread) and, per cluster, the
+    ``representatives`` members nearest its centre."""
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+    from threadpoolctl import threadpool_limits
+
+    if len(x) > MINIBATCH_ABOVE:
+        model = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096)
+    else:
+        model = KMeans(n_clusters=k, random_state=seed, n_init=n_init)
+    # One BLAS/OpenMP thread: on a shared, busy machine the spinning thread pool is slower than one core.
+    with threadpool_limits(limits=1):
+        labels = model.fit_predict(x)
+    centres = model.cluster_centers_
+    reps: list[list[int]] = []
+    for j in range(k):
+        members = np.flatnonzero(labels == j)
+        dist = ((x[members] - centres[j]) ** 2).sum(axis=1)
+        order = members[np.argsort(dist, kind="stable")]
+        reps.append([int(i) for i in order[: min(representatives, members.size)]])
+    return Picked(labels, reps, centres, float(getattr(model, "inertia_", 0.0)))
