@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from malles_graph.cli.tables import print_table
+
 app = typer.Typer(
     help="Economic alignment: post-train on transactions (export, train, serve), calibration f, reweighting w.",
     no_args_is_help=True,
@@ -300,7 +302,7 @@ def calibrate(
     table.add_column("after", justify="right")
     for name in ("ece", "classwise_ece", "logloss", "hit1"):
         table.add_row(name, f"{cal.report[f'fit_{name}_before']:.4f}", f"{cal.report[f'fit_{name}_after']:.4f}")
-    console.print(table)
+    print_table(console, table)
     console.print(f"wrote {out}")
 
 

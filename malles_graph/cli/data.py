@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from malles_graph.cli.tables import print_table
+
 app = typer.Typer(help="Fetch and inspect data sets (Ta Feng) and bundled models.", no_args_is_help=True)
 console = Console()
 
@@ -68,4 +70,4 @@ def info(name: Annotated[str, typer.Argument(help="data set name")] = "tafeng") 
     for key, value in tafeng.summary(df).items():
         table.add_row(key, f"{value:,.3f}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else str(value))
     table.add_row("load time", f"{elapsed:.2f} s")
-    console.print(table)
+    print_table(console, table)

@@ -14,6 +14,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from malles_graph.cli.tables import print_table
+
 app = typer.Typer()
 console = Console()
 
@@ -143,7 +145,7 @@ def decide(
     ctx.temperature = temperature
     ctx.choice_model_path = choice_model
     if not as_json:
-        console.print(_situation_table(situation))
+        print_table(console, _situation_table(situation))
     start = time.perf_counter()
     result: DecisionResult | None = None
     with console.status("thinking...") as status:
@@ -159,7 +161,7 @@ def decide(
         payload = result.model_dump(mode="json") | {"actual": built.actual, "elapsed_s": round(elapsed, 3)}
         console.print_json(json.dumps(payload))
     else:
-        console.print(_result_table(result, situation, built.actual, elapsed))
+        print_table(console, _result_table(result, situation, built.actual, elapsed))
     if not result.ok:
         raise typer.Exit(1)
 

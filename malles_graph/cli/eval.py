@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from malles_graph.cli.tables import CsvOpt, JsonOpt, emit, output_format
+from malles_graph.cli.tables import CsvOpt, JsonOpt, emit, output_format, print_table
 from malles_graph.scenario import LLM_BACKENDS
 
 app = typer.Typer(
@@ -172,7 +172,7 @@ def fit(
     table.add_column("coefficient", justify="right")
     for name, value in model.coefficients().items():
         table.add_row(name, f"{value:+.3f}")
-    console.print(table)
+    print_table(console, table)
     console.print(f"saved {out}")
 
 
@@ -398,7 +398,7 @@ def backends() -> None:
                   + ", ".join(a for a in AGENT_ABLATIONS if a != "none"))
     for name in LLM_BACKENDS:
         table.add_row(name, "LLM decision graph (graphs/decision/) with this chat backend")
-    console.print(table)
+    print_table(console, table)
 
 
 # ---------------------------------------------------------------------------- score / stability / report
@@ -473,7 +473,7 @@ def _print_stability(case_list, runs) -> None:
     table.add_row("pairwise product+quantity agreement", f"{s.pairwise_quantity_agreement:.3f}")
     table.add_row("modal share", f"{s.modal_share:.3f}")
     table.add_row("hit@1 mean +- sd", f"{s.hit1_mean:.3f} +- {s.hit1_std:.3f}")
-    console.print(table)
+    print_table(console, table)
 
 
 @app.command()
@@ -523,7 +523,7 @@ def report(
     by_id = {c.case_id: c for c in case_list}
     runs = {label: read_predictions(path, by_id) for label, path in _named(preds, name).items()}
     scores, paths, effect_list = write_report(case_list, runs, out, cases_source=str(cases), reference=reference)
-    console.print(rich_table(scores, title=f"methods on {cases} ({len(case_list)} cases)"))
+    print_table(console, rich_table(scores, title=f"methods on {cases} ({len(case_list)} cases)"))
     if reference:
         console.print(effects_rich_table(effect_list, reference))
     console.print("wrote " + ", ".join(str(p) for p in paths))

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from malles_graph.cli.tables import print_table
 from malles_graph.scenario import BACKEND_NAMES, BackendConfig, Scenario, load_scenario, parse_sets
 
 app = typer.Typer()
@@ -61,7 +62,7 @@ def run(
     resume: Annotated[str | None, typer.Option(help="resume the interrupted run RUN_ID")] = None,
     store: Annotated[str | None, typer.Option(help="database URL (sqlite:///... or postgresql://...)")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override any field: key.path=value")] = None,
-    seeds: Annotated[int, typer.Option(min=1, help="retail: run N seeds (seed, seed+1, ...) and print the spread")] = 1,
+    seeds: Annotated[int, typer.Option(min=1, help="run N seeds (seed, seed+1, ...) and print the spread")] = 1,
 ) -> None:
     """Run a scenario: retail population, LLM Economist or wholesale dialogue.
 
@@ -136,7 +137,7 @@ def backends(
     table.add_column("what answers")
     for name in BACKEND_NAMES:
         table.add_row(name, DESCRIPTIONS[name])
-    console.print(table)
+    print_table(console, table)
     if not check:
         return
     base = load_scenario(scenario_file).backend if scenario_file else BackendConfig()

@@ -19,6 +19,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from malles_graph.cli.tables import print_table
+
 app = typer.Typer(help="Build and query the Chroma transaction memory (retrieval).", no_args_is_help=True)
 console = Console()
 
@@ -110,7 +112,7 @@ def build(
         ("documents in collection", f"{report.total_in_collection:,}"),
     ):
         table.add_row(key, value)
-    console.print(table)
+    print_table(console, table)
 
 
 @app.command()
@@ -153,7 +155,7 @@ def query(
             f"{r.similarity:.3f}", str(r.date), r.customer_id, r.age_group, r.pin_code, r.subclass, products,
             str(r.quantity), f"{r.unit_price:.1f}", f"{r.price_ratio:.2f}",
         )
-    console.print(table)
+    print_table(console, table)
 
 
 @app.command()
@@ -213,4 +215,4 @@ def info(path: PathOpt = None, url: UrlOpt = None, collection: CollectionOpt = "
     side = retriever.side_index
     table.add_row("side index", f"{side.folder} ({side.size:,} episodes, {len(side.vectors):,} texts)" if side
                   else "none or stale: searches use Chroma (malles memory reindex)")
-    console.print(table)
+    print_table(console, table)

@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from malles_graph.cli.tables import print_table
+
 app = typer.Typer(help="Validate and preview the role prompt files.", no_args_is_help=True)
 console = Console()
 
@@ -31,7 +33,7 @@ def check(
     table.add_column("status")
     for name, error in results.items():
         table.add_row(name, "[green]ok[/]" if error is None else f"[red]{error}[/]")
-    console.print(table)
+    print_table(console, table)
     failed = [name for name, error in results.items() if error]
     if failed:
         console.print(f"[red]{len(failed)} of {len(results)} prompt(s) invalid[/]")
@@ -53,4 +55,4 @@ def list_prompts() -> None:
     table.add_column("variables (* = required)")
     for name, spec in sorted(PROMPT_SPECS.items()):
         table.add_row(name, ", ".join(f"{v}*" if v in spec.required else v for v in sorted(spec.variables)))
-    console.print(table)
+    print_table(console, table)
