@@ -21,6 +21,7 @@ def run_any(scenario: Scenario, *, resume: str | None, store: str | None, consol
         run_seeds(scenario, seeds, store, console)
         return
     handle = resume_run(resume, store_url=store, scenario=scenario) if resume else start_run(scenario, store_url=store)
+    _sigterm_interrupts()
     try:
         with RunPrinter(console) as printer:
             summary = handle.run(printer)
@@ -37,6 +38,18 @@ def run_any(scenario: Scenario, *, resume: str | None, store: str | None, consol
         raise typer.Exit(EXIT_FAILED)
     if summary.status != "finished":
         raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _sigterm_interrupts() -> None:
+    """SIGTERM (a supervisor, `kill`) stops the run like ctrl+c: recorded as interrupted, resumable."""
+    import signal
+    import threading
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 def run_seeds(scenario: Scenario, seeds: int, store: str | None, console: Console) -> None:
