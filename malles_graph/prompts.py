@@ -67,9 +67,7 @@ PROMPT_SPECS: dict[str, PromptSpec] = {
     "marketing": PromptSpec.of("round market demand_outlook transcript", "demand_outlook"),
     "manufacturer": PromptSpec.of("round market terms transcript", "terms"),
     "wholesaler": PromptSpec.of("round market terms economics transcript", "economics transcript"),
-    "purchasing_rule": PromptSpec.of(
-        "market terms economics variables functions items transcript", "variables items"
-    ),
+    "purchasing_rule": PromptSpec.of("market terms economics variables functions items transcript", "variables items"),
 }
 
 
@@ -148,7 +146,9 @@ def read_prompt_text(path: Path) -> str:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise PromptError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save the prompt as UTF-8") from None
+        raise PromptError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save the prompt as UTF-8"
+        ) from None
     except OSError as exc:
         raise PromptError(f"{path}: cannot read the prompt file ({exc.strerror or exc})") from None
     if "\x00" in text:
@@ -164,9 +164,7 @@ def parse_prompt(name: str, text: str, path: Path, spec: PromptSpec | None = Non
     fields = template_fields(text, path)
     unknown = sorted(fields - spec.variables)
     if unknown:
-        raise PromptError(
-            f"{path}: unknown variable(s) {unknown}; the code supplies {sorted(spec.variables)}"
-        )
+        raise PromptError(f"{path}: unknown variable(s) {unknown}; the code supplies {sorted(spec.variables)}")
     missing = sorted(spec.required - fields)
     if missing:
         raise PromptError(f"{path}: missing required variable(s) {missing}")

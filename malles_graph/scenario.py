@@ -37,9 +37,7 @@ class Section(BaseModel):
 class BackendConfig(Section):
     """Which LLM answers, and how it is called."""
 
-    name: BackendName = Field(
-        default="local", description="backend registry name"
-    )
+    name: BackendName = Field(default="local", description="backend registry name")
     model: str | None = Field(default=None, description="model name or GGUF path; backend default when empty")
     base_url: str | None = Field(default=None, description="server URL for openai/ollama backends")
     api_key_env: str = Field(default="OPENAI_API_KEY", description="environment variable holding the API key")
@@ -217,12 +215,16 @@ def format_validation_error(source: str, exc: ValidationError) -> str:
         return f"{source}: {problems[0]}"
     more = exc.error_count() - len(problems)
     tail = [f"  ... and {more} more"] if more > 0 else []
-    return "\n".join([f"{source}: {exc.error_count()} problem(s) in the scenario", *(f"  - {p}" for p in problems), *tail])
+    return "\n".join(
+        [f"{source}: {exc.error_count()} problem(s) in the scenario", *(f"  - {p}" for p in problems), *tail]
+    )
 
 
 def parse_scenario(data: object, source: str = "<scenario>") -> Scenario:
     if not isinstance(data, dict):
-        raise ScenarioError(f"{source}: expected a mapping of scenario fields at the top level, got {type(data).__name__}")
+        raise ScenarioError(
+            f"{source}: expected a mapping of scenario fields at the top level, got {type(data).__name__}"
+        )
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:

@@ -154,7 +154,9 @@ class LLMClient:
         key = cache_key(self.model_id, [(m.type, _text(m)) for m in messages], params)
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
             return ChatResult(hit.text, hit.prompt_tokens, hit.completion_tokens, cached=True)
-        kwargs = self._call_kwargs(temperature, seed, max_tokens, response_format if self.structured_supported else None)
+        kwargs = self._call_kwargs(
+            temperature, seed, max_tokens, response_format if self.structured_supported else None
+        )
         start = time.perf_counter()
         with self._slots:
             reply = self._invoke(list(messages), kwargs)
@@ -252,7 +254,10 @@ def parse_structured(text: str, schema: type[T], validator: Validator | None = N
     """Parse ``text`` as a ``schema`` instance; returns (value, None) or (None, reason)."""
     payload = extract_json(text)
     if payload is None:
-        return None, "the answer is not a complete JSON object (cut off by max_tokens? NaN and Infinity are not JSON either)"
+        return (
+            None,
+            "the answer is not a complete JSON object (cut off by max_tokens? NaN and Infinity are not JSON either)",
+        )
     try:
         value = schema.model_validate(payload)
     except ValidationError as exc:

@@ -91,7 +91,9 @@ def build_chat_model(config: BackendConfig) -> tuple[BaseChatModel, str, CallKwa
         chat = ChatOllama(model=model, base_url=base_url, client_kwargs={"timeout": config.timeout_s})
         return chat, f"ollama:{base_url}:{model}", ollama_call_kwargs
     if config.name in BACKEND_NAMES:
-        raise BackendError(f"backend {config.name!r} is not an LLM; the graphs use it directly, not through a chat model")
+        raise BackendError(
+            f"backend {config.name!r} is not an LLM; the graphs use it directly, not through a chat model"
+        )
     raise BackendError(f"unknown backend {config.name!r}; known backends: {', '.join(BACKEND_NAMES)}")
 
 

@@ -14,7 +14,10 @@ BAD_FILES = {
     "list.yaml": ("- a\n- b\n", "expected a mapping"),
     "no_name.yaml": ("seed: 1\n", "name: Field required"),
     "unknown_field.yaml": ("name: x\ncolour: red\n", "colour: Extra inputs are not permitted"),
-    "damping.yaml": ("name: x\nmean_field:\n  damping: 1.5\n", "mean_field.damping: Input should be less than or equal to 1"),
+    "damping.yaml": (
+        "name: x\nmean_field:\n  damping: 1.5\n",
+        "mean_field.damping: Input should be less than or equal to 1",
+    ),
     "damping_zero.yaml": ("name: x\nmean_field:\n  damping: 0\n", "mean_field.damping: Input should be greater than 0"),
     "backend.yaml": ("name: x\nbackend:\n  name: gpt5\n", "backend.name: Input should be 'local'"),
     "k_gt_n.yaml": ("name: x\npopulation:\n  n_customers: 5\n  archetypes: 10\n", "archetypes (10) must not exceed"),
@@ -27,20 +30,38 @@ BAD_FILES = {
     # Values the schema once allowed and that crashed mid-run, or were silently accepted (issue 16).
     "seed_negative.yaml": ("name: x\nseed: -1\n", "seed: Input should be greater than or equal to 0"),
     "seed_huge.yaml": (f"name: x\nseed: {2**70}\n", "seed: Input should be less than or equal to 4294967295"),
-    "candidates.yaml": ("name: x\nenvironment:\n  n_candidates: 50\n", "environment.n_candidates: Input should be less"),
+    "candidates.yaml": (
+        "name: x\nenvironment:\n  n_candidates: 50\n",
+        "environment.n_candidates: Input should be less",
+    ),
     "visit_rate.yaml": ("name: x\nenvironment:\n  visit_rate: 1.0e-300\n", "environment.visit_rate: Input should be"),
-    "customers_float.yaml": ("name: x\npopulation:\n  n_customers: 1.0e+30\n", "population.n_customers: Input should be"),
-    "customers_huge.yaml": ("name: x\npopulation:\n  n_customers: 1000000000000\n", "population.n_customers: Input should"),
+    "customers_float.yaml": (
+        "name: x\npopulation:\n  n_customers: 1.0e+30\n",
+        "population.n_customers: Input should be",
+    ),
+    "customers_huge.yaml": (
+        "name: x\npopulation:\n  n_customers: 1000000000000\n",
+        "population.n_customers: Input should",
+    ),
     "date_early.yaml": ("name: x\nenvironment:\n  start_date: 1990-01-01\n", "outside the Ta Feng data"),
     "date_late.yaml": ("name: x\nenvironment:\n  start_date: 2030-01-01\n", "outside the Ta Feng data"),
     "date_first_day.yaml": ("name: x\nenvironment:\n  start_date: 2000-11-01\n", "2000-11-08 at the earliest"),
-    "date_impossible.yaml": ("name: x\nenvironment:\n  start_date: 2001-13-45\n", "line 3, column 15: '2001-13-45' is not a valid date"),
+    "date_impossible.yaml": (
+        "name: x\nenvironment:\n  start_date: 2001-13-45\n",
+        "line 3, column 15: '2001-13-45' is not a valid date",
+    ),
     "representatives.yaml": (
         "name: x\npopulation:\n  n_customers: 50\n  archetypes: 2\n  representatives: 1000\n",
         "(2 x 1000) must not exceed population.n_customers (50)",
     ),
-    "epsilon_inf.yaml": ("name: x\nmean_field:\n  epsilon: .inf\n", "mean_field.epsilon: Input should be a finite number"),
-    "rounds_bool.yaml": ("name: x\nmean_field:\n  max_rounds: true\n", "mean_field.max_rounds: Input should be a valid integer"),
+    "epsilon_inf.yaml": (
+        "name: x\nmean_field:\n  epsilon: .inf\n",
+        "mean_field.epsilon: Input should be a finite number",
+    ),
+    "rounds_bool.yaml": (
+        "name: x\nmean_field:\n  max_rounds: true\n",
+        "mean_field.max_rounds: Input should be a valid integer",
+    ),
     "duplicate.yaml": ("name: x\nseed: 1\nseed: 2\n", "line 3, column 1: duplicate key 'seed' (first at line 2)"),
     "deep.yaml": ("name: x\nseed: " + "[" * 20000 + "]" * 20000 + "\n", "nested deeper than 64 levels"),
     "binary.yaml": ("name: x\n\x00\x01\x02", "binary content"),
