@@ -18,7 +18,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from malles_graph.graphs.run.cancel import CancelToken, RunStopped
-from malles_graph.graphs.run.handle import RunHandle, check
+from malles_graph.graphs.run.handle import RunHandle
+from malles_graph.graphs.run.start import check
 from malles_graph.graphs.run.table import RUNNERS, KindRunner, runner_for
 
 from malles_graph.backends import LLMClient

@@ -1,4 +1,4 @@
-"""The generic runner: start or resume a run of any kind, in its own thread, as a stream of typed events.
+"""The generic runner's RunHandle: a run of any kind in its own thread, as a stream of typed events.
 
 ``start(kind_runner, scenario)`` checks the scenario (the kind's preflight and the store), creates
 the run row owned by this process, and starts a daemon thread that
@@ -30,7 +30,7 @@ from malles_graph.graphs.run.serde import checkpoint_serde
 from malles_graph.graphs.run.table import KindRunner
 
 from malles_graph.backends import LLMClient
-from malles_graph.errors import BackendFatalError, MallesError, ScenarioError
+from malles_graph.errors import BackendFatalError, MallesError
 from malles_graph.events import (
     Message,
     RoundStarted,
@@ -42,7 +42,7 @@ from malles_graph.events import (
 )
 from malles_graph.scenario import Scenario
 from malles_graph.store import repository as repo
-from malles_graph.store.engine import StoreError, check_reachable, make_engine, safe_url
+from malles_graph.store.engine import make_engine, safe_url
 from malles_graph.store.recorder import RunRecorder
 from malles_graph.store.summary import RunSummary, summarise
 
@@ -261,93 +261,3 @@ class RunHandle:
             first = f": {errors[0]}" if errors else ""
             return "failed", f"all {total} decisions failed{first}"
         return "finished", ""
-
-
-# -- start and resume -----------------------------------------------------------------------------
-def _store_url(scenario: Scenario, store_url: str | None) -> str:
-    try:
-        return check_reachable(store_url or scenario.store.url)
-    except StoreError:
-        raise
-    except Exception as exc:  # driver import errors and the like
-        raise StoreError(f"cannot use the run store {store_url or scenario.store.url}: {exc}") from None
-
-
-def _default_client(scenario: Scenario, client: LLMClient | None) -> LLMClient | None:
-    if client is not None:
-        return client
-    from malles_graph.backends import build_client, is_llm_backend
-
-    return build_client(scenario.backend) if is_llm_backend(scenario.backend.name) else None
-
-
-def check(runner: KindRunner, scenario: Scenario, store_url: str | None = None) -> str:
-    """The kind's checks, then the store's; returns the store URL. Raises one error listing every problem."""
-    problems = runner.preflight(scenario)
-    if problems:
-        raise ScenarioError(f"scenario {scenario.name!r} cannot run:\n" + "\n".join(f"  - {p}" for p in problems))
-    return _store_url(scenario, store_url)
-
-
-def start(runner: KindRunner, scenario: Scenario, *, run_id: str | None = None, store_url: str | None = None,
-          client: LLMClient | None = None, inputs: dict[str, Any] | None = None) -> RunHandle:
-    """Check ``scenario``, create its run row (owned by this process) and start it; returns the handle.
-
-    ``client`` replaces the backend's LLM client (tests pass a scripted one); ``inputs`` replaces
-    the kind's initial state (an embedding app's own data, e.g. wholesale demand items).
-    """
-    from malles_graph.store.tables import RunRow
-
-    url = check(runner, scenario, store_url)
-    client = _default_client(scenario, client)
-    engine = make_engine(url)
-    run_id = run_id or repo.new_run_id(scenario.name)
-    repo.create_run(
-        engine,
-        RunRow(id=run_id, name=scenario.name, kind=scenario.kind, seed=scenario.seed, backend=scenario.backend.name,
-               max_rounds=runner.total_rounds(scenario), scenario_json=scenario.model_dump_json(),
-               owner=repo.this_owner(), heartbeat_at=repo.utcnow(), **runner.row_fields(scenario)),
-    )
-    return RunHandle(runner, scenario, run_id, url, client=client, resumed=False, inputs=inputs)._start()
-
-
-def resume(runner: KindRunner, run_id: str, *, store_url: str | None = None, client: LLMClient | None = None,
-           scenario: Scenario | None = None) -> RunHandle:
-    """Resume ``run_id`` with its stored scenario; refused while another live process runs it.
-
-    ``scenario``, when given, must be the stored run's (a guard against resuming the wrong run).
-    """
-    url = _store_url(scenario or Scenario(name="resume"), store_url)
-    engine = make_engine(url)
-    row = repo.get_run(engine, run_id)
-    stored = Scenario.model_validate_json(row.scenario_json)
-    if scenario is not None and stored.name != scenario.name:
-        raise ScenarioError(f"run {run_id!r} belongs to scenario {stored.name!r}, not {scenario.name!r}")
-    if row.kind != runner.kind:
-        raise ScenarioError(f"run {run_id!r} is a {row.kind} run, not {runner.kind}")
-    if row.status == "finished":
-        return _FinishedHandle(runner, stored, run_id, url)
-    repo.claim_run(engine, run_id)
-    client = _default_client(stored, client)
-    return RunHandle(runner, stored, run_id, url, client=client, resumed=True)._start()
-
-
-class _FinishedHandle(RunHandle):
-    """Resuming a finished run: nothing to do; the stream says so and ends."""
-
-    def __init__(self, runner: KindRunner, scenario: Scenario, run_id: str, url: str) -> None:
-        super().__init__(runner, scenario, run_id, url, client=None, resumed=True)
-        self._queue.put(Message(run_id=run_id, text=f"run {run_id} is already finished"))
-        self._queue.put(RunFinished(run_id=run_id, status="finished", reason="already finished"))
-        self.summary = summarise(self._engine, run_id, url, resumed=True)
-        self._queue.put(_END)
-
-    def _start(self) -> RunHandle:
-        return self
-
-    def wait(self, timeout: float | None = None) -> RunSummary | None:
-        return self.summary
-
-    @property
-    def alive(self) -> bool:
-        return False

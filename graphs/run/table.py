@@ -71,14 +71,14 @@ class KindRunner:
         return dict(summarise(values)) if summarise and values else {}
 
     def start(self, scenario: Scenario, **options: Any) -> Any:
-        """Start a new run of ``scenario``; see :func:`malles_graph.graphs.run.handle.start`."""
-        from malles_graph.graphs.run.handle import start
+        """Start a new run of ``scenario``; see :func:`malles_graph.graphs.run.start.start`."""
+        from malles_graph.graphs.run.start import start
 
         return start(self, scenario, **options)
 
     def resume(self, run_id: str, **options: Any) -> Any:
-        """Resume a stored run from its last checkpoint; see :func:`malles_graph.graphs.run.handle.resume`."""
-        from malles_graph.graphs.run.handle import resume
+        """Resume a stored run from its last checkpoint; see :func:`malles_graph.graphs.run.start.resume`."""
+        from malles_graph.graphs.run.start import resume
 
         return resume(self, run_id, **options)
 
