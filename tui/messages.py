@@ -1,4 +1,8 @@
-"""Messages that run workers post to the app: each says what has happened (past tense)."""
+"""Messages that run workers post to the app: each says what has happened (past tense).
+
+The run messages are made from the runner's typed events (``tui/running.py``); the event itself
+rides along as ``message.event`` (a :mod:`malles_graph.events` model, None for app-made messages).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,13 @@ from textual.message import Message
 from malles_graph.agents import AgentOutcome, TranscriptTurn
 
 
-class RunStarted(Message):
+class RunMessage(Message):
+    """A message about the run being shown, carrying the run event it was made from."""
+
+    event: Any = None
+
+
+class RunStarted(RunMessage):
     def __init__(self, run_id: str | None, scenario_name: str, kind: str) -> None:
         super().__init__()
         self.run_id = run_id
@@ -17,7 +27,7 @@ class RunStarted(Message):
         self.kind = kind
 
 
-class RunLogged(Message):
+class RunLogged(RunMessage):
     """A line of news from the run (setup steps, resume point, wholesale stages)."""
 
     def __init__(self, text: str) -> None:
@@ -25,7 +35,7 @@ class RunLogged(Message):
         self.text = text
 
 
-class RoundStarted(Message):
+class RoundStarted(RunMessage):
     def __init__(self, round_index: int, n_decisions: int, done: int = 0) -> None:
         super().__init__()
         self.round_index = round_index
@@ -33,7 +43,7 @@ class RoundStarted(Message):
         self.done = done
 
 
-class TurnStreamed(Message):
+class TurnStreamed(RunMessage):
     """One transcript turn (a role's utterance, a retry, a conflict, the decision)."""
 
     def __init__(self, turn: TranscriptTurn, round_index: int | None = None) -> None:
@@ -42,7 +52,7 @@ class TurnStreamed(Message):
         self.round_index = round_index
 
 
-class DecisionFinished(Message):
+class DecisionFinished(RunMessage):
     def __init__(self, round_index: int, done: int, total: int, outcome: AgentOutcome, mass: float | None = None) -> None:
         super().__init__()
         self.round_index = round_index
@@ -52,7 +62,7 @@ class DecisionFinished(Message):
         self.mass = mass
 
 
-class RoundFinished(Message):
+class RoundFinished(RunMessage):
     """Figures of one mean-field round: demand per product, prices, distance, failure share."""
 
     def __init__(self, round_index: int, figures: dict[str, Any]) -> None:
@@ -61,14 +71,14 @@ class RoundFinished(Message):
         self.figures = figures
 
 
-class RunFinished(Message):
+class RunFinished(RunMessage):
     def __init__(self, run_id: str | None, summary: Any) -> None:
         super().__init__()
         self.run_id = run_id
         self.summary = summary
 
 
-class RunFailed(Message):
+class RunFailed(RunMessage):
     """The run stopped on an error; what was already recorded stays in the store."""
 
     def __init__(self, error: str, run_id: str | None = None) -> None:
@@ -77,7 +87,7 @@ class RunFailed(Message):
         self.run_id = run_id
 
 
-class RunCancelled(Message):
+class RunCancelled(RunMessage):
     """Cancellation was requested (``stopped`` False) or the run has really stopped (True)."""
 
     def __init__(self, run_id: str | None, stopped: bool = False) -> None:
