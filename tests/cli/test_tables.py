@@ -110,8 +110,9 @@ def test_json_and_csv_together_is_refused(store: str):
 
 
 def test_economist_report_json_and_csv(tmp_path: Path):
-    from malles_graph.cli.economist import app as economist_app
     from malles_graph.graphs.economist import run_economist
+
+    from malles_graph.cli.economist import app as economist_app
     from tests.economist.test_graph import scenario
 
     run = run_economist(scenario(steps=3), run_dir=tmp_path / "r")
@@ -119,5 +120,7 @@ def test_economist_report_json_and_csv(tmp_path: Path):
     data = json.loads(runner.invoke(economist_app, ["report", str(run.run_dir), "--json"]).output)
     assert [s["step"] for s in data["steps"]] == [1, 2, 3] and data["welfare_table"]
     assert all(isinstance(s["welfare_skill_weighted"], float) for s in data["steps"])
-    steps = list(csv.DictReader(io.StringIO(runner.invoke(economist_app, ["report", str(run.run_dir), "--csv"]).output)))
+    steps = list(
+        csv.DictReader(io.StringIO(runner.invoke(economist_app, ["report", str(run.run_dir), "--csv"]).output))
+    )
     assert [s["step"] for s in steps] == ["1", "2", "3"] and "W skill-wtd" in steps[0]
