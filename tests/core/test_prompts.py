@@ -68,12 +68,13 @@ def test_shipped_prompts_are_valid() -> None:
 )
 def test_placeholders_that_would_fail_at_render_are_rejected(tmp_path: Path, placeholder: str, expected: str) -> None:
     with pytest.raises(PromptError, match="persona.txt: placeholder") as info:
-        parse_prompt("persona", f"You are {placeholder}.", tmp_path / "persona.txt")
+        parse_prompt("persona", f"You are {placeholder}.", tmp_path / "persona.txt", PromptSpec.of("customer"))
     assert expected in str(info.value)
 
 
 def test_every_accepted_placeholder_renders(tmp_path: Path) -> None:
-    template = parse_prompt("persona", "You are {customer!r:>12} and {round:<3}|", tmp_path / "persona.txt")
+    spec = PromptSpec.of("customer round")
+    template = parse_prompt("persona", "You are {customer!r:>12} and {round:<3}|", tmp_path / "persona.txt", spec)
     assert template.render(customer="c1", round=2) == "You are         'c1' and 2  |"
 
 

@@ -13,7 +13,7 @@ from malles_graph.graphs.decision.answer import DecisionAnswer, answer_problems
 from malles_graph.backends.client import parse_structured
 from malles_graph.errors import MallesError
 from malles_graph.evaluation.cases import ChoiceCase, read_cases, read_predictions
-from malles_graph.prompts import check_prompts, parse_prompt, read_prompt_text
+from malles_graph.prompts import PromptSpec, check_prompts, parse_prompt, read_prompt_text
 from malles_graph.scenario import load_scenario, parse_sets
 from tests.evaluation.test_cases import case_dict
 from tests.fuzz.oracle import assert_clean_error
@@ -64,7 +64,7 @@ def test_prediction_files(path: Path) -> None:
 @pytest.mark.parametrize("path", corpus("prompts"), ids=lambda p: p.name)
 def test_prompt_files(path: Path, tmp_path: Path) -> None:
     with pytest.raises(MallesError) as info:
-        parse_prompt("persona", read_prompt_text(path), path)
+        parse_prompt("persona", read_prompt_text(path), path, PromptSpec.of("customer"))
     assert_clean_error(info.value, str(path))
 
 
