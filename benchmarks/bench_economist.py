@@ -105,7 +105,9 @@ def bench_local(workers: int, steps: int, seed: int) -> None:
           f"{[round(h, 1) for h in hours]}; mean regret vs best response per step "
           f"{[round(r['mean_regret']) for r in run.history]} $ (mean {np.mean([r['mean_regret'] for r in run.history]):,.0f} $)")
     for e in llm:
-        print(f"  step {e['step']}: ok={e['ok']} applied {[round(r) for r in e['after']]} answer {e['answer'][:120]!r}")
+        error = "" if e["ok"] else f" error {e['error']!r}"
+        print(f"  step {e['step']}: ok={e['ok']} applied {[round(r) for r in e['after']]} "
+              f"answer {e['answer'][:120]!r}{error}")
 
 
 def main() -> None:
