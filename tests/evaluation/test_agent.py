@@ -196,7 +196,7 @@ def test_cli_runs_the_graph_agent_on_the_panel_and_reports_ablations(panels, tmp
     model = tmp_path / "agent.joblib"
     result = runner.invoke(app, ["fit", "--cases", str(train), "--out", str(model)])
     assert result.exit_code == 0, result.output
-    for ablation in ("none", "no-vote"):
+    for ablation in ("none", "vote"):
         out = tmp_path / ("agent.jsonl" if ablation == "none" else f"agent-{ablation}.jsonl")
         result = runner.invoke(
             app,
@@ -206,13 +206,15 @@ def test_cli_runs_the_graph_agent_on_the_panel_and_reports_ablations(panels, tmp
     preds = [json.loads(line) for line in (tmp_path / "agent.jsonl").read_text().splitlines()]
     assert len(preds) == 20 and all(p["error"] is None and p["quantity"] >= 1 for p in preds)
     assert all(abs(sum(p["probs"].values()) - 1) < 1e-3 for p in preds)  # the vote's mean probabilities
-    assert all(sum(p["meta"]["votes"].values()) == 5 for p in preds)  # five stacker replicas voted
+    assert all(sum(p["meta"]["votes"].values()) == 1 for p in preds)  # one sample by default
+    voted = [json.loads(line) for line in (tmp_path / "agent-vote.jsonl").read_text().splitlines()]
+    assert all(sum(p["meta"]["votes"].values()) == 5 for p in voted)  # five stacker replicas voted
     result = runner.invoke(
         app,
         [
             "report",
             str(tmp_path / "agent.jsonl"),
-            str(tmp_path / "agent-no-vote.jsonl"),
+            str(tmp_path / "agent-vote.jsonl"),
             "--cases",
             str(test),
             "--reference",
@@ -222,7 +224,7 @@ def test_cli_runs_the_graph_agent_on_the_panel_and_reports_ablations(panels, tmp
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "agent-no-vote" in (tmp_path / "rep" / "report.md").read_text()
+    assert "agent-vote" in (tmp_path / "rep" / "report.md").read_text()
     # a saved agent and cases of another kind: one line naming the file and the field, exit 2, nothing written
     rows = [json.loads(line) for line in test.read_text().splitlines()]
     for row in rows:
