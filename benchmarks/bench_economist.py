@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
 
 import numpy as np
-from malles_graph.graphs.economist import run_context, run_economist
+from malles_graph.graphs.economist import run_context
+from malles_graph.graphs.run import run_scenario
 
 from malles_graph.economist.economy import best_response, evaluate
+from malles_graph.economist.runs import EconomistRunData, load_economist_run
 from malles_graph.economist.search import replay_cma, schedule_welfare
 from malles_graph.economist.tax import us_schedule
 from malles_graph.economist.welfare import summarise
@@ -42,6 +45,15 @@ def scenario(n: int, steps: int, seed: int, backend: str = "best-response", **ec
     })
 
 
+def run_stored(sc) -> EconomistRunData:
+    """Run through the generic runner into a throw-away store (as `malles economist run` does) and read it back."""
+    store = f"sqlite:///{tempfile.mkdtemp(prefix='bench-economist-')}/runs.sqlite"
+    summary = run_scenario(sc, store_url=store)
+    if summary.status != "finished":
+        raise SystemExit(f"run {summary.run_id} {summary.status}: {summary.reason}")
+    return load_economist_run(summary.run_id, store)
+
+
 def bench_planner(sizes: list[int], seeds: list[int], steps: int, budget: int) -> None:
     print(f"CMA-ES planner, best-response workers, {steps} planner steps (planner_every 1), objective skill_weighted")
     print(f"{'N':>7} {'seed':>4} {'final W':>9} {'Saez W':>9} {'best multi':>10} {'gap %':>6} {'> Saez':>6} "
@@ -51,7 +63,7 @@ def bench_planner(sizes: list[int], seeds: list[int], steps: int, budget: int) -
         for seed in seeds:
             sc = scenario(n, steps, seed, planner_every=1, check_budget=budget)
             start = time.perf_counter()
-            run = run_economist(sc, write=False)
+            run = run_stored(sc)
             check = run.analysis["stackelberg"]
             beats = check["final_welfare"] > check["saez_welfare"]
             ok = check["relative_gap"] <= 0.01
@@ -93,7 +105,7 @@ def bench_million(n: int, repeats: int) -> None:
 def bench_local(workers: int, steps: int, seed: int) -> None:
     sc = scenario(workers, steps, seed, backend="local", planner_every=1, stackelberg_check=False)
     start = time.perf_counter()
-    run = run_economist(sc, write=False)
+    run = run_stored(sc)
     llm = [e for e in run.planner_log if e["policy"] == "llm"]
     parsed = sum(e["ok"] for e in llm)
     hours = [r["mean_hours"] for r in run.history]

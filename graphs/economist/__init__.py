@@ -1,24 +1,23 @@
-"""The LLM Economist graph (react-agent layout): context, state, nodes, planning, graph, and a Python runner.
+"""The LLM Economist graph (react-agent layout): context, state, nodes, planning, graph, and the run summary.
 
-``run_inputs(scenario)`` and ``run_context(scenario, client=None)`` are what the generic runner calls;
-``graph`` is the compiled graph listed in langgraph.json; ``run_economist`` runs a scenario end to end.
+``run_inputs(scenario)``, ``run_context(scenario, client=None)`` and ``run_summary(values, context)`` are what
+the generic runner (:mod:`malles_graph.graphs.run`) calls; ``graph`` is the compiled graph listed in
+langgraph.json. Run a scenario with ``malles_graph.graphs.run.run_scenario`` (stored like any kind).
 """
 
 from .context import EconomistContext, World, build_world, run_context
-from .graph import build_economist_graph, builder, graph, recursion_limit, run_inputs, run_summary
-from .run import EconomistRun, run_economist
+from .graph import build_economist_graph, builder, graph, recursion_limit, run_inputs
+from .summary import run_summary
 
 __all__ = [
     "EconomistContext",
-    "EconomistRun",
     "World",
-    "build_economist_graph",
     "build_world",
+    "build_economist_graph",
     "builder",
     "graph",
     "recursion_limit",
     "run_context",
-    "run_economist",
     "run_inputs",
     "run_summary",
 ]

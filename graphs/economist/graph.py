@@ -55,23 +55,6 @@ def run_inputs(scenario: Scenario) -> dict:
     return {}
 
 
-def run_summary(values: dict) -> dict:
-    """The run's final figures from its last state (stored with the run by the generic runner)."""
-    history = values.get("history") or []
-    incumbent = values.get("incumbent") or {}
-    last = history[-1] if history else {}
-    return {
-        "steps": len(history),
-        "final_schedule": values.get("final_rates") or values.get("rates"),
-        "final_source": incumbent.get("source"),
-        "final_observed_welfare": incumbent.get("welfare"),
-        "last_step": {k: last[k] for k in ("welfare_skill_weighted", "mean_hours", "mean_income", "gini_pretax")
-                      if k in last},
-        "planner_actions": len(values.get("planner_log") or []),
-        "votes": len(values.get("votes") or []),
-    }
-
-
 def recursion_limit(scenario: Scenario) -> int:
     """Supersteps a run needs (about five per step), with room to spare."""
     steps = scenario.economist.steps if scenario.economist else 1
@@ -81,4 +64,4 @@ def recursion_limit(scenario: Scenario) -> int:
 builder = build_economist_graph()
 graph = builder.compile(name="economist")
 
-__all__ = ["build_economist_graph", "builder", "graph", "recursion_limit", "run_inputs", "run_summary"]
+__all__ = ["build_economist_graph", "builder", "graph", "recursion_limit", "run_inputs"]

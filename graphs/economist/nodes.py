@@ -170,7 +170,7 @@ def after_step(state: EconomistState, runtime: Runtime[EconomistContext]) -> Lit
 
 METRICS = ("welfare_skill_weighted", "welfare_utilitarian", "welfare_inverse_income", "mean_income", "median_income",
            "mean_hours", "idle_share", "revenue_per_worker", "gini_pretax", "gini_disposable", "mean_regret",
-           "llm_calls", "worker_failures")
+           "llm_calls", "worker_failures", "population")
 
 
 def advance(state: EconomistState, runtime: Runtime[EconomistContext]) -> dict:

@@ -68,7 +68,7 @@ def run_preflight(scenario: Scenario) -> list[str]:
     return problems
 
 
-def run_summary(values: dict[str, Any]) -> dict[str, Any]:
+def run_summary(values: dict[str, Any], _context: Any = None) -> dict[str, Any]:
     """Rounds run, convergence and the final m (the rounds themselves are stored round by round)."""
     reports = values.get("reports") or []
     final = reports[-1] if reports else None

@@ -66,6 +66,7 @@ class RunHandle:
         self._client = client
         self._inputs = inputs
         self._run_client: Any = None
+        self._context: Any = None  # the kind's runtime context, built in the run thread (the summary hook reads it)
         self._engine = make_engine(url)
         self._queue: queue.Queue[Any] = queue.Queue()
         self._ended = False
@@ -167,7 +168,7 @@ class RunHandle:
         elif self.token.is_set() and self.token.status == "failed":
             status, reason = "failed", self.token.reason
         try:
-            summary = self.runner.summary(values)
+            summary = self.runner.summary(values, self._context)
             self._publish(RunFinished(status=status, reason=reason, summary=summary), recorder)
             self.summary = summarise(self._engine, self.run_id, self.url, resumed=self.resumed)
             self.summary.wall_s = time.perf_counter() - self._started
@@ -194,7 +195,7 @@ class RunHandle:
         from malles_graph.store.checkpoint import open_checkpointer
 
         client = self._run_client = run_client(self._client, self.token)
-        ctx = self.runner.context(self.scenario, client)
+        ctx = self._context = self.runner.context(self.scenario, client)
         config = {
             "configurable": {"thread_id": self.run_id},
             "recursion_limit": 50 * max(1, self.runner.total_rounds(self.scenario)) + 100,

@@ -10,8 +10,10 @@ A kind's package (``malles_graph.graphs.<package>``) provides, per the run contr
     the runtime context: LLM client, data, retriever (never module-level registries).
 ``run_preflight(scenario) -> list[str]`` (optional)
     problems found before any work; the run is refused with all of them.
-``run_summary(values) -> dict`` (optional)
-    the kind's final figures from the graph's last state, stored with the run.
+``run_summary(values, context) -> dict`` (optional)
+    the kind's final figures from the graph's last state and the run's context (its rebuilt data,
+    e.g. the economist's population for the welfare table), stored with the run. Front ends render
+    its ``figures`` ({label: text}) and ``tables`` ({name of an entry that is a list of rows: columns shown}).
 
 Front ends never switch on the kind: they call :func:`start_run` / :func:`resume_run` and
 consume the handle's events; adding a kind is one row here.
@@ -66,9 +68,9 @@ class KindRunner:
         check = getattr(self.module(), "run_preflight", None)
         return list(check(scenario)) if check else []
 
-    def summary(self, values: dict[str, Any]) -> dict[str, Any]:
+    def summary(self, values: dict[str, Any], context: Any) -> dict[str, Any]:
         summarise = getattr(self.module(), "run_summary", None)
-        return dict(summarise(values)) if summarise and values else {}
+        return dict(summarise(values, context)) if summarise and values else {}
 
     def start(self, scenario: Scenario, **options: Any) -> Any:
         """Start a new run of ``scenario``; see :func:`malles_graph.graphs.run.start.start`."""
@@ -95,7 +97,7 @@ RUNNERS: dict[str, KindRunner] = {
     "retail": KindRunner("retail", "population", lambda s: s.mean_field.max_rounds, _population_fields, ("decision",)),
     "economist": KindRunner(
         "economist", "economist", lambda s: s.economist.steps if s.economist else 0,
-        lambda s: {"archetypes": s.economist.archetypes or 0} if s.economist else {},
+        lambda s: {"archetypes": s.economist.archetypes or 0, "n_customers": s.economist.n_workers} if s.economist else {},
     ),
     "wholesale": KindRunner("wholesale", "wholesale", lambda _s: 1),
 }

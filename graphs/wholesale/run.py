@@ -32,7 +32,7 @@ def run_preflight(scenario: Scenario) -> list[str]:
     return problems
 
 
-def run_summary(values: dict[str, Any]) -> dict[str, Any]:
+def run_summary(values: dict[str, Any], _context: Any = None) -> dict[str, Any]:
     """Everything ``malles wholesale show/discover`` needs: the rule, orders, the comparison, the records, the items."""
     return {
         "ok": bool(values.get("ok")),

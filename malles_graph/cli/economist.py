@@ -7,11 +7,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from malles_graph.cli.tables import CsvOpt, JsonOpt, print_table
-from malles_graph.scenario import Scenario
 
 app = typer.Typer(help="LLM Economist: workers choose hours, a planner sets tax rates (Karten et al. 2025).",
                   no_args_is_help=True)
@@ -70,70 +68,61 @@ def run(
     workers: Annotated[int | None, typer.Option(help="override economist.n_workers")] = None,
     steps: Annotated[int | None, typer.Option(help="override economist.steps")] = None,
     seed: Annotated[int | None, typer.Option(help="override the scenario seed")] = None,
-    out: Annotated[Path | None, typer.Option(help="run folder (default runs/economist/<time>-<name>-<key>)")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override any field: key.path=value")] = None,
+    resume: Annotated[str | None, typer.Option(help="resume the interrupted run RUN_ID")] = None,
+    store: Annotated[str | None, typer.Option(help="database URL (sqlite:///... or postgresql://...)")] = None,
 ) -> None:
-    """Run an economist scenario and persist it; prints the welfare table at the end.
+    """Run an economist scenario (the same runner and store as `malles run`); prints the welfare table at the end.
 
     Examples:
       malles economist run scenarios/economist-best-response.yaml
       malles economist run scenarios/economist-local.yaml --workers 10 --steps 4
-      malles economist run scenarios/economist-archetypes.yaml --backend best-response
+      malles economist run scenarios/economist-best-response.yaml --set economist.n_workers=200
+      malles economist run scenarios/economist-local.yaml --resume economist-local-20261123-171500-ab12
     """
-    from malles_graph.scenario import load_scenario
+    from malles_graph.cli.running import run_any
+    from malles_graph.errors import ScenarioError
+    from malles_graph.scenario import load_scenario, parse_sets
 
     overrides = {"backend.name": backend, "economist.n_workers": workers, "economist.steps": steps, "seed": seed}
-    run_loaded(load_scenario(scenario, overrides), out)
-
-
-def run_loaded(sc: Scenario, out: Path | None = None) -> None:
-    """Run a loaded economist scenario with a progress bar; print the welfare summary (also `malles run`)."""
-    from malles_graph.graphs.economist import run_economist
-
-    with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TextColumn("{task.fields[info]}"), console=console,
-    ) as bar:
-        task = bar.add_task(sc.name, total=sc.economist.steps, info="")
-
-        def progress(step: int, total: int, row: dict) -> None:
-            key = f"welfare_{sc.economist.objective}"
-            bar.update(task, completed=step, info=f"W={row[key]:,.0f} hours={row['mean_hours']:.1f}")
-
-        result = run_economist(sc, progress=progress, run_dir=out)
-    print_run_summary(result.meta, result.analysis, result.history)
-    console.print(f"run folder: {result.run_dir}\nreport: malles economist report {result.run_dir}")
+    sc = load_scenario(scenario, overrides | parse_sets(set_ or []))
+    if sc.kind != "economist":
+        raise ScenarioError(f"{scenario}: kind is {sc.kind!r}; `malles economist run` runs economist scenarios "
+                            "(use `malles run` for any kind)")
+    run_any(sc, resume=resume, store=store, console=console)
 
 
 @app.command()
 def report(
-    run_ref: Annotated[str, typer.Argument(help="run folder, or run id (its folder name or key under runs/economist)")],
-    out: Annotated[Path | None, typer.Option(help="where to write the PNG plots (default <run>/report)")] = None,
+    run_id: Annotated[str, typer.Argument(help="run id of a stored economist run (see `malles runs`)")],
+    out: Annotated[Path | None, typer.Option(help="where to write the PNG plots (default runs/<run id>/report)")] = None,
+    store: Annotated[str | None, typer.Option(help="database URL (sqlite:///... or postgresql://...)")] = None,
     as_json: JsonOpt = False,
     as_csv: CsvOpt = False,
 ) -> None:
-    """Tables and plots of a finished run: welfare over time against the Saez and U.S. baselines.
+    """Tables and plots of a stored run: welfare over time against the Saez and U.S. baselines.
 
     --json prints the steps, elections, welfare table and run metadata; --csv the steps table.
 
     Examples:
-      malles economist report runs/economist/20260101-120000-economist-best-response-1a2b3c4d
-      malles economist report 1a2b3c4d --csv > steps.csv
+      malles economist report economist-best-response-20260101-120000-ab12
+      malles economist report economist-best-response-20260101-120000-ab12 --csv > steps.csv
     """
     from malles_graph.cli.tables import emit, output_format
     from malles_graph.economist.report import make_report
 
     fmt = output_format(as_json, as_csv)
-    rep = make_report(run_ref, out)
+    rep = make_report(run_id, out, store)
     run = rep.run
-    steps = run.steps.to_dicts()
-    table = Table(title=f"steps of {run.path.name}")
+    steps = run.history
+    table = Table(title=f"steps of {run.run_id}")
     for col in ("step", "rates %", "W skill-wtd", "W utilitarian", "W inv-income", "hours", "Gini", "regret $", "LLM calls"):
         table.add_column(col, justify="right")
     for row in steps:
         table.add_row(
             str(row["step"]), " ".join(f"{r:.0f}" for r in row["schedule"]), f"{row['welfare_skill_weighted']:,.0f}",
             f"{row['welfare_utilitarian']:,.0f}", f"{row['welfare_inverse_income']:,.2f}", f"{row['mean_hours']:.1f}",
-            f"{row['gini_pretax']:.3f}", f"{row['mean_regret']:,.0f}", str(row.get("llm_calls", 0)),
+            f"{row['gini_pretax']:.3f}", f"{row['mean_regret']:,.0f}", f"{row.get('llm_calls', 0):g}",
         )
     tables = [table]
     if run.votes:
@@ -145,7 +134,7 @@ def report(
             votes.add_row(str(v["step"]), ", ".join(f"{k} {n:g}" for k, n in v["votes"].items()), v["winner"])
         tables.append(votes)
     if fmt != "table":
-        data = {"run": str(run.path), "meta": run.meta, "steps": steps, "votes": run.votes,
+        data = {"run": run.run_id, "status": run.run.status, "meta": run.meta, "steps": steps, "votes": run.votes,
                 "welfare_table": run.analysis.get("table", []), "plots": [str(f) for f in rep.figures]}
         emit(console, tables, fmt, data)
         return

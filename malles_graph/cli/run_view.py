@@ -144,7 +144,33 @@ def summary_table(summary: RunSummary) -> Table:
             extra = "" if option not in demand else f", demand {demand[option]:,.1f}"
             extra += "" if option not in prices else f", price {prices[option]:.2f}"
             table.add_row(escape(f"m[{option}]"), f"{share:.3f}{extra}")
+    # the kind's own final figures, as its run_summary hook declared them (see graphs/run/table.py)
+    for label, text in (summary.summary.get("figures") or {}).items():
+        table.add_row(escape(label), escape(str(text)))
+    for name, columns in (summary.summary.get("tables") or {}).items():
+        rows = summary.summary.get(name) or []
+        if rows:
+            table.add_row(escape(name.replace("_", " ")), rows_table(rows, columns))
     return table
+
+
+def rows_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] = ()) -> Table:
+    """A list of flat records as a table (``columns`` of them, default all): numbers formatted, lists joined."""
+    table = Table(show_edge=False, pad_edge=False)
+    columns = [c for c in columns if c in rows[0]] or list(rows[0])
+    for name in columns:
+        table.add_column(name.replace("_", " "), justify="left" if isinstance(rows[0][name], str) else "right")
+    for row in rows:
+        table.add_row(*(escape(_cell(row.get(name))) for name in columns))
+    return table
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return " ".join(_cell(v) for v in value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "-" if value is None else str(value)
+    return f"{value:g}" if abs(value) < 100 and float(value).is_integer() else _fmt(float(value))
 
 
 def _metric(r: RoundRecord, name: str) -> float | None:

@@ -1,6 +1,6 @@
 """The economist report: welfare over time against the Saez and U.S. baselines, tables and PNG plots.
 
-Works from a run folder alone (see runstore.py), so a report can be made long after the run.
+Works from the run store alone (see runs.py), so a report can be made long after the run, in any process.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402
 
-from malles_graph.economist.runstore import RunData, load_run  # noqa: E402
+from malles_graph.economist.runs import EconomistRunData as RunData  # noqa: E402
+from malles_graph.economist.runs import load_economist_run  # noqa: E402
 from malles_graph.economist.welfare import OBJECTIVES  # noqa: E402
 
 BASELINE_STYLES = {"us 2024": ("tab:red", "--"), "saez": ("tab:green", "--"), "flat": ("tab:gray", ":"),
@@ -55,7 +56,7 @@ def plot_welfare(run: RunData, path: Path) -> Path:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("welfare per capita")
     axes[-1].legend(fontsize=8, loc="best")
-    fig.suptitle(f"welfare over time — {run.meta.get('scenario', {}).get('name', run.path.name)}")
+    fig.suptitle(f"welfare over time — {run.run.name} ({run.run_id})")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -106,10 +107,15 @@ def plot_labour(run: RunData, path: Path) -> Path:
     return path
 
 
-def make_report(ref: str | Path, out_dir: Path | None = None) -> Report:
-    """Load a run and write its plots (welfare.png, rates.png, labour.png) under ``<run>/report``."""
-    run = load_run(ref)
-    out = out_dir or run.path / "report"
+def make_report(run_id: str, out_dir: Path | None = None, store_url: str | None = None) -> Report:
+    """Load a stored run and write its plots (welfare.png, rates.png, labour.png) under ``out_dir``.
+
+    The default folder is ``runs_dir()/<run id>/report``.
+    """
+    from malles_graph.paths import runs_dir
+
+    run = load_economist_run(run_id, store_url)
+    out = out_dir or runs_dir() / run.run_id / "report"
     out.mkdir(parents=True, exist_ok=True)
     figures = [plot_welfare(run, out / "welfare.png"), plot_rates(run, out / "rates.png"), plot_labour(run, out / "labour.png")]
     return Report(run=run, figures=figures)

@@ -109,18 +109,17 @@ def test_json_and_csv_together_is_refused(store: str):
     assert result.exit_code == 2 and "--json" in result.output
 
 
-def test_economist_report_json_and_csv(tmp_path: Path):
-    from malles_graph.graphs.economist import run_economist
-
+def test_economist_report_json_and_csv():
     from malles_graph.cli.economist import app as economist_app
+    from tests.economist.stored import stored_run
     from tests.economist.test_graph import scenario
 
-    run = run_economist(scenario(steps=3), run_dir=tmp_path / "r")
+    run = stored_run(scenario(steps=3))
     runner = CliRunner()
-    data = json.loads(runner.invoke(economist_app, ["report", str(run.run_dir), "--json"]).output)
+    data = json.loads(runner.invoke(economist_app, ["report", run.run_id, "--json"]).output)
     assert [s["step"] for s in data["steps"]] == [1, 2, 3] and data["welfare_table"]
     assert all(isinstance(s["welfare_skill_weighted"], float) for s in data["steps"])
     steps = list(
-        csv.DictReader(io.StringIO(runner.invoke(economist_app, ["report", str(run.run_dir), "--csv"]).output))
+        csv.DictReader(io.StringIO(runner.invoke(economist_app, ["report", run.run_id, "--csv"]).output))
     )
     assert [s["step"] for s in steps] == ["1", "2", "3"] and "W skill-wtd" in steps[0]

@@ -14,7 +14,6 @@ from malles_graph.graphs.economist import (
     build_economist_graph,
     graph,
     run_context,
-    run_economist,
     run_inputs,
 )
 from typer.testing import CliRunner
@@ -23,6 +22,7 @@ from malles_graph.economist.tax import US_RATES
 from malles_graph.errors import ScenarioError
 from malles_graph.events import DecisionFinished, RoundFinished, RoundStarted, TurnStreamed
 from malles_graph.scenario import load_scenario, parse_scenario
+from tests.economist.stored import stored_run
 from tests.fakes import ScriptedChatModel
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,7 +58,7 @@ def responder(planner=None, worker: str = '{"hours": 30}', vote: str = '{"vote":
 def events_of(sc, chat=None) -> list:
     from malles_graph.backends import build_client
 
-    client = build_client(sc.backend, chat_model=chat) if chat is not None else None
+    client = build_client(sc.backend, chat) if chat is not None else None
     return [e for e in graph.stream(run_inputs(sc), context=run_context(sc, client), stream_mode="custom")]
 
 
@@ -112,10 +112,11 @@ def test_llm_workers_stream_turns_and_decisions():
 
 
 # -- best-response runs ------------------------------------------------------------------------------
-def test_best_response_run_is_reproducible_and_persisted(tmp_path: Path):
+def test_best_response_run_is_reproducible_and_stored():
     sc = scenario(steps=6, vote_every=3, stackelberg_check=False)
-    a = run_economist(sc, run_dir=tmp_path / "a")
-    b = run_economist(sc, run_dir=tmp_path / "b")
+    a = stored_run(sc)
+    b = stored_run(sc)
+    assert a.run_id != b.run_id  # two runs in the one store, both read back from it
     key = "welfare_skill_weighted"
     assert [r[key] for r in a.history] == [r[key] for r in b.history]
     assert [r["schedule"] for r in a.history] == [r["schedule"] for r in b.history]
@@ -123,15 +124,17 @@ def test_best_response_run_is_reproducible_and_persisted(tmp_path: Path):
     assert all(r["mean_regret"] == 0 for r in a.history)  # best responders have no regret
     assert [e["step"] for e in a.planner_log] == [2, 4]
     assert len(a.votes) == 1 and sum(a.votes[0]["votes"].values()) == 60
-    for name in ("meta.json", "steps.parquet", "planner.jsonl", "votes.jsonl", "analysis.json", "saez.json",
-                 "observations.json"):
-        assert (a.run_dir / name).exists(), name
-    changed = run_economist(parse_scenario({**sc.model_dump(), "seed": 99}), write=False)
+    # the run's summary holds what the report needs: counts, the Saez schedule, the welfare table, the credits
+    assert a.run.status == "finished" and a.run.n_customers == 60 and len(a.run.rounds) == 6
+    assert a.meta["steps"] == 6 and a.meta["final_schedule"] and a.saez["rates"] == a.meta["saez_schedule"]
+    assert a.analysis["table"][0]["schedule"] == "final (run)" and a.observations
+    assert a.analysis["table"][0]["rates"] == a.meta["final_schedule"]
+    changed = stored_run(parse_scenario({**sc.model_dump(), "seed": 99}))
     assert changed.history[0][key] != a.history[0][key]
 
 
 def test_analysis_table_and_multi_start_check(tmp_path: Path):
-    run = run_economist(scenario(steps=4), write=False)
+    run = stored_run(scenario(steps=4))
     names = [r["schedule"] for r in run.analysis["table"]]
     for expected in ("final (run)", "saez (skill_weighted)", "us 2024", "flat 20%", "best of multi-start search",
                      "saez (utilitarian)", "saez (inverse_income)"):
@@ -145,31 +148,71 @@ def test_analysis_table_and_multi_start_check(tmp_path: Path):
     assert rows["optimum of inverse_income (search)"]["idle_share"] > rows["saez (skill_weighted)"]["idle_share"]
 
 
-def test_report_from_run_folder(tmp_path: Path):
+def test_report_reads_the_run_from_the_store(tmp_path: Path):
     from malles_graph.cli.economist import app
 
-    run = run_economist(scenario(steps=3, stackelberg_check=False), run_dir=tmp_path / "r")
-    result = CliRunner().invoke(app, ["report", str(run.run_dir)])
+    run = stored_run(scenario(steps=3, stackelberg_check=False))
+    result = CliRunner().invoke(app, ["report", run.run_id, "--out", str(tmp_path / "plots")])
     assert result.exit_code == 0, result.output
-    assert "final schedule (the incumbent" in result.output
+    assert "final schedule (the incumbent" in result.output and "welfare table" in result.output
     for png in ("welfare.png", "rates.png", "labour.png"):
-        assert (run.run_dir / "report" / png).stat().st_size > 10_000
+        assert (tmp_path / "plots" / png).stat().st_size > 10_000
+    default = CliRunner().invoke(app, ["report", run.run_id])  # plots under runs/<run id>/report
+    assert default.exit_code == 0, default.output
+    from malles_graph.paths import runs_dir
+
+    assert (runs_dir() / run.run_id / "report" / "welfare.png").exists()
+
+
+def test_report_of_an_unknown_run_is_one_clear_error(monkeypatch, capsys):
+    from malles_graph.cli import main
+
+    monkeypatch.setattr("sys.argv", ["malles", "economist", "report", "no-such-run"])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    text = "".join(capsys.readouterr())
+    assert exit_.value.code == 2 and "no run 'no-such-run'" in text and "Traceback" not in text
+
+
+def test_economist_run_command_is_the_generic_runner_and_show_has_the_welfare_table(tmp_path: Path):
+    from malles_graph.cli import app as main_app
+    from malles_graph.cli.economist import app
+
+    path = tmp_path / "e.yaml"
+    path.write_text("name: e\nkind: economist\nseed: 2\neconomist:\n  steps: 2\n  planner_every: 1\n"
+                    "  n_workers: 50\n  check_budget: 20\n")
+    result = CliRunner().invoke(app, ["run", str(path), "--set", "economist.steps=3"])
+    assert result.exit_code == 0, result.output
+    assert "started run" in result.output and "round 3:" in result.output and "run finished" in result.output
+    run_id = result.output.split("started run ")[1].split(",")[0].split()[0]
+    assert "near-Stackelberg gap" in result.output and "final (run)" in result.output
+    shown = CliRunner().invoke(main_app, ["show", run_id])
+    assert shown.exit_code == 0, shown.output
+    assert "welfare table" in shown.output and "saez (skill_weighted)" in shown.output and "us 2024" in shown.output
+    listed = CliRunner().invoke(main_app, ["runs"])
+    assert run_id in listed.output and "economist" in listed.output
+    again = CliRunner().invoke(app, ["run", str(path), "--resume", run_id])  # a finished run: nothing to redo
+    assert again.exit_code == 0 and "already finished" in again.output
+    retail = tmp_path / "r.yaml"
+    retail.write_text("name: r\nkind: retail\n")
+    with pytest.raises(ScenarioError, match="malles run"):
+        CliRunner().invoke(app, ["run", str(retail)], catch_exceptions=False)
 
 
 # -- scripted LLM workers --------------------------------------------------------------------------
 def test_invalid_worker_answers_are_failures_not_defaults(tmp_path: Path):
     chat = ScriptedChatModel(responder=responder(worker='{"hours": 45}'))
-    run = run_economist(scenario("local", n_workers=5, steps=1), chat_model=chat, run_dir=tmp_path / "r")
+    run = stored_run(scenario("local", n_workers=5, steps=1), chat)
     row = run.history[0]
     assert row["worker_failures"] == 5 and row["population"] == 0  # nobody had a valid choice: no one counted
-    decisions = [json.loads(x) for x in (tmp_path / "r" / "decisions.jsonl").read_text().splitlines()]
-    assert len(decisions) == 5 and all(not d["ok"] and "45" in d["error"] and d["choice"] is None for d in decisions)
+    decisions = run.decisions
+    assert len(decisions) == 5 and all(not d.ok and "45" in d.error and d.choice is None for d in decisions)
 
 
 def test_archetypes_keep_the_call_count():
     chat = ScriptedChatModel(responder=responder())
-    run = run_economist(scenario("local", n_workers=3000, archetypes=30, steps=2, planner_every=5,
-                                 stackelberg_check=False), chat_model=chat, write=False)
+    run = stored_run(scenario("local", n_workers=3000, archetypes=30, steps=2, planner_every=5,
+                                 stackelberg_check=False), chat)
     assert [r["llm_calls"] for r in run.history] == [30, 30]
     assert run.history[0]["population"] == 3000
     assert run.meta["n_simulated"] == 30
@@ -191,9 +234,9 @@ def test_llm_ballots_are_shuffled_and_tallied_by_platform():
         raise AssertionError("flat platform not on the ballot")
 
     chat = ScriptedChatModel(responder=vote)
-    run = run_economist(scenario("local", n_workers=8, steps=3, planner_every=5, vote_every=2,
+    run = stored_run(scenario("local", n_workers=8, steps=3, planner_every=5, vote_every=2,
                                  vote_platforms=["planner", "flat"], stackelberg_check=False),
-                        chat_model=chat, write=False)
+                        chat_model=chat)
     (record,) = run.votes
     assert record["winner"] == "flat" and record["votes"] == {"planner": 0.0, "flat": 8.0}
     assert run.history[-1]["schedule"] == [20.0] * 7 and run.history[-1]["source"] == "vote:flat"
@@ -204,7 +247,7 @@ def test_llm_ballots_are_shuffled_and_tallied_by_platform():
 def test_democratic_mode_elects_a_leader_whose_platform_sets_the_rates():
     sc = scenario(n_workers=300, steps=4, planner="fixed", vote_every=2, vote_mode="leader", candidates=3,
                   stackelberg_check=False)
-    run = run_economist(sc, write=False)
+    run = stored_run(sc)
     (record,) = run.votes
     assert len(record["platforms"]) == 3 and all(name.startswith("leader:worker-") for name in record["platforms"])
     assert record["winner"] in record["platforms"] and sum(record["votes"].values()) == 300
@@ -212,8 +255,8 @@ def test_democratic_mode_elects_a_leader_whose_platform_sets_the_rates():
     assert run.history[2]["source"] == f"vote:{record['winner']}"
     # LLM candidates write bounded platforms through the same schema as the planner
     chat = ScriptedChatModel(responder=responder(vote='{"vote": "A"}'))
-    llm = run_economist(scenario("local", n_workers=6, steps=3, planner="fixed", vote_every=2, vote_mode="leader",
-                                 candidates=2, stackelberg_check=False), chat_model=chat, write=False)
+    llm = stored_run(scenario("local", n_workers=6, steps=3, planner="fixed", vote_every=2, vote_mode="leader",
+                                 candidates=2, stackelberg_check=False), chat)
     assert llm.votes[0]["winner"].startswith("leader:worker-")
     assert llm.history[-1]["schedule"] == [r + 5 for r in US_RATES]
 
@@ -263,7 +306,7 @@ def test_scenarios_smoke_run(path: Path):
         sets["economist.archetypes"] = 10
     sc = load_scenario(path, sets)
     chat = ScriptedChatModel(responder=responder()) if sc.backend.name != "best-response" else None
-    run = run_economist(sc, chat_model=chat, write=False)
+    run = stored_run(sc, chat)
     assert len(run.history) == 3 and np.isfinite(run.history[-1]["welfare_skill_weighted"])
 
 
@@ -282,10 +325,10 @@ def test_real_local_backend_tiny_run(tmp_path: Path, local_backend):
         "backend": {**local_backend.model_dump(), "max_tokens": 24, "max_retries": 0},
         "economist": {"n_workers": 2, "steps": 2, "planner_every": 1, "stackelberg_check": False},
     })
-    run = run_economist(sc, run_dir=tmp_path / "r")
+    run = stored_run(sc)
     assert len(run.history) == 2 and len(run.planner_log) == 1
-    decisions = [json.loads(x) for x in (tmp_path / "r" / "decisions.jsonl").read_text().splitlines()]
+    decisions = run.decisions
     assert len(decisions) == 4
     for d in decisions:  # each answer is either a valid grid choice or a recorded failure
-        assert (d["ok"] and float(d["choice"]) in range(0, 101, 10)) or (not d["ok"] and d["error"])
+        assert (d.ok and float(d.choice) in range(0, 101, 10)) or (not d.ok and d.error)
     assert run.meta["llm_calls"] == 5  # 2 workers x 2 steps + 1 planner action, no repairs

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from langchain_core.outputs import ChatResult
 from langgraph.checkpoint.memory import InMemorySaver
-from malles_graph.graphs.economist import builder, run_context, run_economist, run_inputs
+from malles_graph.graphs.economist import builder, run_context, run_inputs
 from pydantic import PrivateAttr
 
 from malles_graph.backends import LLMClient
@@ -25,6 +25,7 @@ from malles_graph.economist.search import replay_cma
 from malles_graph.economist.tax import US_RATES, rebate_per_worker
 from malles_graph.prompts import load_prompt
 from malles_graph.scenario import parse_scenario
+from tests.economist.stored import stored_run
 from tests.economist.test_graph import rates_json, responder, scenario
 from tests.fakes import ScriptedChatModel
 
@@ -53,8 +54,8 @@ def test_credit_splits_a_period_at_a_vote():
 def test_the_planner_is_credited_only_with_its_own_schedule_in_a_period_with_a_vote():
     chat = ScriptedChatModel(responder=responder(vote='{"vote": "A"}'))
     # steps 1-2 U.S., vote at 2 (both voters pick A, whatever it is), step 3 under the winner, planner at 3
-    run = run_economist(scenario("local", n_workers=2, steps=4, planner_every=3, vote_every=2,
-                                 vote_platforms=["us", "flat"], stackelberg_check=False), chat_model=chat, write=False)
+    run = stored_run(scenario("local", n_workers=2, steps=4, planner_every=3, vote_every=2,
+                                 vote_platforms=["us", "flat"], stackelberg_check=False), chat)
     winner = run.votes[0]["winner"]
     credited = run.planner_log[0]["credited"]
     rows = run.history
@@ -70,7 +71,7 @@ def test_final_schedule_is_the_incumbent_and_a_revert_reaches_it():
     # utilitarian welfare falls with every tax raise: U.S. +10 is worse than U.S., so U.S. stays the incumbent
     sc = scenario("local", worker="best_response", objective="utilitarian", n_workers=200, steps=4, planner_every=1,
                   stackelberg_check=False)
-    run = run_economist(sc, chat_model=chat, write=False)
+    run = stored_run(sc, chat)
     first, second, third = run.planner_log
     assert first["after"] == [r + 10 for r in US_RATES]
     # the second proposal is 20 points below the trial in force: allowed, because moves are bounded around
@@ -100,7 +101,7 @@ def test_saez_utilitarian_raises_nothing_and_points_belong_to_the_final_iterate(
 # -- the numeric planner ----------------------------------------------------------------------------------
 def test_cma_planner_beats_saez_and_is_near_the_multi_start_best():
     sc = scenario(n_workers=200, steps=60, planner_every=1, seed=8, check_budget=150)
-    run = run_economist(sc, write=False)
+    run = stored_run(sc)
     check = run.analysis["stackelberg"]
     assert check["final_welfare"] > check["saez_welfare"]
     assert check["relative_gap"] < 0.01, check
@@ -145,8 +146,8 @@ def test_llm_roles_send_constrained_schemas_and_prompts_hold_no_example_answer()
 
 def test_a_planner_that_never_parses_never_stalls_the_run():
     chat = ScriptedChatModel(responder=responder(planner=lambda _p: "4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4"))
-    run = run_economist(scenario("local", worker="best_response", steps=4, planner_every=1, stackelberg_check=False),
-                        chat_model=chat, write=False)
+    run = stored_run(scenario("local", worker="best_response", steps=4, planner_every=1, stackelberg_check=False),
+                        chat_model=chat)
     assert len(run.history) == 4 and [e["ok"] for e in run.planner_log] == [False] * 3
     assert all(e["after"] == e["before"] and e["error"] and e["calls"] == 2 for e in run.planner_log)
     assert run.meta["planner_parsed_share"] == 0.0 and run.meta["planner_failures"] == 3
