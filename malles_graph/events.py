@@ -169,19 +169,14 @@ def parse_event(data: dict[str, Any] | RunEvent) -> RunEvent:
 def as_event(chunk: Any) -> RunEvent | None:
     """A custom-stream chunk as a run event, or None when it is not one.
 
-    Graphs emit event models; a bare :class:`TranscriptTurn` (the decision graph's live turns) is
-    a :class:`TurnStreamed` preview; dicts with a ``type`` are parsed, and a dict without one is such a
-    turn as a remote stream (the LangGraph Server API) delivers it.
+    Graphs emit event models; a remote stream (the LangGraph Server API) delivers them as dicts with
+    their ``type``, which are parsed back.
     """
     if isinstance(chunk, EVENT_TYPES):
         return chunk  # type: ignore[return-value]
-    if isinstance(chunk, TranscriptTurn):
-        return TurnStreamed(turn=chunk)
-    if isinstance(chunk, dict):
+    if isinstance(chunk, dict) and isinstance(chunk.get("type"), str):
         try:
-            if isinstance(chunk.get("type"), str):
-                return parse_event(chunk)
-            return TurnStreamed(turn=TranscriptTurn.model_validate(chunk))
+            return parse_event(chunk)
         except ValueError:
             return None
     return None

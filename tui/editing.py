@@ -151,24 +151,8 @@ def save(file: EditableFile, text: str) -> Validation:
     """Validate then write; invalid text is never written (the returned Validation says why)."""
     result = validate(file, text)
     if result.ok:
-        atomic_write(file.path, text)
-        if file.kind == "prompt":
-            forget_loaded_prompts()
+        atomic_write(file.path, text)  # the next run's context loads the saved file
     return result
-
-
-def forget_loaded_prompts() -> None:
-    """Drop prompt templates the decision graph cached in this process, so the next run reads the saved file.
-
-    The graph caches loaded templates per (name, folder) in ``malles_graph.graphs.decision.common._PROMPTS``;
-    the app is a long-lived process where a saved prompt must take effect without a restart.
-    """
-    import sys
-
-    module = sys.modules.get("malles_graph.graphs.decision.common")
-    cache = getattr(module, "_PROMPTS", None)
-    if isinstance(cache, dict):
-        cache.clear()
 
 
 # Values for previewing a prompt when no real situation is at hand: a plausible Ta Feng shopper.

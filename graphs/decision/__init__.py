@@ -22,7 +22,7 @@ from malles_graph.graphs.decision.api import (
     make_context,
     stream_decision,
 )
-from malles_graph.graphs.decision.common import DecideTarget, clear_prompt_cache, prompt
+from malles_graph.graphs.decision.common import DecideTarget, prompt
 from malles_graph.graphs.decision.context import (
     ROLES,
     DecisionContext,
@@ -72,7 +72,6 @@ __all__ = [
     "bottlenecks",
     "build_decision_graph",
     "builder",
-    "clear_prompt_cache",
     "context_for_scenario",
     "decide",
     "decide_messages",

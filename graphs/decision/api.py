@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from malles_graph.agents import AgentOutcome, TranscriptTurn
 from malles_graph.backends import LLMClient
+from malles_graph.events import TurnStreamed
 from malles_graph.models import ChoiceSituation, Decision, HiddenFactors
 from malles_graph.retrieval_api import Retriever
 from malles_graph.scenario import BackendConfig, DecisionOptions
@@ -85,8 +86,8 @@ def stream_decision(
     final: dict[str, Any] = {}
     inputs = {"agent_id": agent_id or situation.customer.customer_id, "situation": situation}
     for mode, chunk in graph.stream(inputs, context=ctx, stream_mode=["custom", "values"]):
-        if mode == "custom" and isinstance(chunk, TranscriptTurn):
-            yield chunk
+        if mode == "custom" and isinstance(chunk, TurnStreamed):
+            yield chunk.turn
         elif mode == "values":
             final = chunk
     yield DecisionResult(outcome=final["outcome"], decision=final.get("decision"), hidden=final.get("hidden"))

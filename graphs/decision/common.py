@@ -10,6 +10,7 @@ from malles_graph.graphs.decision.context import DecisionContext, resolve_contex
 from malles_graph.graphs.decision.state import DecisionState, SampleTask
 
 from malles_graph.agents import TranscriptTurn
+from malles_graph.events import TurnStreamed
 from malles_graph.prompts import PromptTemplate, load_prompt
 
 DecideTarget = Literal["decide", "single_agent"]
@@ -21,27 +22,22 @@ def context_of(runtime: Runtime[Any]) -> DecisionContext:
 
 
 def emit(runtime: Runtime[Any], turns: list[TranscriptTurn]) -> list[TranscriptTurn]:
+    """Stream each turn as a typed run event while the node runs (the one event stream of every graph)."""
     for turn in turns:
-        runtime.stream_writer(turn)
+        runtime.stream_writer(TurnStreamed(turn=turn))
     return turns
 
 
-_PROMPTS: dict[tuple[str, str | None], PromptTemplate] = {}
-
-
 def prompt(name: str, ctx: DecisionContext) -> PromptTemplate:
-    """Loaded once per (name, folder); prompt files are checked against PROMPT_SPECS when loaded."""
-    key = (name, ctx.prompts_dir)
-    if key not in _PROMPTS:
+    """Loaded once per context (so a run reads the files as they were when it started, and an edited
+    prompt takes effect in the next run); files are checked against PROMPT_SPECS when loaded."""
+    templates = ctx.prompt_templates
+    if name not in templates:
         from pathlib import Path
 
-        _PROMPTS[key] = load_prompt(name, Path(ctx.prompts_dir) if ctx.prompts_dir else None)
-    return _PROMPTS[key]
+        templates[name] = load_prompt(name, Path(ctx.prompts_dir) if ctx.prompts_dir else None)
+    return templates[name]
 
-
-def clear_prompt_cache() -> None:
-    """Forget loaded templates, so the next node reads the prompt file again (a saved edit takes effect)."""
-    _PROMPTS.clear()
 
 
 def agent_id_of(state: DecisionState | SampleTask) -> str:

@@ -81,6 +81,9 @@ class DecisionContext:
     choice_model: SkipJsonSchema[Any] = _d(
         None, "a loaded ChoiceModel (else loaded from choice_model_path)", compare=False, repr=False
     )
+    prompt_templates: SkipJsonSchema[dict[str, Any]] = _d(
+        dict, "prompt templates loaded by this context, by name (filled on first use)", compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         # contexts given as JSON (langgraph dev, a dict): coerce the nested values

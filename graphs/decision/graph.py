@@ -13,8 +13,8 @@ Shape (pinned by tests/graphs/snapshots/decision.mmd)::
 
 Input ``{"agent_id", "situation"}``; output ``{"outcome": AgentOutcome, "decision", "hidden"}``.
 Configuration and collaborators (LLM client, retriever, calibrator, choice model) come through
-the runtime context (:class:`DecisionContext`). Debate turns stream as ``TranscriptTurn``
-events with ``stream_mode="custom"``.
+the runtime context (:class:`DecisionContext`). Debate turns stream as ``TurnStreamed``
+run events with ``stream_mode="custom"``.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Every node appends a :class:`NodeStat` (latency, calls, tokens, retries, conflicts, failures) so
 ``stabilise`` can name the bottleneck, and streams each transcript turn it produces as a typed
-:class:`TranscriptTurn` event (``stream_mode="custom"``).
+:class:`~malles_graph.events.TurnStreamed` event (``stream_mode="custom"``).
 """
 
 from __future__ import annotations
