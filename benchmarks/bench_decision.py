@@ -171,8 +171,8 @@ def role_of(prompt: str) -> str:
 
 
 def bench_tokens(n_cases: int) -> None:
-    from malles_graph.retrieval_api import InMemoryRetriever
-    from malles_graph.situations import SituationBuilder
+    from malles_graph.retail.retrieval_api import InMemoryRetriever
+    from malles_graph.retail.situations import SituationBuilder
 
     t0 = time.perf_counter()
     builder = SituationBuilder()

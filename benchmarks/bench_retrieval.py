@@ -34,7 +34,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from malles_graph.data import tafeng
-from malles_graph.retrieval_api import RetrievalQuery, date_key, key_date, query_text
+from malles_graph.retail.retrieval_api import RetrievalQuery, date_key, key_date, query_text
 
 console = Console()
 K = 10

@@ -5,7 +5,7 @@
 * :class:`MiniLMEmbeddingFunction`: offline MiniLM-L6-v2 int8 ONNX, registered with Chroma;
 * :func:`build_episodes` / :func:`ingest`: Ta Feng rows -> one document per
   (customer, day, subclass), batched and resumable;
-* :class:`ChromaRetriever`: satisfies ``malles_graph.retrieval_api.Retriever``.
+* :class:`ChromaRetriever`: satisfies ``malles_graph.retail.retrieval_api.Retriever``.
 
 Imports only the core (``malles_graph``). chromadb and onnxruntime load lazily where possible.
 """
@@ -17,7 +17,7 @@ from malles_graph.retrieval.episodes import build_episodes
 from malles_graph.retrieval.ingest import IngestReport, ingest
 from malles_graph.retrieval.store import DEFAULT_COLLECTION, ChromaRetriever, HnswParams, open_collection
 
-from malles_graph.retrieval_api import RetrievalError, UnknownCustomerError
+from malles_graph.retail.retrieval_api import RetrievalError, UnknownCustomerError
 
 
 def __getattr__(name: str):

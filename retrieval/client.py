@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from malles_graph.retrieval_api import RetrievalError
+from malles_graph.retail.retrieval_api import RetrievalError
 
 DEFAULT_FOLDER = "memory"
 

@@ -19,7 +19,7 @@ import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 
-from malles_graph.retrieval_api import RetrievalError
+from malles_graph.retail.retrieval_api import RetrievalError
 
 NAME = "malles-minilm-int8"
 DIM = 384

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from malles_graph.retrieval_api import date_key, episode_text
+from malles_graph.retail.retrieval_api import date_key, episode_text
 
 EPISODE_KEYS = ["customer_id", "date", "subclass"]
 

@@ -24,7 +24,7 @@ from malles_graph.retrieval.episodes import metadata
 from malles_graph.retrieval.side_index import IndexWriter, compact
 from pydantic import BaseModel
 
-from malles_graph.retrieval_api import RetrievalError
+from malles_graph.retail.retrieval_api import RetrievalError
 
 Progress = Callable[[int], None]
 

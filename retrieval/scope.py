@@ -22,7 +22,7 @@ from malles_graph.retrieval.ingest import IngestReport, ingest
 from malles_graph.retrieval.side_index import index_dir, read_manifest, rebuild_from_collection
 from malles_graph.retrieval.store import ChromaRetriever, default_embedding_function, open_collection
 
-from malles_graph.retrieval_api import RetrievalError, date_key
+from malles_graph.retail.retrieval_api import RetrievalError, date_key
 
 ID_PAGE = 5000  # ids per Chroma get when checking coverage
 

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from malles_graph.retrieval_api import RetrievalError, episode_text
+from malles_graph.retail.retrieval_api import RetrievalError, episode_text
 
 INDEX_FOLDER = "malles-index"
 RECORD_COLUMNS = ["age_group", "pin_code", "product_ids", "quantity", "unit_price", "price_ratio"]

@@ -1,6 +1,6 @@
 """The Chroma transaction memory: collection settings, opening, search and exact search.
 
-:class:`ChromaRetriever` satisfies ``malles_graph.retrieval_api.Retriever``: the decision
+:class:`ChromaRetriever` satisfies ``malles_graph.retail.retrieval_api.Retriever``: the decision
 graph receives it (or the in-memory one) and calls ``search``.
 """
 
@@ -16,7 +16,7 @@ from malles_graph.retrieval.client import make_client
 from malles_graph.retrieval.side_index import SideIndex, index_dir, load_side_index
 from pydantic import BaseModel, ConfigDict, Field
 
-from malles_graph.retrieval_api import (
+from malles_graph.retail.retrieval_api import (
     RetrievalError,
     RetrievalQuery,
     RetrievedRecord,

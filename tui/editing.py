@@ -88,7 +88,7 @@ def load_yaml_text(file: EditableFile, text: str) -> dict[str, StyleParams] | li
     Returns the style presets of a styles file or the personas of a personas file; raises
     MallesError naming the user's file (not the temporary copy) and the field at fault.
     """
-    from malles_graph.personas import load_personas, load_styles
+    from malles_graph.retail.personas import load_personas, load_styles
 
     try:
         data = yaml.safe_load(text)

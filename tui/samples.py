@@ -53,7 +53,7 @@ def tafeng_situation() -> ChoiceSituation:
     """The busiest Ta Feng customer on SAMPLE_DAY, in the subclass they spent most on (takes seconds)."""
     import polars as pl
 
-    from malles_graph.situations import SituationBuilder
+    from malles_graph.retail.situations import SituationBuilder
 
     builder = SituationBuilder()
     today = builder.lines.filter(pl.col("date") == SAMPLE_DAY)

@@ -14,9 +14,9 @@ from malles_graph.agents import AgentOutcome, TranscriptTurn
 from malles_graph.backends import LLMClient
 from malles_graph.events import TurnStreamed
 from malles_graph.models import ChoiceSituation, Decision, HiddenFactors
-from malles_graph.retrieval_api import Retriever
+from malles_graph.retail.retrieval_api import Retriever
+from malles_graph.retail.stabilise import Calibrator
 from malles_graph.scenario import BackendConfig, DecisionOptions
-from malles_graph.stabilise import Calibrator
 
 
 class DecisionResult(BaseModel):

@@ -21,9 +21,9 @@ from pydantic.json_schema import SkipJsonSchema
 
 from malles_graph.backends import LLMClient, build_client, is_llm_backend
 from malles_graph.errors import BackendError
-from malles_graph.retrieval_api import Retriever
+from malles_graph.retail.retrieval_api import Retriever
+from malles_graph.retail.stabilise import Calibrator, IdentityCalibrator
 from malles_graph.scenario import BackendConfig, DecisionOptions
-from malles_graph.stabilise import Calibrator, IdentityCalibrator
 
 RoleName = Literal["product_specialist", "price_analyst", "persona"]
 ROLES: tuple[RoleName, ...] = ("product_specialist", "price_analyst", "persona")

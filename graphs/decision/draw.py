@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from malles_graph.agents import TranscriptTurn
 from malles_graph.errors import BackendError
 from malles_graph.models import ChoiceSituation, Decision, HiddenFactors
-from malles_graph.retrieval_api import RetrievedRecord
+from malles_graph.retail.retrieval_api import RetrievedRecord
 from malles_graph.roles.agent import computed_decision
 
 

@@ -23,9 +23,9 @@ from malles_graph.graphs.decision.views import (
 
 from malles_graph.agents import TranscriptTurn
 from malles_graph.errors import BackendError
-from malles_graph.hidden_factors import reconstruct
 from malles_graph.models import ChoiceSituation, HiddenFactors
-from malles_graph.retrieval_api import RetrievalQuery, RetrievedRecord, UnknownCustomerError, query_text
+from malles_graph.retail.hidden_factors import reconstruct
+from malles_graph.retail.retrieval_api import RetrievalQuery, RetrievedRecord, UnknownCustomerError, query_text
 from malles_graph.roles.agent import computed_turn
 
 

@@ -17,7 +17,7 @@ from malles_graph.graphs.decision.api import make_context
 from malles_graph.graphs.decision.context import DecisionContext
 
 from malles_graph.backends import LLMClient, build_client, is_llm_backend
-from malles_graph.retrieval_api import Retriever
+from malles_graph.retail.retrieval_api import Retriever
 from malles_graph.scenario import MemoryConfig, Scenario
 
 _MEMORIES: dict[tuple[str, tuple[str, ...], dt.date | None], Retriever] = {}

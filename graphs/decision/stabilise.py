@@ -19,10 +19,10 @@ from malles_graph.graphs.decision.views import (
 from pydantic import ValidationError
 
 from malles_graph.agents import AgentOutcome, TranscriptTurn
-from malles_graph.hidden_factors import usual_quantity
 from malles_graph.models import NONE_PRODUCT, ChoiceSituation, Decision
+from malles_graph.retail.hidden_factors import usual_quantity
+from malles_graph.retail.stabilise import consistency_conflicts, majority_vote, style_quantity
 from malles_graph.roles.agent import mean_probs
-from malles_graph.stabilise import consistency_conflicts, majority_vote, style_quantity
 
 
 # ---------------------------------------------------------------- stabilise

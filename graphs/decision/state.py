@@ -16,7 +16,7 @@ from typing_extensions import TypedDict  # pydantic needs it for JSON schemas on
 
 from malles_graph.agents import AgentOutcome, TranscriptTurn
 from malles_graph.models import ChoiceSituation, Decision, HiddenFactors
-from malles_graph.retrieval_api import RetrievedRecord
+from malles_graph.retail.retrieval_api import RetrievedRecord
 
 
 def replace(_old: Any, new: Any) -> Any:

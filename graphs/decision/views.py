@@ -21,8 +21,8 @@ from malles_graph.models import (
     Product,
     StyleParams,
 )
-from malles_graph.retrieval_api import RetrievedRecord
-from malles_graph.stabilise import perceived_prices, style_framing
+from malles_graph.retail.retrieval_api import RetrievedRecord
+from malles_graph.retail.stabilise import perceived_prices, style_framing
 
 NO_Z = "not estimated"
 

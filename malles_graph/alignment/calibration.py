@@ -265,7 +265,7 @@ class Calibration:
     report: dict[str, float] = field(default_factory=dict)
     fitted_for: dict[str, str] = field(default_factory=dict)  # {"backend": ..., "model": ...} the answers came from
 
-    # the decision graph's hook (malles_graph.stabilise.Calibrator)
+    # the decision graph's hook (malles_graph.retail.stabilise.Calibrator)
     def __call__(self, decision: Decision, situation: ChoiceSituation, hidden: HiddenFactors | None = None) -> Decision:
         """Calibrate one decision: quantity toward the usual quantity, confidence to a hit rate.
 

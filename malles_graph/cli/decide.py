@@ -104,9 +104,9 @@ def decide(
     """
     from malles_graph.errors import MallesError
     from malles_graph.graphs.decision import DecisionResult, context_for_scenario, stream_decision
-    from malles_graph.personas import load_personas, load_styles, persona_text
+    from malles_graph.retail.personas import load_personas, load_styles, persona_text
+    from malles_graph.retail.situations import SituationBuilder, SituationOptions
     from malles_graph.scenario import BACKEND_NAMES, BackendConfig, DecisionOptions, MemoryConfig, Scenario
-    from malles_graph.situations import SituationBuilder, SituationOptions
 
     if backend not in BACKEND_NAMES or backend == "best-response":
         raise typer.BadParameter(f"--backend must be one of local, openai, ollama, choice-model; got {backend!r}")

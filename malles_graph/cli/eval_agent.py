@@ -81,7 +81,7 @@ def prewarmed_embedder() -> Any:
 
 def query_texts(situations: Sequence[ChoiceSituation]) -> list[str]:
     """The retrieve node's query text of each situation (mirrors graphs/decision/nodes.retrieve)."""
-    from malles_graph.retrieval_api import query_text
+    from malles_graph.retail.retrieval_api import query_text
 
     out = []
     for s in situations:

@@ -133,8 +133,8 @@ def query(
       malles memory query "bought 1 unit, at regular price" --subclass 100205 --before 2001-01-15
       malles memory query "bought 3 units" --customer 01104905 --path /tmp/mem -k 5
     """
+    from malles_graph.retail.retrieval_api import RetrievalQuery
     from malles_graph.retrieval import ChromaRetriever
-    from malles_graph.retrieval_api import RetrievalQuery
 
     try:
         day = dt.date.fromisoformat(before)
@@ -177,9 +177,9 @@ def reindex(
     """
     from pathlib import Path
 
+    from malles_graph.retail.retrieval_api import RetrievalError
     from malles_graph.retrieval import make_client, open_collection
     from malles_graph.retrieval.side_index import index_dir, rebuild_from_collection
-    from malles_graph.retrieval_api import RetrievalError
 
     if url and not out:
         raise RetrievalError("a Chroma server has no local folder: give --out for the side index")

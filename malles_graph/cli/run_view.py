@@ -147,7 +147,10 @@ def summary_table(summary: RunSummary) -> Table:
     # the kind's own final figures, as its run_summary hook declared them (see graphs/run/table.py)
     for label, text in (summary.summary.get("figures") or {}).items():
         table.add_row(escape(label), escape(str(text)))
-    for name, columns in (summary.summary.get("tables") or {}).items():
+    tables = summary.summary.get("tables") or {}
+    if not isinstance(tables, dict):  # a bare list of names: every column
+        tables = dict.fromkeys(tables, ())
+    for name, columns in tables.items():
         rows = summary.summary.get(name) or []
         if rows:
             table.add_row(escape(name.replace("_", " ")), rows_table(rows, columns))

@@ -80,7 +80,7 @@ class _Same:
 
 @functools.lru_cache(maxsize=2)
 def _situation_builder(key: _Same) -> Any:
-    from malles_graph.situations import SituationBuilder, SituationOptions
+    from malles_graph.retail.situations import SituationBuilder, SituationOptions
 
     return SituationBuilder(key.frame, SituationOptions())
 
@@ -89,7 +89,7 @@ def situation_builder(transactions: pl.DataFrame, n_candidates: int, seed: int) 
     """A SituationBuilder with these options; its per-subclass lines are shared for one transactions table."""
     import copy
 
-    from malles_graph.situations import SituationOptions
+    from malles_graph.retail.situations import SituationOptions
 
     shared = _situation_builder(_Same(transactions))
     builder = copy.copy(shared)  # a shallow copy keeps the shared, read-only per-subclass cache
@@ -98,7 +98,7 @@ def situation_builder(transactions: pl.DataFrame, n_candidates: int, seed: int) 
 
 
 def persona_features(scenario: Scenario) -> pl.DataFrame:
-    from malles_graph.personas import load_personas
+    from malles_graph.retail.personas import load_personas
 
     personas = load_personas(personas_path(scenario))
     ages = {g: float(i) for i, g in enumerate(AGE_GROUPS)}
@@ -187,7 +187,7 @@ def base_situation(scenario: Scenario, builder: Any, customer_id: str, day: dt.d
 def persona_situation(scenario: Scenario, builder: Any, name: str, day: dt.date, subclass: str) -> Any:
     """A persona facing the subclass's reference shelf on ``day`` (prices as sold then)."""
     from malles_graph.models import ChoiceSituation, Customer
-    from malles_graph.personas import load_personas, persona_text
+    from malles_graph.retail.personas import load_personas, persona_text
 
     persona = next(p for p in load_personas(personas_path(scenario)) if p.name == name)
     ref = builder.reference(subclass, day).head(scenario.environment.n_candidates)

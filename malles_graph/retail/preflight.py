@@ -44,7 +44,7 @@ def available_customers(scenario: Scenario, problems: list[str]) -> int | None:
         if pop.n_customers is not None:
             return pop.n_customers  # more than the data holds is synthesised (resampled with noise)
         return tafeng.load(columns=["customer_id"])["customer_id"].n_unique()
-    from malles_graph.personas import load_personas
+    from malles_graph.retail.personas import load_personas
     from malles_graph.retail.population import personas_path
 
     try:

@@ -29,9 +29,9 @@ from scipy.optimize import minimize_scalar
 
 from malles_graph.errors import MallesError
 from malles_graph.evaluation.features import quantity_features, recent_median_quantity, segment_softmax
-from malles_graph.hidden_factors import reconstruct
 from malles_graph.models import ChoiceSituation, Decision, HiddenFactors
-from malles_graph.retrieval_api import RetrievedRecord
+from malles_graph.retail.hidden_factors import reconstruct
+from malles_graph.retail.retrieval_api import RetrievedRecord
 from malles_graph.roles.memory import Line, PopulationMemory
 from malles_graph.roles.slices import (
     ROLE_FEATURES,

@@ -26,7 +26,7 @@ from scipy.stats import rankdata
 
 from malles_graph.evaluation.features import customer_price_level
 from malles_graph.models import ChoiceSituation, HiddenFactors
-from malles_graph.retrieval_api import RetrievedRecord
+from malles_graph.retail.retrieval_api import RetrievedRecord
 from malles_graph.roles.memory import PopulationMemory
 
 NAN = float("nan")

@@ -19,7 +19,7 @@ from malles_graph.alignment.calibration import (
 )
 from malles_graph.alignment.errors import AlignmentError
 from malles_graph.models import ChoiceSituation, Customer, Decision, Factor, HiddenFactors, Product
-from malles_graph.stabilise import Calibrator
+from malles_graph.retail.stabilise import Calibrator
 
 
 def _synthetic(n: int, seed: int, sharpen: float = 3.0, first_bias: float = 0.0):

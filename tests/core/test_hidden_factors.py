@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from malles_graph.hidden_factors import attention_weights, neighbour_episodes, reconstruct, usual_quantity
 from malles_graph.models import CandidateHistory, ChoiceSituation, Customer, Product
-from malles_graph.retrieval_api import make_record
+from malles_graph.retail.hidden_factors import attention_weights, neighbour_episodes, reconstruct, usual_quantity
+from malles_graph.retail.retrieval_api import make_record
 
 DAY = dt.date(2001, 2, 10)
 

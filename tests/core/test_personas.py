@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from malles_graph.personas import PersonaError, load_personas, load_styles, persona_text
+from malles_graph.retail.personas import PersonaError, load_personas, load_styles, persona_text
 
 
 def test_shipped_files_load():

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from malles_graph.errors import DataError
-from malles_graph.situations import SituationBuilder, SituationOptions
+from malles_graph.retail.situations import SituationBuilder, SituationOptions
 
 
 @pytest.fixture(scope="module")

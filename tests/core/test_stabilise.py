@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from malles_graph.models import Decision, Product, StyleParams
-from malles_graph.stabilise import (
+from malles_graph.retail.stabilise import (
     Calibrator,
     IdentityCalibrator,
     consistency_conflicts,

@@ -58,7 +58,7 @@ def responder(planner=None, worker: str = '{"hours": 30}', vote: str = '{"vote":
 def events_of(sc, chat=None) -> list:
     from malles_graph.backends import build_client
 
-    client = build_client(sc.backend, chat) if chat is not None else None
+    client = build_client(sc.backend, chat_model=chat) if chat is not None else None
     return [e for e in graph.stream(run_inputs(sc), context=run_context(sc, client), stream_mode="custom")]
 
 
@@ -236,7 +236,7 @@ def test_llm_ballots_are_shuffled_and_tallied_by_platform():
     chat = ScriptedChatModel(responder=vote)
     run = stored_run(scenario("local", n_workers=8, steps=3, planner_every=5, vote_every=2,
                                  vote_platforms=["planner", "flat"], stackelberg_check=False),
-                        chat_model=chat)
+                        chat)
     (record,) = run.votes
     assert record["winner"] == "flat" and record["votes"] == {"planner": 0.0, "flat": 8.0}
     assert run.history[-1]["schedule"] == [20.0] * 7 and run.history[-1]["source"] == "vote:flat"

@@ -147,7 +147,7 @@ def test_llm_roles_send_constrained_schemas_and_prompts_hold_no_example_answer()
 def test_a_planner_that_never_parses_never_stalls_the_run():
     chat = ScriptedChatModel(responder=responder(planner=lambda _p: "4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4"))
     run = stored_run(scenario("local", worker="best_response", steps=4, planner_every=1, stackelberg_check=False),
-                        chat_model=chat)
+                        chat)
     assert len(run.history) == 4 and [e["ok"] for e in run.planner_log] == [False] * 3
     assert all(e["after"] == e["before"] and e["error"] and e["calls"] == 2 for e in run.planner_log)
     assert run.meta["planner_parsed_share"] == 0.0 and run.meta["planner_failures"] == 3

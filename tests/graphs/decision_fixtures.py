@@ -18,7 +18,7 @@ from malles_graph.models import (
     Product,
     StyleParams,
 )
-from malles_graph.retrieval_api import InMemoryRetriever, make_record
+from malles_graph.retail.retrieval_api import InMemoryRetriever, make_record
 from malles_graph.scenario import BackendConfig
 from tests.fakes import ScriptedChatModel
 

@@ -16,8 +16,8 @@ import pytest
 
 from malles_graph.errors import MallesError, PromptError, ScenarioError
 from malles_graph.paths import bundled, personas_dir, prompts_dir, scenario_file, scenarios_dir
-from malles_graph.personas import load_personas
 from malles_graph.prompts import PROMPT_SPECS, check_prompts, load_prompt
+from malles_graph.retail.personas import load_personas
 from malles_graph.scenario import load_scenario
 
 MALLES = Path(sys.executable).with_name("malles")

@@ -319,7 +319,7 @@ def test_langgraph_dev_serves_the_installed_graphs(installed: Installed) -> None
         assert len(shape["nodes"]) >= 3, graph_id
     # a client app calls the served decision graph with plain dicts (the LLM-free choice-model backend)
     from malles_graph.data import tafeng
-    from malles_graph.situations import SituationBuilder
+    from malles_graph.retail.situations import SituationBuilder
 
     situation = SituationBuilder(tafeng.load()).sample(1, seed=3)[0].situation.model_dump(mode="json")
     body = {

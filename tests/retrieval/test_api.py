@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from malles_graph.errors import MallesError
-from malles_graph.retrieval_api import (
+from malles_graph.retail.retrieval_api import (
     InMemoryRetriever,
     RetrievalError,
     RetrievalQuery,
@@ -96,7 +96,7 @@ def test_in_memory_rejects_duplicate_ids():
 
 def test_core_api_imports_neither_chroma_nor_retrieval():
     code = (
-        "import sys, malles_graph.retrieval_api;"
+        "import sys, malles_graph.retail.retrieval_api;"
         "bad=[m for m in sys.modules if m.split('.')[0] in ('chromadb','onnxruntime') or m.split('.')[:2] in (['malles_graph','retrieval'],['malles_graph','graphs'],['malles_graph','tui'])];"
         "print(bad); sys.exit(1 if bad else 0)"
     )

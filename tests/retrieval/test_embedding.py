@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from malles_graph.retrieval_api import RetrievalError, episode_text
+from malles_graph.retail.retrieval_api import RetrievalError, episode_text
 
 
 def test_shape_and_unit_length(ef):

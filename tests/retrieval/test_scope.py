@@ -10,7 +10,7 @@ import pytest
 from malles_graph.retrieval.scope import memory_for, subclass_episodes
 
 from malles_graph.data import tafeng
-from malles_graph.retrieval_api import RetrievalError, RetrievalQuery, date_key
+from malles_graph.retail.retrieval_api import RetrievalError, RetrievalQuery, date_key
 from malles_graph.scenario import MemoryConfig
 
 DAY = dt.date(2001, 1, 15)

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from malles_graph.retrieval import ChromaRetriever, ingest, make_client, open_collection
 
-from malles_graph.retrieval_api import RetrievalQuery, UnknownCustomerError, key_date
+from malles_graph.retail.retrieval_api import RetrievalQuery, UnknownCustomerError, key_date
 
 CHROMA = Path(sys.executable).with_name("chroma")
 

@@ -13,7 +13,13 @@ from malles_graph.retrieval.side_index import index_dir, read_manifest, rebuild_
 from malles_graph.retrieval.store import to_record
 from typer.testing import CliRunner
 
-from malles_graph.retrieval_api import InMemoryRetriever, RetrievalQuery, UnknownCustomerError, key_date, query_text
+from malles_graph.retail.retrieval_api import (
+    InMemoryRetriever,
+    RetrievalQuery,
+    UnknownCustomerError,
+    key_date,
+    query_text,
+)
 from tests.retrieval.conftest import SMALL
 
 COLLECTION = "tafeng_transactions"

@@ -11,7 +11,7 @@ import pytest
 from malles_graph.retrieval import ChromaRetriever
 from malles_graph.retrieval.store import to_record
 
-from malles_graph.retrieval_api import (
+from malles_graph.retail.retrieval_api import (
     InMemoryRetriever,
     RetrievalQuery,
     RetrievedRecord,
@@ -114,7 +114,7 @@ def test_unknown_customer_is_a_clear_error(retriever, small_episodes):
 
 
 def test_opens_from_a_scenario_memory_section(small_memory, tmp_path, monkeypatch):
-    from malles_graph.retrieval_api import RetrievalError
+    from malles_graph.retail.retrieval_api import RetrievalError
     from malles_graph.scenario import MemoryConfig
 
     assert ChromaRetriever.from_config(MemoryConfig(path=str(small_memory))).count() == SMALL

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from malles_graph.models import ChoiceSituation, Factor, HiddenFactors
-from malles_graph.retrieval_api import RetrievedRecord
+from malles_graph.retail.retrieval_api import RetrievedRecord
 
 OWN_SIMILARITY = 1.0
 
