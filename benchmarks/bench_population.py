@@ -112,7 +112,7 @@ def persistence(k: int, rounds: int) -> None:
         for attempt, mode in enumerate(["graph only"] + 2 * ["graph only", "runner (recorder + checkpointer)"]):
             t = time.perf_counter()
             if mode == "graph only":
-                graph = build_population_graph(decision_graph, RetailEnvironment(sc.environment))
+                graph = build_population_graph(decision_graph, RetailEnvironment(sc.environment)).compile()
                 graph.invoke(inputs, {"max_concurrency": 256}, context=run_context(sc, instant_client()))
             else:
                 run_scenario(sc, client=instant_client(), inputs=inputs)

@@ -1,12 +1,12 @@
 """The population supervisor graph (react-agent layout): context, state, nodes, graph, and the retail run contract.
 
-``population_builder`` / ``build_population_graph`` take any agent graph and environment; the
+``build_population_graph`` takes any agent graph and environment; the
 module-level ``builder`` and ``graph`` are the retail supervisor over the customer decision graph,
 run by the generic runner through ``run_inputs`` / ``run_context`` / ``run_preflight`` / ``run_summary``.
 """
 
 from malles_graph.graphs.population.context import PopulationContext, resolve
-from malles_graph.graphs.population.graph import build_population_graph, builder, graph, population_builder
+from malles_graph.graphs.population.graph import build_population_graph, builder, graph
 from malles_graph.graphs.population.run import (
     decision_context,
     run_context,
@@ -26,7 +26,6 @@ __all__ = [
     "builder",
     "decision_context",
     "graph",
-    "population_builder",
     "resolve",
     "run_context",
     "run_inputs",

@@ -5,7 +5,7 @@ Shape (pinned by tests/population/test_graph.py)::
     START -> prepare -> start_round -> (Send per representative) run_agent -> aggregate
           -> environment -> mean_field -> start_round (next round) | END
 
-The agent graph and the environment are parameters of :func:`population_builder`, so the same
+The agent graph and the environment are parameters of :func:`build_population_graph`, so the same
 supervisor drives retail customers or any other agents behind the
 :class:`~malles_graph.population.environment.Environment` protocol. The module-level
 ``builder`` / ``graph`` are the retail supervisor over the customer decision graph.
@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import Any
 
 from langgraph.graph import START, StateGraph
-from langgraph.graph.state import CompiledStateGraph
 from malles_graph.graphs.population.context import PopulationContext
 from malles_graph.graphs.population.nodes import PopulationNodes, dispatch, next_round
 from malles_graph.graphs.population.state import PopulationInput, PopulationOutput, PopulationState
@@ -26,9 +25,10 @@ from malles_graph.population.environment import Environment
 from malles_graph.population.retail import RetailEnvironment
 
 
-def population_builder(agent_graph: Any, environment: Environment | None = None, *,
-                       default_agent_context: Callable[[], Any] | None = None) -> StateGraph:
-    """The supervisor's builder for ``agent_graph`` in ``environment`` (the context may replace it per run).
+def build_population_graph(agent_graph: Any, environment: Environment | None = None, *,
+                           default_agent_context: Callable[[], Any] | None = None) -> StateGraph:
+    """The supervisor's builder for ``agent_graph`` in ``environment`` (the context may replace it per run);
+    compile it with your checkpointer, as every ``build_*`` function of ``malles_graph.graphs``.
 
     ``default_agent_context`` gives the agent subgraph's context when the run's context has none
     (e.g. the module-level graph served by ``langgraph dev``).
@@ -53,19 +53,12 @@ def population_builder(agent_graph: Any, environment: Environment | None = None,
     return builder
 
 
-def build_population_graph(agent_graph: Any, environment: Environment | None = None, *, name: str = "population",
-                           checkpointer: Any = None, default_agent_context: Callable[[], Any] | None = None
-                           ) -> CompiledStateGraph:
-    """The compiled supervisor (see :func:`population_builder`)."""
-    builder = population_builder(agent_graph, environment, default_agent_context=default_agent_context)
-    return builder.compile(name=name, checkpointer=checkpointer)
-
-
 def _retail_builder() -> StateGraph:
     from malles_graph.graphs.decision import graph as decision_graph
     from malles_graph.graphs.decision import resolve_context
 
-    return population_builder(decision_graph, RetailEnvironment(), default_agent_context=lambda: resolve_context(None))
+    return build_population_graph(decision_graph, RetailEnvironment(),
+                                  default_agent_context=lambda: resolve_context(None))
 
 
 builder = _retail_builder()

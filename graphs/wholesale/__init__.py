@@ -1,7 +1,7 @@
 """The wholesale dialogue graph (react-agent layout): context, state, prompting, nodes, graph, and its run contract."""
 
 from malles_graph.graphs.wholesale.context import WholesaleContext
-from malles_graph.graphs.wholesale.graph import build_wholesale_graph, builder, graph, wholesale_builder
+from malles_graph.graphs.wholesale.graph import build_wholesale_graph, builder, graph
 from malles_graph.graphs.wholesale.nodes import ROUND
 from malles_graph.graphs.wholesale.prompting import (
     TRANSCRIPT_TURNS,
@@ -42,5 +42,4 @@ __all__ = [
     "run_summary",
     "run_wholesale",
     "transcript_text",
-    "wholesale_builder",
 ]

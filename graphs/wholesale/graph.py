@@ -16,13 +16,13 @@ over the held-out periods.
 from __future__ import annotations
 
 from langgraph.graph import END, START, StateGraph
-from langgraph.graph.state import CompiledStateGraph
 from malles_graph.graphs.wholesale import nodes
 from malles_graph.graphs.wholesale.context import WholesaleContext
 from malles_graph.graphs.wholesale.state import WholesaleInput, WholesaleOutput, WholesaleState
 
 
-def wholesale_builder() -> StateGraph:
+def build_wholesale_graph() -> StateGraph:
+    """The wholesale dialogue's builder; compile it with your checkpointer."""
     builder = StateGraph(
         WholesaleState, context_schema=WholesaleContext, input_schema=WholesaleInput, output_schema=WholesaleOutput
     )
@@ -44,9 +44,5 @@ def wholesale_builder() -> StateGraph:
     return builder
 
 
-def build_wholesale_graph(name: str = "wholesale", checkpointer: object = None) -> CompiledStateGraph:
-    return wholesale_builder().compile(name=name, checkpointer=checkpointer)
-
-
-builder = wholesale_builder()
+builder = build_wholesale_graph()
 graph = builder.compile(name="wholesale")

@@ -81,7 +81,7 @@ def test_llm_calls_depend_on_k_not_on_n(features: pl.DataFrame) -> None:
             for a in clustering.archetypes for rep in a.representatives
         ]
         client = scripted_client()
-        graph = build_population_graph(build_tiny_agent(client), RetailEnvironment())
+        graph = build_population_graph(build_tiny_agent(client), RetailEnvironment()).compile()
         graph.invoke({"agents": agents, "n_customers": n}, context=PopulationContext(max_rounds=2, epsilon=1e-9))
         calls[n] = client.calls
     assert calls[1_000] == calls[100_000] == 8 * 2

@@ -38,7 +38,7 @@ def make_agents(n: int) -> list[AgentSpec]:
 
 
 def test_graph_shape_is_pinned() -> None:
-    graph = build_population_graph(build_tiny_agent(scripted_client()), RetailEnvironment())
+    graph = build_population_graph(build_tiny_agent(scripted_client()), RetailEnvironment()).compile()
     assert graph.get_graph().draw_mermaid() == SNAPSHOT.read_text()
 
 
@@ -52,7 +52,7 @@ def test_context_defaults_are_described() -> None:
 def test_rounds_report_demand_prices_distance_and_failures() -> None:
     bad = frozenset({"c0"})
     client = scripted_client(lambda m: cheapest_responder(m, bad_customers=bad))
-    graph = build_population_graph(build_tiny_agent(client), RetailEnvironment(RetailEnvironmentConfig(restock=50)))
+    graph = build_population_graph(build_tiny_agent(client), RetailEnvironment(RetailEnvironmentConfig(restock=50))).compile()
     out = graph.invoke(
         {"agents": make_agents(4), "n_customers": 1000}, {"max_concurrency": 2},
         context=PopulationContext(max_rounds=3, epsilon=1e-9),
@@ -69,7 +69,7 @@ def test_rounds_report_demand_prices_distance_and_failures() -> None:
 
 
 def test_stops_at_convergence() -> None:
-    graph = build_population_graph(build_tiny_agent(scripted_client()), RetailEnvironment())
+    graph = build_population_graph(build_tiny_agent(scripted_client()), RetailEnvironment()).compile()
     out = graph.invoke(
         {"agents": make_agents(2), "n_customers": 100}, context=PopulationContext(max_rounds=50, damping=1.0, epsilon=0.05)
     )
@@ -81,7 +81,7 @@ def test_stops_at_convergence() -> None:
 def test_events_are_emitted_as_the_rounds_go() -> None:
     from malles_graph.events import DecisionFinished, PopulationPrepared, RoundFinished, RoundStarted
 
-    graph = build_population_graph(build_tiny_agent(scripted_client()), RetailEnvironment())
+    graph = build_population_graph(build_tiny_agent(scripted_client()), RetailEnvironment()).compile()
     events = [e for e in graph.stream({"agents": make_agents(3), "n_customers": 300}, stream_mode="custom",
                                       context=PopulationContext(max_rounds=2, epsilon=1e-9))]
     kinds = [type(e) for e in events]
@@ -109,7 +109,7 @@ def test_llm_concurrency_is_bounded_by_the_client() -> None:
 
     client = LLMClient(ScriptedChatModel(responder=slow), backend="scripted", model_id="scripted", max_concurrency=3,
                        max_retries=1, structured=False, call_kwargs=lambda *_: {})
-    graph = build_population_graph(build_tiny_agent(client), RetailEnvironment())
+    graph = build_population_graph(build_tiny_agent(client), RetailEnvironment()).compile()
     graph.invoke({"agents": make_agents(8), "n_customers": 100}, {"max_concurrency": 16},
                  context=PopulationContext(max_rounds=1))
     assert 1 < peak[0] <= 3
@@ -117,7 +117,7 @@ def test_llm_concurrency_is_bounded_by_the_client() -> None:
 
 def test_same_input_gives_same_numbers() -> None:
     def run():
-        graph = build_population_graph(build_tiny_agent(scripted_client()), RetailEnvironment())
+        graph = build_population_graph(build_tiny_agent(scripted_client()), RetailEnvironment()).compile()
         return graph.invoke({"agents": make_agents(3), "n_customers": 500}, context=PopulationContext(max_rounds=3))
 
     a, b = run(), run()
@@ -131,6 +131,6 @@ def test_server_schemas_and_a_json_context() -> None:
         assert schema["properties"]
     context = served.get_context_jsonschema()["properties"]
     assert {"damping", "epsilon", "max_rounds"} <= set(context) and "recorder" not in context
-    graph = build_population_graph(build_tiny_agent(scripted_client()), RetailEnvironment())
+    graph = build_population_graph(build_tiny_agent(scripted_client()), RetailEnvironment()).compile()
     out = graph.invoke({"agents": make_agents(2), "n_customers": 100}, context={"max_rounds": 2, "epsilon": 1e-9})
     assert len(out["reports"]) == 2

@@ -149,7 +149,7 @@ def test_bad_options_are_rejected() -> None:
 
 def test_graph_shape_snapshot() -> None:
     snapshot = HERE / "wholesale_graph.mmd"
-    drawn = build_wholesale_graph().get_graph().draw_mermaid()
+    drawn = build_wholesale_graph().compile().get_graph().draw_mermaid()
     assert drawn == snapshot.read_text(encoding="utf-8")
     assert graph.name == "wholesale"
 
