@@ -179,7 +179,7 @@ def test_economist_run_command_is_the_generic_runner_and_show_has_the_welfare_ta
     from malles_graph.cli.economist import app
 
     path = tmp_path / "e.yaml"
-    path.write_text("name: e\nkind: economist\nseed: 2\neconomist:\n  steps: 2\n  planner_every: 1\n"
+    path.write_text("name: e\nkind: economist\nseed: 2\nbackend:\n  name: best-response\neconomist:\n  steps: 2\n  planner_every: 1\n"
                     "  n_workers: 50\n  check_budget: 20\n")
     result = CliRunner().invoke(app, ["run", str(path), "--set", "economist.steps=3"])
     assert result.exit_code == 0, result.output
