@@ -146,26 +146,11 @@ class Archetypes:
 
 
 def cluster_archetypes(pop: Population, k: int, seed: int) -> Archetypes:
-    """K-means (mini-batch above 50,000 workers) on persona/skill features; representative = member nearest the centroid."""
-    from sklearn.cluster import KMeans, MiniBatchKMeans
-    from threadpoolctl import threadpool_limits
+    """Archetypes of workers by persona/skill features, with the one k-means picker of the core
+    (representative = the member nearest the centroid; an empty cluster is represented by nobody, mass 0)."""
+    from malles_graph.population.archetypes import pick_archetypes
 
-    x = feature_matrix(pop)
-    # one thread: on a shared 2-core machine the OpenMP pool costs more than it saves at these sizes
-    with threadpool_limits(1):
-        if len(x) <= 50_000:
-            km = KMeans(n_clusters=k, random_state=seed, n_init=1).fit(x)
-        else:
-            km = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096).fit(x)
-    labels = km.labels_
-    reps = np.empty(k, dtype=int)
-    mass = np.zeros(k)
-    for c in range(k):
-        members = np.flatnonzero(labels == c)
-        if len(members) == 0:  # k-means can leave a centroid empty; represent it by nobody (mass 0)
-            reps[c] = 0
-            continue
-        d = ((x[members] - km.cluster_centers_[c]) ** 2).sum(axis=1)
-        reps[c] = members[int(np.argmin(d))]
-        mass[c] = pop.weight[members].sum()
-    return Archetypes(labels=labels, representatives=reps, mass=mass)
+    picked = pick_archetypes(feature_matrix(pop), k, seed=seed, representatives=1, n_init=1)
+    reps = np.array([members[0] if members else 0 for members in picked.representatives], dtype=int)
+    mass = np.bincount(picked.labels, weights=pop.weight, minlength=k).astype(float)
+    return Archetypes(labels=picked.labels, representatives=reps, mass=mass)
