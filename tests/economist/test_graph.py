@@ -202,7 +202,8 @@ def test_economist_run_command_is_the_generic_runner_and_show_has_the_welfare_ta
 # -- scripted LLM workers --------------------------------------------------------------------------
 def test_invalid_worker_answers_are_failures_not_defaults(tmp_path: Path):
     chat = ScriptedChatModel(responder=responder(worker='{"hours": 45}'))
-    run = stored_run(scenario("local", n_workers=5, steps=1), chat)
+    run = stored_run(scenario("local", n_workers=5, steps=1), chat, expect="failed")
+    assert run.run.reason.startswith("all 5 decisions failed")  # the runner's verdict, stored with the run
     row = run.history[0]
     assert row["worker_failures"] == 5 and row["population"] == 0  # nobody had a valid choice: no one counted
     decisions = run.decisions
