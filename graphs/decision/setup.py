@@ -31,10 +31,12 @@ def context_for_scenario(
     subclasses: Sequence[str] | None = None,
     before: dt.date | None = None,
     progress: Callable[[int], None] | None = None,
+    retriever: Retriever | None = None,
 ) -> tuple[DecisionContext, Retriever | None]:
     """The decision context of ``scenario`` and the retriever it holds (None with retrieval off).
 
-    ``client`` replaces the LLM client built from ``scenario.backend`` (tests pass a scripted one).
+    ``client`` replaces the LLM client built from ``scenario.backend`` (tests pass a scripted one);
+    ``retriever`` replaces the scenario's memory (``malles eval`` brings one built from its cases).
     ``subclasses`` are the product subclasses the run's decisions face and ``before`` the latest
     decision day: with retrieval on, the memory is built for their episodes before that day if
     needed (``memory.build``) and checked to cover them; without subclasses the memory must
@@ -43,7 +45,8 @@ def context_for_scenario(
     backend = scenario.backend
     if client is None and is_llm_backend(backend.name):
         client = build_client(backend)
-    retriever = scenario_memory(scenario.memory, subclasses, before, progress) if scenario.decision.retrieval else None
+    if retriever is None and scenario.decision.retrieval:
+        retriever = scenario_memory(scenario.memory, subclasses, before, progress)
     ctx = make_context(scenario.decision, backend=backend, client=client, retriever=retriever)
     ctx.seed = scenario.seed
     return ctx, retriever

@@ -224,22 +224,14 @@ class LLMPredictor:
     """
 
     def __init__(self, name: str, scenario: Any, seed: int = 0, retriever: Any = None) -> None:
-        from malles_graph.errors import MallesError
+        from malles_graph.graphs.decision import context_for_scenario, decide_situation
 
-        try:
-            import malles_graph.graphs.decision as decision_graph
-        except ImportError as exc:
-            raise MallesError(f"LLM backends need graphs/decision.py (the decision graph): {exc}") from None
-        self.decide = getattr(decision_graph, "decide_situation", None)
-        if self.decide is None:
-            raise MallesError("LLM backends need graphs/decision.py to expose decide_situation(situation, config)")
-        make_context = getattr(decision_graph, "make_context", None)
-        if make_context is not None:  # one context: the LLM client is built once for all cases
-            self.config: Any = make_context(scenario.decision, backend=scenario.backend, retriever=retriever)
-            if hasattr(self.config, "seed"):
-                self.config.seed = seed
-        else:
-            self.config = scenario
+        self.decide = decide_situation
+        if retriever is None:  # no memory for these cases: the retrieve node is skipped, nothing is built
+            scenario = scenario.model_copy(update={"decision": scenario.decision.model_copy(update={"retrieval": False})})
+        # one context for all cases: the LLM client is built once
+        self.config, _ = context_for_scenario(scenario, retriever=retriever)
+        self.config.seed = seed
         self.name = name
 
     def predict(self, situations):
