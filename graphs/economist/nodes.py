@@ -92,7 +92,7 @@ def decide_hours(state: WorkerState, runtime: Runtime[EconomistContext]) -> dict
         out = llm_roles.ask_worker(ctx.llm(), prompt, world.model.grid, ctx.backend.max_retries,
                                    seed=call_seed(ctx, step, 0, slot))
     except BackendError as exc:  # the backend itself failed: record, do not invent an answer
-        out = llm_roles.RoleResult(value=None, error=str(exc))
+        out = llm_roles.RoleResult(value=None, error=str(exc), calls=1)  # the failed request counts
     agent = f"worker-{worker}"
     hours = float(out.value.hours) if out.ok else None
     runtime.stream_writer(turn_event(agent, "worker", step, out))

@@ -96,7 +96,7 @@ def _llm_action(ctx: EconomistContext, state: EconomistState, observations: list
                                   seed=call_seed(ctx, state["step"], 1, 0),
                                   max_tokens=max(ctx.backend.max_tokens, opt.planner_max_tokens))
     except BackendError as exc:
-        out = llm_roles.RoleResult(value=None, error=str(exc))
+        out = llm_roles.RoleResult(value=None, error=str(exc), calls=1)  # the failed request counts
     runtime.stream_writer(turn_event("planner", "planner", state["step"], out))
     entry.update(ok=out.ok, error=out.error, calls=out.calls, prompt_tokens=out.prompt_tokens,
                  completion_tokens=out.completion_tokens, answer=out.texts[-1][:800] if out.texts else "",
@@ -148,7 +148,7 @@ def _candidate_platforms(ctx: EconomistContext, state: EconomistState, runtime: 
                                           seed=call_seed(ctx, step, 2, int(slot)),
                                           max_tokens=max(ctx.backend.max_tokens, opt.planner_max_tokens))
             except BackendError as exc:
-                out = llm_roles.RoleResult(value=None, error=str(exc))
+                out = llm_roles.RoleResult(value=None, error=str(exc), calls=1)  # the failed request counts
             runtime.stream_writer(turn_event(f"worker-{worker}", "candidate", step, out))
             cost["calls"] += out.calls
             if out.ok:  # a candidate whose platform never parsed does not stand
@@ -199,7 +199,7 @@ def vote(state: EconomistState, runtime: Runtime[EconomistContext]) -> dict:
                 out = llm_roles.ask_voter(ctx.llm(), prompt, list(letters), ctx.backend.max_retries,
                                           seed=call_seed(ctx, step, 3, slot))
             except BackendError as exc:
-                out = llm_roles.RoleResult(value=None, error=str(exc))
+                out = llm_roles.RoleResult(value=None, error=str(exc), calls=1)  # the failed request counts
             runtime.stream_writer(turn_event(f"worker-{worker}", "voter", step, out))
             cost["calls"] += out.calls
             if out.ok:
