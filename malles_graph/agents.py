@@ -26,6 +26,7 @@ class TranscriptTurn(BaseModel):
     text: str
     kind: TurnKind = "turn"
     prompt_tokens: int = 0
+    cached_prompt_tokens: int = Field(default=0, description="prompt tokens the server read from its prompt cache")
     completion_tokens: int = 0
     latency_s: float = 0.0
     cached: bool = False

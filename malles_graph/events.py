@@ -44,6 +44,9 @@ class RunStarted(_Event):
     resumed: bool = False
     total_rounds: int = Field(default=0, ge=0, description="planned rounds or steps (0 when open-ended)")
     store_url: str = Field(default="", description="where the run is recorded (password masked)")
+    prompt_set: dict[str, Any] = Field(
+        default_factory=dict, description="the prompt set behind the run: digest, folder, per-file digests"
+    )
 
 
 class ArchetypeInfo(BaseModel):

@@ -156,6 +156,24 @@ class MemoryConfig(Section):
     )
 
 
+class ExecutorConfig(Section):
+    """Where the population's decision graphs run; the events and the store are the same either way."""
+
+    kind: Literal["local", "ray"] = Field(default="local", description="local: threads in this process; ray: Ray tasks")
+    address: str | None = Field(
+        default=None, description="Ray cluster address (ray://host:10001 or auto); a local cluster is started when empty"
+    )
+    max_in_flight: int = Field(default=8, ge=1, le=4096, description="decision tasks in flight per LLM endpoint")
+
+
+class ModelPrice(Section):
+    """What one model's tokens cost, in US dollars per million tokens."""
+
+    prompt_per_1m: float = Field(ge=0, description="uncached prompt tokens")
+    cached_per_1m: float | None = Field(default=None, ge=0, description="prompt tokens read from the prompt cache")
+    completion_per_1m: float = Field(ge=0, description="completion tokens")
+
+
 class Scenario(Section):
     name: str = Field(min_length=1)
     description: str = ""
@@ -170,6 +188,13 @@ class Scenario(Section):
     memory: MemoryConfig = MemoryConfig()
     economist: EconomistOptions | None = None
     wholesale: WholesaleOptions | None = None
+    prompts: str | None = Field(
+        default=None, description="prompt set folder; $MALLES_PROMPTS, else the bundled prompts, when empty"
+    )
+    executor: ExecutorConfig = ExecutorConfig()
+    prices: dict[str, ModelPrice] = Field(
+        default_factory=dict, description="price table: model name -> USD per 1M tokens (cost shown when set)"
+    )
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:

@@ -17,6 +17,7 @@ from malles_graph.events import (
     RoundFinished,
     RunEvent,
     RunFinished,
+    RunStarted,
     TurnStreamed,
 )
 from malles_graph.store import repository as repo
@@ -32,7 +33,10 @@ class RunRecorder:
 
     def write(self, event: RunEvent) -> None:
         """Store what ``event`` says (events that only inform, such as Message, store nothing)."""
-        if isinstance(event, DecisionFinished):
+        if isinstance(event, RunStarted):
+            if event.prompt_set:
+                repo.update_run(self.engine, self.run_id, prompt_set_json=json.dumps(event.prompt_set))
+        elif isinstance(event, DecisionFinished):
             repo.record_decision(
                 self.engine, self.run_id, event.round, event.archetype, event.weight, event.outcome(),
                 cached_calls=event.cached_calls,

@@ -258,6 +258,7 @@ def record_decision(
                     kind=turn.kind,
                     text=redact(turn.text),
                     prompt_tokens=turn.prompt_tokens,
+                    cached_prompt_tokens=turn.cached_prompt_tokens,
                     completion_tokens=turn.completion_tokens,
                     latency_s=turn.latency_s,
                     cached=turn.cached,
@@ -278,7 +279,8 @@ def record_turn(engine: Engine, run_id: str, round: int, seq: int, turn: Transcr
         session.add(
             TranscriptTurnRow(
                 run_id=run_id, round=round, agent_id=turn.agent_id, seq=seq, role=turn.role, kind=turn.kind,
-                text=redact(turn.text), prompt_tokens=turn.prompt_tokens, completion_tokens=turn.completion_tokens,
+                text=redact(turn.text), prompt_tokens=turn.prompt_tokens, cached_prompt_tokens=turn.cached_prompt_tokens,
+                completion_tokens=turn.completion_tokens,
                 latency_s=turn.latency_s, cached=turn.cached,
             )
         )

@@ -37,6 +37,7 @@ class RunSummary(BaseModel):
     wall_s: float = 0.0
     resumed: bool = False
     summary: dict[str, Any] = Field(default_factory=dict)
+    prompt_set: dict[str, Any] = Field(default_factory=dict, description="digest, folder and files of the prompts")
 
     @property
     def final(self) -> repo.RoundRecord | None:
@@ -53,4 +54,5 @@ def summarise(engine: Engine, run_id: str, url: str, resumed: bool = False) -> R
         representatives=row.representatives, rounds=repo.load_rounds(engine, run_id), converged=row.converged,
         decisions=sum(n for n, _ in counts.values()), failed=sum(f for _, f in counts.values()),
         llm_calls=row.llm_calls or 0, cached=row.cached_calls or 0, resumed=resumed, summary=json.loads(row.summary_json or "{}"),
+        prompt_set=json.loads(row.prompt_set_json or "{}"),
     )

@@ -37,6 +37,7 @@ class RunRow(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=Column(Text))
     scenario_json: str = Field(default="{}", sa_column=Column(Text))
     summary_json: str = Field(default="{}", sa_column=Column(Text), description="the kind's final summary")
+    prompt_set_json: str = Field(default="{}", sa_column=Column(Text), description="digest and files of the prompts")
     llm_calls: int = Field(default=0, description="calls that reached the backend (decisions and dialogue turns)")
     cached_calls: int = Field(default=0, description="answers served by the response cache")
     owner: str | None = Field(default=None, description="host:pid of the process running it (while running)")
@@ -115,6 +116,7 @@ class TranscriptTurnRow(SQLModel, table=True):
     kind: str = "turn"
     text: str = Field(default="", sa_column=Column(Text))
     prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_s: float = 0.0
     cached: bool = False
