@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS responses (
     text TEXT NOT NULL,
     prompt_tokens INTEGER NOT NULL,
     completion_tokens INTEGER NOT NULL,
+    cached_prompt_tokens INTEGER NOT NULL DEFAULT 0,
     created REAL DEFAULT (unixepoch('subsec'))
 )
 """
@@ -32,6 +33,7 @@ class CachedResponse:
     text: str
     prompt_tokens: int
     completion_tokens: int
+    cached_prompt_tokens: int = 0  # replays report the server's prompt-cache figures of the first call
 
 
 def cache_key(model: str, messages: list[tuple[str, str]], params: dict[str, object]) -> str:
@@ -48,6 +50,9 @@ class ResponseCache:
         with self._connect() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(SCHEMA)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(responses)")}
+            if "cached_prompt_tokens" not in columns:  # a cache file written before prompt-cache accounting
+                conn.execute("ALTER TABLE responses ADD COLUMN cached_prompt_tokens INTEGER NOT NULL DEFAULT 0")
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=30)
@@ -55,7 +60,7 @@ class ResponseCache:
     def get(self, key: str) -> CachedResponse | None:
         with self._connect() as conn:
             row = conn.execute(
-                "SELECT text, prompt_tokens, completion_tokens FROM responses WHERE key = ?", (key,)
+                "SELECT text, prompt_tokens, completion_tokens, cached_prompt_tokens FROM responses WHERE key = ?", (key,)
             ).fetchone()
         if row is None:
             self.misses += 1
@@ -66,9 +71,10 @@ class ResponseCache:
     def put(self, key: str, model: str, response: CachedResponse) -> None:
         with self._connect() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO responses (key, model, text, prompt_tokens, completion_tokens) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (key, model, response.text, response.prompt_tokens, response.completion_tokens),
+                "INSERT OR REPLACE INTO responses (key, model, text, prompt_tokens, completion_tokens, "
+                "cached_prompt_tokens) VALUES (?, ?, ?, ?, ?, ?)",
+                (key, model, response.text, response.prompt_tokens, response.completion_tokens,
+                 response.cached_prompt_tokens),
             )
 
     def __len__(self) -> int:

@@ -9,11 +9,18 @@ replaced by a made-up default.
 
 A failing backend fails loudly. Each call is tried at most ``1 + call_retries`` times (the HTTP client's
 own retries are off, so retries are counted once), each attempt bounded by the backend's timeout, and only
-transient failures (timeouts, connection errors, HTTP 408/409/429/5xx) are retried. An authentication
+transient failures (timeouts, connection errors, HTTP 408/409/429/5xx) are retried, after a backoff that grows
+with each attempt; an HTTP 429 (rate limit) waits what the server's ``Retry-After`` asks (seconds or an HTTP
+date; ``retry-after-ms`` too), capped at :data:`MAX_RETRY_AFTER_S`. An authentication
 error (HTTP 401/403) and ``failure_limit`` consecutive failed calls (the circuit breaker) raise
 :class:`BackendFatalError`; from then on every call raises it at once, so a run stops instead of
 recording hours of failures. Error messages and answers pass through :func:`redact`, so an API key a
 server echoes never reaches a transcript, the store or the screen.
+
+Token counts come from the server's usage report: ``prompt_tokens`` (all of the prompt), of which
+``cached_prompt_tokens`` were read from the server's prompt cache (OpenAI's
+``prompt_tokens_details.cached_tokens``, which llama.cpp's server fills from its slot cache and
+langchain-openai exposes as ``usage_metadata["input_token_details"]["cache_read"]``).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any, Generic, TypeVar
 
 from langchain_core.language_models import BaseChatModel
@@ -43,8 +51,9 @@ class ChatResult:
     text: str
     prompt_tokens: int
     completion_tokens: int
-    cached: bool = False
+    cached: bool = False  # answered by the response cache (no call made)
     latency_s: float = 0.0
+    cached_prompt_tokens: int = 0  # of prompt_tokens, read from the server's prompt cache
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,8 @@ class Attempt:
     error: str | None
     prompt_tokens: int
     completion_tokens: int
+    cached_prompt_tokens: int = 0
+    cached: bool = False
 
 
 @dataclass
@@ -76,6 +87,10 @@ class StructuredResult(Generic[T]):
     @property
     def completion_tokens(self) -> int:
         return sum(a.completion_tokens for a in self.attempts)
+
+    @property
+    def cached_prompt_tokens(self) -> int:
+        return sum(a.cached_prompt_tokens for a in self.attempts)
 
 
 CallKwargs = Callable[[float | None, int | None, int | None, dict[str, Any] | None], dict[str, Any]]
@@ -118,6 +133,7 @@ class LLMClient:
         failure_limit: int = 5,
         retry_backoff_s: float = 0.5,
         auth_hint: str = "",
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.chat_model = chat_model
         self.backend = backend
@@ -134,6 +150,7 @@ class LLMClient:
         self.failure_limit = failure_limit
         self.retry_backoff_s = retry_backoff_s
         self.auth_hint = auth_hint
+        self.sleep = sleep  # how a retry waits (tests record the waits instead of sleeping)
         self._breaker_lock = threading.Lock()
         self.consecutive_failures = 0
         # Set once the backend is known to be unusable; every later call raises it at once.
@@ -153,7 +170,10 @@ class LLMClient:
         params = {"temperature": temperature, "seed": seed, "max_tokens": max_tokens, "format": response_format}
         key = cache_key(self.model_id, [(m.type, _text(m)) for m in messages], params)
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
-            return ChatResult(hit.text, hit.prompt_tokens, hit.completion_tokens, cached=True)
+            return ChatResult(
+                hit.text, hit.prompt_tokens, hit.completion_tokens, cached=True,
+                cached_prompt_tokens=hit.cached_prompt_tokens,
+            )
         kwargs = self._call_kwargs(
             temperature, seed, max_tokens, response_format if self.structured_supported else None
         )
@@ -162,10 +182,15 @@ class LLMClient:
             reply = self._invoke(list(messages), kwargs)
         self.calls += 1
         text = redact(_text(reply))
-        prompt_tokens, completion_tokens = _usage(reply, messages, text)
+        prompt_tokens, cached_prompt_tokens, completion_tokens = _usage(reply, messages, text)
         if self.cache is not None:
-            self.cache.put(key, self.model_id, CachedResponse(text, prompt_tokens, completion_tokens))
-        return ChatResult(text, prompt_tokens, completion_tokens, latency_s=time.perf_counter() - start)
+            self.cache.put(
+                key, self.model_id, CachedResponse(text, prompt_tokens, completion_tokens, cached_prompt_tokens)
+            )
+        return ChatResult(
+            text, prompt_tokens, completion_tokens, latency_s=time.perf_counter() - start,
+            cached_prompt_tokens=cached_prompt_tokens,
+        )
 
     def _invoke(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> BaseMessage:
         """One call: bounded retries of transient failures, then success, BackendError or BackendFatalError."""
@@ -180,7 +205,7 @@ class LLMClient:
                     hint = f"; {self.auth_hint}" if self.auth_hint else ""
                     self._open_breaker(f"{reason} (authentication refused, HTTP {status}{hint})")
                 if attempt < self.call_retries and is_transient(exc, status):
-                    time.sleep(self.retry_backoff_s * (attempt + 1))
+                    self.sleep(retry_wait(exc, status, self.retry_backoff_s * 2**attempt))
                     continue
                 self._count_failure(reason)
                 raise BackendError(reason) from None  # not `from exc`: the cause may hold the unredacted key
@@ -238,7 +263,12 @@ class LLMClient:
                 response_format=response_format,
             )
             value, error = parse_structured(reply.text, schema, validator)
-            result.attempts.append(Attempt(reply.text, error, reply.prompt_tokens, reply.completion_tokens))
+            result.attempts.append(
+                Attempt(
+                    reply.text, error, reply.prompt_tokens, reply.completion_tokens,
+                    cached_prompt_tokens=reply.cached_prompt_tokens, cached=reply.cached,
+                )
+            )
             if error is None:
                 result.value = value
                 return result
@@ -305,6 +335,36 @@ def http_status(exc: BaseException) -> int | None:
     return status if isinstance(status, int) and status > 0 else None
 
 
+MAX_RETRY_AFTER_S = 60.0  # a server asking for longer gets retried after this (then the retry budget decides)
+
+
+def retry_after_s(exc: BaseException) -> float | None:
+    """The wait a rate-limited server asks for: ``retry-after-ms``, or ``Retry-After`` in seconds or as an HTTP date."""
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    if headers is None:
+        return None
+    try:
+        if (millis := headers.get("retry-after-ms")) is not None:
+            return max(0.0, float(millis) / 1000)
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            when = parsedate_to_datetime(value)  # e.g. "Wed, 21 Oct 2026 07:28:00 GMT"
+            return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError):  # a malformed header: fall back to the client's own backoff
+        return None
+
+
+def retry_wait(exc: BaseException, status: int | None, backoff_s: float) -> float:
+    """Seconds to wait before retrying: a 429's Retry-After (capped), else the client's backoff."""
+    if status == 429 and (asked := retry_after_s(exc)) is not None:
+        return min(asked, MAX_RETRY_AFTER_S)
+    return backoff_s
+
+
 def is_transient(exc: BaseException, status: int | None) -> bool:
     """Worth another attempt: no answer at all (timeout, refused connection) or a server-side hiccup."""
     if status is not None:
@@ -327,10 +387,12 @@ def _text(message: BaseMessage) -> str:
     return "".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in content)
 
 
-def _usage(reply: BaseMessage, messages: Sequence[BaseMessage], text: str) -> tuple[int, int]:
+def _usage(reply: BaseMessage, messages: Sequence[BaseMessage], text: str) -> tuple[int, int, int]:
+    """(prompt, of which read from the server's prompt cache, completion) tokens of one reply."""
     usage = getattr(reply, "usage_metadata", None)
     if usage:
-        return int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
-    # Models without usage data (scripted fakes): a rough 4-characters-per-token estimate.
+        details = usage.get("input_token_details") or {}
+        return int(usage.get("input_tokens", 0)), int(details.get("cache_read") or 0), int(usage.get("output_tokens", 0))
+    # Models without usage data (scripted fakes): a rough 4-characters-per-token estimate, nothing cached.
     prompt_chars = sum(len(_text(m)) for m in messages)
-    return max(1, prompt_chars // 4), max(1, len(text) // 4)
+    return max(1, prompt_chars // 4), 0, max(1, len(text) // 4)
