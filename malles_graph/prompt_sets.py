@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from malles_graph.errors import PromptError
-from malles_graph.prompts import prompt_folder, read_prompt_text
+from malles_graph.prompts import check_prompts, prompt_folder, read_prompt_text
 
 SHORT = 12  # characters of a digest shown to people (git-style short hash)
 
@@ -79,3 +79,17 @@ def diff_sets(a: PromptSet, b: PromptSet, *, context: int = 2) -> str:
         if chunks and not chunks[-1].endswith("\n"):
             chunks[-1] += "\n"
     return "".join(chunks)
+
+
+def checked_prompt_set(folder: Path | str | None = None) -> PromptSet:
+    """The prompt set in ``folder``, every known prompt checked against its spec first.
+
+    A run calls this before any LLM call: a missing folder, or a file missing or invalid in it,
+    raises one PromptError naming the folder and the file (and how many others are wrong).
+    """
+    directory = prompt_folder(Path(folder) if folder is not None else None)
+    problems = [error for error in check_prompts(directory).values() if error]
+    if problems:
+        more = f" (and {len(problems) - 1} more; see `malles prompts check --dir {directory}`)" if len(problems) > 1 else ""
+        raise PromptError(f"prompt set {directory}: {problems[0]}{more}")
+    return load_prompt_set(directory)

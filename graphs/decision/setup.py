@@ -17,6 +17,7 @@ from malles_graph.graphs.decision.api import make_context
 from malles_graph.graphs.decision.context import DecisionContext
 
 from malles_graph.backends import LLMClient, build_client, is_llm_backend
+from malles_graph.prompt_sets import checked_prompt_set
 from malles_graph.retail.retrieval_api import Retriever
 from malles_graph.scenario import MemoryConfig, Scenario
 
@@ -41,7 +42,11 @@ def context_for_scenario(
     decision day: with retrieval on, the memory is built for their episodes before that day if
     needed (``memory.build``) and checked to cover them; without subclasses the memory must
     already exist. ``progress(n)`` is called after each ingested batch of n episodes.
+
+    The prompts come from ``scenario.prompts`` ($MALLES_PROMPTS, else the bundled ones): the whole set
+    is checked here, before any LLM call; each decision records the set's digest (``details["prompt_set"]``).
     """
+    prompt_set = checked_prompt_set(scenario.prompts)
     backend = scenario.backend
     if client is None and is_llm_backend(backend.name):
         client = build_client(backend)
@@ -49,6 +54,7 @@ def context_for_scenario(
         retriever = scenario_memory(scenario.memory, subclasses, before, progress)
     ctx = make_context(scenario.decision, backend=backend, client=client, retriever=retriever)
     ctx.seed = scenario.seed
+    ctx.prompts_dir = str(prompt_set.folder)
     return ctx, retriever
 
 

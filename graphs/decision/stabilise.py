@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from malles_graph.agents import AgentOutcome, TranscriptTurn
 from malles_graph.models import NONE_PRODUCT, ChoiceSituation, Decision
+from malles_graph.prompt_sets import PromptSet, load_prompt_set
 from malles_graph.retail.hidden_factors import usual_quantity
 from malles_graph.retail.stabilise import consistency_conflicts, majority_vote, style_quantity
 from malles_graph.roles.agent import mean_probs
@@ -186,6 +187,8 @@ def _finish(
             "conflict_loops": state.get("loop", 0),
             "neighbours": len(state.get("neighbours", [])),
             "hidden_factors": hidden.model_dump() if hidden else None,
+            # the prompts behind an LLM decision (the choice model reads none)
+            **({} if ctx.uses_choice_model else {"prompt_set": prompt_set_of(ctx).digest}),
             "tokens_by_role": tokens_by_role(transcript),
             "bottlenecks": bottlenecks(stats),
             **details,
@@ -195,6 +198,19 @@ def _finish(
         goto=END,
         update={"decision": decision, "outcome": outcome, "transcript": turns, "stats": [stat]},
     )
+
+
+# The set is kept with the context's templates, loaded once per context like them (so a run records the
+# files as they were when its first decision read them); the key cannot be a prompt's name (an identifier).
+_PROMPT_SET = "*prompt_set"
+
+
+def prompt_set_of(ctx: DecisionContext) -> PromptSet:
+    """The prompt set of ``ctx``'s folder (``prompts_dir``; $MALLES_PROMPTS, else the bundled prompts)."""
+    templates = ctx.prompt_templates
+    if _PROMPT_SET not in templates:
+        templates[_PROMPT_SET] = load_prompt_set(ctx.prompts_dir)
+    return templates[_PROMPT_SET]
 
 
 def tokens_by_role(transcript: list[TranscriptTurn]) -> dict[str, dict[str, int]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -24,6 +25,7 @@ from malles_graph.economist.population import Population, cluster_archetypes, sa
 from malles_graph.economist.saez import SaezResult, saez_schedule
 from malles_graph.economist.tax import TaxSchedule, flat_schedule, us_schedule, zero_schedule
 from malles_graph.errors import ScenarioError
+from malles_graph.prompts import PromptTemplate, load_prompt
 from malles_graph.scenario import BackendConfig, Scenario
 
 SAEZ_SAMPLE = 50_000  # workers used for the Saez fixed point in very large populations (seeded subsample)
@@ -110,6 +112,10 @@ class EconomistContext:
         default=None, compare=False, repr=False,
         metadata={"description": "LLM client; built from `backend` when empty (tests pass one with a scripted model)"},
     )
+    prompts_dir: str | None = field(
+        default=None,
+        metadata={"description": "folder of prompt files; $MALLES_PROMPTS, else the bundled prompts, when empty"},
+    )
 
     def __post_init__(self) -> None:
         # a LangGraph server hands the context over as JSON: validate it into the typed sections
@@ -135,6 +141,13 @@ class EconomistContext:
                 self.client = build_client(self.backend)
         return self.client
 
+    def prompt(self, name: str) -> PromptTemplate:
+        """The role prompt ``name`` from the run's prompt folder (read once per context, checked when read)."""
+        templates = self.cache().setdefault("prompts", {})
+        if name not in templates:
+            templates[name] = load_prompt(name, Path(self.prompts_dir) if self.prompts_dir else None)
+        return templates[name]
+
     def cache(self) -> dict[str, Any]:
         """Per-process memo of derived objects (the replayed CMA-ES); always rebuildable from the state."""
         return self.__dict__.setdefault("_cache", {})
@@ -144,7 +157,8 @@ def run_context(scenario: Scenario, client: LLMClient | None = None) -> Economis
     """The runtime context of an economist scenario (the generic runner calls this, on start and on resume)."""
     if scenario.kind != "economist" or scenario.economist is None:
         raise ScenarioError(f"scenario {scenario.name!r} is of kind {scenario.kind!r}; expected 'economist'")
-    return EconomistContext(options=scenario.economist, backend=scenario.backend, seed=scenario.seed, client=client)
+    return EconomistContext(options=scenario.economist, backend=scenario.backend, seed=scenario.seed, client=client,
+                            prompts_dir=scenario.prompts)
 
 
 __all__ = ["EconomistContext", "World", "build_world", "resolve_policies", "run_context"]

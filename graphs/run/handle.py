@@ -146,7 +146,8 @@ class RunHandle:
             self._publish(
                 RunStarted(kind=self.runner.kind, name=self.scenario.name, seed=self.scenario.seed,
                            backend=self.scenario.backend.name, resumed=self.resumed,
-                           total_rounds=self.runner.total_rounds(self.scenario), store_url=safe_url(self.url)),
+                           total_rounds=self.runner.total_rounds(self.scenario), store_url=safe_url(self.url),
+                           prompt_set=self.runner.prompt_set(self.scenario).record()),
                 recorder,
             )
             values = self._stream(recorder)

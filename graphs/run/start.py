@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from malles_graph.graphs.run.handle import _END, RunHandle
@@ -10,6 +12,7 @@ from malles_graph.graphs.run.table import KindRunner
 from malles_graph.backends import LLMClient
 from malles_graph.errors import ScenarioError
 from malles_graph.events import Message, RunFinished
+from malles_graph.prompts import prompt_folder
 from malles_graph.scenario import Scenario
 from malles_graph.store import repository as repo
 from malles_graph.store.engine import StoreError, check_reachable, make_engine
@@ -33,11 +36,26 @@ def _default_client(scenario: Scenario, client: LLMClient | None) -> LLMClient |
     return build_client(scenario.backend) if is_llm_backend(scenario.backend.name) else None
 
 
+def pin_prompts(scenario: Scenario) -> Scenario:
+    """``scenario`` with its prompt folder made absolute (a relative ``prompts:`` or $MALLES_PROMPTS), so the
+    stored scenario names the folder the run used and a resume in another process or directory reads it too.
+    Without either, the bundled prompts stay implicit (None)."""
+    if scenario.prompts is None and not os.environ.get("MALLES_PROMPTS"):
+        return scenario
+    folder = prompt_folder(Path(scenario.prompts) if scenario.prompts else None)
+    return scenario.model_copy(update={"prompts": str(folder.resolve())})
+
+
 def check(runner: KindRunner, scenario: Scenario, store_url: str | None = None) -> str:
-    """The kind's checks, then the store's; returns the store URL. Raises one error listing every problem."""
+    """The kind's checks, its prompt set's, then the store's; returns the store URL.
+
+    Raises one error listing every problem of the scenario; a bad prompt set is one line naming the folder
+    and the file, raised before any LLM call.
+    """
     problems = runner.preflight(scenario)
     if problems:
         raise ScenarioError(f"scenario {scenario.name!r} cannot run:\n" + "\n".join(f"  - {p}" for p in problems))
+    runner.prompt_set(scenario)
     return _store_url(scenario, store_url)
 
 
@@ -50,6 +68,7 @@ def start(runner: KindRunner, scenario: Scenario, *, run_id: str | None = None, 
     """
     from malles_graph.store.tables import RunRow
 
+    scenario = pin_prompts(scenario)
     url = check(runner, scenario, store_url)
     client = _default_client(scenario, client)
     engine = make_engine(url)

@@ -10,6 +10,9 @@ A kind's package (``malles_graph.graphs.<package>``) provides, per the run contr
     the runtime context: LLM client, data, retriever (never module-level registries).
 ``run_preflight(scenario) -> list[str]`` (optional)
     problems found before any work; the run is refused with all of them.
+``prompts`` (a field of the row below, not of the package)
+    which prompt folder the kind's roles read; the runner checks the whole set before any work and
+    records its digest and per-file digests in the run's ``RunStarted``.
 ``run_summary(values, context) -> dict`` (optional)
     the kind's final figures from the graph's last state and the run's context (its rebuilt data,
     e.g. the economist's population for the welfare table), stored with the run. Front ends render
@@ -31,6 +34,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from malles_graph.backends import LLMClient
 from malles_graph.errors import MallesError, ScenarioError
+from malles_graph.prompt_sets import PromptSet, checked_prompt_set
 from malles_graph.scenario import Scenario
 
 
@@ -43,6 +47,8 @@ class KindRunner:
     total_rounds: Callable[[Scenario], int]
     row_fields: Callable[[Scenario], dict[str, Any]] = lambda _s: {}
     nested: tuple[str, ...] = ()  # packages of graphs run inside this one (their state is checkpointed too)
+    # the prompt folder the kind's roles read (None: $MALLES_PROMPTS, else the bundled prompts)
+    prompts: Callable[[Scenario], str | None] = lambda s: s.prompts
 
     def module(self) -> ModuleType:
         try:
@@ -67,6 +73,10 @@ class KindRunner:
     def preflight(self, scenario: Scenario) -> list[str]:
         check = getattr(self.module(), "run_preflight", None)
         return list(check(scenario)) if check else []
+
+    def prompt_set(self, scenario: Scenario) -> PromptSet:
+        """The run's prompt set, every prompt checked (PromptError naming the folder and file otherwise)."""
+        return checked_prompt_set(self.prompts(scenario))
 
     def summary(self, values: dict[str, Any], context: Any) -> dict[str, Any]:
         summarise = getattr(self.module(), "run_summary", None)

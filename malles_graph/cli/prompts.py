@@ -1,4 +1,4 @@
-"""`malles prompts`: validate and preview the role prompt files."""
+"""`malles prompts`: validate, hash and compare the role prompt files (prompt sets)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from malles_graph.cli.tables import print_table
+from malles_graph.cli.tables import JsonOpt, print_table
 
-app = typer.Typer(help="Validate and preview the role prompt files.", no_args_is_help=True)
+app = typer.Typer(help="Validate, hash and compare the role prompt files.", no_args_is_help=True)
 console = Console()
 
 
@@ -56,3 +56,79 @@ def list_prompts() -> None:
     for name, spec in sorted(PROMPT_SPECS.items()):
         table.add_row(name, ", ".join(f"{v}*" if v in spec.required else v for v in sorted(spec.variables)))
     print_table(console, table)
+
+
+@app.command("hash")
+def hash_(
+    directory: Annotated[
+        Path | None, typer.Argument(help="prompt folder (default: $MALLES_PROMPTS, else the bundled prompts)")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print a prompt set's digest (what runs, decisions and evaluations record) and each file's digest.
+
+    Examples:
+      malles prompts hash
+      malles prompts hash my-prompts/ --json
+    """
+    import sys
+
+    from malles_graph.cli.tables import to_json
+    from malles_graph.prompt_sets import SHORT, load_prompt_set
+
+    prompt_set = load_prompt_set(directory)
+    if as_json:
+        sys.stdout.write(to_json(prompt_set.record()) + "\n")
+        return
+    table = Table(title=f"prompt set {prompt_set.short}  {prompt_set.folder}")
+    table.add_column("file")
+    table.add_column("sha256")
+    for name, digest in sorted(prompt_set.files.items()):
+        table.add_row(f"{name}.txt", digest[:SHORT] if console.is_terminal else digest)
+    print_table(console, table)
+    console.print(f"digest {prompt_set.digest}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def diff(
+    a: Annotated[Path, typer.Argument(help="first prompt folder", metavar="A")],
+    b: Annotated[Path, typer.Argument(help="second prompt folder", metavar="B")],
+    context: Annotated[int, typer.Option("--context", "-U", min=0, help="lines of context around each change")] = 2,
+) -> None:
+    """Compare two prompt sets: their digests and a unified diff of the files that differ.
+
+    Exit code 0 when the sets are identical, 1 when they differ (like diff(1)), 2 on bad input
+    (a missing folder, a folder with no prompt files).
+
+    Examples:
+      malles prompts diff prompts/ my-prompts/
+      malles prompts diff prompts/ my-prompts/ | less
+    """
+    import sys
+
+    from rich.markup import escape
+    from rich.syntax import Syntax
+
+    from malles_graph.prompt_sets import diff_sets, load_prompt_set
+
+    first, second = load_prompt_set(a), load_prompt_set(b)
+    for label, prompt_set in (("A", first), ("B", second)):
+        console.print(f"{label} {prompt_set.short}  {escape(str(prompt_set.folder))}  ({len(prompt_set.files)} files)",
+                      highlight=False, soft_wrap=True)
+    if first.digest == second.digest:
+        console.print("identical prompt sets", highlight=False)
+        return
+    changed = sorted(n for n in first.files.keys() | second.files.keys() if first.files.get(n) != second.files.get(n))
+    console.print(f"{len(changed)} file(s) differ: " + ", ".join(f"{n}.txt" for n in changed),
+                  highlight=False, soft_wrap=True)
+    text = diff_sets(first, second, context=context)
+    if console.is_terminal:
+        console.print(Syntax(text, "diff", theme="ansi_dark", word_wrap=True))
+    else:  # piped: the plain diff, byte for byte what diff_sets gives (patch-friendly)
+        sys.stdout.flush()
+        sys.stdout.write(text)
+    raise typer.Exit(1)
+
+
+# `malles prompts experiment` (paired A/B runs of prompt sets) lives in malles_graph/cli/prompt_experiment.py;
+# the lead registers it on this app.
