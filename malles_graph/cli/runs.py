@@ -69,7 +69,25 @@ def show(run_id: RunIdArg, store: StoreOpt = None, as_json: JsonOpt = False, as_
     url = normalise_url(store)
     fmt = output_format(as_json, as_csv)
     summary = summarise(make_engine(url), run_id, url)
-    emit(console, [rounds_table(summary.rounds), summary_table(summary)], fmt, summary)
+    tables = [rounds_table(summary.rounds), summary_table(summary)]
+    if summary.prompt_set:  # runs stored before prompt sets were recorded have none
+        tables.append(prompt_set_table(summary.prompt_set))
+    emit(console, tables, fmt, summary)
+
+
+def prompt_set_table(prompt_set: dict) -> Table:
+    """The run's prompt set: its short digest and folder in the title, one row per file with its digest."""
+    from rich.markup import escape
+
+    from malles_graph.prompt_sets import SHORT
+
+    digest = str(prompt_set.get("digest", ""))
+    table = Table(title=f"prompt set {digest[:SHORT]}  {escape(str(prompt_set.get('folder', '')))}")
+    table.add_column("file")
+    table.add_column("sha256")
+    for name, file_digest in sorted(dict(prompt_set.get("files") or {}).items()):
+        table.add_row(f"{name}.txt", str(file_digest)[:SHORT])
+    return table
 
 
 @app.command("export")

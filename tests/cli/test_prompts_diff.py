@@ -46,7 +46,7 @@ def two_sets(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_one_changed_word_changes_the_recorded_hash_and_diff_shows_it(tmp_path: Path, capsys) -> None:
     a, b = two_sets(tmp_path)
-    recorded = {}
+    recorded, shown = {}, {}
     for folder in (a, b):
         model = ScriptedChatModel(responder=decision_responder)
         client = build_client(BackendConfig(name="local", cache=False, max_concurrency=2), chat_model=model)
@@ -61,6 +61,7 @@ def test_one_changed_word_changes_the_recorded_hash_and_diff_shows_it(tmp_path: 
         assert summary.prompt_set["digest"] in digests and len(digests) == 1  # run and decisions agree
         assert summary.prompt_set["folder"] == str(folder) and summary.prompt_set["files"]["decide"]
         recorded[folder.name] = summary.prompt_set
+        shown[folder.name] = (summary.run_id, scenario.store.url)
     assert recorded["a"]["digest"] == load_prompt_set(a).digest == load_prompt_set().digest
     assert recorded["b"]["digest"] == load_prompt_set(b).digest != recorded["a"]["digest"]
     changed = {n for n in recorded["a"]["files"] if recorded["a"]["files"][n] != recorded["b"]["files"][n]}
@@ -71,6 +72,14 @@ def test_one_changed_word_changes_the_recorded_hash_and_diff_shows_it(tmp_path: 
     assert f"A {recorded['a']['digest'][:12]}" in out and f"B {recorded['b']['digest'][:12]}" in out
     assert "1 file(s) differ: decide.txt" in out
     assert f"-Decide for the {WORD} " in out and f"+Decide for the {NEW_WORD} " in out
+
+    # `malles show` prints the run's prompt set (short digest, folder, files); --json carries all of it
+    run_id, url = shown["b"]
+    code, out = run_cli(["show", run_id, "--store", url], capsys)
+    assert code == 0 and f"prompt set {recorded['b']['digest'][:12]}" in out and str(b) in out
+    assert "decide.txt" in out and recorded["b"]["files"]["decide"][:12] in out
+    code, out = run_cli(["show", run_id, "--store", url, "--json"], capsys)
+    assert code == 0 and json.loads(out)["prompt_set"] == recorded["b"]
 
 
 def test_a_bad_prompt_folder_stops_the_run_before_any_llm_call(tmp_path: Path) -> None:
