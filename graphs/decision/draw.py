@@ -107,7 +107,9 @@ def _draw(task: SampleTask, runtime: Runtime[Any], role: DecideTarget) -> dict[s
                 text=text,
                 kind=kind,
                 prompt_tokens=attempt.prompt_tokens,
+                cached_prompt_tokens=attempt.cached_prompt_tokens,
                 completion_tokens=attempt.completion_tokens,
+                cached=attempt.cached,
             )
         )
     if result.ok:

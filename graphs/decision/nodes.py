@@ -159,6 +159,7 @@ def make_role_node(role: str) -> Callable[[DecisionState, Runtime[Any]], dict[st
                 text=reply.text.strip(),
                 kind="turn",
                 prompt_tokens=reply.prompt_tokens,
+                cached_prompt_tokens=reply.cached_prompt_tokens,
                 completion_tokens=reply.completion_tokens,
                 latency_s=reply.latency_s,
                 cached=reply.cached,

@@ -42,7 +42,8 @@ def turn_event(agent_id: str, role: str, step: int, out: llm_roles.RoleResult) -
     text = out.texts[-1][:800] if out.texts else (out.error or "")
     kind = "decision" if out.ok else "failure"
     return TurnStreamed(turn=TranscriptTurn(agent_id=agent_id, role=role, round=step, text=text, kind=kind,
-                                            prompt_tokens=out.prompt_tokens, completion_tokens=out.completion_tokens))
+                                            prompt_tokens=out.prompt_tokens, completion_tokens=out.completion_tokens,
+                                            cached_prompt_tokens=out.cached_prompt_tokens))
 
 
 # -- step start --------------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ def _speak(role: str, state: WholesaleState, runtime: Runtime[WholesaleContext])
     )
     turn = TranscriptTurn(
         role=role, round=state["round"], text=reply.text.strip(), prompt_tokens=reply.prompt_tokens,
-        completion_tokens=reply.completion_tokens, latency_s=reply.latency_s, cached=reply.cached,
+        cached_prompt_tokens=reply.cached_prompt_tokens, completion_tokens=reply.completion_tokens, latency_s=reply.latency_s, cached=reply.cached,
     )
     return {"transcript": [_say(turn, call)], "llm_calls": 1}
 
@@ -108,6 +108,7 @@ def propose_rule(state: WholesaleState, runtime: Runtime[WholesaleContext]) -> d
         text=answer.text if result.ok else f"invalid rule (attempt {number}): {result.error}\n{answer.text}",
         kind="decision" if result.ok else "retry",
         prompt_tokens=answer.prompt_tokens,
+        cached_prompt_tokens=answer.cached_prompt_tokens,
         completion_tokens=answer.completion_tokens,
     )
     turn = _say(turn, len(state.get("transcript", [])))

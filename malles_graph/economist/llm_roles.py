@@ -64,6 +64,7 @@ class RoleResult:
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_prompt_tokens: int = 0  # of prompt_tokens, read from the server's prompt cache
 
     @property
     def ok(self) -> bool:
@@ -77,7 +78,8 @@ def _call(client: LLMClient, prompt: str, schema: type[BaseModel], json_schema: 
         max_tokens=max_tokens, json_schema=json_schema,
     )
     return RoleResult(value=res.value, error=res.error, texts=[a.text for a in res.attempts], calls=len(res.attempts),
-                      prompt_tokens=res.prompt_tokens, completion_tokens=res.completion_tokens)
+                      prompt_tokens=res.prompt_tokens, completion_tokens=res.completion_tokens,
+                      cached_prompt_tokens=res.cached_prompt_tokens)
 
 
 # -- worker ----------------------------------------------------------------------------------------
