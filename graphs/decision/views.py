@@ -35,6 +35,15 @@ def labels(situation: ChoiceSituation) -> list[str]:
     return out
 
 
+def canonical(situation: ChoiceSituation) -> list[tuple[str, Product]]:
+    """(label, candidate) pairs sorted by label: the same order whatever rotation a sample lists them in.
+
+    The shared prompt preamble (candidates, market) is rendered in this order, so every role and every
+    sample of a decision sends the same first tokens and the server's prompt cache serves them.
+    """
+    return sorted(zip(labels(situation), situation.candidates, strict=True), key=lambda pair: pair[0])
+
+
 def label_map(situation: ChoiceSituation) -> dict[str, str]:
     """Label (any case) or product id -> product id, plus 'none'."""
     out = {NONE_PRODUCT: NONE_PRODUCT}
@@ -175,7 +184,7 @@ def market_text(market: MarketSignal | None, situation: ChoiceSituation) -> str:
         return ""
     shares = market_shares(market, situation)
     parts = []
-    for lab, c in zip(labels(situation), situation.candidates, strict=True):
+    for lab, c in canonical(situation):  # the shared preamble: one order for every role and sample
         share, scarce = shares.get(c.product_id, 0.0), market.scarcity.get(c.product_id, 0.0)
         if share or scarce:
             parts.append(f"{lab} {share:.0%} of demand" + (f", {scarce:.0%} scarce" if scarce else ""))
@@ -241,7 +250,7 @@ def role_vars(
     makers: dict[str, Callable[[], Any]] = {
         "round": lambda: round_no,
         "subclass": lambda: situation.subclass,
-        "candidates": lambda: ", ".join(labels(situation)),
+        "candidates": lambda: ", ".join(lab for lab, _ in canonical(situation)),
         "offers": lambda: offers(situation, neighbours),
         "product_cards": lambda: product_cards(situation, neighbours),
         "market": lambda: market_text(situation.market, situation),
