@@ -51,6 +51,19 @@ def list_runs(engine: Any) -> list[Any]:
         raise StoreError(f"cannot read runs from {safe_url(str(engine.url))}: {exc}") from None
 
 
+def prompt_digest(run: Any) -> str:
+    """The short digest of a stored run's prompt set ('' for runs stored before prompt sets were recorded)."""
+    import json
+
+    from malles_graph.prompt_sets import SHORT
+
+    try:
+        digest = json.loads(run.prompt_set_json or "{}").get("digest") or ""
+    except (ValueError, AttributeError):  # a hand-edited row: shown as no digest, never a crash
+        return ""
+    return str(digest)[:SHORT]
+
+
 def run_detail(engine: Any, run_id: str) -> RunDetail:
     from malles_graph.store import repository as repo
 

@@ -224,9 +224,12 @@ class HistoryScreen(Screen[None]):
         self.detail = detail = message.detail
         run = detail.run
         error = f"  [red]{run.error}[/]" if run.error else ""
+        from malles_graph.tui import history_data
+
+        digest = history_data.prompt_digest(run)
         self.query_one("#run-title", Label).update(
             f"[b]{run.id}[/]  {run.name}  {run.status}  seed {run.seed}  {run.backend}  "
-            f"K={run.archetypes}  N={run.n_customers:,}{error}"
+            f"K={run.archetypes}  N={run.n_customers:,}" + (f"  prompts {digest}" if digest else "") + error
         )
         rounds = self.query_one("#rounds-table", DataTable)
         rounds.clear()
