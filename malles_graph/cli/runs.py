@@ -72,6 +72,9 @@ def show(run_id: RunIdArg, store: StoreOpt = None, as_json: JsonOpt = False, as_
     tables = [rounds_table(summary.rounds), summary_table(summary)]
     if summary.prompt_set:  # runs stored before prompt sets were recorded have none
         tables.append(prompt_set_table(summary.prompt_set))
+    from malles_graph.cli.usage_view import usage_table
+
+    tables.append(usage_table(summary.usage))
     emit(console, tables, fmt, summary)
 
 

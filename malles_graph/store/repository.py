@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import delete, func, update
+from sqlalchemy import case, delete, func, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -35,6 +35,7 @@ from malles_graph.store.tables import (
     TranscriptTurnRow,
     utcnow,
 )
+from malles_graph.usage import TokenUsage
 
 STALE_AFTER = dt.timedelta(seconds=90)  # a live owner beats every few seconds (malles_graph.graphs.run.handle.HEARTBEAT_S)
 
@@ -412,3 +413,35 @@ def load_decisions(engine: Engine, run_id: str, round: int | None = None) -> lis
         if round is not None:
             query = query.where(DecisionRow.round == round)
         return list(session.exec(query.order_by(DecisionRow.round, DecisionRow.agent_id)))
+
+
+USAGE_GROUPS = ("role", "round", "agent_id")
+
+
+def token_usage(engine: Engine, run_id: str, by: str = "role") -> dict[Any, TokenUsage]:
+    """Tokens of the run's stored LLM turns grouped by ``role``, ``round`` or ``agent_id`` (any kind of run).
+
+    A turn is an LLM call when it has tokens (computed turns and notes have none), as in
+    :func:`malles_graph.usage.turn_usage`; the sums are done by the database.
+    """
+    if by not in USAGE_GROUPS:
+        raise ValueError(f"usage is grouped by one of {', '.join(USAGE_GROUPS)}, not {by!r}")
+    t = TranscriptTurnRow
+    column = getattr(t, by)
+    is_call = or_(t.prompt_tokens > 0, t.completion_tokens > 0)
+    with Session(engine) as session:
+        rows = session.exec(  # type: ignore[call-overload]
+            select(
+                column, func.count(), func.sum(t.prompt_tokens), func.sum(t.cached_prompt_tokens),
+                func.sum(t.completion_tokens), func.sum(case((t.cached, 1), else_=0)),
+            )
+            .where(t.run_id == run_id, is_call)
+            .group_by(column)
+            # roles in first-seen order (as the in-memory sums); rounds and agents sorted
+            .order_by(func.min(t.id) if by == "role" else column)
+        ).all()
+    return {
+        key: TokenUsage(calls=int(n), prompt_tokens=int(p or 0), cached_prompt_tokens=int(c or 0),
+                        completion_tokens=int(o or 0), replayed=int(r or 0))
+        for key, n, p, c, o, r in rows
+    }

@@ -8,8 +8,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Engine
 
+from malles_graph.scenario import Scenario
 from malles_graph.store import repository as repo
 from malles_graph.store.engine import safe_url
+from malles_graph.usage import UsageReport, usage_report
 
 
 class RunSummary(BaseModel):
@@ -38,6 +40,9 @@ class RunSummary(BaseModel):
     resumed: bool = False
     summary: dict[str, Any] = Field(default_factory=dict)
     prompt_set: dict[str, Any] = Field(default_factory=dict, description="digest, folder and files of the prompts")
+    usage: UsageReport = Field(
+        default_factory=UsageReport, description="tokens per role and round, cache hit rate, cost when priced"
+    )
 
     @property
     def final(self) -> repo.RoundRecord | None:
@@ -54,5 +59,14 @@ def summarise(engine: Engine, run_id: str, url: str, resumed: bool = False) -> R
         representatives=row.representatives, rounds=repo.load_rounds(engine, run_id), converged=row.converged,
         decisions=sum(n for n, _ in counts.values()), failed=sum(f for _, f in counts.values()),
         llm_calls=row.llm_calls or 0, cached=row.cached_calls or 0, resumed=resumed, summary=json.loads(row.summary_json or "{}"),
-        prompt_set=json.loads(row.prompt_set_json or "{}"),
+        prompt_set=json.loads(row.prompt_set_json or "{}"), usage=stored_usage(engine, run_id, row.scenario_json),
     )
+
+
+def stored_usage(engine: Engine, run_id: str, scenario_json: str | None) -> UsageReport:
+    """The run's token report from its stored turns, priced with the stored scenario's price table."""
+    try:
+        scenario = Scenario.model_validate_json(scenario_json) if scenario_json and scenario_json != "{}" else None
+    except ValueError:  # a run stored by an older version whose scenario no longer validates: tokens, no cost
+        scenario = None
+    return usage_report(repo.token_usage(engine, run_id, "role"), repo.token_usage(engine, run_id, "round"), scenario)
