@@ -34,6 +34,10 @@ class PopulationContext:
     collector: SkipJsonSchema[DataCollector | None] = field(
         default=None, metadata={"description": "reporters computing per-round metrics; the defaults when empty"}
     )
+    executor: SkipJsonSchema[Any] = field(
+        default=None,
+        metadata={"description": "where the agent graphs run (graphs/population/executor.py); in this process when empty"},
+    )
 
 
 def resolve(ctx: PopulationContext | dict[str, Any] | None) -> PopulationContext:

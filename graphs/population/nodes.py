@@ -15,6 +15,7 @@ from langgraph.graph import END
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 from malles_graph.graphs.population.context import PopulationContext, resolve
+from malles_graph.graphs.population.executor import LOCAL
 from malles_graph.graphs.population.state import AgentPayload, PopulationState
 
 from malles_graph.agents import AgentOutcome
@@ -69,16 +70,13 @@ class PopulationNodes:
                 "decided": None}
 
     def run_agent(self, payload: AgentPayload, config: RunnableConfig, runtime: Runtime[PopulationContext]) -> dict:
-        """Invoke the agent subgraph; its own events (live debate turns) reach the stream as they happen."""
+        """One agent's decision, where the run's executor runs it (here by default); then its DecisionFinished."""
         task, number = payload["task"], payload["round"]
-        agent_ctx = resolve(runtime.context).agent_context
+        ctx = resolve(runtime.context)
+        agent_ctx = ctx.agent_context
         if agent_ctx is None and self.default_agent_context is not None:
             agent_ctx = self.default_agent_context()
-        result = self.agent_graph.invoke({"agent_id": task.agent_id, "situation": task.situation}, config,
-                                         context=agent_ctx)
-        outcome = result["outcome"] if isinstance(result, dict) else result
-        if not isinstance(outcome, AgentOutcome):
-            outcome = AgentOutcome.model_validate(outcome)
+        outcome = (ctx.executor or LOCAL).decide(self.agent_graph, task, config, agent_ctx)
         event = DecisionFinished.of(number, outcome, archetype=task.archetype, weight=task.weight)
         emit(event)
         return {"outcomes": [weighted(task, outcome)], "decided": [event]}

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 from malles_graph.graphs.population.context import PopulationContext
+from malles_graph.graphs.population.executor import connect, executor_for
 
 from malles_graph.backends import LLMClient
 from malles_graph.errors import MallesError
@@ -50,12 +51,12 @@ def run_context(scenario: Scenario, client: LLMClient | None = None) -> Populati
     return PopulationContext(
         damping=mf.damping, epsilon=mf.epsilon, max_rounds=mf.max_rounds,
         agent_context=decision_context(scenario, client), environment=RetailEnvironment(scenario.environment),
-        collector=DataCollector(),
+        collector=DataCollector(), executor=executor_for(scenario),
     )
 
 
 def run_preflight(scenario: Scenario) -> list[str]:
-    """The retail checks; and, with retrieval on, that the transaction memory opens."""
+    """The retail checks; with retrieval on, that the transaction memory opens; with executor ray, the cluster."""
     problems = retail_problems(scenario)
     if scenario.decision.retrieval and not problems:
         from malles_graph.graphs.decision import scenario_memory
@@ -65,6 +66,8 @@ def run_preflight(scenario: Scenario) -> list[str]:
         except MallesError as exc:
             problems.append(f"decision.retrieval is on but the memory cannot be used: {exc} "
                             "(or set decision.retrieval: false)")
+    if scenario.executor.kind == "ray" and not problems:
+        connect(scenario.executor)  # a cluster that cannot be used is one line, before the run row exists
     return problems
 
 

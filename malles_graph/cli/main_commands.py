@@ -63,6 +63,9 @@ def run(
     store: Annotated[str | None, typer.Option(help="database URL (sqlite:///... or postgresql://...)")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override any field: key.path=value")] = None,
     seeds: Annotated[int, typer.Option(min=1, help="run N seeds (seed, seed+1, ...) and print the spread")] = 1,
+    executor: Annotated[str | None, typer.Option(help="where the decisions run: local (threads) or ray (Ray tasks)")] = None,
+    address: Annotated[str | None, typer.Option(
+        help="Ray cluster (ray://host:10001, host:6379 or auto); implies --executor ray; a local cluster when empty")] = None,
 ) -> None:
     """Run a scenario: retail population, LLM Economist or wholesale dialogue.
 
@@ -73,6 +76,8 @@ def run(
       malles run scenarios/tafeng-retail.yaml --set decision.samples=3 --set decision.retrieval=false
       malles run scenarios/tafeng-retail.yaml --resume tafeng-retail-20261123-171500-ab12
       malles run scenarios/demo.yaml --backend choice-model --seeds 3   # stability across seeds
+      malles run scenarios/demo.yaml --backend choice-model --executor ray   # Ray tasks on a local cluster
+      malles run scenarios/tafeng-retail.yaml --address ray://head:10001     # an existing Ray cluster
     """
     scenario = scenario_with_overrides(
         scenario_file,
@@ -86,12 +91,34 @@ def run(
         no_cache=no_cache,
         sets=set_,
     )
+    scenario = with_executor(scenario, executor, address)
     from malles_graph.cli.running import run_any
 
-    overridden = [backend, model, base_url, seed, rounds, archetypes, customers, set_ or None]
+    overridden = [backend, model, base_url, seed, rounds, archetypes, customers, set_ or None, executor, address]
     if resume and any(v is not None for v in overridden):
         console.print("[yellow]note:[/] --resume continues the run with its stored scenario; overrides are ignored")
     run_any(scenario, resume=resume, store=store, console=console, seeds=seeds)
+
+
+def with_executor(scenario: Scenario, kind: str | None, address: str | None) -> Scenario:
+    """``scenario`` with the --executor / --address options applied over its ``executor:`` section."""
+    from pydantic import ValidationError
+
+    from malles_graph.errors import ScenarioError
+    from malles_graph.scenario import ExecutorConfig
+
+    updates = {k: v for k, v in {"kind": kind or ("ray" if address else None), "address": address}.items() if v}
+    if not updates:
+        return scenario
+    try:
+        config = ExecutorConfig.model_validate(scenario.executor.model_dump() | updates)
+    except ValidationError:
+        raise ScenarioError(f"--executor {kind!r}: expected local or ray") from None
+    if config.address and config.kind != "ray":
+        raise ScenarioError("--address names a Ray cluster: it needs --executor ray")
+    if config.kind == "ray" and scenario.kind != "retail":
+        raise ScenarioError(f"--executor ray runs retail populations; a {scenario.kind} run decides in this process")
+    return scenario.model_copy(update={"executor": config})
 
 
 @app.command()

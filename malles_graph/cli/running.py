@@ -13,13 +13,22 @@ EXIT_INTERRUPTED = 130  # as a shell reports a program stopped by ctrl+c
 
 def run_any(scenario: Scenario, *, resume: str | None, store: str | None, console: Console, seeds: int = 1) -> None:
     """Run (or resume) ``scenario``; exit code 1 when the run failed, 130 when it was interrupted."""
+    from malles_graph.graphs.population.executor import shutdown
+
+    try:  # a Ray cluster started for this command (executor: ray, no address) stops with it
+        if seeds > 1:
+            run_seeds(scenario, seeds, store, console)
+        else:
+            run_one(scenario, resume=resume, store=store, console=console)
+    finally:
+        shutdown()
+
+
+def run_one(scenario: Scenario, *, resume: str | None, store: str | None, console: Console) -> None:
     from malles_graph.cli.run_view import RunPrinter, rounds_table, summary_table
     from malles_graph.cli.tables import print_table
     from malles_graph.graphs.run import resume_run, start_run
 
-    if seeds > 1:
-        run_seeds(scenario, seeds, store, console)
-        return
     handle = resume_run(resume, store_url=store, scenario=scenario) if resume else start_run(scenario, store_url=store)
     _sigterm_interrupts()
     try:

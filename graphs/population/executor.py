@@ -1,0 +1,329 @@
+"""Where the population's agent graphs run: in this process (``local``) or as Ray tasks (``ray``).
+
+The supervisor's ``run_agent`` node hands each representative's task to the run's executor and
+emits the same ``DecisionFinished`` event either way, so the recorder, the store, the CLI and the
+TUI do not know where a decision was made.
+
+Ray (``executor.kind: ray``):
+
+- The driver connects once per process (:func:`connect`): to ``executor.address`` (``ray://host:10001``,
+  ``host:6379`` or ``auto``), or, with no address, to a local cluster it starts (``num_cpus`` >= 2) and
+  shuts down at the end of the command (:func:`shutdown`). A Ray session the embedding app opened
+  itself is used as it is and never shut down here.
+- A task carries only serialisable values: the scenario (JSON, put in the object store once per run),
+  the :class:`WorkerSpec` naming the agent graph and the builder of its context, and the agent's task.
+  The worker builds the agent context (LLM client, retriever, choice model) from the scenario on its
+  first task and keeps it for the life of the worker process (:func:`run_in_worker`).
+- The agent graph's own events (debate turns) are collected in the worker and emitted by the driver,
+  in order, before the decision's ``DecisionFinished`` (they arrive when the decision ends, not live).
+- At most ``executor.max_in_flight`` tasks per LLM endpoint are submitted at once (a semaphore per
+  endpoint, shared by every run in this process).
+- A worker process that dies is retried by Ray (``max_retries``); the driver receives exactly one
+  result per task, so a retry neither loses nor duplicates a decision. When the retries are spent
+  or the cluster goes away the run stops with a ``MallesError``: decisions already made are stored
+  and checkpointed, and ``--resume`` redoes only the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from importlib import import_module
+from typing import Any
+from urllib.parse import urlsplit
+
+from malles_graph.agents import AgentOutcome
+from malles_graph.errors import MallesError
+from malles_graph.events import RunEvent, as_event, emit
+from malles_graph.population.environment import AgentTask
+from malles_graph.scenario import BackendConfig, ExecutorConfig, Scenario
+
+RAY_HINT = "pip install 'malles-graph[ray]'"
+MAX_RETRIES = 3  # Ray re-runs a task whose worker process died this many times
+CONNECT_CHECK_S = 5.0  # TCP reachability of a cluster address (Ray itself waits 30 s to minutes)
+WORKER_CHECK_S = 180.0  # the first worker of a fresh cluster takes a while to start on a busy machine
+POLL_S = 0.5  # how often a waiting node looks at the run's cancel token
+
+
+def as_outcome(result: Any) -> AgentOutcome:
+    """The agent contract's outcome from a graph result (``{"outcome": ...}`` or the outcome itself)."""
+    outcome = result["outcome"] if isinstance(result, dict) else result
+    return outcome if isinstance(outcome, AgentOutcome) else AgentOutcome.model_validate(outcome)
+
+
+class LocalExecutor:
+    """The agent graph as a subgraph of the supervisor, in this process (LangGraph's thread pool)."""
+
+    def decide(self, agent_graph: Any, task: AgentTask, config: Any, agent_context: Any) -> AgentOutcome:
+        # the subgraph's events (live debate turns) reach the run's stream as they happen
+        return as_outcome(agent_graph.invoke({"agent_id": task.agent_id, "situation": task.situation}, config,
+                                             context=agent_context))
+
+
+LOCAL = LocalExecutor()
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a worker imports to decide: ``module:attribute`` of the agent graph and of ``f(scenario) -> context``."""
+
+    graph: str = "malles_graph.graphs.decision:graph"
+    context: str = "malles_graph.graphs.population.run:decision_context"
+
+
+def executor_for(scenario: Scenario, spec: WorkerSpec | None = None) -> LocalExecutor | RayExecutor:
+    """The executor ``scenario.executor`` asks for."""
+    if scenario.executor.kind == "ray":
+        return RayExecutor(scenario, spec or WorkerSpec())
+    return LOCAL
+
+
+# -- the driver's side ------------------------------------------------------------------------------
+
+class RayExecutor:
+    """Each decision as one Ray task; see the module docstring."""
+
+    def __init__(self, scenario: Scenario, spec: WorkerSpec, max_retries: int = MAX_RETRIES) -> None:
+        self.config = scenario.executor
+        self.spec = spec
+        self.max_retries = max_retries
+        self._scenario_json = scenario.model_dump_json()
+        self._scenario_ref: Any = None
+        self._lock = threading.Lock()
+        self._slots = endpoint_slots(scenario.backend, self.config.max_in_flight)
+
+    def _shared_scenario(self) -> Any:
+        ray = import_ray()
+        with self._lock:
+            if self._scenario_ref is None:
+                connect(self.config)
+                self._scenario_ref = ray.put(self._scenario_json)
+            return self._scenario_ref
+
+    def decide(self, agent_graph: Any, task: AgentTask, config: Any, agent_context: Any) -> AgentOutcome:
+        ray = import_ray()
+        scenario_ref = self._shared_scenario()
+        client = getattr(agent_context, "client", None)
+        token = getattr(client, "_token", None)  # the run's CancelToken (graphs/run/cancel.py) when it has an LLM
+        with self._slots:
+            if token is not None:
+                token.raise_if_set()
+            ref = remote_decide().options(max_retries=self.max_retries, retry_exceptions=False).remote(
+                scenario_ref, self.spec, task.agent_id, task.situation)
+            outcome, events = self._wait(ray, ref, task, token)
+        for event in events:
+            emit(event)
+        count_calls(client, outcome)
+        return outcome
+
+    def _wait(self, ray: Any, ref: Any, task: AgentTask, token: Any) -> tuple[AgentOutcome, list[RunEvent]]:
+        from ray import exceptions as rex
+
+        while not ray.wait([ref], timeout=POLL_S)[0]:
+            if token is not None and token.is_set():
+                ray.cancel(ref)
+                token.raise_if_set()
+        try:
+            return ray.get(ref)
+        except rex.RayTaskError as exc:  # the agent graph raised in the worker: the same error as locally
+            cause = exc.cause if isinstance(exc.cause, BaseException) else None
+            raise (cause or MallesError(f"agent {task.agent_id}: {str(exc).splitlines()[0]}")) from None
+        except rex.RayError as exc:  # worker deaths beyond the retries, a lost node or object, the cluster gone
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise MallesError(
+                f"Ray could not run the decision of agent {task.agent_id} ({type(exc).__name__}, "
+                f"{self.max_retries} retries): {first}; the decisions made so far are stored, continue with --resume"
+            ) from None
+
+
+_SLOTS: dict[tuple[Any, ...], threading.BoundedSemaphore] = {}
+_SLOTS_LOCK = threading.Lock()
+
+
+def endpoint_slots(backend: BackendConfig, max_in_flight: int) -> threading.BoundedSemaphore:
+    """The in-flight bound of one LLM endpoint (backend, server URL, model), shared by the runs of this process."""
+    key = (backend.name, backend.base_url, backend.model, max_in_flight)
+    with _SLOTS_LOCK:
+        return _SLOTS.setdefault(key, threading.BoundedSemaphore(max_in_flight))
+
+
+def count_calls(client: Any, outcome: AgentOutcome) -> None:
+    """Add a remote decision's calls to the run client's counts (the run row's ``llm_calls``), as a local call does."""
+    from malles_graph.graphs.run.cancel import RunClient
+
+    if not isinstance(client, RunClient):
+        return
+    cached = sum(1 for t in outcome.transcript if t.cached)
+    made = max(0, outcome.llm_calls - cached)
+    with client._count_lock:
+        client.made += made
+        client.cached += cached
+    client._origin.calls += made
+
+
+# -- connecting and the cluster's life --------------------------------------------------------------
+
+_CONNECT_LOCK = threading.Lock()
+_OPENED_HERE = False  # this module called ray.init (so it also calls ray.shutdown)
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise MallesError(f"executor 'ray' needs the ray package, which is not installed: {RAY_HINT}") from None
+    return ray
+
+
+def connect(config: ExecutorConfig) -> None:
+    """Connect this process to the cluster of ``config`` (start a local one with no address); check its workers.
+
+    A session already open in this process (the embedding app's, or an earlier run's) is used as it is.
+    """
+    global _OPENED_HERE
+    ray = import_ray()
+    with _CONNECT_LOCK:
+        if ray.is_initialized():
+            return
+        address = config.address
+        try:
+            if address:
+                check_reachable(address)
+                ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
+            else:
+                ray.init(num_cpus=max(2, os.cpu_count() or 2), include_dashboard=False,
+                         logging_level=logging.WARNING)
+        except MallesError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - ConnectionError, RuntimeError, version mismatch: one line
+            where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
+            text = " ".join(str(exc).split()) or type(exc).__name__
+            raise MallesError(f"executor 'ray': cannot connect to {where}: {text}") from None
+        _OPENED_HERE = True
+        try:
+            check_workers()
+        except MallesError:
+            ray.shutdown()
+            _OPENED_HERE = False
+            raise
+
+
+def check_reachable(address: str, timeout_s: float = CONNECT_CHECK_S) -> None:
+    """Fail fast, in one line, when nothing listens at a ``ray://host:port`` or ``host:port`` address."""
+    if address == "auto":
+        return
+    parts = urlsplit(address if "://" in address else f"ray://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host or not port:
+        raise MallesError(f"executor.address {address!r}: expected ray://host:port, host:port or auto")
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise MallesError(f"executor 'ray': cannot reach the Ray cluster at {address}: {reason}") from None
+
+
+def check_workers(module: str = __name__, timeout_s: float = WORKER_CHECK_S) -> str:
+    """Run one task that imports ``module`` on a worker; the worker's malles-graph version, or a one-line error.
+
+    The probe is a closure, so Ray ships it by value: it runs even on a worker that lacks the package.
+    """
+    ray = import_ray()
+    from malles_graph import __version__
+
+    def probe(name: str) -> str:
+        import importlib
+
+        importlib.import_module(name)
+        return importlib.import_module("malles_graph").__version__
+
+    ref = ray.remote(probe).options(max_retries=0).remote(module)
+    ready, _ = ray.wait([ref], timeout=timeout_s)
+    if not ready:
+        ray.cancel(ref, force=True)
+        raise MallesError(f"executor 'ray': no Ray worker ran a task within {timeout_s:.0f} s (is the cluster busy?)")
+    try:
+        version = ray.get(ref)
+    except Exception as exc:  # noqa: BLE001 - the worker's ImportError, wrapped by Ray
+        cause = getattr(exc, "cause", None) or exc
+        raise MallesError(
+            f"executor 'ray': the Ray workers cannot import {module} ({type(cause).__name__}: "
+            f"{' '.join(str(cause).split())[:200]}); install malles-graph {__version__} on every node "
+            "or give the cluster a runtime_env with it"
+        ) from None
+    if version != __version__:
+        raise MallesError(f"executor 'ray': the Ray workers have malles-graph {version}, this process {__version__}; "
+                          "install the same version on every node")
+    return version
+
+
+def shutdown() -> None:
+    """End the Ray session this module opened (a local cluster it started stops with it); others are left alone."""
+    global _OPENED_HERE
+    with _CONNECT_LOCK:
+        if _OPENED_HERE:
+            import ray
+
+            ray.shutdown()
+            _OPENED_HERE = False
+
+
+# -- the worker's side ------------------------------------------------------------------------------
+
+_WORKER: dict[str, tuple[Any, Any]] = {}  # per worker process: (agent graph, agent context) by scenario and spec
+_WORKER_LOCK = threading.Lock()
+
+
+def _load(target: str) -> Any:
+    module, _, attribute = target.partition(":")
+    return getattr(import_module(module), attribute)
+
+
+def worker_resources(scenario_json: str, spec: WorkerSpec) -> tuple[Any, Any]:
+    """The agent graph and its context, built from the scenario on this worker's first task and kept."""
+    key = hashlib.sha256(f"{scenario_json}|{spec.graph}|{spec.context}".encode()).hexdigest()
+    with _WORKER_LOCK:
+        if key not in _WORKER:
+            scenario = Scenario.model_validate_json(scenario_json)
+            _WORKER[key] = (_load(spec.graph), _load(spec.context)(scenario))
+        return _WORKER[key]
+
+
+def run_in_worker(scenario_json: str, spec: WorkerSpec, agent_id: str, situation: Any) -> tuple[AgentOutcome, list]:
+    """One decision in a Ray worker: the outcome and the agent graph's run events, in order."""
+    graph, context = worker_resources(scenario_json, spec)
+    events: list[RunEvent] = []
+    values: dict[str, Any] = {}
+    for mode, chunk in graph.stream({"agent_id": agent_id, "situation": situation}, context=context,
+                                    stream_mode=["custom", "values"]):
+        if mode == "custom":
+            event = as_event(chunk)
+            if event is not None:
+                events.append(event)
+        else:
+            values = chunk
+    return as_outcome(values), events
+
+
+def _remote_body(scenario_json: str, spec: WorkerSpec, agent_id: str, situation: Any) -> tuple[AgentOutcome, list]:
+    # looked up at call time, so a worker_process_setup_hook can wrap it (the fault-injection test does)
+    return run_in_worker(scenario_json, spec, agent_id, situation)
+
+
+_REMOTE: Any = None
+
+
+def remote_decide() -> Any:
+    """The Ray remote function of one decision (made on first use: ray is imported only when it runs)."""
+    global _REMOTE
+    if _REMOTE is None:
+        _REMOTE = import_ray().remote(_remote_body)
+    return _REMOTE
