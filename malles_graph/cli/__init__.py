@@ -1,27 +1,22 @@
 """The `malles` command line: the front door.
 
 Each command group lives in its own module with a Typer ``app``; heavy imports
-(graphs, retrieval, the TUI) happen inside the commands, so `malles --help`
-stays fast and the core never imports them at module level.
+(graphs, retrieval, the TUI) happen inside the commands. The modules themselves are
+imported only when one of their commands runs (the table below names the commands of
+each module), so `malles tui` does not pay for the modules of `eval`, `run` or `economist`;
+`malles --help` imports them all.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator, MutableMapping
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
-app = typer.Typer(
-    name="malles",
-    help="Simulate economic decision makers with LLM agents on LangGraph (MALLES, LLM Economist).",
-    no_args_is_help=True,
-    rich_markup_mode="rich",
-    context_settings={"help_option_names": ["-h", "--help"]},
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-
-# (module under malles_graph.cli, group name or None to merge its commands at top level)
+# (module under malles_graph.cli, group name, or None to merge the module's commands at top level)
 COMMAND_MODULES: list[tuple[str, str | None]] = [
     ("main_commands", None),
     ("decide", None),
@@ -36,17 +31,107 @@ COMMAND_MODULES: list[tuple[str, str | None]] = [
     ("runs", None),
 ]
 
+# The commands each merged module defines (tests/tui/test_app.py checks this against the modules).
+TOP_LEVEL_COMMANDS: dict[str, tuple[str, ...]] = {
+    "main_commands": ("run", "demo", "backends"),
+    "decide": ("decide",),
+    "tui": ("tui",),
+    "runs": ("runs", "show", "export"),
+}
 
-def _register() -> None:
-    for module_name, group in COMMAND_MODULES:
-        module = importlib.import_module(f"malles_graph.cli.{module_name}")
-        if group is None:
-            app.registered_commands.extend(module.app.registered_commands)
-        else:
-            app.add_typer(module.app, name=group)
+APP_SETTINGS: dict[str, Any] = {"rich_markup_mode": "rich", "pretty_exceptions_enable": False, "add_completion": False}
 
 
-_register()
+def command_names() -> list[str]:
+    """Every command name in `malles --help` order (Typer lists merged commands before groups)."""
+    merged = [name for module, group in COMMAND_MODULES if group is None for name in TOP_LEVEL_COMMANDS[module]]
+    return merged + [group for _, group in COMMAND_MODULES if group is not None]
+
+
+def _module_of(name: str) -> tuple[str, str | None] | None:
+    for module, group in COMMAND_MODULES:
+        if name == group or (group is None and name in TOP_LEVEL_COMMANDS[module]):
+            return module, group
+    return None
+
+
+def load_commands(module_name: str, group: str | None) -> dict[str, Any]:
+    """Import one command module and build its click commands as Typer would for the whole app."""
+    module = importlib.import_module(f"malles_graph.cli.{module_name}")
+    holder = typer.Typer(**APP_SETTINGS)
+    if group is None:
+        holder.registered_commands.extend(module.app.registered_commands)
+    else:
+        holder.add_typer(module.app, name=group)
+    return dict(typer.main.get_group(holder).commands)
+
+
+class LazyCommands(MutableMapping[str, Any]):
+    """The top-level commands: names known up front, each module imported when one of its commands is used."""
+
+    def __init__(self, loaded: dict[str, Any]) -> None:
+        self.loaded = loaded
+        self.modules_done: set[str] = set()
+
+    def load(self, module_name: str, group: str | None) -> None:
+        if module_name not in self.modules_done:
+            self.modules_done.add(module_name)
+            for name, command in load_commands(module_name, group).items():
+                self.loaded.setdefault(name, command)
+
+    def load_all(self) -> None:
+        for module_name, group in COMMAND_MODULES:
+            self.load(module_name, group)
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self.loaded:
+            where = _module_of(name)
+            if where is not None:
+                self.load(*where)
+            else:  # a command missing from the table (the test above fails then) still works
+                self.load_all()
+        return self.loaded[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self.loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self.loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        names = command_names()
+        return iter(names + [name for name in self.loaded if name not in names])
+
+    def __len__(self) -> int:
+        return len(set(command_names()) | set(self.loaded))
+
+
+class LazyGroup(TyperGroup):
+    """The `malles` group: its commands come from LazyCommands."""
+
+    def __init__(self, *, commands: Any = None, **kwargs: Any) -> None:
+        super().__init__(commands=LazyCommands(dict(commands or {})), **kwargs)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        # Help and completion list everything, including a command the table does not know yet.
+        self.commands.load_all()  # type: ignore[attr-defined]
+        return list(self.commands)
+
+
+app = typer.Typer(
+    name="malles",
+    help="Simulate economic decision makers with LLM agents on LangGraph (MALLES, LLM Economist).",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    cls=LazyGroup,
+    **APP_SETTINGS,
+)
+
+
+@app.callback()
+def _group() -> None:
+    # A callback makes Typer build a group even though no command is registered on the app itself.
+    pass
 
 
 def main() -> None:

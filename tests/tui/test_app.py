@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 
@@ -111,3 +112,40 @@ def test_cli_tui_command_registered_and_checks_its_scenario(tmp_path):
     assert result.exit_code == 0 and "--scenario" in result.output and "--store" in result.output
     result = runner.invoke(cli, ["tui", "--scenario", str(tmp_path / "missing.yaml")])
     assert result.exit_code != 0
+
+
+def test_cli_command_table_names_every_command_of_its_module():
+    """The lazy CLI finds a command's module from a table: it must list exactly what the modules define."""
+    import typer
+
+    from malles_graph.cli import COMMAND_MODULES, TOP_LEVEL_COMMANDS, command_names, load_commands
+
+    for module_name, group in COMMAND_MODULES:
+        names = tuple(load_commands(module_name, group))
+        assert names == ((group,) if group else TOP_LEVEL_COMMANDS[module_name]), module_name
+    # the same commands, in the same order, as registering every module on one Typer app
+    eager = typer.Typer()
+    for module_name, group in COMMAND_MODULES:
+        module = importlib.import_module(f"malles_graph.cli.{module_name}")
+        if group is None:
+            eager.registered_commands.extend(module.app.registered_commands)
+        else:
+            eager.add_typer(module.app, name=group)
+    assert command_names() == list(typer.main.get_group(eager).commands)
+
+
+def test_malles_tui_imports_only_what_the_first_screen_needs():
+    """`malles tui` resolves its command without importing the other command modules or heavy libraries."""
+    code = (
+        "import sys, typer, malles_graph.cli as cli\n"
+        "group = typer.main.get_command(cli.app)\n"
+        "group.commands['tui']\n"
+        "from malles_graph.tui.app import MallesApp\n"
+        "heavy = ('langgraph', 'langchain_core', 'chromadb', 'pandas', 'polars', 'lightgbm', 'sklearn', 'torch',\n"
+        "         'sqlalchemy', 'plotext', 'malles_graph.graphs', 'malles_graph.retrieval', 'malles_graph.cli.eval',\n"
+        "         'malles_graph.cli.main_commands', 'malles_graph.cli.runs')\n"
+        "bad = [m for m in heavy if m in sys.modules]\n"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
