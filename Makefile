@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO_EXTRAS := dev
-TEST_EXTRAS := dev,align
+TEST_EXTRAS := dev,align,ray
 
 .PHONY: setup setup-test demo test test-fast lint format clean
 
