@@ -1,10 +1,17 @@
-"""Run a predictor over cases, writing predictions line by line (resumable)."""
+"""Run a predictor over cases, writing predictions line by line (resumable).
+
+What produced the predictions sits next to them in ``<predictions>.meta.json`` (see :func:`meta_path`):
+for an LLM backend, the prompt set's record (``{"prompt_set": {"digest", "folder", "files"}}``), so a
+score can always be traced to the exact prompts; ``--resume`` refuses to mix two prompt sets in one file.
+"""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from malles_graph.evaluation.cases import ChoiceCase, EvaluationError, Prediction, append_line, done_case_ids
 from malles_graph.evaluation.predictors import Predictor
@@ -20,6 +27,45 @@ def drop_partial_tail(path: Path) -> None:
     path.write_bytes(data[: data.rfind(b"\n") + 1])
 
 
+def meta_path(out: str | Path) -> Path:
+    """The provenance file of a prediction file: ``p.jsonl`` -> ``p.jsonl.meta.json``."""
+    out = Path(out)
+    return out.with_name(out.name + ".meta.json")
+
+
+def read_meta(out: str | Path) -> dict[str, Any]:
+    """The provenance stored next to prediction file ``out`` ({} when there is none, e.g. a baseline's)."""
+    path = meta_path(out)
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:
+        raise EvaluationError(f"{path}: not a readable JSON provenance file ({exc})") from None
+    if not isinstance(data, dict):
+        raise EvaluationError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def prompt_digest_of(out: str | Path) -> str | None:
+    """The digest of the prompt set behind prediction file ``out`` (None when not recorded)."""
+    prompt_set = read_meta(out).get("prompt_set") or {}
+    digest = prompt_set.get("digest") if isinstance(prompt_set, dict) else None
+    return str(digest) if digest else None
+
+
+def write_meta(out: Path, meta: dict[str, Any], resume: bool) -> None:
+    """Store ``meta`` next to ``out``; on resume the prompt set must be the one the file was started with."""
+    if resume:
+        before, now = prompt_digest_of(out), (meta.get("prompt_set") or {}).get("digest")
+        if before and now and before != now:
+            raise EvaluationError(
+                f"{out} was written with prompt set {before[:12]}, this run uses {now[:12]}; "
+                "write the new prompts' predictions to another file"
+            )
+    meta_path(out).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
 def run_predictions(
     cases: Sequence[ChoiceCase],
     predictor: Predictor,
@@ -28,6 +74,7 @@ def run_predictions(
     batch_size: int = 256,
     on_progress: Callable[[int], None] | None = None,
     max_consecutive_failures: int = 10,
+    meta: dict[str, Any] | None = None,
 ) -> tuple[int, int]:
     """Predict every case not yet in ``out``; returns (written, skipped).
 
@@ -37,9 +84,16 @@ def run_predictions(
     failed prediction with its error (scored as a miss), never dropped. When
     ``max_consecutive_failures`` cases fail in a row the run stops: that is a broken backend,
     not bad luck; what was answered stays in ``out`` for ``--resume``.
+
+    ``meta`` (e.g. ``{"prompt_set": PromptSet.record()}`` for an LLM backend) is written to
+    :func:`meta_path` before the first prediction; without it a stale provenance file is removed.
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if meta:
+        write_meta(out, meta, resume)
+    elif not resume:
+        meta_path(out).unlink(missing_ok=True)  # a rewritten file must not keep an earlier run's provenance
     done = done_case_ids(out) if resume else set()
     if resume:
         drop_partial_tail(out)
