@@ -1,0 +1,38 @@
+"""Fault injection for the Ray executor tests, installed in every Ray worker by ``worker_process_setup_hook``.
+
+Test-only, read here and nowhere in the product: ``MALLES_TEST_RAY_FAULTS`` is a folder. Each decision a
+worker runs appends ``pid agent_id`` to ``decisions.log`` there; when the folder holds a file ``kill``
+naming an agent id, the first worker to decide for that agent creates ``killed`` (atomically, holding
+its pid) and SIGKILLs its own process, so Ray sees a worker die mid-round and retries the task.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+
+def install() -> None:
+    folder = Path(os.environ["MALLES_TEST_RAY_FAULTS"])
+    from malles_graph.graphs.population import executor
+
+    original = executor.run_in_worker
+
+    def run_in_worker(scenario_json, spec, agent_id, situation):  # noqa: ANN001, ANN202 - the wrapped signature
+        target = folder / "kill"
+        if target.exists() and target.read_text().strip() == agent_id:
+            try:
+                fd = os.open(folder / "killed", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                pass
+            else:
+                os.write(fd, str(os.getpid()).encode())
+                os.close(fd)
+                os.kill(os.getpid(), signal.SIGKILL)
+        result = original(scenario_json, spec, agent_id, situation)
+        with open(folder / "decisions.log", "a", encoding="utf-8") as log:
+            log.write(f"{os.getpid()} {agent_id}\n")
+        return result
+
+    executor.run_in_worker = run_in_worker
