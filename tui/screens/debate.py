@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from malles_graph.tui import messages as msg
 from malles_graph.tui.session import RoundState, RunSession
+from malles_graph.tui.widgets.footer import KeyFooter
 from malles_graph.tui.widgets.transcript import TranscriptView
 from rich.text import Text
 from textual import on
@@ -19,7 +20,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Label, OptionList, Select, Static
+from textual.widgets import Header, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from malles_graph.agents import AgentOutcome
@@ -74,6 +75,7 @@ class DebateScreen(Screen[None]):
         self.round_index: int | None = None  # None: the latest round
         self.agent_id: str | None = None
         self.follow = True
+        self.stale = False  # a run event arrived since the last redraw: redraw when the screen shows again
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -87,7 +89,7 @@ class DebateScreen(Screen[None]):
                 yield Label("No run yet: start one on the Run screen (F2).", id="debate-title", classes="section-title")
                 yield TranscriptView(id="debate-transcript")
                 yield Static("", id="decision-panel")
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def session(self) -> RunSession:
@@ -98,7 +100,9 @@ class DebateScreen(Screen[None]):
         self.redraw()
 
     def on_screen_resume(self) -> None:
-        self.redraw()
+        # Events are followed live even while hidden; a full redraw is only needed if one came since the last.
+        if self.stale:
+            self.redraw()
 
     def shown_round(self) -> RoundState | None:
         if not self.session.rounds:
@@ -110,6 +114,7 @@ class DebateScreen(Screen[None]):
     # ---- drawing --------------------------------------------------------------------------------
 
     def redraw(self) -> None:
+        self.stale = False
         self._fill_rounds()
         self._fill_agents()
         self._show_agent()
@@ -167,6 +172,7 @@ class DebateScreen(Screen[None]):
     # ---- live events ----------------------------------------------------------------------------
 
     def on_run_event(self, message: Message) -> None:
+        self.stale = not self.is_current
         if isinstance(message, msg.RunStarted) and message.run_id is None:
             self.round_index, self.agent_id, self.follow = None, None, True
             self.redraw()

@@ -11,12 +11,13 @@ import math
 
 from malles_graph.tui import messages as msg
 from malles_graph.tui.session import RoundState, RunSession
+from malles_graph.tui.widgets.footer import KeyFooter
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Label, ProgressBar, Static
+from textual.widgets import DataTable, Header, Label, ProgressBar, Static
 from textual_plotext import PlotextPlot
 
 MAX_PRODUCTS_PLOTTED = 8
@@ -75,6 +76,7 @@ class PopulationScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.log_scale = True
+        self.stale = False  # a run event arrived while the screen was hidden: redraw when it shows again
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -87,7 +89,7 @@ class PopulationScreen(Screen[None]):
                 yield ProgressBar(id="population-bar", show_eta=False)
                 yield Static("", id="population-figures")
             yield DataTable(id="archetype-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeyFooter()
 
     @property
     def session(self) -> RunSession:
@@ -100,16 +102,21 @@ class PopulationScreen(Screen[None]):
         self.redraw()
 
     def on_screen_resume(self) -> None:
-        self.redraw()
+        if self.stale:
+            self.redraw()
 
     def on_run_event(self, message: Message) -> None:
-        if isinstance(message, msg.RoundFinished | msg.RunStarted | msg.RoundStarted):
+        # Hidden: draw once when shown (charts redrawn behind another screen were wasted CPU).
+        if not self.is_current:
+            self.stale = True
+        elif isinstance(message, msg.RoundFinished | msg.RunStarted | msg.RoundStarted):
             self.redraw()
         elif isinstance(message, msg.DecisionFinished):
             self._draw_progress()
             self._draw_table()
 
     def redraw(self) -> None:
+        self.stale = False
         self._draw_charts()
         self._draw_progress()
         self._draw_table()
