@@ -3,7 +3,8 @@
 Test-only, read here and nowhere in the product: ``MALLES_TEST_RAY_FAULTS`` is a folder. Each decision a
 worker runs appends ``pid agent_id`` to ``decisions.log`` there; when the folder holds a file ``kill``
 naming an agent id, the first worker to decide for that agent creates ``killed`` (atomically, holding
-its pid) and SIGKILLs its own process, so Ray sees a worker die mid-round and retries the task.
+its pid) and SIGKILLs its own process, so Ray sees a worker die mid-round and retries the task;
+``AGENT always`` kills every attempt (Ray's retries run out).
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ def install() -> None:
 
     def run_in_worker(scenario_json, spec, agent_id, situation):  # noqa: ANN001, ANN202 - the wrapped signature
         target = folder / "kill"
-        if target.exists() and target.read_text().strip() == agent_id:
+        order = target.read_text().split() if target.exists() else []
+        if order[:2] == [agent_id, "always"]:
+            os.kill(os.getpid(), signal.SIGKILL)
+        if order == [agent_id]:
             try:
                 fd = os.open(folder / "killed", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:

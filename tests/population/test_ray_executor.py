@@ -27,6 +27,7 @@ from malles_graph.store.engine import make_engine
 
 REPO = Path(__file__).resolve().parents[2]
 ROUNDS = 2
+pytestmark = pytest.mark.slow  # a Ray cluster starts (and workers restart) in seconds to tens of seconds here
 
 
 def scenario(store_url: str, executor: str = "local") -> Scenario:
@@ -108,6 +109,25 @@ def test_a_worker_killed_mid_round_is_retried_without_lost_or_duplicated_decisio
     deciders = [line.split()[0] for line in (faults / "decisions.log").read_text().splitlines()
                 if line.split()[1] == victim]
     assert deciders and killed_pid not in deciders
+
+
+def test_a_decision_whose_every_worker_dies_stops_the_run_resumable(faults: Path, local_run: list[tuple],
+                                                                    tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'dies.sqlite'}"
+    sc = scenario(url, "ray")
+    victim = [a.agent_id for a in run_inputs(sc)["agents"]][2]
+    (faults / "kill").write_text(f"{victim} always")
+    try:
+        summary = run_scenario(sc)
+    finally:
+        (faults / "kill").unlink()
+    assert summary.status == "failed"
+    assert f"Ray could not run the decision of agent {victim}" in summary.reason and "--resume" in summary.reason
+    first = stored(url, summary.run_id)
+    assert first and victim not in {d[1] for d in first}  # what others decided is kept
+    again = run_scenario(sc, run_id=summary.run_id, resume=True)
+    assert again.status == "finished"
+    assert stored(url, summary.run_id) == local_run
 
 
 def test_workers_that_cannot_import_a_module_are_refused_in_one_line(faults: Path) -> None:
