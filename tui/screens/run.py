@@ -2,7 +2,9 @@
 
 The form never runs anything itself: ``build_scenario`` loads the file with the
 overrides through the core's ``load_scenario`` (so the errors are the CLI's,
-naming file and field) and the app starts the worker.
+naming file and field) and the app starts the worker. While a run goes, the
+tokens it spent and their cost are summed live (:class:`LiveUsage`) the way the
+store sums them; the finished line shows the stored figures.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, OptionList, ProgressBar, RichLog, Select, Static
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
+from malles_graph.agents import AgentOutcome, TranscriptTurn
 from malles_graph.errors import ScenarioError
 from malles_graph.paths import scenarios_dir
 from malles_graph.scenario import BACKEND_NAMES, Scenario, load_scenario
+from malles_graph.usage import UsageReport, report_from_turns
 
 # Which scenario field the "rounds" and "archetypes" boxes override, by scenario kind.
 ROUND_FIELDS = {"retail": "mean_field.max_rounds", "economist": "economist.steps", "wholesale": "wholesale.periods"}
@@ -48,6 +52,47 @@ def peek_kind(path: Path) -> str:
     return kind if kind in ROUND_FIELDS else "retail"
 
 
+class LiveUsage:
+    """The tokens of the run going, counted as the store counts them.
+
+    A finished decision's transcript replaces whatever was counted for its (round, agent); dialogue
+    turns stored one by one (economist, wholesale: they carry a ``seq``) count until then. Live
+    previews of debate turns (no ``seq``) are not counted: their decision brings them, once.
+    """
+
+    def __init__(self, scenario: Scenario | None = None) -> None:
+        self.scenario = scenario
+        self._decided: dict[tuple[int, str], list[TranscriptTurn]] = {}
+        self._stored: dict[tuple[int, str, int], TranscriptTurn] = {}
+
+    def add_decision(self, round_index: int, outcome: AgentOutcome) -> None:
+        self._decided[(round_index, outcome.agent_id)] = list(outcome.transcript)
+
+    def add_turn(self, round_index: int | None, seq: int | None, turn: TranscriptTurn) -> bool:
+        """Count a stored turn; False for a live preview (nothing changed)."""
+        if seq is None:
+            return False
+        self._stored[(round_index or 0, turn.agent_id, seq)] = turn
+        return True
+
+    def turns(self) -> list[TranscriptTurn]:
+        loose = [t for (rnd, agent, _), t in self._stored.items() if (rnd, agent) not in self._decided]
+        return [t for turns in self._decided.values() for t in turns] + loose
+
+    def report(self) -> UsageReport:
+        return report_from_turns(self.turns(), self.scenario)
+
+
+def usage_line(usage: UsageReport) -> str:
+    """Tokens and cost in one line ("cost -" when the scenario has no price for its model)."""
+    total = usage.total
+    cost = "-" if usage.cost_usd is None else f"${usage.cost_usd:.4f}"
+    return (
+        f"tokens {total.prompt_tokens:,} prompt ({usage.cache_hit_rate:.0%} from the server's cache) + "
+        f"{total.completion_tokens:,} completion in {total.calls:,} calls; cost {cost}"
+    )
+
+
 class RunScreen(Screen[None]):
     """Choose what to run and watch its progress; the transcript is on Live debate (F3)."""
 
@@ -67,6 +112,7 @@ class RunScreen(Screen[None]):
         self.scenario_path: Path | None = None
         self.extra_files: list[Path] = []
         self._box_error: str | None = None
+        self.usage = LiveUsage()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -116,6 +162,7 @@ class RunScreen(Screen[None]):
                 yield Static("idle", id="run-state")
                 yield ProgressBar(id="round-progress", show_eta=False)
                 yield Static("", id="round-info")
+                yield Static("", id="run-usage")
                 yield RichLog(id="run-log", wrap=True, markup=True, min_width=1)
         yield Footer()
 
@@ -319,13 +366,25 @@ class RunScreen(Screen[None]):
         if isinstance(message, msg.RunStarted) and message.run_id is None:
             log.clear()
             log.write(f"[b]started[/] {message.scenario_name} ({message.kind})")
+            self.usage = LiveUsage(self.build_scenario(quiet=True))  # the form's scenario prices the tokens
+            self._show_usage()
         elif isinstance(message, msg.RunStarted):
             log.write(f"run id [b]{message.run_id}[/]")
         elif isinstance(message, msg.RoundStarted):
             log.write(f"round {message.round_index}: {message.n_decisions} decision(s)")
         elif isinstance(message, msg.RoundFinished):
             log.write(f"round {message.round_index} done: {_figures_line(message.figures)}")
+        elif isinstance(message, msg.DecisionFinished):
+            self.usage.add_decision(message.round_index, message.outcome)
+            self._show_usage()
+        elif isinstance(message, msg.TurnStreamed):
+            seq = getattr(getattr(message, "event", None), "seq", None)
+            if self.usage.add_turn(message.round_index, seq, message.turn):
+                self._show_usage()
         elif isinstance(message, msg.RunFinished):
+            stored = getattr(message.summary, "usage", None)  # the store's figures replace the live sums
+            if isinstance(stored, UsageReport):
+                self.query_one("#run-usage", Static).update(usage_line(stored))
             log.write(f"[b green]finished[/] {_summary_line(message.summary)}")
         elif isinstance(message, msg.RunFailed):
             log.write(f"[b red]failed[/] {Text(message.error).markup}")
@@ -334,6 +393,9 @@ class RunScreen(Screen[None]):
         elif isinstance(message, msg.RunLogged):
             log.write(Text(message.text, style="dim"))
         self._show_state()
+
+    def _show_usage(self) -> None:
+        self.query_one("#run-usage", Static).update(usage_line(self.usage.report()))
 
 
 def _dotted(model: object, dotted: str) -> object:
@@ -360,9 +422,11 @@ def _summary_line(summary: object) -> str:
         return ""
     if hasattr(summary, "decisions") and hasattr(summary, "failed"):  # retail RunSummary
         converged = "converged" if getattr(summary, "converged", False) else "not converged"
+        usage = getattr(summary, "usage", None)
         return (
             f"{summary.decisions} decisions, {summary.failed} failed, {getattr(summary, 'llm_calls', 0)} LLM calls, "
             f"{converged}, {getattr(summary, 'wall_s', 0.0):.1f}s"
+            + (f"; {usage_line(usage)}" if isinstance(usage, UsageReport) else "")
         )
     meta = getattr(summary, "meta", None)
     if isinstance(meta, dict):  # economist or wholesale run
