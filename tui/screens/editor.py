@@ -116,11 +116,12 @@ class EditorScreen(Screen[None]):
                     yield TranscriptView(id="try-transcript")
                 with TabPane("Experiment", id="tab-experiment"):
                     with Horizontal(id="experiment-options"):
-                        yield Input(str(DEFAULT_CASES), id="experiment-n", type="integer", tooltip="cases to run",
-                                    compact=True)
-                        yield Input("", id="experiment-cases", placeholder="cases file (JSON lines)",
-                                    tooltip="a case file from `malles eval build`; empty: build from Ta Feng",
-                                    compact=True)
+                        n_cases = Input(str(DEFAULT_CASES), id="experiment-n", type="integer", compact=True,
+                                        tooltip="cases to run")
+                        n_cases.styles.width = 6  # inline: the only fixed-width input of the editor
+                        yield n_cases
+                        yield Input("", id="experiment-cases", placeholder="cases file (JSON lines)", compact=True,
+                                    tooltip="a case file from `malles eval build`; empty: build from Ta Feng")
                     yield Static(EXPERIMENT_HINT, id="experiment-status")
                     yield DataTable(id="experiment-table", zebra_stripes=True, cursor_type="row")
                     yield Static("", id="experiment-summary")
@@ -456,7 +457,7 @@ class EditorScreen(Screen[None]):
             cell = Text("failed", style="red")
         else:
             hit = pred.product_id == case.truth_product_id
-            cell = Text(f"{labels.get(pred.product_id, pred.product_id)} x{pred.quantity} {'hit' if hit else 'miss'}",
+            cell = Text(f"{labels.get(pred.product_id, pred.product_id)}x{pred.quantity} {'hit' if hit else 'miss'}",
                         style="green" if hit else "")
         table.update_cell(case.case_id, message.variant, cell)
 
@@ -476,7 +477,7 @@ class EditorScreen(Screen[None]):
                                     f"{result.n_paired} paired case(s); report in {message.out}"))
         summary = Table(title="saved vs edited (paired; Δ = edited - saved, bootstrap 95% CI)")
         header, rows = variant_table(result)
-        keep = [header.index(h) for h in ("variant", "n", "hit@1", "qty MAE", "failures", "prompt tok/dec")]
+        keep = [header.index(h) for h in ("variant", "n", "hit@1", "failures", "prompt tok/dec")]
         for i in keep:
             summary.add_column(header[i])
         for row in rows:
