@@ -68,6 +68,10 @@ def experiment(
     resume: Annotated[bool, typer.Option(help="continue the experiment in --out (same set-up)")] = False,
     rescore: Annotated[bool, typer.Option(help="rewrite the report of --out from its predictions, no LLM call")] = False,
     max_failures: Annotated[int, typer.Option(help="stop after this many failed cases in a row of one variant")] = 10,
+    parallel: Annotated[
+        int, typer.Option(min=1, help="variants of a case answered at once (the local server batches them; "
+                                      "its slots are backend.max_concurrency)")
+    ] = 1,
     as_json: JsonOpt = False,
     as_csv: CsvOpt = False,
 ) -> None:
@@ -106,7 +110,7 @@ def experiment(
         out = out or Path("experiments") / "-vs-".join(v.name for v in chosen)
         scenario = _scenario(backend, set_ or [])
         open_experiment(out, manifest, resume)
-        _run(out, manifest, case_list, chosen, scenario, memory, max_failures)
+        _run(out, manifest, case_list, chosen, scenario, memory, max_failures, parallel)
     result = score_experiment(manifest, case_list, load_predictions(out, manifest, case_list))
     paths = write_report(result, out)
     emit(console, [_rich(t, title) for t, title in (
@@ -145,7 +149,7 @@ def _scenario(backend: str, sets: list[str]) -> Any:
     return eval_scenario(backend, None, sets, [])
 
 
-def _run(out, manifest, case_list, chosen, scenario, memory, max_failures) -> None:
+def _run(out, manifest, case_list, chosen, scenario, memory, max_failures, parallel) -> None:
     from malles_graph.cli.eval import _progress, _retriever
     from malles_graph.evaluation.cases import done_case_ids
     from malles_graph.experiments.running import run_experiment
@@ -160,7 +164,7 @@ def _run(out, manifest, case_list, chosen, scenario, memory, max_failures) -> No
     with _progress() as bar:
         task = bar.add_task("answering", total=total, completed=done)
         run_experiment(out, manifest, case_list, chosen, decide, max_consecutive_failures=max_failures,
-                       on_answer=lambda *_: bar.advance(task, 1))
+                       parallel=parallel, on_answer=lambda *_: bar.advance(task, 1))
 
 
 def _rich(table: tuple[list[str], list[list[str]]], title: str):

@@ -9,6 +9,7 @@ cases it reached, and a live table fills in case by case.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,8 +87,13 @@ def run_experiment(
     on_answer: OnAnswer | None = None,
     should_stop: Callable[[], bool] | None = None,
     max_consecutive_failures: int = 10,
+    parallel: int = 1,
 ) -> int:
     """Answer every (repeat, case, variant) not yet on disk; returns how many were answered now.
+
+    With ``parallel`` > 1 the variants of one case are answered at the same time (a server with
+    several slots, like the local llama.cpp one, decodes them in one batch); answers are still
+    written in variant order, so the files do not depend on which finished first.
 
     A decision that raises is recorded as a failed prediction with its error (a miss), never
     dropped. ``max_consecutive_failures`` failures in a row of one variant stop the run: a broken
@@ -95,30 +101,33 @@ def run_experiment(
     """
     answered = 0
     in_row = dict.fromkeys((v.name for v in variants), 0)
-    for k in range(manifest.repeats):
-        with ExitStack() as files:
-            streams, done = {}, {}
-            for v in variants:
-                path = predictions_path(out, v.name, k)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                drop_partial_tail(path)
-                done[v.name] = done_case_ids(path)
-                streams[v.name] = files.enter_context(path.open("a", encoding="utf-8"))
-            for case in cases:
+    with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="experiment") as pool:
+        for k in range(manifest.repeats):
+            with ExitStack() as files:
+                streams, done = {}, {}
                 for v in variants:
-                    if case.case_id in done[v.name]:
+                    path = predictions_path(out, v.name, k)
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    drop_partial_tail(path)
+                    done[v.name] = done_case_ids(path)
+                    streams[v.name] = files.enter_context(path.open("a", encoding="utf-8"))
+                for case in cases:
+                    todo = [v for v in variants if case.case_id not in done[v.name]]
+                    if not todo:
                         continue
                     if should_stop is not None and should_stop():
                         return answered
-                    pred = _predict_batch(VariantPredictor(decide, v, manifest.seed + k), [case])[0]
-                    append_line(streams[v.name], pred)
-                    answered += 1
-                    if on_answer is not None:
-                        on_answer(v.name, k, case, pred)
-                    in_row[v.name] = in_row[v.name] + 1 if pred.product_id is None else 0
-                    if in_row[v.name] >= max_consecutive_failures:
-                        raise ExperimentError(
-                            f"variant {v.name!r}: {in_row[v.name]} cases in a row failed (last: {pred.error}); "
-                            f"stopped. The answers so far are in {out}: fix it and rerun with --resume"
-                        )
+                    predictors = [VariantPredictor(decide, v, manifest.seed + k) for v in todo]
+                    batches = pool.map(_predict_batch, predictors, [[case]] * len(todo))
+                    for v, (pred,) in zip(todo, batches, strict=True):
+                        append_line(streams[v.name], pred)
+                        answered += 1
+                        if on_answer is not None:
+                            on_answer(v.name, k, case, pred)
+                        in_row[v.name] = in_row[v.name] + 1 if pred.product_id is None else 0
+                        if in_row[v.name] >= max_consecutive_failures:
+                            raise ExperimentError(
+                                f"variant {v.name!r}: {in_row[v.name]} cases in a row failed (last: {pred.error}); "
+                                f"stopped. The answers so far are in {out}: fix it and rerun with --resume"
+                            )
     return answered

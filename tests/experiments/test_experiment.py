@@ -22,7 +22,7 @@ SETS = ["decision.debate_rounds=1", "decision.hidden_factors=false"]
 
 
 def run(tmp: Path, folders: list[Path], n: int = 24, samples: int = 1, resume: bool = False,
-        stop_after: int | None = None, out: Path | None = None) -> tuple[ExperimentResult, Path, int]:
+        stop_after: int | None = None, out: Path | None = None, parallel: int = 1) -> tuple[ExperimentResult, Path, int]:
     cases_file = tmp / "cases.jsonl"
     if not cases_file.exists():
         write_cases(cases_file, n)
@@ -36,7 +36,7 @@ def run(tmp: Path, folders: list[Path], n: int = 24, samples: int = 1, resume: b
     def stop() -> bool:
         return stop_after is not None and answered[0] >= stop_after
 
-    run_experiment(out, manifest, cases, variants, decide, should_stop=stop,
+    run_experiment(out, manifest, cases, variants, decide, should_stop=stop, parallel=parallel,
                    on_answer=lambda *_: answered.__setitem__(0, answered[0] + 1))
     return score_experiment(manifest, cases, load_predictions(out, manifest, cases)), out, answered[0]
 
@@ -76,14 +76,24 @@ def test_identical_sets_show_no_difference(tmp_path: Path) -> None:
     assert result.rows[0].digest == result.rows[1].digest
 
 
+def test_parallel_variants_give_the_same_answers(tmp_path: Path) -> None:
+    ref, thrifty = prompt_folder(tmp_path / "ref"), prompt_folder(tmp_path / "thrifty", WORD)
+    one, out_one, _ = run(tmp_path, [ref, thrifty], n=6, out=tmp_path / "one")
+    two, out_two, _ = run(tmp_path, [ref, thrifty], n=6, out=tmp_path / "two", parallel=2)
+    assert [r.hit1 for r in one.rows] == [r.hit1 for r in two.rows] == [2 / 6, 4 / 6]
+    for name in ("ref", "thrifty"):
+        ids = [line[:40] for line in predictions_path(out_two, name, 0).read_text().splitlines()]
+        assert ids == [line[:40] for line in predictions_path(out_one, name, 0).read_text().splitlines()]
+
+
 def test_interrupted_run_resumes_and_rescoring_needs_no_llm(tmp_path: Path) -> None:
     ref, thrifty = prompt_folder(tmp_path / "ref"), prompt_folder(tmp_path / "thrifty", WORD)
     first, out, answered = run(tmp_path, [ref, thrifty], n=8, samples=2, stop_after=5)
-    assert answered == 5 and first.n_paired == 2  # cases run in the outer loop: answers are paired
+    assert answered == 6 and first.n_paired == 3  # a case's variants are answered together: stops paired
     with pytest.raises(ExperimentError, match="pass --resume"):
         run(tmp_path, [ref, thrifty], n=8, samples=2)
     done, _, answered = run(tmp_path, [ref, thrifty], n=8, samples=2, resume=True)
-    assert answered == 2 * 8 * 2 - 5
+    assert answered == 2 * 8 * 2 - 6
     assert done.n_paired == 8 and done.rows[1].stability == 1.0
     lines = predictions_path(out, "thrifty", 1).read_text(encoding="utf-8").splitlines()
     assert len(lines) == 8  # nothing answered twice
