@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -25,7 +24,6 @@ from malles_graph.economist.population import Population, cluster_archetypes, sa
 from malles_graph.economist.saez import SaezResult, saez_schedule
 from malles_graph.economist.tax import TaxSchedule, flat_schedule, us_schedule, zero_schedule
 from malles_graph.errors import ScenarioError
-from malles_graph.prompts import PromptTemplate, load_prompt
 from malles_graph.scenario import BackendConfig, Scenario
 
 SAEZ_SAMPLE = 50_000  # workers used for the Saez fixed point in very large populations (seeded subsample)
@@ -140,13 +138,6 @@ class EconomistContext:
             if self.client is None:
                 self.client = build_client(self.backend)
         return self.client
-
-    def prompt(self, name: str) -> PromptTemplate:
-        """The role prompt ``name`` from the run's prompt folder (read once per context, checked when read)."""
-        templates = self.cache().setdefault("prompts", {})
-        if name not in templates:
-            templates[name] = load_prompt(name, Path(self.prompts_dir) if self.prompts_dir else None)
-        return templates[name]
 
     def cache(self) -> dict[str, Any]:
         """Per-process memo of derived objects (the replayed CMA-ES); always rebuildable from the state."""
