@@ -150,3 +150,23 @@ def test_bad_input_is_refused_before_any_call(tmp_path: Path) -> None:
     (broken / "persona.txt").write_text((ref / "persona.txt").read_text().replace("{style}", "{stlye}"))
     with pytest.raises(PromptError, match=r"broken/persona.txt: unknown variable\(s\) \['stlye'\]"):
         _prepare([ref, broken], cases_file, None, 0, 1, "local", [], None)
+
+
+def test_cli_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    ref = prompt_folder(tmp_path / "ref")
+    cases_file = write_cases(tmp_path / "cases.jsonl", 3)
+    code = (
+        "import typer\nfrom malles_graph.cli.errors import run_app\n"
+        "from malles_graph.cli.prompt_experiment import experiment\n"
+        "app = typer.Typer()\napp.command('experiment')(experiment)\napp.command('other')(lambda: None)\nrun_app(app)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, "experiment", str(ref), str(ref), "--cases", str(cases_file)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("error: two variants named 'ref'")
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) <= 2  # rich may wrap once
