@@ -54,7 +54,13 @@ def screen_class(mode: str) -> type[Screen]:
 
 
 def _new_screen(mode: str) -> Screen:
-    return screen_class(mode)()
+    screen = screen_class(mode)()
+    # A new screen is styled from the app's current stylesheet when it mounts, so it is not behind any CSS
+    # change. Textual 8.2 starts every screen at CSS update count -1, and a mode's first screen then makes the
+    # app re-parse all its CSS from scratch twice (in _init_mode and in switch_mode): about half the CPU of a
+    # screen's first visit, and of the first screen at start-up.
+    screen._css_update_count = screen.app._css_update_count
+    return screen
 
 
 SCREEN_TITLES = {
