@@ -23,7 +23,7 @@ from tests.fakes import ScriptedChatModel
 from tests.population.responders import decision_responder
 from tests.population.test_runner import small
 
-WORD, NEW_WORD = "shopper", "patron"  # the first line of decide.txt is "Decide for the shopper {customer}."
+WORD, NEW_WORD = "shopper", "patron"  # decide.txt says "Decide for the shopper {customer}."
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:

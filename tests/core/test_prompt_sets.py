@@ -30,7 +30,7 @@ def test_digest_follows_content_not_place(tmp_path: Path) -> None:
 def test_one_word_changes_the_set_digest_and_only_that_files_digest(tmp_path: Path) -> None:
     a, b = copy(tmp_path, "a"), copy(tmp_path, "b")
     decide = b / "decide.txt"
-    decide.write_text(decide.read_text().replace("shopper", "customer", 1))
+    decide.write_text(decide.read_text().replace("Decide for the shopper", "Decide for the customer", 1))
     first, second = load_prompt_set(a), load_prompt_set(b)
     assert first.digest != second.digest
     assert {n for n in first.files if first.files[n] != second.files[n]} == {"decide"}
