@@ -1,13 +1,15 @@
 """Decision graph benchmark: orchestration overhead and prompt tokens per role (prints figures).
 
-1. Orchestration overhead per decision: the decision graph with an instant scripted model
-   (debate_rounds=2, one sample: 10 node runs, 7 model calls) against a bare LangGraph graph
-   of the same node count and the same executed path (nodes that only append to a list).
+1. Orchestration overhead per decision, through the call path real backends use: the decision graph
+   (debate_rounds=2, one sample: 10 node runs, 7 model calls) calling an instant LangChain chat model
+   through the real LLMClient, against a bare LangGraph graph with the same nodes and executed path whose
+   debate nodes call the same chat model with a fixed prompt and whose decide node parses the JSON answer.
+   CPU time per decision, interleaved batches (target <= 1.2x). ``--profile`` prints a cProfile of ours.
 2. Prompt tokens per role vs the single-agent prompt on real Ta Feng situations (default 200),
    counted with the bundled SmolLM2 tokenizer (llama.cpp /tokenize). Debate turns are a fixed
    ~50-token text so the transcript grows as in a real debate.
 
-    MALLES_HOME=/work/malles-home .venv/bin/python benchmarks/bench_decision.py [--cases 200] [--reps 200]
+    .venv/bin/python benchmarks/bench_decision.py [--cases 200] [--reps 200] [--skip-tokens] [--profile]
 """
 
 from __future__ import annotations
@@ -19,13 +21,13 @@ import operator
 import statistics
 import time
 import urllib.request
+from collections.abc import Callable
 from typing import Annotated, TypedDict
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langgraph.graph import END, START, StateGraph
-from langgraph.types import Send
 from malles_graph.graphs.decision import DecisionContext, decide_situation, graph
 
 from malles_graph.backends import Attempt, StructuredResult, build_client, parse_structured
@@ -110,8 +112,14 @@ class Bare(TypedDict, total=False):
     log: Annotated[list[str], operator.add]
 
 
-def bare_graph():
-    """Same node count (8) and executed path as the decision graph, nodes doing nothing."""
+# What the bare graph's nodes send: prompts of the decision graph's sizes, written once (no rendering).
+BARE_TURN_PROMPT = "You are a debate role. " + "A: 45 now, regular 50 (10% off); popular. " * 30
+BARE_DECIDE_PROMPT = BARE_TURN_PROMPT + "Answer with only a JSON object."
+
+
+def bare_graph(model: BaseChatModel, rounds: int = 2):
+    """The decision graph's 8 nodes and executed path, written plainly: the debate nodes call the same chat
+    model with a fixed prompt and keep its text, decide parses the JSON answer, the others only log."""
 
     def step(name):
         def node(state):
@@ -119,17 +127,28 @@ def bare_graph():
 
         return node
 
-    def persona(state):
-        return {"log": ["persona"], "round": state.get("round", 0) + 1}
+    def turn(name):
+        def node(state):
+            reply = model.invoke([HumanMessage(content=BARE_TURN_PROMPT)])
+            update = {"log": [str(reply.content)]}
+            return {**update, "round": state.get("round", 0) + 1} if name == "persona" else update
+
+        return node
+
+    def decide(state):
+        reply = model.invoke([HumanMessage(content=BARE_DECIDE_PROMPT)])
+        answer = json.loads(str(reply.content))
+        return {"log": [answer["product"]]}
 
     def after_persona(state):
-        return "product_specialist" if state["round"] < 2 else [Send("decide", {"log": []})]
+        return "product_specialist" if state["round"] < rounds else "decide"
 
     b = StateGraph(Bare)
-    for name in ("retrieve", "reconstruct_hidden", "product_specialist", "price_analyst", "decide", "single_agent",
-                 "stabilise"):
+    for name in ("retrieve", "reconstruct_hidden", "single_agent", "stabilise"):
         b.add_node(name, step(name))
-    b.add_node("persona", persona)
+    for name in ("product_specialist", "price_analyst", "persona"):
+        b.add_node(name, turn(name))
+    b.add_node("decide", decide)
     b.add_edge(START, "retrieve")
     b.add_edge("retrieve", "reconstruct_hidden")
     b.add_edge("reconstruct_hidden", "product_specialist")
@@ -142,31 +161,47 @@ def bare_graph():
     return b.compile()
 
 
-def timed(fn, reps: int) -> float:
-    fn()  # warm up
-    start = time.perf_counter()
-    for _ in range(reps):
-        fn()
-    return (time.perf_counter() - start) / reps
+def cpu_per_call(fns: dict[str, Callable[[], object]], reps: int, rounds: int = 5) -> dict[str, float]:
+    """CPU seconds per call of each fn: ``rounds`` interleaved batches of ``reps`` calls, the best batch each
+    (CPU time, not wall time, and interleaved: the shared machine's load drifts during the run)."""
+    for fn in fns.values():
+        fn()  # warm up
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.process_time()
+            for _ in range(max(1, reps // rounds)):
+                fn()
+            best[name] = min(best[name], (time.process_time() - start) / max(1, reps // rounds))
+    return best
 
 
-def bench_overhead(situation, reps: int) -> None:
-    bare = bare_graph()
-    instant = DecisionContext(client=InstantClient())  # type: ignore[arg-type]
-    scripted = DecisionContext(client=build_client(BackendConfig(name="local"), chat_model=InstantModel(),
-                                                   use_cache=False))
+def bench_overhead(situation, reps: int, profile: bool = False) -> None:
+    model = InstantModel()
+    bare = bare_graph(model)
+    ours = DecisionContext(client=build_client(BackendConfig(name="local"), chat_model=model, use_cache=False))
+    duck = DecisionContext(client=InstantClient())  # type: ignore[arg-type]
     inputs = {"agent_id": "a", "situation": situation}
-    t_bare = timed(lambda: bare.invoke({"round": 0}), reps)
-    t_instant = timed(lambda: graph.invoke(inputs, context=instant), reps)
-    t_scripted = timed(lambda: graph.invoke(inputs, context=scripted), reps)
-    t_bare2 = timed(lambda: bare.invoke({"round": 0}), reps)  # again: the shared machine's load drifts
-    t_bare = min(t_bare, t_bare2)
-    print("\n== orchestration overhead per decision (2 rounds, 1 sample: 10 node runs, 7 model calls) ==")
-    print(f"bare LangGraph graph, same 8 nodes and path     : {t_bare * 1e3:7.2f} ms")
-    print(f"decision graph, instant duck-typed client       : {t_instant * 1e3:7.2f} ms  "
-          f"({t_instant / t_bare:.2f}x bare)")
-    print(f"decision graph, instant LangChain chat model    : {t_scripted * 1e3:7.2f} ms  "
-          f"({t_scripted / t_bare:.2f}x bare; LangChain + LLMClient call path included)")
+    t = cpu_per_call({
+        "bare": lambda: bare.invoke({"round": 0}),
+        "ours": lambda: graph.invoke(inputs, context=ours),
+        "duck": lambda: graph.invoke(inputs, context=duck),
+    }, reps)
+    print("\n== orchestration overhead per decision (2 rounds, 1 sample: 10 node runs, 7 model calls), CPU time ==")
+    print(f"bare LangGraph graph, same nodes and path, same chat model : {t['bare'] * 1e3:7.2f} ms")
+    print(f"decision graph -> LLMClient -> the same chat model        : {t['ours'] * 1e3:7.2f} ms  "
+          f"({t['ours'] / t['bare']:.2f}x bare; target <= 1.2x)")
+    print(f"decision graph, duck-typed client without LangChain       : {t['duck'] * 1e3:7.2f} ms")
+    if profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(reps):
+            graph.invoke(inputs, context=ours)
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
 
 
 # ---------------------------------------------------------------- 2. tokens per role
@@ -268,8 +303,9 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=200)
     parser.add_argument("--reps", type=int, default=200)
     parser.add_argument("--skip-tokens", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="cProfile the decision graph's runs (top 40)")
     args = parser.parse_args()
-    bench_overhead(small_situation(), args.reps)
+    bench_overhead(small_situation(), args.reps, args.profile)
     if not args.skip_tokens:
         bench_tokens(args.cases)
 
