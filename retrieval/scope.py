@@ -11,6 +11,8 @@ raised before any decision is made.
 from __future__ import annotations
 
 import datetime as dt
+import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -82,7 +84,8 @@ def memory_for(
     report = None
     if missing and build:
         folder = None if memory.url else index_dir(where, memory.collection)
-        report = ingest(collection, episodes, ef.embed, progress=progress, index_folder=folder)
+        say = progress or stderr_progress(episodes.height, f"building the transaction memory at {where}", missing)
+        report = ingest(collection, episodes, ef.embed, progress=say, index_folder=folder)
         if folder is not None and _stale(folder, collection.count()):
             rebuild_from_collection(collection, folder)
         missing = missing_by_subclass(collection, episodes)
@@ -97,6 +100,27 @@ def memory_for(
         )
     retriever = ChromaRetriever.open(path=path, url=memory.url, collection=memory.collection, embedding_function=ef)
     return retriever, report
+
+
+def stderr_progress(total: int, what: str, missing: dict[str, int]) -> Callable[[int], None]:
+    """A one-line progress report on stderr for a build nobody else reports (a first run's memory takes a
+    minute: silence would look like a hang). Rewritten in place on a terminal, one line per quarter otherwise."""
+    gaps = sum(missing.values())
+    subclasses = ", ".join(sorted(missing))
+    print(f"{what}: {gaps} new episodes of subclass(es) {subclasses} (first run only)", file=sys.stderr, flush=True)
+    tty = sys.stderr.isatty()
+    done = 0
+    started = time.perf_counter()
+
+    def report(n: int) -> None:
+        nonlocal done
+        before, done = done, done + n
+        if tty or done == total or (4 * before) // total != (4 * done) // total:
+            end = "\n" if done >= total or not tty else ""
+            print(f"\r  {done}/{total} episodes checked or added ({time.perf_counter() - started:.0f} s)",
+                  end=end, file=sys.stderr, flush=True)
+
+    return report
 
 
 def _stale(folder: Path, count: int) -> bool:
