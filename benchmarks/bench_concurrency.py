@@ -1,0 +1,133 @@
+"""Concurrency against a real OpenAI-compatible server: our path vs the server alone, side by side (prints figures).
+
+The local backend's llama.cpp server runs with N parallel slots (``backend.max_concurrency``, each slot
+``backend.n_ctx`` tokens). Two measurements, each on a fresh server (an empty prompt cache):
+
+1. ours: K debate decisions on real Ta Feng situations, N at a time, through the product path (decision
+   graph -> LLMClient with N slots -> langchain-openai -> HTTP). Every request is recorded.
+2. server alone: the same requests (same messages, sampling parameters, seeds and JSON schemas) replayed
+   with plain concurrent HTTP, N decisions at a time, each decision's calls in their order.
+
+Target: ours achieves >= 90% of the server-alone decisions/s. Completion tokens are printed for both
+(the same seeds give the same answers, so both do the same work).
+
+    .venv/bin/python benchmarks/bench_concurrency.py [--slots 4] [--decisions 8] [--rounds 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextvars
+import json
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from malles_graph.graphs.decision import DecisionContext, decide_situation
+
+from malles_graph.backends import build_client
+from malles_graph.backends.local_server import LocalServer, LocalServerKey
+from malles_graph.data.assets import bundled_model_path
+from malles_graph.scenario import BackendConfig
+
+ROLES = {"human": "user", "ai": "assistant", "system": "system"}
+
+
+class Recorder:
+    """The HTTP body of every request the client sends, per decision, in order."""
+
+    def __init__(self) -> None:
+        self.calls: dict[int, list[dict[str, Any]]] = {}
+        # a context variable, not a thread-local: LangGraph runs nodes in its own threads with the caller's context
+        self.decision: contextvars.ContextVar[int] = contextvars.ContextVar("decision")
+        self.lock = threading.Lock()
+
+    def wrap(self, client) -> None:
+        invoke = client._invoke
+
+        def recorded(messages, kwargs):
+            body = {"messages": [{"role": ROLES[m.type], "content": str(m.content)} for m in messages],
+                    **kwargs.get("extra_body", {}), **{k: v for k, v in kwargs.items() if k != "extra_body"}}
+            with self.lock:
+                self.calls.setdefault(self.decision.get(), []).append(body)
+            return invoke(messages, kwargs)
+
+        client._invoke = recorded
+
+
+def post(base_url: str, body: dict[str, Any]) -> dict[str, Any]:
+    req = urllib.request.Request(
+        f"{base_url}/v1/chat/completions", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=900) as resp:
+        return json.loads(resp.read())
+
+
+def fresh_server(config: BackendConfig) -> LocalServer:
+    """A new server (empty prompt cache), registered as the one the local backend uses for this key."""
+    key = LocalServerKey(str(bundled_model_path()), config.n_ctx, config.max_concurrency)
+    LocalServer.stop_all()
+    return LocalServer.get(key)
+
+
+def run_ours(cases, config: BackendConfig, args) -> tuple[float, Recorder, int]:
+    fresh_server(config)
+    client = build_client(config, use_cache=False)
+    recorder = Recorder()
+    recorder.wrap(client)
+    completion = []
+
+    def decide(i: int) -> None:
+        recorder.decision.set(i)
+        ctx = DecisionContext(backend=config, client=client, debate_rounds=args.rounds, samples=1,
+                              retrieval=False, seed=i)
+        result = decide_situation(cases[i], ctx)
+        completion.append(sum(t.completion_tokens for t in result.transcript))
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(config.max_concurrency) as pool:
+        list(pool.map(decide, range(len(cases))))
+    return time.perf_counter() - start, recorder, sum(completion)
+
+
+def run_alone(recorder: Recorder, config: BackendConfig) -> tuple[float, int]:
+    server = fresh_server(config)
+    completion = []
+
+    def replay(i: int) -> None:
+        for body in recorder.calls[i]:
+            completion.append(post(server.base_url, body)["usage"]["completion_tokens"])
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(config.max_concurrency) as pool:
+        list(pool.map(replay, sorted(recorder.calls)))
+    return time.perf_counter() - start, sum(completion)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--slots", type=int, default=4, help="parallel slots = backend.max_concurrency (default 4)")
+    parser.add_argument("--decisions", type=int, default=8, help="decisions per measurement (default 8)")
+    parser.add_argument("--rounds", type=int, default=1, help="debate rounds per decision (default 1)")
+    parser.add_argument("--n-ctx", type=int, default=2048, help="context tokens per slot (default 2048)")
+    args = parser.parse_args()
+
+    from malles_graph.retail.situations import SituationBuilder
+
+    cases = [b.situation for b in SituationBuilder().sample(args.decisions, seed=0)]
+    config = BackendConfig(name="local", cache=False, max_concurrency=args.slots, n_ctx=args.n_ctx, max_tokens=64)
+    wall_ours, recorder, tokens_ours = run_ours(cases, config, args)
+    calls = sum(len(v) for v in recorder.calls.values())
+    print(f"ours        : {len(cases)} decisions ({calls} calls, {tokens_ours} completion tokens) in {wall_ours:.1f} s "
+          f"= {len(cases) / wall_ours:.3f} decisions/s", flush=True)
+    wall_alone, tokens_alone = run_alone(recorder, config)
+    print(f"server alone: the same {calls} requests ({tokens_alone} completion tokens) in {wall_alone:.1f} s "
+          f"= {len(cases) / wall_alone:.3f} decisions/s")
+    print(f"\n== {args.slots} slots x {args.n_ctx} tokens: ours / server alone = {wall_alone / wall_ours:.0%} "
+          "of the server's decisions/s (target >= 90%) ==")
+
+
+if __name__ == "__main__":
+    main()
