@@ -81,7 +81,11 @@ def main() -> None:
     parser.add_argument("--backend", default="local")
     parser.add_argument("--model", default=None)
     parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per LLM call (a loaded machine needs more)")
     parser.add_argument("--rounds", type=int, default=1, help="debate rounds of the full graph (0: decide only)")
+    parser.add_argument(
+        "--samples", type=int, default=None, help="decisions drawn per case (default: the backend's default)"
+    )
     parser.add_argument("--only", nargs="*", default=None, help="ablation names to run (default: all)")
     args = parser.parse_args()
 
@@ -89,8 +93,10 @@ def main() -> None:
     before = max(c.date for c in cases)
     scenario = Scenario(
         name="ablation",
-        backend=BackendConfig(name=args.backend, model=args.model, max_tokens=args.max_tokens),
-        decision=DecisionOptions(debate_rounds=args.rounds),
+        backend=BackendConfig(
+            name=args.backend, model=args.model, max_tokens=args.max_tokens, timeout_s=args.timeout
+        ),
+        decision=DecisionOptions(debate_rounds=args.rounds, samples=args.samples),
     )
     start = time.perf_counter()
     base, _ = context_for_scenario(scenario, subclasses=sorted({c.subclass for c in cases}), before=before)
@@ -101,8 +107,11 @@ def main() -> None:
     base = replace(base, turn_max_tokens=args.max_tokens, decide_max_tokens=args.max_tokens)
     results: dict[str, list[dict]] = {}
     for name, change in ABLATIONS.items():
-        if (args.only and name not in args.only and name != "full graph") or (
-            name.startswith("no debate") and not args.rounds
+        # Without a vote (one sample) the vote and shuffle ablations are the full graph again.
+        if (
+            (args.only and name not in args.only and name != "full graph")
+            or (name.startswith("no debate") and not args.rounds)
+            or (base.samples == 1 and name.startswith(("no vote", "no shuffle")))
         ):
             continue
         t0 = time.perf_counter()

@@ -176,11 +176,12 @@ def fit(
     console.print(f"saved {out}")
 
 
-def _retriever(memory: Path | None, scenario: Any) -> Any:
+def _retriever(memory: Path | None, scenario: Any, cases: Any = ()) -> Any:
     """The Chroma transaction memory for LLM runs: --memory, else the scenario's memory section.
 
     Without either the graph's retrieve node finds nothing. The memory returns only episodes
-    strictly before each case's date, so it cannot leak the truth.
+    strictly before each case's date, so it cannot leak the truth. It is checked against the
+    cases before any decision (``check_memory_covers``).
     """
     if not scenario.decision.retrieval:
         return None
@@ -193,8 +194,35 @@ def _retriever(memory: Path | None, scenario: Any) -> Any:
     except ImportError as exc:
         raise MallesError(f"retrieval needs the retrieval package: {exc}") from None
     if memory is not None:
-        return ChromaRetriever.open(path=memory, collection=scenario.memory.collection)
-    return ChromaRetriever.from_config(scenario.memory)
+        retriever = ChromaRetriever.open(path=memory, collection=scenario.memory.collection)
+    else:
+        retriever = ChromaRetriever.from_config(scenario.memory)
+    check_memory_covers(retriever, cases, str(memory or scenario.memory.path or scenario.memory.url))
+    return retriever
+
+
+def check_memory_covers(retriever: Any, cases: Any, source: str) -> None:
+    """A memory must hold episodes of every subclass the cases face and know some of their customers.
+
+    The retrieve node filters to the case's subclass: a memory of other subclasses (or another data
+    set) would answer nothing and the run would silently be a no-retrieval run.
+    """
+    from malles_graph.evaluation.cases import EvaluationError
+
+    subclasses = sorted({c.subclass for c in cases})
+    missing = [s for s in subclasses if not retriever.collection.get(where={"subclass": s}, limit=1, include=[])["ids"]]
+    if missing:
+        raise EvaluationError(
+            f"{source}: memory {retriever.where} has no episodes of subclass {missing[0]!r}"
+            + (f" (and {len(missing) - 1} more of the cases' {len(subclasses)})" if len(missing) > 1 else "")
+            + "; build it for these cases (`malles memory build`) or drop --memory"
+        )
+    customers = sorted({c.customer.customer_id for c in cases})
+    if customers and not any(retriever.knows_customer(c) for c in customers):
+        raise EvaluationError(
+            f"{source}: memory {retriever.where} knows none of the cases' {len(customers)} customers "
+            f"(e.g. customer_id {customers[0]!r}): it was built from other data"
+        )
 
 
 def eval_scenario(backend: str, scenario_file: Path | None, sets: list[str], ablation: list[str]):
@@ -322,7 +350,7 @@ def run(
         all_cases = all_cases[:limit]
     if backend in LLM_BACKENDS:
         llm_scenario = eval_scenario(backend, scenario, set_ or [], ablation or [])
-        predictor: Any = LLMPredictor(backend, llm_scenario, seed=seed, retriever=_retriever(memory, llm_scenario))
+        predictor: Any = LLMPredictor(backend, llm_scenario, seed=seed, retriever=_retriever(memory, llm_scenario, all_cases))
         batch = 1
     elif backend == "agent":
         from malles_graph.cli.eval_agent import AgentPredictor

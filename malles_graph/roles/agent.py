@@ -8,16 +8,16 @@ has shared weights plus per-subclass deviations under the same L2 penalty, so a 
 keeps close to the shared weights (borrows strength) and a rich one can move away. Calibration:
 a temperature on the within-case softmax, fitted on the training cases. The vote: bootstrap
 replicas of the stacker are the samples the decision graph draws and votes over. Quantity: a
-LightGBM count model (Poisson or median, chosen by cross-validation on the training cases).
+count model for the median units (``quantity.py``).
 
-The decision graph runs this agent (backend ``agent``): its role nodes call :meth:`opinion`
-with the retrieved neighbours and Z of the graph's state, its decide node calls :meth:`decide`.
+This module holds the fitted agent and what the decision graph calls: its role nodes call
+:meth:`ComputedAgent.opinion` with the retrieved neighbours and Z of the graph's state, its decide
+node :meth:`ComputedAgent.decide`. The features are in ``slices.py`` (roles) and ``quantity.py``;
+fitting is in ``fitting.py``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,14 +25,14 @@ from typing import Any
 
 import numpy as np
 from scipy import sparse
-from scipy.optimize import minimize_scalar
 
 from malles_graph.errors import MallesError
-from malles_graph.evaluation.features import quantity_features, recent_median_quantity, segment_softmax
+from malles_graph.evaluation.features import segment_softmax
 from malles_graph.models import ChoiceSituation, Decision, HiddenFactors
 from malles_graph.retail.hidden_factors import reconstruct
 from malles_graph.retail.retrieval_api import RetrievedRecord
 from malles_graph.roles.memory import Line, PopulationMemory
+from malles_graph.roles.quantity import mixture_units, quantity_matrix
 from malles_graph.roles.slices import (
     ROLE_FEATURES,
     AttributeSchema,
@@ -42,7 +42,7 @@ from malles_graph.roles.slices import (
     specialist_rows,
 )
 
-FORMAT = "malles-computed-agent/1"
+FORMAT = "malles-computed-agent/2"  # /2: quantity and role features grew; a /1 file is refused
 ROLES: tuple[str, ...] = ("product_specialist", "price_analyst", "persona")
 Evidence = Callable[[ChoiceSituation], tuple[list[RetrievedRecord], HiddenFactors | None]]
 
@@ -66,33 +66,6 @@ def no_evidence(situation: ChoiceSituation) -> tuple[list[RetrievedRecord], Hidd
     return [], reconstruct(situation, []).hidden
 
 
-def _lgbm(seed: int, objective: str = "lambdarank", **kw: Any) -> Any:
-    from lightgbm import LGBMRanker, LGBMRegressor
-
-    params = dict(
-        n_estimators=150,
-        learning_rate=0.05,
-        num_leaves=15,
-        min_child_samples=20,
-        subsample=0.9,
-        subsample_freq=1,
-        colsample_bytree=0.9,
-        random_state=seed,
-        verbose=-1,
-        n_jobs=1,
-        **kw,
-    )
-    if objective == "lambdarank":
-        return LGBMRanker(objective=objective, **params)
-    return LGBMRegressor(objective=objective, **params)
-
-
-def _fit_role(seed: int, X: np.ndarray, y: np.ndarray, seg: np.ndarray) -> Any:
-    """A LightGBM lambdarank model: candidates of one case are ranked against each other (rows sorted by case)."""
-    _, sizes = np.unique(seg, return_counts=True)
-    return _lgbm(seed).fit(X, y, group=sizes)
-
-
 @dataclass
 class ComputedAgent:
     """Fitted role models, stacker replicas, calibration temperature, quantity model and memory."""
@@ -108,6 +81,7 @@ class ComputedAgent:
     attributes: AttributeSchema
     memory_lines: list[Line]
     meta: dict[str, Any] = field(default_factory=dict)
+    stacker_c: float = 1.0
     mechanisms: Mechanisms = field(default_factory=Mechanisms)
     memory: PopulationMemory | None = field(default=None, repr=False)
     _cache: dict[Any, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
@@ -181,7 +155,7 @@ class ComputedAgent:
         return f"[computed {role.replace('_', ' ')}, fitted on {slice_}...] favours {ranked}"
 
     # ---------------------------------------------------------------- decide
-    def _design(
+    def design(
         self,
         opinions: dict[str, np.ndarray],
         market: np.ndarray,
@@ -217,8 +191,8 @@ class ComputedAgent:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Stacked, calibrated choice probabilities of every candidate row, and the case offsets."""
         offsets = np.concatenate([[0], np.cumsum([len(s.candidates) for s in situations])])
-        market = np.concatenate([self._market(s) for s in situations])
-        shared, local = self._design(opinions, market, offsets, [s.subclass for s in situations], roles)
+        market = np.concatenate([self.market_column(s) for s in situations])
+        shared, local = self.design(opinions, market, offsets, [s.subclass for s in situations], roles)
         if self.mechanisms.pooling:
             score = self.stackers[member % len(self.stackers)].decision_function(sparse.hstack([shared, local]).tocsr())
         else:
@@ -226,7 +200,7 @@ class ComputedAgent:
         temperature = self.temperature if self.mechanisms.calibration else 1.0
         return segment_softmax(score / temperature, offsets), offsets
 
-    def _market(self, s: ChoiceSituation) -> np.ndarray:
+    def market_column(self, s: ChoiceSituation) -> np.ndarray:
         shares = market_shares(s, self.memory)
         if shares is None:
             return np.zeros(len(s.candidates))
@@ -246,9 +220,9 @@ class ComputedAgent:
         p, _ = self.probabilities([s], opinions, member=sample, roles=roles)
         k = int(np.argmax(p))
         product = s.candidates[k].product_id
-        key = ("quantity", s.situation_id, product, hidden is None)
-        if key not in self._cache:  # the vote's samples share one count-model answer per product
-            self._cache[key] = self.quantity_many([s], [product], [hidden])[0]  # type: ignore[assignment]
+        key = ("quantity", s.situation_id, hidden is None, tuple(np.round(p, 3)))
+        if key not in self._cache:  # the vote's samples of one replica share one count-model answer
+            self._cache[key] = self.quantity_for([s], [p], [hidden])[0]  # type: ignore[assignment]
         quantity = int(self._cache[key])  # type: ignore[arg-type]
         spoke = ", ".join(r.replace("_", " ") for r in roles) or "no role"
         decision = Decision(
@@ -260,36 +234,19 @@ class ComputedAgent:
         return decision, dict(zip(s.candidate_ids, (round(float(x), 6) for x in p), strict=True))
 
     # ---------------------------------------------------------------- quantity
-    def quantity_rows(self, s: ChoiceSituation, product_id: str, hidden: HiddenFactors | None) -> list[float]:
-        product = next(p for p in s.candidates if p.product_id == product_id)
-        nums = [
-            float(v) if isinstance(v, (int, float)) else math.nan
-            for k, kind in self.attributes.kinds.items()
-            if kind == "number"
-            for v in [product.attributes.get(k)]
-        ]
-        median = recent_median_quantity(s)
-        lines = [i for b in s.recent_baskets for i in b.items]
-        last = next((i.quantity for i in lines if i.product_id == product_id), math.nan)  # most recent first
-        sub = sorted(i.quantity for i in lines if i.subclass == s.subclass)
-        multi = sum(i.quantity > 1 for i in lines) / len(lines) if lines else math.nan
-        return [
-            *quantity_features(s, product_id).tolist(),
-            math.nan if median is None else median,
-            last,
-            sub[len(sub) // 2] if sub else math.nan,
-            multi,
-            hidden.usual_quantity if hidden else math.nan,
-            hidden.stock_up_intent.value if hidden else math.nan,
-            *nums,
-        ]
-
-    def quantity_many(
-        self, situations: Sequence[ChoiceSituation], products: Sequence[str], hidden: Sequence[HiddenFactors | None]
+    def quantity_for(
+        self,
+        situations: Sequence[ChoiceSituation],
+        probs: Sequence[np.ndarray],
+        hidden: Sequence[HiddenFactors | None],
     ) -> list[int]:
-        X = np.asarray([self.quantity_rows(s, p, z) for s, p, z in zip(situations, products, hidden, strict=True)])
-        pred = self.quantity_model.booster_.predict(X, num_threads=1)
-        return [max(1, int(math.floor(v + 0.5))) for v in pred]
+        """Units per situation: the choice-probability-weighted median of the candidates' count-model units."""
+        out = []
+        for s, p, z in zip(situations, probs, hidden, strict=True):
+            ids = s.candidate_ids
+            rows = quantity_matrix([s] * len(ids), ids, [z] * len(ids), self.memory, self.attributes)
+            out.append(mixture_units(self.quantity_model, rows, np.asarray(p, dtype=float)))
+        return out
 
     # ---------------------------------------------------------------- checks, save, load
     def check_cases(self, situations: Sequence[ChoiceSituation], source: str) -> None:
@@ -340,6 +297,7 @@ class ComputedAgent:
                 "quantity_objective",
                 "memory_lines",
                 "meta",
+                "stacker_c",
             )
         }
         state["attributes"] = self.attributes.to_json()
@@ -377,81 +335,9 @@ class ComputedAgent:
         progress: Callable[[str], None] | None = None,
     ) -> ComputedAgent:
         """Fit on training cases (situations with their truth), from an earlier window than any test case."""
-        from sklearn.model_selection import GroupKFold
+        from malles_graph.roles.fitting import fit_agent
 
-        say = progress or (lambda _m: None)
-        if len(cases) < 20:
-            raise AgentModelError(f"the agent needs at least 20 training cases, got {len(cases)}")
-        memory_lines = PopulationMemory.from_cases(cases).lines
-        agent = cls(
-            role_models={},
-            stackers=[],
-            local_stacker=None,
-            subclasses=[],
-            pooling_scale=1.0,
-            temperature=1.0,
-            quantity_model=None,
-            quantity_objective="",
-            attributes=AttributeSchema.fit(cases),
-            memory_lines=memory_lines,
-        )
-        agent = agent.with_memory(cases)
-        say("retrieving evidence for the training cases")
-        ev = [evidence(c) for c in cases]
-        offsets = np.concatenate([[0], np.cumsum([len(c.candidates) for c in cases])])
-        seg = np.repeat(np.arange(len(cases)), np.diff(offsets))
-        y = np.zeros(offsets[-1], dtype=int)
-        for i, c in enumerate(cases):
-            y[offsets[i] + c.candidate_ids.index(c.truth_product_id)] = 1
-        # roles: out-of-fold opinions for the stacker, then each role refitted on all cases
-        oof: dict[str, np.ndarray] = {}
-        splits = list(GroupKFold(n_splits=folds).split(np.zeros(len(y)), y, groups=seg))
-        for role in ROLES:
-            say(f"fitting the {role.replace('_', ' ')}")
-            rows = np.asarray(
-                [r for c, (nb, z) in zip(cases, ev, strict=True) for r in agent.role_features(role, c, nb, z)],
-                dtype=float,
-            )
-            X = np.column_stack([rows, *(said(oof, r, ROLES, offsets) for r in ROLES[: ROLES.index(role)])])
-            out = np.zeros(len(y))
-            for k, (tr, te) in enumerate(splits):
-                out[te] = _fit_role(seed + k, X[tr], y[tr], seg[tr]).predict(X[te])
-            oof[role] = out
-            agent.role_models[role] = _fit_role(seed, X, y, seg)
-        # decide: pooled stacker (+ bootstrap replicas), the per-subclass-only stacker, the temperature
-        say("fitting decide (stacking, pooling, calibration)")
-        agent.subclasses = sorted({c.subclass for c in cases})
-        market = np.concatenate([agent._market(c) for c in cases])
-        agent.pooling_scale = _choose_pooling(agent, oof, market, offsets, cases, y, splits)
-        shared, local = agent._design(oof, market, offsets, [c.subclass for c in cases], ROLES)
-        design = sparse.hstack([shared, local]).tocsr()
-        agent.stackers = [_stacker(design, y)]
-        rng = np.random.default_rng(seed)
-        for _ in range(replicas - 1):
-            pick = rng.integers(0, len(cases), len(cases))
-            rows = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in pick])
-            agent.stackers.append(_stacker(design[rows], y[rows]))
-        agent.local_stacker = _stacker(local, y)
-        score = agent.stackers[0].decision_function(design)
-        agent.temperature = _temperature(score, offsets, y)
-        # quantity: a count model on the bought product, objective chosen by cross-validation
-        say("fitting the quantity model")
-        Q = np.asarray([agent.quantity_rows(c, c.truth_product_id, z) for c, (_, z) in zip(cases, ev, strict=True)])
-        q = np.array([c.truth_quantity for c in cases], dtype=float)
-        agent.quantity_objective = _choose_quantity_objective(Q, q, seed, folds)
-        agent.quantity_model = _lgbm(seed, agent.quantity_objective).fit(Q, q)
-        agent.meta = {
-            "n_cases": len(cases),
-            "memory_lines": len(memory_lines),
-            "replicas": replicas,
-            "temperature": round(agent.temperature, 4),
-            "pooling_scale": agent.pooling_scale,
-            "quantity_objective": agent.quantity_objective,
-            "attributes": agent.attributes.to_json(),
-            "seed": seed,
-            "fingerprint": hashlib.sha1("".join(sorted(c.situation_id for c in cases)).encode()).hexdigest()[:12],
-        }
-        return agent
+        return fit_agent(cls, cases, evidence, seed=seed, replicas=replicas, folds=folds, progress=progress)
 
 
 def said(opinions: dict[str, np.ndarray], role: str, roles: Sequence[str], offsets: np.ndarray) -> np.ndarray:
@@ -460,67 +346,6 @@ def said(opinions: dict[str, np.ndarray], role: str, roles: Sequence[str], offse
         return np.full(offsets[-1], np.nan)
     u = opinions[role]
     return u - np.repeat(np.add.reduceat(u, offsets[:-1]) / np.diff(offsets), np.diff(offsets))
-
-
-POOLING_SCALES = (0.1, 0.3, 1.0)
-
-
-def _choose_pooling(
-    agent: ComputedAgent,
-    oof: dict[str, np.ndarray],
-    market: np.ndarray,
-    offsets: np.ndarray,
-    cases: Sequence[Any],
-    y: np.ndarray,
-    splits: list[tuple[np.ndarray, np.ndarray]],
-) -> float:
-    """How much the subclasses borrow: the deviation scale with the best cross-validated log-loss."""
-    seg = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
-    best, best_loss = POOLING_SCALES[0], math.inf
-    for scale in POOLING_SCALES:
-        agent.pooling_scale = scale
-        shared, local = agent._design(oof, market, offsets, [c.subclass for c in cases], ROLES)
-        design = sparse.hstack([shared, local]).tocsr()
-        loss = 0.0
-        for tr, te in splits:
-            score = _stacker(design[tr], y[tr]).decision_function(design[te])
-            cases_te = np.unique(seg[te])
-            off_te = np.concatenate([[0], np.cumsum(np.diff(offsets)[cases_te])])
-            loss -= float(np.log(segment_softmax(score, off_te)[y[te] == 1] + 1e-12).sum())
-        if loss < best_loss:
-            best, best_loss = scale, loss
-    return best
-
-
-def _stacker(X: sparse.csr_matrix, y: np.ndarray) -> Any:
-    from sklearn.linear_model import LogisticRegression
-
-    return LogisticRegression(C=1.0, max_iter=500).fit(X, y)
-
-
-def _temperature(score: np.ndarray, offsets: np.ndarray, y: np.ndarray) -> float:
-    """The softmax temperature minimising the within-case log-loss of the truth."""
-    truth = np.flatnonzero(y)
-
-    def loss(t: float) -> float:
-        return float(-np.log(segment_softmax(score / t, offsets)[truth] + 1e-12).mean())
-
-    return float(minimize_scalar(loss, bounds=(0.2, 5.0), method="bounded").x)
-
-
-def _choose_quantity_objective(Q: np.ndarray, q: np.ndarray, seed: int, folds: int) -> str:
-    """Poisson (mean, rounded) or L1 (median): whichever has the lower cross-validated MAE."""
-    from sklearn.model_selection import KFold
-
-    best, best_mae = "poisson", math.inf
-    for objective in ("poisson", "l1"):
-        errors = []
-        for tr, te in KFold(n_splits=folds, shuffle=True, random_state=seed).split(Q):
-            pred = np.maximum(1, np.floor(_lgbm(seed, objective).fit(Q[tr], q[tr]).predict(Q[te]) + 0.5))
-            errors.append(np.abs(pred - q[te]).mean())
-        if float(np.mean(errors)) < best_mae:
-            best, best_mae = objective, float(np.mean(errors))
-    return best
 
 
 # ---------------------------------------------------------------- what the decision graph calls

@@ -6,6 +6,8 @@ before the decision date, so a case never sees its own day or the future:
 
 * ``demand_share``: a product's share of its subclass's purchase lines in a window before the
   date (the market signal and the popularity trend);
+* ``quantity_profile``: how many units a product's buyers took per line before the date (the
+  count model's population evidence: pack effects show up as products bought several at a time);
 * ``copurchase``: how often a candidate was bought in the same basket as the products of the
   customer's recent baskets (co-purchase affinity), counted over baskets before the date;
 * ``lines``: the purchase lines themselves (customer, date, subclass, product, units, price),
@@ -15,6 +17,7 @@ before the decision date, so a case never sees its own day or the future:
 from __future__ import annotations
 
 import datetime as dt
+import math
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -49,6 +52,7 @@ class PopulationMemory:
     _subclass_days: dict[str, list[int]] = field(default_factory=dict, repr=False)
     _baskets: dict[tuple[str, int], set[str]] = field(default_factory=dict, repr=False)
     _pair_days: dict[tuple[str, str], list[int]] = field(default_factory=dict, repr=False)
+    _product_units: dict[str, list[tuple[int, int]]] = field(default_factory=dict, repr=False)  # (day, units)
 
     @classmethod
     def from_cases(cls, cases: Iterable[Any]) -> PopulationMemory:
@@ -93,7 +97,9 @@ class PopulationMemory:
         product_days: dict[str, list[int]] = defaultdict(list)
         subclass_days: dict[str, list[int]] = defaultdict(list)
         baskets: dict[tuple[str, int], set[str]] = defaultdict(set)
+        product_units: dict[str, list[tuple[int, int]]] = defaultdict(list)
         for ln in memory.lines:
+            product_units[ln.product_id].append((ln.day, ln.quantity))
             product_days[ln.product_id].append(ln.day)
             subclass_days[ln.subclass].append(ln.day)
             baskets[(ln.customer_id, ln.day)].add(ln.product_id)
@@ -110,6 +116,7 @@ class PopulationMemory:
         memory._subclass_days = dict(subclass_days)
         memory._baskets = dict(baskets)
         memory._pair_days = dict(pair_days)
+        memory._product_units = dict(product_units)
         return memory
 
     def __len__(self) -> int:
@@ -143,6 +150,16 @@ class PopulationMemory:
     def subclass_lines(self, situation: ChoiceSituation, window_days: int) -> int:
         end = situation.date.toordinal()
         return self._count(self._subclass_days.get(situation.subclass), end - window_days, end)
+
+    def quantity_profile(self, product_id: str, date: dt.date) -> tuple[float, float, float]:
+        """The product's lines before ``date``: (count, smoothed share bought more than one at a time,
+        mean log units shrunk toward 0 by one pseudo-line)."""
+        units = self._product_units.get(product_id, [])
+        before = units[: bisect_left(units, (date.toordinal(), -1))]
+        n = len(before)
+        several = sum(q > 1 for _, q in before)
+        log_units = sum(math.log(q) for _, q in before if q > 0)
+        return float(n), (several + 0.2) / (n + 1.0), log_units / (n + 1.0)
 
     def copurchase(self, situation: ChoiceSituation) -> dict[str, float]:
         """Per candidate: baskets (before the date) holding it together with a product of the customer's recent baskets,

@@ -40,6 +40,7 @@ SPECIALIST = (
     "log_popularity",
     "popularity_rel",
     "popularity_rank",
+    "popularity_share",
     "trend",
     "copurchase",
     "neighbour_share",
@@ -55,6 +56,7 @@ PRICE = (
     "rho",
     "rho_x_discount",
     "log_price",
+    "log_price_over_min",
 )
 PERSONA = (
     "own_count",
@@ -63,6 +65,8 @@ PERSONA = (
     "recent_basket_count",
     "gl_loyalty",
     "own_share",
+    "own_units_share",
+    "last_choice",
     "own_retrieved_share",
     "z_budget_x_price",
     "z_stock_up",
@@ -140,6 +144,8 @@ def specialist_rows(
     n = len(s.candidates)
     logpop = [math.log(p.popularity + POPULARITY_FLOOR) for p in s.candidates]
     rank = (rankdata([-p.popularity for p in s.candidates]) / n).tolist()
+    total_pop = sum(p.popularity for p in s.candidates)
+    pop_share = [p.popularity / total_pop if total_pop > 0 else 1.0 / n for p in s.candidates]
     if memory is not None and memory.subclass_lines(s, TREND_WINDOW_DAYS) > 0:
         recent = memory.demand_share(s, TREND_WINDOW_DAYS)
         trend = [math.log(recent[p.product_id]) - math.log(p.popularity + POPULARITY_FLOOR) for p in s.candidates]
@@ -157,7 +163,7 @@ def specialist_rows(
         count = [float(sum(p.product_id in r.product_ids for r in others)) for p in s.candidates]
     else:
         share, count = [NAN] * n, [NAN] * n
-    base = [list(r) for r in zip(logpop, _rel(logpop), rank, trend, copurchase, share, count, strict=True)]
+    base = [list(r) for r in zip(logpop, _rel(logpop), rank, pop_share, trend, copurchase, share, count, strict=True)]
     return [b + a for b, a in zip(base, attrs.rows(s), strict=True)]
 
 
@@ -179,7 +185,7 @@ def estimated_rho(s: ChoiceSituation) -> float:
 def price_rows(s: ChoiceSituation) -> list[list[float]]:
     n = len(s.candidates)
     logp = [math.log(max(p.price, 0.01)) for p in s.candidates]
-    mean = sum(logp) / n
+    mean, low = sum(logp) / n, min(logp)
     rank = (rankdata([p.price for p in s.candidates]) / n).tolist()
     level = customer_price_level(s)
     rho = estimated_rho(s)
@@ -188,7 +194,9 @@ def price_rows(s: ChoiceSituation) -> list[list[float]]:
         discount = 0.0 if p.regular_price <= 0 else max(-1.0, min(1.0, 1.0 - p.price / p.regular_price))
         over_regular = lp - math.log(max(p.regular_price, 0.01)) if p.regular_price > 0 else NAN
         over_level = lp - math.log(level) if level else NAN
-        rows.append([lp - mean, discount, rk, over_regular, over_level, abs(over_level), rho, rho * discount, lp])
+        rows.append(
+            [lp - mean, discount, rk, over_regular, over_level, abs(over_level), rho, rho * discount, lp, lp - low]
+        )
     return rows
 
 
@@ -211,6 +219,10 @@ def persona_rows(
 ) -> list[list[float]]:
     loyalty = gl_loyalty(s)
     total = sum(h.times_bought for h in s.own_history.values())
+    total_units = sum(h.total_quantity for h in s.own_history.values())
+    # the candidate the customer bought most recently (repeat of the last choice); None without history
+    dated = [(h.last_date, pid) for pid, h in s.own_history.items() if h.last_date and pid in s.candidate_ids]
+    last_day = max(dated)[0] if dated else None
     own = [r for r in neighbours if r.customer_id == s.customer.customer_id]
     logp = [math.log(max(p.price, 0.01)) for p in s.candidates]
     mean_logp = sum(logp) / len(logp)
@@ -239,6 +251,8 @@ def persona_rows(
                 float(in_recent),
                 loyalty[p.product_id],
                 times / total if total else 0.0,
+                (h.total_quantity / total_units) if h and total_units else 0.0,
+                NAN if last_day is None else float(bool(h and h.last_date == last_day)),
                 retrieved,
                 *z,
             ]

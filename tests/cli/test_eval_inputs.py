@@ -69,3 +69,72 @@ def test_a_good_prediction_file_scores(cases: Path, tmp_path: Path, capsys: pyte
     code, output = run_cli(["eval", "score", str(path), "--cases", str(cases), "--json"], capsys)
     assert code == 0, output
     assert json.loads(output)[0]["overall"]["n"] == 3
+
+
+# ---- issue 14: inputs that do not match each other are refused before any decision is made
+
+
+def _run_one_line(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    code, output = run_cli(args, capsys)
+    lines = [line for line in output.splitlines() if line.strip() and not line.startswith("note:")]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in output, output
+    return lines[0]
+
+
+def test_calibration_fitted_for_another_model_is_refused(cases: Path, tmp_path: Path, capsys) -> None:
+    import numpy as np
+
+    from malles_graph.alignment.calibration import fit_calibration
+
+    cal = tmp_path / "cal.json"
+    probs = [np.array([0.7, 0.3]), np.array([0.4, 0.6]), np.array([0.8, 0.2])]
+    fit_calibration(probs, [0, 1, 1], fitted_for={"backend": "ollama", "model": "qwen2.5:7b"}).save(cal)
+    out = tmp_path / "p.jsonl"
+    args = ["eval", "run", "--cases", str(cases), "-b", "local", "--set", f"decision.calibration={cal}", "-o", str(out)]
+    line = _run_one_line(args, capsys)
+    assert f"{cal}: fitted_for.backend is 'ollama'" in line and "'local'" in line, line
+    assert not out.exists() or not out.read_text().strip()  # nothing decided
+
+
+def test_memory_that_does_not_cover_the_cases_is_refused(cases: Path, tmp_path: Path, capsys) -> None:
+    """A memory of other subclasses would answer no query: refused naming the memory and the subclass."""
+    import datetime as dt
+
+    import polars as pl
+    from malles_graph.retrieval import build_episodes, ingest, make_client, open_collection
+    from malles_graph.retrieval.embedding import MiniLMEmbeddingFunction
+    from malles_graph.retrieval.side_index import index_dir
+
+    rows = pl.DataFrame(
+        {
+            "customer_id": ["u9", "u9"],
+            "date": [dt.date(2001, 1, 5), dt.date(2001, 1, 9)],
+            "subclass": ["other", "other"],
+            "product_id": ["x1", "x2"],
+            "quantity": [1, 2],
+            "unit_price": [3.0, 4.0],
+            "sales": [3.0, 8.0],
+            "age_group": ["A", "A"],
+            "pin_code": ["1", "1"],
+        }
+    )
+    folder = tmp_path / "memory"
+    client, where = make_client(folder, None, create=True)
+    ef = MiniLMEmbeddingFunction()
+    col = open_collection(client, "tafeng_transactions", where, create=True, embedding_function=ef)
+    ingest(col, build_episodes(rows), ef.embed, index_folder=index_dir(where, "tafeng_transactions"))
+    del client, col
+    out = tmp_path / "p.jsonl"
+    line = _run_one_line(["eval", "run", "--cases", str(cases), "-b", "local", "--memory", str(folder), "-o", str(out)], capsys)
+    assert line.startswith(f"error: {folder}: memory") and "has no episodes of subclass 's'" in line, line
+    assert not out.exists() or not out.read_text().strip()
+
+
+def test_case_file_whose_candidates_disagree_on_an_attribute_type(tmp_path: Path, capsys) -> None:
+    first, second = case_dict("c0"), case_dict("c1")
+    first["candidates"][0]["attributes"] = {"display": 1}
+    second["candidates"][1]["attributes"] = {"display": "yes"}
+    path = tmp_path / "cases.jsonl"
+    path.write_text(json.dumps(first) + "\n" + json.dumps(second) + "\n", encoding="utf-8")
+    line = _run_one_line(["eval", "run", "--cases", str(path), "-b", "baseline:popular", "-o", str(tmp_path / "p.jsonl")], capsys)
+    assert line.startswith(f"error: {path}:2: candidates.p2.attributes.display: text 'yes', but a number at line 1"), line

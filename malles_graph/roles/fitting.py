@@ -1,0 +1,194 @@
+"""Fitting the computed agent on training cases (situations with their truth).
+
+* each role: a LightGBM lambdarank model over its slice plus the opinions of the roles before it,
+  fitted on grouped folds first (out-of-fold opinions, so the stacker learns how far to trust a
+  role on cases it has not seen), then on all cases;
+* decide: a logistic-regression stacker with shared weights and per-subclass deviations; the
+  deviations' scale (how much a subclass borrows from the rest) and the L2 strength are chosen
+  together by cross-validated log-loss on the training cases; bootstrap replicas are the vote's
+  samples; a softmax temperature is the calibration;
+* the count model (``quantity.py``).
+
+Every choice is made by cross-validation within the training cases, never on the cases scored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy import sparse
+from scipy.optimize import minimize_scalar
+
+from malles_graph.evaluation.features import segment_softmax
+from malles_graph.roles.memory import PopulationMemory
+from malles_graph.roles.quantity import fit_count_model, quantity_matrix
+from malles_graph.roles.slices import AttributeSchema
+
+if TYPE_CHECKING:
+    from malles_graph.roles.agent import ComputedAgent, Evidence
+
+POOLING_SCALES = (0.1, 0.3, 1.0)  # per-subclass deviation scale: smaller = more borrowing
+STACKER_C = (0.3, 1.0, 3.0)  # inverse L2 strength of the stacker
+
+
+def lgbm(seed: int, objective: str = "lambdarank", **kw: Any) -> Any:
+    from lightgbm import LGBMRanker, LGBMRegressor
+
+    params = dict(
+        n_estimators=150,
+        learning_rate=0.05,
+        num_leaves=15,
+        min_child_samples=20,
+        subsample=0.9,
+        subsample_freq=1,
+        colsample_bytree=0.9,
+        random_state=seed,
+        verbose=-1,
+        n_jobs=1,
+        **kw,
+    )
+    if objective == "lambdarank":
+        return LGBMRanker(objective=objective, **params)
+    return LGBMRegressor(objective=objective, **params)
+
+
+def fit_role(seed: int, X: np.ndarray, y: np.ndarray, seg: np.ndarray) -> Any:
+    """A LightGBM lambdarank model: candidates of one case are ranked against each other (rows sorted by case)."""
+    _, sizes = np.unique(seg, return_counts=True)
+    return lgbm(seed).fit(X, y, group=sizes)
+
+
+def fit_agent(
+    cls: type[ComputedAgent],
+    cases: Sequence[Any],
+    evidence: Evidence,
+    seed: int = 0,
+    replicas: int = 5,
+    folds: int = 3,
+    progress: Callable[[str], None] | None = None,
+) -> ComputedAgent:
+    """Fit on training cases, from an earlier window than any test case (see the module docstring)."""
+    from sklearn.model_selection import GroupKFold
+
+    from malles_graph.roles.agent import ROLES, AgentModelError, said
+
+    say = progress or (lambda _m: None)
+    if len(cases) < 20:
+        raise AgentModelError(f"the agent needs at least 20 training cases, got {len(cases)}")
+    memory_lines = PopulationMemory.from_cases(cases).lines
+    agent = cls(
+        role_models={},
+        stackers=[],
+        local_stacker=None,
+        subclasses=[],
+        pooling_scale=1.0,
+        temperature=1.0,
+        quantity_model=None,
+        quantity_objective="",
+        attributes=AttributeSchema.fit(cases),
+        memory_lines=memory_lines,
+    )
+    agent = agent.with_memory(cases)
+    say("retrieving evidence for the training cases")
+    ev = [evidence(c) for c in cases]
+    offsets = np.concatenate([[0], np.cumsum([len(c.candidates) for c in cases])])
+    seg = np.repeat(np.arange(len(cases)), np.diff(offsets))
+    y = np.zeros(offsets[-1], dtype=int)
+    for i, c in enumerate(cases):
+        y[offsets[i] + c.candidate_ids.index(c.truth_product_id)] = 1
+    oof: dict[str, np.ndarray] = {}
+    splits = list(GroupKFold(n_splits=folds).split(np.zeros(len(y)), y, groups=seg))
+    for role in ROLES:
+        say(f"fitting the {role.replace('_', ' ')}")
+        rows = np.asarray(
+            [r for c, (nb, z) in zip(cases, ev, strict=True) for r in agent.role_features(role, c, nb, z)],
+            dtype=float,
+        )
+        X = np.column_stack([rows, *(said(oof, r, ROLES, offsets) for r in ROLES[: ROLES.index(role)])])
+        out = np.zeros(len(y))
+        for k, (tr, te) in enumerate(splits):
+            out[te] = fit_role(seed + k, X[tr], y[tr], seg[tr]).predict(X[te])
+        oof[role] = out
+        agent.role_models[role] = fit_role(seed, X, y, seg)
+    say("fitting decide (stacking, pooling, calibration)")
+    agent.subclasses = sorted({c.subclass for c in cases})
+    market = np.concatenate([agent.market_column(c) for c in cases])
+    agent.pooling_scale, agent.stacker_c = choose_pooling(agent, oof, market, offsets, cases, y, splits)
+    shared, local = agent.design(oof, market, offsets, [c.subclass for c in cases], ROLES)
+    design = sparse.hstack([shared, local]).tocsr()
+    agent.stackers = [stacker(design, y, agent.stacker_c)]
+    rng = np.random.default_rng(seed)
+    for _ in range(replicas - 1):
+        pick = rng.integers(0, len(cases), len(cases))
+        rows = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in pick])
+        agent.stackers.append(stacker(design[rows], y[rows], agent.stacker_c))
+    agent.local_stacker = stacker(local, y, agent.stacker_c)
+    agent.temperature = temperature(agent.stackers[0].decision_function(design), offsets, y)
+    say("fitting the quantity model")
+    Q = quantity_matrix(cases, [c.truth_product_id for c in cases], [z for _, z in ev], agent.memory, agent.attributes)
+    q = np.array([c.truth_quantity for c in cases], dtype=float)
+    agent.quantity_model, agent.quantity_objective = fit_count_model(Q, q, seed, folds, lgbm)
+    agent.meta = {
+        "n_cases": len(cases),
+        "memory_lines": len(memory_lines),
+        "replicas": replicas,
+        "temperature": round(agent.temperature, 4),
+        "pooling_scale": agent.pooling_scale,
+        "stacker_c": agent.stacker_c,
+        "quantity_objective": agent.quantity_objective,
+        "attributes": agent.attributes.to_json(),
+        "seed": seed,
+        "fingerprint": hashlib.sha1("".join(sorted(c.situation_id for c in cases)).encode()).hexdigest()[:12],
+    }
+    return agent
+
+
+def choose_pooling(
+    agent: ComputedAgent,
+    oof: dict[str, np.ndarray],
+    market: np.ndarray,
+    offsets: np.ndarray,
+    cases: Sequence[Any],
+    y: np.ndarray,
+    splits: list[tuple[np.ndarray, np.ndarray]],
+) -> tuple[float, float]:
+    """How much the subclasses borrow and how strongly the stacker is penalised: the pair with the
+    best cross-validated log-loss."""
+    from malles_graph.roles.agent import ROLES
+
+    seg = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    best, best_loss = (POOLING_SCALES[0], STACKER_C[0]), math.inf
+    for scale in POOLING_SCALES:
+        agent.pooling_scale = scale
+        shared, local = agent.design(oof, market, offsets, [c.subclass for c in cases], ROLES)
+        design = sparse.hstack([shared, local]).tocsr()
+        for c in STACKER_C:
+            loss = 0.0
+            for tr, te in splits:
+                score = stacker(design[tr], y[tr], c).decision_function(design[te])
+                cases_te = np.unique(seg[te])
+                off_te = np.concatenate([[0], np.cumsum(np.diff(offsets)[cases_te])])
+                loss -= float(np.log(segment_softmax(score, off_te)[y[te] == 1] + 1e-12).sum())
+            if loss < best_loss:
+                best, best_loss = (scale, c), loss
+    return best
+
+
+def stacker(X: sparse.csr_matrix, y: np.ndarray, c: float = 1.0) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=c, max_iter=500).fit(X, y)
+
+
+def temperature(score: np.ndarray, offsets: np.ndarray, y: np.ndarray) -> float:
+    """The softmax temperature minimising the within-case log-loss of the truth."""
+    truth = np.flatnonzero(y)
+
+    def loss(t: float) -> float:
+        return float(-np.log(segment_softmax(score / t, offsets)[truth] + 1e-12).mean())
+
+    return float(minimize_scalar(loss, bounds=(0.2, 5.0), method="bounded").x)
