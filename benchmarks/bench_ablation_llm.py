@@ -81,7 +81,9 @@ def main() -> None:
     parser.add_argument("--backend", default="local")
     parser.add_argument("--model", default=None)
     parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per LLM call (a loaded machine needs more)")
+    parser.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds per LLM call (a loaded machine needs more)"
+    )
     parser.add_argument("--rounds", type=int, default=1, help="debate rounds of the full graph (0: decide only)")
     parser.add_argument(
         "--samples", type=int, default=None, help="decisions drawn per case (default: the backend's default)"
@@ -93,9 +95,7 @@ def main() -> None:
     before = max(c.date for c in cases)
     scenario = Scenario(
         name="ablation",
-        backend=BackendConfig(
-            name=args.backend, model=args.model, max_tokens=args.max_tokens, timeout_s=args.timeout
-        ),
+        backend=BackendConfig(name=args.backend, model=args.model, max_tokens=args.max_tokens, timeout_s=args.timeout),
         decision=DecisionOptions(debate_rounds=args.rounds, samples=args.samples),
     )
     start = time.perf_counter()

@@ -125,7 +125,9 @@ def test_memory_that_does_not_cover_the_cases_is_refused(cases: Path, tmp_path: 
     ingest(col, build_episodes(rows), ef.embed, index_folder=index_dir(where, "tafeng_transactions"))
     del client, col
     out = tmp_path / "p.jsonl"
-    line = _run_one_line(["eval", "run", "--cases", str(cases), "-b", "local", "--memory", str(folder), "-o", str(out)], capsys)
+    line = _run_one_line(
+        ["eval", "run", "--cases", str(cases), "-b", "local", "--memory", str(folder), "-o", str(out)], capsys
+    )
     assert line.startswith(f"error: {folder}: memory") and "has no episodes of subclass 's'" in line, line
     assert not out.exists() or not out.read_text().strip()
 
@@ -136,5 +138,9 @@ def test_case_file_whose_candidates_disagree_on_an_attribute_type(tmp_path: Path
     second["candidates"][1]["attributes"] = {"display": "yes"}
     path = tmp_path / "cases.jsonl"
     path.write_text(json.dumps(first) + "\n" + json.dumps(second) + "\n", encoding="utf-8")
-    line = _run_one_line(["eval", "run", "--cases", str(path), "-b", "baseline:popular", "-o", str(tmp_path / "p.jsonl")], capsys)
-    assert line.startswith(f"error: {path}:2: candidates.p2.attributes.display: text 'yes', but a number at line 1"), line
+    line = _run_one_line(
+        ["eval", "run", "--cases", str(path), "-b", "baseline:popular", "-o", str(tmp_path / "p.jsonl")], capsys
+    )
+    assert line.startswith(f"error: {path}:2: candidates.p2.attributes.display: text 'yes', but a number at line 1"), (
+        line
+    )
