@@ -3,6 +3,13 @@
 The server speaks the OpenAI API, so the `local` backend reuses the `openai`
 code path (langchain-openai) unchanged. One server per (model, context, slots)
 lives for the whole process and stops at exit.
+
+Throughput (docs/performance.md): ``n_parallel`` slots (``backend.max_concurrency``) decode together in
+one batch, each slot with ``n_ctx`` tokens of its own. The prompt cache is on: a request goes to the idle
+slot whose cached prompt shares the longest prefix with it, and prompts a slot gave up are kept in host
+RAM and restored when a later request starts the same way. So the decision prompts, which all open with
+the same preamble and keep what changes (round, transcript, rotated offers) last, are mostly read from
+the cache, with no slot pinning (``id_slot``) needed.
 """
 
 from __future__ import annotations
@@ -39,8 +46,10 @@ class LocalServer:
         params.model.path = str(path)
         params.n_ctx = key.n_ctx * key.n_parallel  # llama.cpp splits the context among the slots
         params.n_parallel = key.n_parallel
+        params.cache_prompt = True  # the default, stated: the prompt order is designed around it
+        params.cache_ram_mib = CACHE_RAM_MIB
         params.port = _free_port()
-        params.cpuparams.n_threads = max(1, min(4, os.cpu_count() or 1))
+        params.cpuparams.n_threads = max(1, min(4, _usable_cpus()))
         params.cpuparams_batch.n_threads = params.cpuparams.n_threads
         params.verbosity = -1
         if key.lora:
@@ -65,6 +74,19 @@ class LocalServer:
             for server in cls._servers.values():
                 server._server = None
             cls._servers.clear()
+
+
+# Host RAM for prompts evicted from the slots (llama.cpp's default is 8 GiB; the bundled model needs a
+# few MB per thousand tokens, and a bound keeps a large user GGUF from taking the machine's memory).
+CACHE_RAM_MIB = 1024
+
+
+def _usable_cpus() -> int:
+    """CPUs this process may run on (a container's or taskset's limit, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _free_port() -> int:
