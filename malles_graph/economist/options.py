@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from malles_graph.economist.tax import N_BRACKETS, US_THRESHOLDS
+from malles_graph.economist.brackets import N_BRACKETS, US_THRESHOLDS
 
 Objective = Literal["skill_weighted", "utilitarian", "inverse_income"]
 ScheduleName = Literal["us", "flat", "saez", "zero"]
