@@ -66,12 +66,15 @@ def memory_for(
     run_dir: Path | None = None,
     rows: pl.DataFrame | None = None,
     progress: Callable[[int], None] | None = None,
+    customers: Sequence[str] | None = None,
 ) -> tuple[ChromaRetriever, IngestReport | None]:
     """The Chroma retriever of a scenario's ``memory:`` section, covering ``subclasses`` (before ``before``).
 
     ``build`` ingests the missing episodes first (a report is returned when anything was
     considered); without it, a gap is an error. Raises RetrievalError naming the memory, the
-    collection and the first uncovered subclass.
+    collection and the first uncovered subclass. ``customers`` limits the memory to those customers'
+    episodes (a demo's sampled population: neighbours then come from that population only); a later
+    call without it adds the rest.
     """
     if not subclasses:
         raise RetrievalError("memory_for needs at least one subclass")
@@ -80,6 +83,8 @@ def memory_for(
     ef = default_embedding_function()
     collection = open_collection(client, memory.collection, where, create=build, embedding_function=ef)
     episodes = subclass_episodes(subclasses, before, rows)
+    if customers is not None:
+        episodes = episodes.filter(pl.col("customer_id").is_in(sorted(set(customers))))
     missing = missing_by_subclass(collection, episodes)
     report = None
     if missing and build:
