@@ -17,7 +17,8 @@ Ray (``executor.kind: ray``):
 - The agent graph's own events (debate turns) are collected in the worker and emitted by the driver,
   in order, before the decision's ``DecisionFinished`` (they arrive when the decision ends, not live).
 - At most ``executor.max_in_flight`` tasks per LLM endpoint are submitted at once (a semaphore per
-  endpoint, shared by every run in this process).
+  endpoint, shared by every run in this process). A task of an LLM backend reserves a quarter CPU
+  (it mostly waits on the server), a computed decision a whole one.
 - A worker process that dies is retried by Ray (``max_retries``); the driver receives exactly one
   result per task, so a retry neither loses nor duplicates a decision. When the retries are spent
   or the cluster goes away the run stops with a ``MallesError``: decisions already made are stored
@@ -37,6 +38,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from malles_graph.agents import AgentOutcome
+from malles_graph.backends import is_llm_backend
 from malles_graph.errors import MallesError
 from malles_graph.events import RunEvent, as_event, emit
 from malles_graph.population.environment import AgentTask
@@ -47,6 +49,7 @@ MAX_RETRIES = 3  # Ray re-runs a task whose worker process died this many times
 CONNECT_CHECK_S = 5.0  # TCP reachability of a cluster address (Ray itself waits 30 s to minutes)
 WORKER_CHECK_S = 180.0  # the first worker of a fresh cluster takes a while to start on a busy machine
 POLL_S = 0.5  # how often a waiting node looks at the run's cancel token
+LLM_TASK_CPUS = 0.25  # the CPU share Ray reserves for a decision that calls an LLM server
 
 
 def as_outcome(result: Any) -> AgentOutcome:
@@ -95,6 +98,8 @@ class RayExecutor:
         self._scenario_ref: Any = None
         self._lock = threading.Lock()
         self._slots = endpoint_slots(scenario.backend, self.config.max_in_flight)
+        # a debate mostly waits on the LLM server: 4 such tasks share a CPU; a computed decision takes one
+        self.num_cpus = LLM_TASK_CPUS if is_llm_backend(scenario.backend.name) else 1.0
 
     def _shared_scenario(self) -> Any:
         ray = import_ray()
@@ -112,7 +117,8 @@ class RayExecutor:
         with self._slots:
             if token is not None:
                 token.raise_if_set()
-            ref = remote_decide().options(max_retries=self.max_retries, retry_exceptions=False).remote(
+            ref = remote_decide().options(max_retries=self.max_retries, retry_exceptions=False,
+                                          num_cpus=self.num_cpus).remote(
                 scenario_ref, self.spec, task.agent_id, task.situation)
             outcome, events = self._wait(ray, ref, task, token)
         for event in events:
