@@ -82,7 +82,8 @@ def run_ours(cases, config: BackendConfig, args) -> tuple[float, Recorder, int]:
     def decide(i: int) -> None:
         recorder.decision.set(i)
         ctx = DecisionContext(backend=config, client=client, debate_rounds=args.rounds, samples=1,
-                              retrieval=False, seed=i)
+                              retrieval=False, seed=i, turn_max_tokens=args.turn_tokens,
+                              decide_max_tokens=args.decide_tokens)
         result = decide_situation(cases[i], ctx)
         completion.append(sum(t.completion_tokens for t in result.transcript))
 
@@ -112,6 +113,8 @@ def main() -> None:
     parser.add_argument("--decisions", type=int, default=8, help="decisions per measurement (default 8)")
     parser.add_argument("--rounds", type=int, default=1, help="debate rounds per decision (default 1)")
     parser.add_argument("--n-ctx", type=int, default=2048, help="context tokens per slot (default 2048)")
+    parser.add_argument("--turn-tokens", type=int, default=96, help="max tokens of a debate turn (default 96)")
+    parser.add_argument("--decide-tokens", type=int, default=96, help="max tokens of a decision (default 96)")
     args = parser.parse_args()
 
     from malles_graph.retail.situations import SituationBuilder
