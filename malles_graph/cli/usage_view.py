@@ -31,7 +31,7 @@ def money(value: float | None) -> str:
 def usage_table(usage: UsageReport, groups: dict[Any, TokenUsage] | None = None, by: str = "role") -> Table:
     """One row per group (roles unless ``groups`` is given), then the total with the run's cost."""
     groups = usage.by_role if groups is None else groups
-    priced = f"priced as {usage.model}" if usage.price is not None else "no price for this model: cost -"
+    priced = f"priced as {usage.model}" if usage.price is not None else f"no price for {usage.model or 'this backend'}: cost -"
     table = Table(title=f"tokens by {by}  (cache hit rate {usage.cache_hit_rate:.1%}; {priced})")
     for name in (by, "calls", "replayed", "prompt", "cached", "completion", "cache hit", "cost"):
         table.add_column(name, justify="left" if name == by else "right")
