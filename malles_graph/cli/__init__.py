@@ -29,6 +29,7 @@ COMMAND_MODULES: list[tuple[str, str | None]] = [
     ("wholesale", "wholesale"),
     ("align", "align"),
     ("runs", None),
+    ("usage_view", None),
 ]
 
 # The commands each merged module defines (tests/tui/test_app.py checks this against the modules).
@@ -37,6 +38,7 @@ TOP_LEVEL_COMMANDS: dict[str, tuple[str, ...]] = {
     "decide": ("decide",),
     "tui": ("tui",),
     "runs": ("runs", "show", "export"),
+    "usage_view": ("usage",),
 }
 
 APP_SETTINGS: dict[str, Any] = {"rich_markup_mode": "rich", "pretty_exceptions_enable": False, "add_completion": False}
