@@ -9,11 +9,13 @@ decision's wall time against the model-time bound (prints figures).
    langchain-openai -> the local llama.cpp server, response cache off): wall time against the bound
    ``sum(prompt tokens not served from the prompt cache) / prompt rate + sum(completion tokens) / generation
    rate``; target: wall <= 1.3x bound. Prompt tokens served from the server's prompt cache are counted from
-   its usage (``prompt_tokens_details.cached_tokens``).
+   its usage (``prompt_tokens_details.cached_tokens``). On a shared machine the rates swing with the CPU
+   share, so the server's own compute seconds for the same calls (``/metrics``) are printed too: wall time
+   over those is the bound at the rates the calls actually got.
    ``--baseline-prompts DIR`` first runs the same decisions with another prompt folder (e.g. the prompts
    before they were ordered for the cache: ``git show 7d55e2c:prompts/decide.txt`` ...) and prints both.
 
-    .venv/bin/python benchmarks/bench_llm.py [--decisions 3] [--rounds 2] [--samples 1] [--slots 1]
+    .venv/bin/python benchmarks/bench_llm.py [--decisions 3] [--rounds 2] [--samples 1] [--slots 1] [--turn-tokens 96]
 """
 
 from __future__ import annotations
@@ -62,6 +64,14 @@ def server_rates(base_url: str, reps: int) -> tuple[float, float]:
     return statistics.median(pp), statistics.median(tg)
 
 
+def server_seconds(base_url: str) -> dict[str, float]:
+    """The server's own counters (/metrics): seconds spent on prompts and on generation, tokens of each."""
+    with urllib.request.urlopen(f"{base_url}/metrics", timeout=60) as resp:
+        lines = resp.read().decode().splitlines()
+    values = dict(line.split() for line in lines if line.startswith("llamacpp:") and len(line.split()) == 2)
+    return {k.removeprefix("llamacpp:"): float(v) for k, v in values.items()}
+
+
 @dataclass
 class Recorded:
     """Every ChatResult the client returned (debate turns, decide draws and their repairs)."""
@@ -92,26 +102,32 @@ def situations(n: int):
     return [b.situation for b in SituationBuilder().sample(n, seed=0)]
 
 
-def run_decisions(cases, config: BackendConfig, args, prompts: str | None) -> list[tuple[float, Recorded]]:
+def run_decisions(cases, config: BackendConfig, args, prompts: str | None, base_url: str):
+    """Each decision's wall time, recorded calls, and the seconds the server itself computed for it."""
     out = []
     for i, situation in enumerate(cases):
         recorded = Recorded()
         client = recorded.wrap(build_client(config, use_cache=False))
         ctx = DecisionContext(backend=config, client=client, debate_rounds=args.rounds, samples=args.samples,
-                              retrieval=False, seed=i, prompts_dir=prompts)
+                              retrieval=False, seed=i, prompts_dir=prompts, turn_max_tokens=args.turn_tokens,
+                              decide_max_tokens=args.decide_tokens)
+        before = server_seconds(base_url)
         start = time.perf_counter()
         result = decide_situation(situation, ctx)
         wall = time.perf_counter() - start
+        after = server_seconds(base_url)
+        model_s = sum(after[k] - before[k] for k in ("prompt_seconds_total", "tokens_predicted_seconds_total"))
         calls, prompt, cached, completion = recorded.totals()
         print(f"  decision {i + 1}: {wall:6.1f} s, {calls} calls, {prompt} prompt tokens ({cached} from the cache), "
-              f"{completion} completion tokens, ok={result.ok}", flush=True)
-        out.append((wall, recorded))
+              f"{completion} completion tokens, server compute {model_s:.1f} s, ok={result.ok}", flush=True)
+        out.append((wall, recorded, model_s))
     return out
 
 
-def report(name: str, runs: list[tuple[float, Recorded]], pp: float, tg: float) -> None:
-    wall = sum(w for w, _ in runs)
-    calls, prompt, cached, completion = (sum(r.totals()[k] for _, r in runs) for k in range(4))
+def report(name: str, runs, pp: float, tg: float) -> None:
+    wall = sum(w for w, _, _ in runs)
+    model_s = sum(m for _, _, m in runs)
+    calls, prompt, cached, completion = (sum(r.totals()[k] for _, r, _ in runs) for k in range(4))
     bound = (prompt - cached) / pp + completion / tg
     print(f"\n== {name}: {len(runs)} decisions, {calls} LLM calls ==")
     print(f"prompt tokens        : {prompt:6d} ({prompt / len(runs):.0f} per decision)")
@@ -121,6 +137,8 @@ def report(name: str, runs: list[tuple[float, Recorded]], pp: float, tg: float) 
           f"+ {completion} / {tg:.1f} tok/s")
     print(f"wall time            : {wall:7.1f} s  ({wall / len(runs):.1f} s per decision)")
     print(f"wall / bound         : {wall / bound:7.2f}x  (target <= 1.3x)")
+    print(f"server compute       : {model_s:7.1f} s  (its own prompt + generation seconds, /metrics, same run)")
+    print(f"wall / server compute: {wall / model_s:7.2f}x  (the bound at the rates the calls actually got)")
 
 
 def main() -> None:
@@ -130,6 +148,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=1, help="decide samples per decision (default 1)")
     parser.add_argument("--slots", type=int, default=1, help="server slots = backend.max_concurrency (default 1)")
     parser.add_argument("--reps", type=int, default=3, help="rate measurements each time (default 3)")
+    parser.add_argument("--turn-tokens", type=int, default=96, help="max tokens of a debate turn (default 96)")
+    parser.add_argument("--decide-tokens", type=int, default=96, help="max tokens of a decision (default 96)")
     parser.add_argument("--baseline-prompts", type=Path, help="also run with this prompt folder, first")
     args = parser.parse_args()
 
@@ -143,9 +163,9 @@ def main() -> None:
     runs = {}
     if args.baseline_prompts:
         print(f"baseline prompts ({args.baseline_prompts}):")
-        runs["baseline prompts"] = run_decisions(cases, config, args, str(args.baseline_prompts))
+        runs["baseline prompts"] = run_decisions(cases, config, args, str(args.baseline_prompts), server.base_url)
     print("bundled prompts:")
-    runs["bundled prompts"] = run_decisions(cases, config, args, None)
+    runs["bundled prompts"] = run_decisions(cases, config, args, None, server.base_url)
     pp2, tg2 = server_rates(server.base_url, args.reps)
     print(f"rates after : prompt {pp2:.0f} tok/s, generation {tg2:.1f} tok/s")
     pp, tg = (pp1 + pp2) / 2, (tg1 + tg2) / 2

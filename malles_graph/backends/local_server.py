@@ -48,6 +48,7 @@ class LocalServer:
         params.n_parallel = key.n_parallel
         params.cache_prompt = True  # the default, stated: the prompt order is designed around it
         params.cache_ram_mib = CACHE_RAM_MIB
+        params.endpoint_metrics = True  # /metrics: the server's own prompt and generation seconds (bench_llm)
         params.port = _free_port()
         params.cpuparams.n_threads = max(1, min(4, _usable_cpus()))
         params.cpuparams_batch.n_threads = params.cpuparams.n_threads
