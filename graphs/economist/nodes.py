@@ -87,7 +87,7 @@ def decide_hours(state: WorkerState, runtime: Runtime[EconomistContext]) -> dict
     prompt = llm_roles.worker_prompt(
         persona=world.pop.persona(worker), step=step, schedule=schedule_of(ctx, state["rates"]),
         grid=world.model.grid, cost=world.model.cost, exponent=world.model.exponent,
-        rebate=state.get("rebate", 0.0), own_history="\n".join(state.get("memory") or []),
+        rebate=state.get("rebate", 0.0), own_history="\n".join(state.get("memory") or []), prompts=ctx.prompts_dir,
     )
     try:
         out = llm_roles.ask_worker(ctx.llm(), prompt, world.model.grid, ctx.backend.max_retries,

@@ -90,6 +90,7 @@ def _llm_action(ctx: EconomistContext, state: EconomistState, observations: list
         step=state["step"], objective=opt.objective, schedule=schedule_of(ctx, state["rates"]),
         history=_record_text(observations, opt.history_window), best=schedule_of(ctx, incumbent["rates"]),
         best_welfare=incumbent["welfare"], bounds=bounds, max_change=opt.max_rate_change, n_workers=opt.n_workers,
+        prompts=ctx.prompts_dir,
     )
     try:
         out = llm_roles.ask_rates(ctx.llm(), prompt, bounds, ctx.backend.max_retries,
@@ -142,7 +143,8 @@ def _candidate_platforms(ctx: EconomistContext, state: EconomistState, runtime: 
         for slot in rng.choice(world.n_simulated, min(opt.candidates, world.n_simulated), replace=False):
             worker = int(world.reps[slot])
             bounds = llm_roles.rate_bounds(state["rates"], opt.max_rate_change)
-            prompt = llm_roles.candidate_prompt(world.pop.persona(worker), state["rep_income"][slot], current, bounds)
+            prompt = llm_roles.candidate_prompt(world.pop.persona(worker), state["rep_income"][slot], current, bounds,
+                                                prompts=ctx.prompts_dir)
             try:
                 out = llm_roles.ask_rates(ctx.llm(), prompt, bounds, ctx.backend.max_retries,
                                           seed=call_seed(ctx, step, 2, int(slot)),
@@ -194,7 +196,8 @@ def vote(state: EconomistState, runtime: Runtime[EconomistContext]) -> dict:
         for slot in range(world.n_simulated):
             worker = int(world.reps[slot])
             prompt, letters = llm_roles.voter_prompt(world.pop.persona(worker), state["rep_income"][slot], platforms,
-                                                     np.random.default_rng([ctx.seed, step, 11, slot]))
+                                                     np.random.default_rng([ctx.seed, step, 11, slot]),
+                                                     prompts=ctx.prompts_dir)
             try:
                 out = llm_roles.ask_voter(ctx.llm(), prompt, list(letters), ctx.backend.max_retries,
                                           seed=call_seed(ctx, step, 3, slot))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pydantic import ConfigDict
 from pydantic.json_schema import SkipJsonSchema
@@ -33,6 +34,10 @@ class WholesaleContext:
         default=None, repr=False, compare=False,
         metadata={"description": "the LLM client (the runner's, or a scripted one); built from backend when empty"},
     )
+    prompts_dir: str | None = field(
+        default=None,
+        metadata={"description": "folder of prompt files; $MALLES_PROMPTS, else the bundled prompts, when empty"},
+    )
 
     def __post_init__(self) -> None:
         # contexts given as JSON (langgraph dev, a dict): coerce the nested sections
@@ -40,6 +45,11 @@ class WholesaleContext:
             self.options = WholesaleOptions.model_validate(self.options)
         if isinstance(self.backend, dict):
             self.backend = BackendConfig.model_validate(self.backend)
+
+    @property
+    def prompts(self) -> Path | None:
+        """The prompt folder to read (None: $MALLES_PROMPTS, else the bundled prompts)."""
+        return Path(self.prompts_dir) if self.prompts_dir else None
 
     def llm(self) -> LLMClient:
         if self.client is None:

@@ -51,7 +51,7 @@ def _speak(role: str, state: WholesaleState, runtime: Runtime[WholesaleContext])
     context = runtime.context
     items = _items(state)
     values = prompt_values(items, context.options, state.get("transcript", []))
-    text = load_prompt(role).render(round=state["round"], **values)
+    text = load_prompt(role, context.prompts).render(round=state["round"], **values)
     call = len(state.get("transcript", []))
     reply = context.llm().chat(
         [HumanMessage(content=text)], seed=context.seed + call, max_tokens=context.options.turn_max_tokens
@@ -84,7 +84,7 @@ def propose_rule(state: WholesaleState, runtime: Runtime[WholesaleContext]) -> d
     attempts = state.get("attempts", [])
     emit(Message(text="stage: " + ("propose_rule" if not attempts else f"repair {len(attempts)}")))
     values = prompt_values(items, options, state.get("transcript", []))
-    messages: list[BaseMessage] = [HumanMessage(content=load_prompt("purchasing_rule").render(**values))]
+    messages: list[BaseMessage] = [HumanMessage(content=load_prompt("purchasing_rule", context.prompts).render(**values))]
     for earlier in attempts:
         messages += [
             AIMessage(content=earlier.text),

@@ -20,7 +20,8 @@ def run_inputs(scenario: Scenario) -> dict[str, Any]:
 
 def run_context(scenario: Scenario, client: LLMClient | None = None) -> WholesaleContext:
     assert scenario.wholesale is not None  # run_preflight refuses a scenario without the section
-    return WholesaleContext(options=scenario.wholesale, backend=scenario.backend, seed=scenario.seed, client=client)
+    return WholesaleContext(options=scenario.wholesale, backend=scenario.backend, seed=scenario.seed, client=client,
+                            prompts_dir=scenario.prompts)
 
 
 def run_preflight(scenario: Scenario) -> list[str]:

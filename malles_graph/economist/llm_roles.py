@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -71,6 +72,10 @@ class RoleResult:
         return self.value is not None
 
 
+def _folder(prompts: str | Path | None) -> Path | None:
+    return Path(prompts) if prompts else None
+
+
 def _call(client: LLMClient, prompt: str, schema: type[BaseModel], json_schema: dict, validator, max_retries: int,
           seed: int | None, max_tokens: int | None = None) -> RoleResult:
     res = client.structured(
@@ -90,9 +95,10 @@ def worker_schema(grid: Sequence[float]) -> dict:
 
 
 def worker_prompt(persona: str, step: int, schedule: TaxSchedule, grid: Sequence[float], cost: float, exponent: float,
-                  rebate: float, own_history: str) -> str:
+                  rebate: float, own_history: str, prompts: str | Path | None = None) -> str:
+    """``prompts``: the run's prompt folder (None: $MALLES_PROMPTS, else the bundled prompts); likewise below."""
     strain = ", ".join(f"{int(h)} h ${cost * h**exponent:,.0f}" for h in grid)
-    return load_prompt("worker").render(
+    return load_prompt("worker", _folder(prompts)).render(
         persona=persona,
         step=step,
         schedule=schedule.describe(),
@@ -154,8 +160,9 @@ def ask_rates(client: LLMClient, prompt: str, bounds: Sequence[tuple[int, int]],
 
 
 def planner_prompt(step: int, objective: str, schedule: TaxSchedule, history: str, best: TaxSchedule,
-                   best_welfare: float, bounds: Sequence[tuple[int, int]], max_change: float, n_workers: int) -> str:
-    return load_prompt("planner").render(
+                   best_welfare: float, bounds: Sequence[tuple[int, int]], max_change: float, n_workers: int,
+                   prompts: str | Path | None = None) -> str:
+    return load_prompt("planner", _folder(prompts)).render(
         step=step, objective=objective, objective_text=OBJECTIVE_TEXT[objective], schedule=schedule.describe(),
         history=history or "(no history yet)", best=best.describe(), best_welfare=f"{best_welfare:,.1f}",
         allowed=describe_bounds(schedule, bounds), keys=", ".join(f"bracket_{k + 1}" for k in range(len(bounds))),
@@ -164,9 +171,9 @@ def planner_prompt(step: int, objective: str, schedule: TaxSchedule, history: st
     )
 
 
-def candidate_prompt(persona: str, current_income: float, schedule: TaxSchedule, bounds: Sequence[tuple[int, int]]
-                     ) -> str:
-    return load_prompt("candidate").render(
+def candidate_prompt(persona: str, current_income: float, schedule: TaxSchedule, bounds: Sequence[tuple[int, int]],
+                     prompts: str | Path | None = None) -> str:
+    return load_prompt("candidate", _folder(prompts)).render(
         persona=persona, current_income=f"{current_income:,.0f}", n_brackets=len(schedule.rates),
         brackets=", ".join(f"${t:,.0f}" for t in schedule.thresholds), schedule=schedule.describe(),
         allowed=describe_bounds(schedule, bounds), keys=", ".join(f"bracket_{k + 1}" for k in range(len(bounds))),
@@ -174,14 +181,14 @@ def candidate_prompt(persona: str, current_income: float, schedule: TaxSchedule,
 
 
 # -- voter: ballot in a shuffled order -----------------------------------------------------------------
-def voter_prompt(persona: str, current_income: float, platforms: dict[str, TaxSchedule], rng: np.random.Generator
-                 ) -> tuple[str, dict[str, str]]:
+def voter_prompt(persona: str, current_income: float, platforms: dict[str, TaxSchedule], rng: np.random.Generator,
+                 prompts: str | Path | None = None) -> tuple[str, dict[str, str]]:
     """The ballot prompt (platforms in a random order per voter) and the letter -> platform name mapping."""
     names = list(platforms)
     order = [names[i] for i in rng.permutation(len(names))]
     letters = {chr(ord("A") + i): name for i, name in enumerate(order)}
     blocks = [f"Platform {letter}:\n{platforms[name].describe()}" for letter, name in letters.items()]
-    prompt = load_prompt("voter").render(persona=persona, current_income=f"{current_income:,.0f}",
+    prompt = load_prompt("voter", _folder(prompts)).render(persona=persona, current_income=f"{current_income:,.0f}",
                                          platforms="\n".join(blocks), letters=", ".join(letters))
     return prompt, letters
 

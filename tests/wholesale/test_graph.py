@@ -136,7 +136,7 @@ def test_context_and_option_defaults() -> None:
     assert options.service_level == 0.95 and options.salvage_fraction == 1.0 and options.max_repairs == 2
     assert all(field.description for field in WholesaleOptions.model_fields.values())
     # served by `langgraph dev`: the context has a JSON schema without the chat model, and dicts are coerced
-    assert list(graph.get_context_jsonschema()["properties"]) == ["options", "backend", "seed"]
+    assert list(graph.get_context_jsonschema()["properties"]) == ["options", "backend", "seed", "prompts_dir"]
     assert WholesaleContext(options={"periods": 3}, backend={"name": "ollama"}).options.periods == 3
 
 
