@@ -47,16 +47,18 @@ def try_prompt(
     updates: dict[str, Any] = {"retrieval": False}
     if name == "single_agent":
         updates["single_agent"] = True
-    tried = base.model_copy(update={"decision": base.decision.model_copy(update=updates)})
     chat_model = chat_model_factory(scenario) if chat_model_factory is not None else None
-    client = build_client(tried.backend, chat_model=chat_model, use_cache=False)
+    client = build_client(base.backend, chat_model=chat_model, use_cache=False)
     situation = sample_situation(real_sample)
     with tempfile.TemporaryDirectory(prefix="malles-try-") as tmp:
         folder = Path(tmp) / "prompts"
-        shutil.copytree(prompts_dir(), folder)
+        shutil.copytree(Path(base.prompts) if base.prompts else prompts_dir(), folder)
         (folder / f"{name}.txt").write_text(text, encoding="utf-8")
+        # the copy is the run's prompt set: its check sees the edit, not the saved (maybe broken) file
+        tried = base.model_copy(
+            update={"prompts": str(folder), "decision": base.decision.model_copy(update=updates)}
+        )
         ctx, _ = context_for_scenario(tried, client)
-        ctx.prompts_dir = str(folder)
         outcome: AgentOutcome | None = None
         for item in stream_decision(situation, ctx, agent_id=f"try-{name}"):
             if isinstance(item, TranscriptTurn):

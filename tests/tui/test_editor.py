@@ -189,3 +189,22 @@ async def test_sample_arriving_mid_edit_does_not_crash(prompts: Path):
         assert "Fix the error" in str(editor.query_one("#preview").render())
         await wait_for(pilot, lambda: not editor.validation.ok)
         assert app.is_running
+
+
+def test_try_it_checks_the_edit_not_the_broken_saved_file(prompts: Path):
+    """A saved decide.txt that lost a required variable must not block trying a fixed edit of it."""
+    from malles_graph.tui.trying import try_prompt
+
+    from malles_graph.scenario import Scenario
+
+    good = (prompts / "decide.txt").read_text()
+    (prompts / "decide.txt").write_text("Decide now. {candidate_ids}\n")  # saved, broken
+    scenario = Scenario.model_validate(
+        {"name": "try-it", "decision": {"debate_rounds": 0}, "prompts": str(prompts)}
+    )
+    outcome = try_prompt(
+        "decide", good + "\nTRY-MARKER\n", on_turn=lambda _t: None, scenario=scenario, real_sample=False,
+        chat_model_factory=lambda _s: ScriptedChatModel(responder=decision_responder),
+    )
+    assert outcome.ok
+    assert (prompts / "decide.txt").read_text() == "Decide now. {candidate_ids}\n"  # nothing saved
