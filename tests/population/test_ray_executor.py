@@ -92,6 +92,7 @@ def test_a_worker_killed_mid_round_is_retried_without_lost_or_duplicated_decisio
     sc = scenario(url, "ray")
     agents = [a.agent_id for a in run_inputs(sc)["agents"]]
     victim = agents[3]
+    (faults / "decisions.log").unlink(missing_ok=True)  # only this run's deciders count below
     (faults / "kill").write_text(victim)
     try:
         run_id, events = run(sc)
