@@ -77,7 +77,8 @@ def run_ours(cases, config: BackendConfig, args) -> tuple[float, Recorder, int]:
     client = build_client(config, use_cache=False)
     recorder = Recorder()
     recorder.wrap(client)
-    completion = []
+    completion: list[int] = []
+    failed: list[int] = []
 
     def decide(i: int) -> None:
         recorder.decision.set(i)
@@ -86,10 +87,13 @@ def run_ours(cases, config: BackendConfig, args) -> tuple[float, Recorder, int]:
                               decide_max_tokens=args.decide_tokens)
         result = decide_situation(cases[i], ctx)
         completion.append(sum(t.completion_tokens for t in result.transcript))
+        failed.append(sum(t.kind == "failure" for t in result.transcript))
 
     start = time.perf_counter()
     with ThreadPoolExecutor(config.max_concurrency) as pool:
         list(pool.map(decide, range(len(cases))))
+    if sum(failed):
+        print(f"warning: {sum(failed)} failed call(s) in our run: the comparison is not like for like")
     return time.perf_counter() - start, recorder, sum(completion)
 
 
@@ -120,7 +124,8 @@ def main() -> None:
     from malles_graph.retail.situations import SituationBuilder
 
     cases = [b.situation for b in SituationBuilder().sample(args.decisions, seed=0)]
-    config = BackendConfig(name="local", cache=False, max_concurrency=args.slots, n_ctx=args.n_ctx, max_tokens=64)
+    config = BackendConfig(name="local", cache=False, max_concurrency=args.slots, n_ctx=args.n_ctx, max_tokens=64,
+                           timeout_s=1800)  # a shared machine: a call may wait minutes for CPU; never a failure here
     wall_ours, recorder, tokens_ours = run_ours(cases, config, args)
     calls = sum(len(v) for v in recorder.calls.values())
     print(f"ours        : {len(cases)} decisions ({calls} calls, {tokens_ours} completion tokens) in {wall_ours:.1f} s "
