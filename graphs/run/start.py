@@ -17,6 +17,7 @@ from malles_graph.scenario import Scenario
 from malles_graph.store import repository as repo
 from malles_graph.store.engine import StoreError, check_reachable, make_engine
 from malles_graph.store.summary import RunSummary, summarise
+from malles_graph.usage import price_problem
 
 
 def _store_url(scenario: Scenario, store_url: str | None) -> str:
@@ -53,6 +54,8 @@ def check(runner: KindRunner, scenario: Scenario, store_url: str | None = None) 
     and the file, raised before any LLM call.
     """
     problems = runner.preflight(scenario)
+    if (priced := price_problem(scenario)) is not None:  # every kind, before any LLM call
+        problems.append(priced)
     if problems:
         raise ScenarioError(f"scenario {scenario.name!r} cannot run:\n" + "\n".join(f"  - {p}" for p in problems))
     runner.prompt_set(scenario)

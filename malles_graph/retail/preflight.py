@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from malles_graph.errors import MallesError
 from malles_graph.scenario import BACKEND_NAMES, Scenario
-from malles_graph.usage import price_problem
 
 RETAIL_BACKENDS = ("local", "openai", "ollama", "choice-model")
 
@@ -17,8 +16,6 @@ def retail_problems(scenario: Scenario) -> list[str]:
         problems.append(f"backend.name {backend.name!r} is unknown; known backends: {', '.join(BACKEND_NAMES)}")
     elif backend.name not in RETAIL_BACKENDS:
         problems.append(f"backend.name {backend.name!r} cannot decide retail purchases; use {', '.join(RETAIL_BACKENDS)}")
-    if (priced := price_problem(scenario)) is not None:  # before any LLM call, not after an unpriced run
-        problems.append(priced)
     if not (isinstance(mf.damping, int | float) and 0 < mf.damping <= 1):
         problems.append(f"mean_field.damping must be in (0, 1], got {mf.damping!r}")
     if not mf.epsilon > 0:

@@ -93,8 +93,16 @@ def test_price_problem_names_prices_and_the_model() -> None:
     assert default is not None and "default model of backend 'local'" in default
 
 
+KIND_SECTIONS = {
+    "retail": {"population": {"source": "personas", "personas_file": "retail_households.yaml"},
+               "decision": {"retrieval": False}},
+    "economist": {"economist": {"n_workers": 4, "steps": 1}},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KIND_SECTIONS))
 def test_malles_run_refuses_a_price_table_without_the_model_before_any_llm_call(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
 ) -> None:
     from malles_graph.cli import app
     from malles_graph.cli.errors import run_app
@@ -102,9 +110,9 @@ def test_malles_run_refuses_a_price_table_without_the_model_before_any_llm_call(
 
     with loopback_llm("ok") as server:
         scenario = {
-            "name": "priced", "kind": "retail",
+            "name": "priced", "kind": kind,
             "backend": {"name": "openai", "base_url": server.base_url, "model": "gpt-x", "cache": False},
-            "population": {"source": "personas", "personas_file": "retail_households.yaml"}, "decision": {"retrieval": False},
+            **KIND_SECTIONS[kind],
             "prices": {"gpt-4o": {"prompt_per_1m": 2.5, "completion_per_1m": 10.0}},
         }
         path = tmp_path / "priced.yaml"
