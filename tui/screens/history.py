@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from malles_graph.tui import messages as msg
 from malles_graph.tui.screens.export import ExportRequest, ExportScreen
+from malles_graph.tui.widgets.footer import KeyFooter
 from malles_graph.tui.widgets.transcript import TranscriptView
 from rich.text import Text
 from textual import on, work
@@ -20,7 +21,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Label, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, Input, Label, Static, TabbedContent, TabPane
 
 from malles_graph.errors import MallesError
 
@@ -93,7 +94,7 @@ class HistoryScreen(Screen[None]):
                     with TabPane("Transcript", id="tab-transcript"):
                         yield Label("Pick a decision (enter) to read its transcript.", id="transcript-title")
                         yield TranscriptView(id="history-transcript")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#runs-table", DataTable).add_columns("run id", "scenario", "status", "rounds", "backend", "created")

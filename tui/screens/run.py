@@ -13,6 +13,7 @@ from pathlib import Path
 
 from malles_graph.tui import messages as msg
 from malles_graph.tui.screens.open_file import OpenFileScreen
+from malles_graph.tui.widgets.footer import KeyFooter
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -20,7 +21,7 @@ from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, Label, OptionList, ProgressBar, RichLog, Select, Static
+from textual.widgets import Button, Header, Input, Label, OptionList, ProgressBar, RichLog, Select, Static
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from malles_graph.agents import AgentOutcome, TranscriptTurn
@@ -164,7 +165,7 @@ class RunScreen(Screen[None]):
                 yield Static("", id="round-info")
                 yield Static("", id="run-usage")
                 yield RichLog(id="run-log", wrap=True, markup=True, min_width=1)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         app = self.app
