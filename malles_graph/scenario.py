@@ -219,6 +219,11 @@ class Scenario(Section):
             raise ValueError("kind 'economist' needs an 'economist:' section")
         if self.kind == "wholesale" and self.wholesale is None:
             raise ValueError("kind 'wholesale' needs a 'wholesale:' section")
+        if self.executor.kind == "ray" and self.kind != "retail":
+            raise ValueError(
+                f"executor.kind 'ray' runs a retail population's decisions; kind {self.kind!r} runs in this process "
+                "(use executor.kind: local)"
+            )
         return self
 
 

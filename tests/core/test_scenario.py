@@ -26,6 +26,11 @@ BAD_FILES = {
     "roles.yaml": ("name: x\ndecision:\n  roles: [critic]\n", "decision.roles.0: Input should be"),
     "personas.yaml": ("name: x\npopulation:\n  source: personas\n", "personas_file is required"),
     "economist.yaml": ("name: x\nkind: economist\n", "needs an 'economist:' section"),
+    "economist_ray.yaml": (
+        "name: x\nkind: economist\neconomist:\n  steps: 2\nexecutor:\n  kind: ray\n",
+        "executor.kind 'ray' runs a retail population's decisions",
+    ),
+    "prices.yaml": ("name: x\nprices:\n  m:\n    prompt_per_1m: -1\n    completion_per_1m: 1\n", "prices.m.prompt_per_1m"),
     "date.yaml": ("name: x\nenvironment:\n  start_date: yesterday\n", "environment.start_date"),
     # Values the schema once allowed and that crashed mid-run, or were silently accepted (issue 16).
     "seed_negative.yaml": ("name: x\nseed: -1\n", "seed: Input should be greater than or equal to 0"),
