@@ -113,7 +113,7 @@ class RayExecutor:
         ray = import_ray()
         scenario_ref = self._shared_scenario()
         client = getattr(agent_context, "client", None)
-        token = getattr(client, "_token", None)  # the run's CancelToken (graphs/run/cancel.py) when it has an LLM
+        token = getattr(client, "token", None)  # the run's CancelToken (graphs/run/cancel.py) when it has an LLM
         with self._slots:
             if token is not None:
                 token.raise_if_set()
@@ -164,11 +164,7 @@ def count_calls(client: Any, outcome: AgentOutcome) -> None:
     if not isinstance(client, RunClient):
         return
     cached = sum(1 for t in outcome.transcript if t.cached)
-    made = max(0, outcome.llm_calls - cached)
-    with client._count_lock:
-        client.made += made
-        client.cached += cached
-    client._origin.calls += made
+    client.add_counts(max(0, outcome.llm_calls - cached), cached)
 
 
 # -- connecting and the cluster's life --------------------------------------------------------------

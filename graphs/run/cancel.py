@@ -97,6 +97,18 @@ class RunClient(LLMClient):
         self.made = 0  # answers from the backend in this run (this process)
         self.cached = 0  # answers from the response cache
 
+    @property
+    def token(self) -> CancelToken:
+        """The run's cancel token (an executor polls it while a decision runs elsewhere)."""
+        return self._token
+
+    def add_counts(self, made: int, cached: int) -> None:
+        """Count calls made for this run outside this process (a Ray worker's decision)."""
+        with self._count_lock:
+            self.made += made
+            self.cached += cached
+        self._origin.calls += made
+
     def take_counts(self) -> tuple[int, int]:
         """(backend answers, cached answers) since the last take; the runner adds them to the run row."""
         with self._count_lock:
