@@ -77,17 +77,20 @@ def experiment(
 ) -> None:
     """Run prompt sets on the same cases, paired, and report which decides more like the real customers.
 
-    Every variant answers every case with the same backend and seed; the report (report.md,
-    report.html with a plot, result.json in --out) gives hit@1, hit@3 and log-loss (when the graph
-    multi-samples), quantity MAE, failure and repair rates, tokens and latency per variant, each
-    variant's paired difference from the first with a bootstrap 95% interval and a sign test, and
-    tokens, latency and stated-preference agreement per role. Predictions stay in --out, so
-    --resume continues an interrupted run and --rescore rewrites the report without LLM calls.
+    Every variant answers every case with the same backend and seed. The report
+    (report.md, report.html with a plot, result.json in --out) gives per variant
+    hit@1, hit@3, log-loss (when the graph multi-samples), quantity MAE, failure
+    and repair rates, tokens and latency; each variant's paired difference from
+    the first with a bootstrap 95% interval and a sign test; and per role the
+    tokens, latency and stated-preference agreement. Predictions stay in --out:
+    --resume continues a stopped run, --rescore rewrites the report without LLM
+    calls.
 
     Examples:
-      malles prompts experiment prompts/ my-prompts/ --cases cases/test.jsonl --limit 20
-      malles prompts experiment prompts/ terse/ --cases test.jsonl --limit 20 --set decision.debate_rounds=1 -o exp1
-      malles prompts experiment prompts/ terse/ --cases test.jsonl --limit 20 -o exp1 --resume
+      malles prompts experiment prompts/ mine/ --cases test.jsonl --limit 20
+      malles prompts experiment prompts/ terse/ --cases test.jsonl -o exp1 \\
+          --set decision.debate_rounds=1
+      malles prompts experiment prompts/ terse/ --cases t.jsonl -o exp1 --resume
       malles prompts experiment --rescore -o exp1
     """
     from malles_graph.experiments.report import difference_table, role_table, variant_table, write_report

@@ -130,5 +130,7 @@ def diff(
     raise typer.Exit(1)
 
 
-# `malles prompts experiment` (paired A/B runs of prompt sets) lives in malles_graph/cli/prompt_experiment.py;
-# the lead registers it on this app.
+# `malles prompts experiment` (paired A/B runs of prompt sets): its own module, light at import like this one.
+from malles_graph.cli.prompt_experiment import experiment  # noqa: E402
+
+app.command("experiment")(experiment)
