@@ -24,6 +24,7 @@ from malles_graph.tui.experimenting import (
     ExperimentFinished,
     ExperimentRequest,
 )
+from malles_graph.tui.widgets.footer import KeyFooter
 from malles_graph.tui.widgets.transcript import TranscriptView
 from rich.table import Table
 from rich.text import Text
@@ -37,7 +38,6 @@ from textual.timer import Timer
 from textual.widgets import (
     Button,
     DataTable,
-    Footer,
     Header,
     Input,
     Label,
@@ -70,7 +70,7 @@ class EditorScreen(Screen[None]):
         Binding("ctrl+t", "try_it", "Try it", id="editor.try", tooltip="Run one decision with the unsaved prompt"),
         Binding("f7", "revert", "Revert", id="editor.revert", tooltip="Drop the unsaved edits of this file"),
         Binding(
-            "f8", "experiment", "Experiment", id="editor.experiment",
+            "f8", "experiment", "A/B", id="editor.experiment",
             tooltip="Run the unsaved prompt set against the saved one on N purchase cases",
         ),
         Binding(
@@ -125,7 +125,7 @@ class EditorScreen(Screen[None]):
                     yield Static(EXPERIMENT_HINT, id="experiment-status")
                     yield DataTable(id="experiment-table", zebra_stripes=True, cursor_type="row")
                     yield Static("", id="experiment-summary")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.reload_files()
