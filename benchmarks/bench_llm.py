@@ -153,7 +153,8 @@ def main() -> None:
     parser.add_argument("--baseline-prompts", type=Path, help="also run with this prompt folder, first")
     args = parser.parse_args()
 
-    config = BackendConfig(name="local", cache=False, max_concurrency=args.slots, max_tokens=96)
+    config = BackendConfig(name="local", cache=False, max_concurrency=args.slots, max_tokens=96,
+                           timeout_s=1800)  # a shared machine: a call may wait minutes for CPU; never a failure here
     server = LocalServer.get(LocalServerKey(str(bundled_model_path()), config.n_ctx, config.max_concurrency))
     t0 = time.perf_counter()
     cases = situations(args.decisions)
