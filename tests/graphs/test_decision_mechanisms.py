@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def prompts_of(model, start: str) -> list[str]:
-    return [str(call[0].content) for call in model.calls if str(call[0].content).startswith(start)]
+    return [str(call[0].content) for call in model.calls if start in str(call[0].content)]
 
 
 def test_market_signal_reaches_every_role_renormalised_over_the_offered_products():
