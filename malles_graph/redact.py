@@ -9,6 +9,7 @@ patterns for credential-like text a server may echo (``Authorization: Bearer ...
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -43,8 +44,15 @@ def register_secret(value: str | None) -> None:
             _registered.add(value)
 
 
+@functools.lru_cache(maxsize=4096)
+def _secret_name(name: str) -> bool:
+    # Cached: the environment is read on every redaction (a test or an app may set a key at any time), but
+    # matching each variable's name with the regex was a tenth of an LLM call's own overhead.
+    return _SECRET_ENV.search(name) is not None
+
+
 def _known_secrets() -> list[str]:
-    values = {v for k, v in os.environ.items() if _SECRET_ENV.search(k) and len(v) >= MIN_SECRET_LEN}
+    values = {v for k, v in os.environ.items() if len(v) >= MIN_SECRET_LEN and _secret_name(k)}
     with _lock:
         values |= _registered
     # Longest first, so a secret containing another is masked whole.

@@ -168,7 +168,7 @@ class LLMClient:
         temperature = self.temperature if temperature is None else temperature
         max_tokens = self.max_tokens if max_tokens is None else max_tokens
         params = {"temperature": temperature, "seed": seed, "max_tokens": max_tokens, "format": response_format}
-        key = cache_key(self.model_id, [(m.type, _text(m)) for m in messages], params)
+        key = cache_key(self.model_id, [(m.type, _text(m)) for m in messages], params) if self.cache is not None else ""
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
             return ChatResult(
                 hit.text, hit.prompt_tokens, hit.completion_tokens, cached=True,
