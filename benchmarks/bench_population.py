@@ -48,12 +48,12 @@ def scenario(n: int, k: int, rounds: int, url: str, backend: str = "local", seed
 
 
 def instant_client():
+    from bench_decision import InstantModel  # benchmarks/ is on sys.path when run as documented (never tests.*)
+
     from malles_graph.backends import build_client
     from malles_graph.scenario import BackendConfig
-    from tests.fakes import ScriptedChatModel
-    from tests.population.responders import decision_responder
 
-    return build_client(BackendConfig(cache=False, max_concurrency=4), chat_model=ScriptedChatModel(responder=decision_responder))
+    return build_client(BackendConfig(cache=False, max_concurrency=4), chat_model=InstantModel())
 
 
 def one_size(n: int, k: int, rounds: int) -> dict:
