@@ -233,11 +233,17 @@ _short.maxlevel, _short.maxlist, _short.maxdict, _short.maxstring, _short.maxoth
 MAX_SHOWN_PROBLEMS = 10
 
 
+def _field_name(part: object) -> str:
+    """A path element as shown: a key with control characters (a line break to splitlines) is quoted."""
+    text = str(part)
+    return text if text.isprintable() and text else repr(text)
+
+
 def format_validation_error(source: str, exc: ValidationError) -> str:
     """File, dotted field path, what was expected, what was given: one line for one problem, else one per problem."""
     problems = []
     for err in exc.errors(include_url=False, include_context=False)[:MAX_SHOWN_PROBLEMS]:
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        where = ".".join(_field_name(p) for p in err["loc"]) or "(top level)"
         given = err.get("input")
         shown = "" if isinstance(given, dict) else f" (got {_short.repr(given)})"
         problems.append(f"{where}: {err['msg']}{shown}")
