@@ -129,6 +129,7 @@ def summary_table(summary: RunSummary) -> Table:
         ("rounds", f"{len(summary.rounds)}" + (" (converged)" if summary.converged else "")),
         ("decisions (failed)", f"{summary.decisions} ({summary.failed})"),
         ("LLM calls (cached)", f"{summary.llm_calls} ({summary.cached})"),
+        *_token_rows(summary),
         ("final distance", f"{final.distance:.4f}" if final else "-"),
         ("store", summary.store_url),
     ]
@@ -214,3 +215,16 @@ def spread_table(spread: SeedSpread) -> Table:
     for option in sorted(spread.mean, key=lambda k: -spread.mean[k])[: TOP_OPTIONS * 2]:
         table.add_row(option, f"{spread.mean[option]:.4f}", f"{spread.std[option]:.4f}")
     return table
+
+
+def _token_rows(summary: RunSummary) -> list[tuple[str, str]]:
+    """Tokens (and cost, when the scenario prices its model) in the end-of-run table; none for runs without LLM."""
+    used = summary.usage.total
+    if not used.calls:
+        return []
+    rows = [("tokens prompt (cached) / completion",
+             f"{used.prompt_tokens:,} ({used.cached_prompt_tokens:,}, {summary.usage.cache_hit_rate:.0%}) / "
+             f"{used.completion_tokens:,}")]
+    if summary.usage.cost_usd is not None:
+        rows.append(("cost", f"${summary.usage.cost_usd:,.4f}"))
+    return rows

@@ -128,3 +128,21 @@ def test_usage_command_by_agent_as_csv(engine) -> None:
     assert rows[2][1:4] == ["3", "1", "3,400"]
     bad = CliRunner().invoke(app, ["r1", "--by", "planet", "--store", str(engine.url)])
     assert bad.exit_code == 2 and "planet" in bad.output
+
+
+def test_end_of_run_table_shows_tokens_and_cost_only_for_llm_runs(engine) -> None:
+    from rich.console import Console
+
+    from malles_graph.cli.run_view import summary_table
+
+    def rendered(summary) -> str:
+        console = Console(width=160, record=True)
+        console.print(summary_table(summary))
+        return console.export_text()
+
+    store_run(engine, {"gpt-x": PRICE})
+    text = rendered(summarise(engine, "r1", "sqlite://"))
+    assert "4,900 (2,600, 53%) / 230" in text
+    assert f"${(2300 * 2 + 2600 * 0.5 + 230 * 8) / 1e6:,.4f}" in text
+    create_run(engine, RunRow(id="r2", name="computed", scenario_json=Scenario(name="computed").model_dump_json()))
+    assert "tokens" not in rendered(summarise(engine, "r2", "sqlite://"))  # a run without LLM calls: no token row
