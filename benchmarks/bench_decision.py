@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import operator
 import statistics
@@ -32,7 +31,7 @@ from malles_graph.graphs.decision import DecisionContext, decide_situation, grap
 
 from malles_graph.backends import Attempt, StructuredResult, build_client, parse_structured
 from malles_graph.backends import ChatResult as LLMChat
-from malles_graph.models import Basket, BasketItem, CandidateHistory, ChoiceSituation, Customer, Product
+from malles_graph.models import ChoiceSituation
 from malles_graph.scenario import BackendConfig
 
 TURN = (
@@ -80,31 +79,11 @@ class InstantClient:
 
 # ---------------------------------------------------------------- 1. overhead
 def small_situation() -> ChoiceSituation:
-    """Three candidates, one recent basket, one bought before: the shape of a real Ta Feng situation, built
-    here (not imported from the tests: benchmarks run from the root without the test packages)."""
-    day = dt.date(2001, 2, 10)
-    ids = ["4710011401128", "4710011401135", "4710011401142"]
-    return ChoiceSituation(
-        situation_id="c1_20010210_100101",
-        date=day,
-        customer=Customer(customer_id="c1", age_group="30-34", pin_code="115", n_baskets=6,
-                          mean_basket_value=400, mean_unit_price=50, mean_quantity=2),
-        subclass="100101",
-        candidates=[
-            Product(product_id=ids[0], subclass="100101", price=45, regular_price=50, popularity=0.4,
-                    label="A", median_quantity=2),
-            Product(product_id=ids[1], subclass="100101", price=30, regular_price=30, popularity=0.2,
-                    label="B", median_quantity=1),
-            Product(product_id=ids[2], subclass="100101", price=80, regular_price=70, popularity=0.1,
-                    label="C", median_quantity=1),
-        ],
-        recent_baskets=[Basket(date=day - dt.timedelta(days=5), items=[
-            BasketItem(product_id=ids[0], subclass="100101", quantity=2, unit_price=45),
-            BasketItem(product_id="999", subclass="200", quantity=1, unit_price=99),
-        ])],
-        own_history={ids[0]: CandidateHistory(times_bought=3, total_quantity=6,
-                                              last_date=day - dt.timedelta(days=5), mean_price_paid=46)},
-    )
+    """The package's built-in sample situation (three candidates, one recent basket, one bought before): the
+    shape of a real Ta Feng situation without the data or the test packages."""
+    from malles_graph.tui.samples import builtin_situation
+
+    return builtin_situation()
 
 
 class Bare(TypedDict, total=False):
