@@ -4,7 +4,6 @@ changes the prompt hash recorded with new decisions and runs, and `malles prompt
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from malles_graph.store.repository import load_decisions
 from tests.fakes import ScriptedChatModel
 from tests.population.responders import decision_responder
 from tests.population.test_runner import small
+from tests.prompt_copies import prompt_copy
 
 WORD, NEW_WORD = "shopper", "patron"  # decide.txt says "Decide for the shopper {customer}."
 
@@ -36,7 +36,7 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
 def two_sets(tmp_path: Path) -> tuple[Path, Path]:
     a, b = tmp_path / "a", tmp_path / "b"
     for folder in (a, b):
-        shutil.copytree(prompts_dir(), folder, ignore=shutil.ignore_patterns("__init__.py", "__pycache__"))
+        prompt_copy(folder)
     decide = b / "decide.txt"
     text = decide.read_text()
     assert f"Decide for the {WORD} " in text

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from malles_graph.errors import PromptError
-from malles_graph.paths import prompts_dir
 from malles_graph.prompt_sets import checked_prompt_set, diff_sets, load_prompt_set
+from tests.prompt_copies import prompt_copy
 
 
 def copy(tmp_path: Path, name: str = "mine") -> Path:
-    folder = tmp_path / name
-    shutil.copytree(prompts_dir(), folder, ignore=shutil.ignore_patterns("__init__.py", "__pycache__"))
-    return folder
+    return prompt_copy(tmp_path / name)
 
 
 def test_digest_follows_content_not_place(tmp_path: Path) -> None:

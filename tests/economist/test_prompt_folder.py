@@ -3,30 +3,19 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 from malles_graph.graphs.run import run_scenario
 
 from malles_graph.backends import build_client
-from malles_graph.paths import prompts_dir
 from malles_graph.prompt_sets import load_prompt_set
 from malles_graph.scenario import parse_scenario
 from tests.fakes import ScriptedChatModel
-
-
-def marked_copy(tmp_path: Path, *names: str) -> Path:
-    """A copy of the bundled prompts where each named prompt opens with a marker line."""
-    folder = tmp_path / "prompts"
-    shutil.copytree(prompts_dir(), folder, ignore=shutil.ignore_patterns("__init__.py", "__pycache__"))
-    for name in names:
-        path = folder / f"{name}.txt"
-        path.write_text(f"MARKER-{name}\n" + path.read_text())
-    return folder
+from tests.prompt_copies import prompt_copy
 
 
 def test_economist_roles_read_the_scenario_prompt_folder(tmp_path: Path) -> None:
-    folder = marked_copy(tmp_path, "worker", "planner")
+    folder = prompt_copy(tmp_path / "prompts", "worker", "planner")
 
     def answer(messages) -> str:
         text = str(messages[0].content)

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-from malles_graph.paths import prompts_dir
 from malles_graph.scenario import parse_scenario
 from tests.fakes import ScriptedChatModel
-
-
-def marked_copy(tmp_path: Path, *names: str) -> Path:
-    """A copy of the bundled prompts where each named prompt opens with a marker line."""
-    folder = tmp_path / "prompts"
-    shutil.copytree(prompts_dir(), folder, ignore=shutil.ignore_patterns("__init__.py", "__pycache__"))
-    for name in names:
-        path = folder / f"{name}.txt"
-        path.write_text(f"MARKER-{name}\n" + path.read_text())
-    return folder
+from tests.prompt_copies import prompt_copy
 
 
 def test_wholesale_roles_read_the_scenario_prompt_folder(tmp_path: Path, items) -> None:
     from malles_graph.graphs.wholesale import run_wholesale
 
-    folder = marked_copy(tmp_path, "marketing", "manufacturer", "wholesaler", "purchasing_rule")
+    folder = prompt_copy(tmp_path / "prompts", "marketing", "manufacturer", "wholesaler", "purchasing_rule")
     model = ScriptedChatModel(responder=lambda messages: "demand looks steady")
     sc = parse_scenario({
         "name": "wholesale-prompts", "kind": "wholesale", "seed": 1, "prompts": str(folder),
