@@ -102,7 +102,7 @@ def run_predictions(
     with out.open("a" if resume else "w", encoding="utf-8") as stream:
         for start in range(0, len(todo), batch_size):
             batch = todo[start : start + batch_size]
-            for pred in _predict_batch(predictor, batch):
+            for pred in predict_batch(predictor, batch):
                 append_line(stream, pred)
                 written += 1
                 failed_in_row = failed_in_row + 1 if pred.product_id is None else 0
@@ -116,7 +116,7 @@ def run_predictions(
     return written, len(cases) - len(todo)
 
 
-def _predict_batch(predictor: Predictor, batch: Sequence[ChoiceCase]) -> list[Prediction]:
+def predict_batch(predictor: Predictor, batch: Sequence[ChoiceCase]) -> list[Prediction]:
     situations = [c.situation() for c in batch]
     if len(batch) > 1:
         start = time.perf_counter()

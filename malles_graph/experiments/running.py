@@ -16,7 +16,7 @@ from pathlib import Path
 
 from malles_graph.agents import AgentOutcome
 from malles_graph.evaluation.cases import ChoiceCase, Prediction, append_line, done_case_ids
-from malles_graph.evaluation.runner import _predict_batch, drop_partial_tail
+from malles_graph.evaluation.runner import drop_partial_tail, predict_batch
 from malles_graph.experiments.store import Manifest, predictions_path
 from malles_graph.experiments.variants import ExperimentError, Variant
 from malles_graph.models import ChoiceSituation, Decision
@@ -118,7 +118,7 @@ def run_experiment(
                     if should_stop is not None and should_stop():
                         return answered
                     predictors = [VariantPredictor(decide, v, manifest.seed + k) for v in todo]
-                    batches = pool.map(_predict_batch, predictors, [[case]] * len(todo))
+                    batches = pool.map(predict_batch, predictors, [[case]] * len(todo))
                     for v, (pred,) in zip(todo, batches, strict=True):
                         append_line(streams[v.name], pred)
                         answered += 1
