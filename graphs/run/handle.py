@@ -32,6 +32,7 @@ from malles_graph.graphs.run.table import KindRunner
 from malles_graph.backends import LLMClient
 from malles_graph.errors import BackendFatalError, MallesError
 from malles_graph.events import (
+    DecisionFinished,
     Message,
     RoundStarted,
     RunEvent,
@@ -71,6 +72,7 @@ class RunHandle:
         self._queue: queue.Queue[Any] = queue.Queue()
         self._ended = False
         self._thread = threading.Thread(target=self._run, name=f"run-{run_id}", daemon=True)
+        self._delivered: set[tuple[int, str]] = set()  # (round, agent) of the decisions already published
         self._started = time.perf_counter()
 
     # -- the front end's side -------------------------------------------------------------------
@@ -134,6 +136,8 @@ class RunHandle:
     def _publish(self, event: Any, recorder: RunRecorder) -> None:
         event = event.model_copy(update={"run_id": self.run_id})
         recorder.write(event)
+        if isinstance(event, DecisionFinished):
+            self._delivered.add((event.round, event.agent_id))
         self._queue.put(event)
 
     def _run(self) -> None:
@@ -234,7 +238,8 @@ class RunHandle:
 
     def _recover(self, graph: Any, config: dict[str, Any], recorder: RunRecorder) -> None:
         """Record the decisions of tasks that finished (their writes are checkpointed) but whose events the stopped
-        stream never delivered; otherwise a resume would skip them and they would be lost. Idempotent by key."""
+        stream never delivered; otherwise a resume would skip them and they would be lost. A decision the stream did
+        deliver is not published again (the front end would count it twice)."""
         try:
             tasks = graph.get_state(config).tasks
         except Exception:  # noqa: BLE001 - nothing checkpointed yet
@@ -242,7 +247,8 @@ class RunHandle:
         for task in tasks:
             result = task.result if isinstance(task.result, dict) else {}
             for event in result.get("decided") or []:
-                self._publish(event, recorder)
+                if (event.round, event.agent_id) not in self._delivered:
+                    self._publish(event, recorder)
 
     def _resume_round(self, snapshot: Any, recorder: RunRecorder) -> None:
         """Tell the front end where a resumed run stands (the round in progress and what is already stored)."""
