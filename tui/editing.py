@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
+from rich.table import Table
 
 from malles_graph.errors import MallesError, PromptError
 from malles_graph.models import Persona, StyleParams
@@ -201,3 +202,10 @@ def render_preview(template: PromptTemplate, values: dict[str, object] | None = 
     """The prompt filled with ``values`` (a situation's, from the decision graph's views), else the samples above."""
     supplied = {**SAMPLE_VALUES, **(values or {})}
     return template.render(**{name: supplied.get(name, f"<{name}>") for name in template.fields})
+
+
+def folding(table: Table) -> Table:
+    """Long names wrap onto a second line instead of ending in an ellipsis (preview and experiment tables)."""
+    for column in table.columns:
+        column.overflow = "fold"
+    return table

@@ -13,14 +13,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
 from malles_graph.errors import MallesError
-from malles_graph.evaluation.cases import ChoiceCase, Prediction
-from malles_graph.experiments.scoring import ExperimentResult
 from malles_graph.scenario import Scenario
+
+if TYPE_CHECKING:  # the experiment code (SciPy among it) is imported by the worker, not by the editor's screen
+    from malles_graph.evaluation.cases import ChoiceCase, Prediction
+    from malles_graph.experiments.scoring import ExperimentResult
 
 DEFAULT_CASES = 10
 SAVED, EDITED = "saved", "edited"
@@ -39,8 +41,9 @@ class ExperimentAnswered(Message):
 class ExperimentFinished(Message):
     """The experiment ended: scored (possibly after a cancel, on the cases answered so far) or failed."""
 
-    def __init__(self, result: ExperimentResult | None, out: Path | None, cancelled: bool = False,
-                 error: str | None = None) -> None:
+    def __init__(
+        self, result: ExperimentResult | None, out: Path | None, cancelled: bool = False, error: str | None = None
+    ) -> None:
         super().__init__()
         self.result = result
         self.out = out
@@ -121,8 +124,15 @@ def run_editor_experiment(
         write_jsonl(cases, cases_file)
     manifest = Manifest.of(cases_file, cases, scenario.backend.name, [], scenario.seed, 1, variants)
     open_experiment(out, manifest, resume=False)
-    run_experiment(out, manifest, cases, variants, decide, should_stop=cancelled.is_set,
-                   on_answer=lambda name, _k, case, pred: post(ExperimentAnswered(name, case, pred)))
+    run_experiment(
+        out,
+        manifest,
+        cases,
+        variants,
+        decide,
+        should_stop=cancelled.is_set,
+        on_answer=lambda name, _k, case, pred: post(ExperimentAnswered(name, case, pred)),
+    )
     result = score_experiment(manifest, cases, load_predictions(out, manifest, cases))
     from malles_graph.experiments.report import write_report
 

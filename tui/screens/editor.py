@@ -10,20 +10,10 @@ unsaved prompt set against the saved one on N purchase cases, paired, filling a 
 
 from __future__ import annotations
 
-import threading
-from pathlib import Path
-
 from malles_graph.tui import editing, samples
 from malles_graph.tui import messages as msg
-from malles_graph.tui.editing import EditableFile, Validation
-from malles_graph.tui.experimenting import (
-    DEFAULT_CASES,
-    EDITED,
-    SAVED,
-    ExperimentAnswered,
-    ExperimentFinished,
-    ExperimentRequest,
-)
+from malles_graph.tui.editing import EditableFile, Validation, folding
+from malles_graph.tui.widgets.experiment import ExperimentPanel
 from malles_graph.tui.widgets.footer import KeyFooter
 from malles_graph.tui.widgets.transcript import TranscriptView
 from rich.table import Table
@@ -37,9 +27,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import (
     Button,
-    DataTable,
     Header,
-    Input,
     Label,
     OptionList,
     Static,
@@ -55,10 +43,6 @@ from malles_graph.scenario import Scenario
 
 VALIDATE_DELAY_S = 0.25
 TRY_HINT = "Press ctrl+t to run one decision with the unsaved prompt."
-EXPERIMENT_HINT = (
-    "f8 runs the unsaved prompts against the saved ones on N purchase cases (paired); escape cancels. "
-    "Cases file: empty = build N Ta Feng test cases."
-)
 
 
 class EditorScreen(Screen[None]):
@@ -70,11 +54,18 @@ class EditorScreen(Screen[None]):
         Binding("ctrl+t", "try_it", "Try it", id="editor.try", tooltip="Run one decision with the unsaved prompt"),
         Binding("f7", "revert", "Revert", id="editor.revert", tooltip="Drop the unsaved edits of this file"),
         Binding(
-            "f8", "experiment", "A/B", id="editor.experiment",
+            "f8",
+            "experiment",
+            "A/B",
+            id="editor.experiment",
             tooltip="Run the unsaved prompt set against the saved one on N purchase cases",
         ),
         Binding(
-            "escape", "cancel_experiment", "Cancel experiment", id="editor.experiment.cancel", show=False,
+            "escape",
+            "cancel_experiment",
+            "Cancel experiment",
+            id="editor.experiment.cancel",
+            show=False,
             tooltip="Stop the running experiment after the decision in flight",
         ),
     ]
@@ -88,8 +79,6 @@ class EditorScreen(Screen[None]):
         self._validate_timer: Timer | None = None
         self._loading = False
         self._try_token = 0
-        self._experiment_cancel: threading.Event | None = None
-        self._experiment_running = False
         self.sample_values: dict[str, object] = {}
         self.sample_label = "example values"
 
@@ -105,8 +94,12 @@ class EditorScreen(Screen[None]):
                 yield Static("", id="validation")
                 with Horizontal(id="editor-buttons", classes="button-row"):
                     yield Button("Save", id="save", variant="primary", tooltip="ctrl+s", compact=True)
-                    yield Button("Try it", id="try", tooltip="ctrl+t: one decision with the unsaved prompt", compact=True)
-                    yield Button("Revert", id="revert", variant="warning", tooltip="f7: drop unsaved edits", compact=True)
+                    yield Button(
+                        "Try it", id="try", tooltip="ctrl+t: one decision with the unsaved prompt", compact=True
+                    )
+                    yield Button(
+                        "Revert", id="revert", variant="warning", tooltip="f7: drop unsaved edits", compact=True
+                    )
             with TabbedContent(id="editor-side", initial="tab-preview"):
                 with TabPane("Preview", id="tab-preview"):
                     with VerticalScroll():
@@ -115,16 +108,7 @@ class EditorScreen(Screen[None]):
                     yield Static(TRY_HINT, id="try-status")
                     yield TranscriptView(id="try-transcript")
                 with TabPane("Experiment", id="tab-experiment"):
-                    with Horizontal(id="experiment-options"):
-                        n_cases = Input(str(DEFAULT_CASES), id="experiment-n", type="integer", compact=True,
-                                        tooltip="cases to run")
-                        n_cases.styles.width = 6  # inline: the only fixed-width input of the editor
-                        yield n_cases
-                        yield Input("", id="experiment-cases", placeholder="cases file (JSON lines)", compact=True,
-                                    tooltip="a case file from `malles eval build`; empty: build from Ta Feng")
-                    yield Static(EXPERIMENT_HINT, id="experiment-status")
-                    yield DataTable(id="experiment-table", zebra_stripes=True, cursor_type="row")
-                    yield Static("", id="experiment-summary")
+                    yield ExperimentPanel(id="experiment")
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -305,13 +289,13 @@ class EditorScreen(Screen[None]):
             table = Table("rho", *loaded, title="style presets")
             for field in editing.STYLE_FIELDS:
                 table.add_row(field, *(f"{getattr(style, field):.2f}" for style in loaded.values()))
-            return _folding(table)
+            return folding(table)
         table = Table("", *(persona.name for persona in loaded), title="personas")
         table.add_row("age", *(persona.age_group for persona in loaded))
         table.add_row("area", *(persona.pin_code for persona in loaded))
         for field in editing.STYLE_FIELDS:
             table.add_row(field, *(f"{getattr(persona.style, field):.2f}" for persona in loaded))
-        return _folding(table)
+        return folding(table)
 
     # ---- actions --------------------------------------------------------------------------------
 
@@ -383,7 +367,7 @@ class EditorScreen(Screen[None]):
         else:
             post(msg.TryFinished(outcome))
 
-    # ---- experiment -----------------------------------------------------------------------------
+    # ---- experiment (the panel in tui/widgets/experiment.py runs it) ----------------------------
 
     def edited_prompts(self) -> dict[str, str]:
         """Every prompt buffer that differs from its file (the open file's text included)."""
@@ -397,95 +381,23 @@ class EditorScreen(Screen[None]):
         return out
 
     def action_experiment(self) -> None:
-        if self._experiment_running:
+        panel = self.query_one(ExperimentPanel)
+        if panel.running:
             self.notify("An experiment is running; escape cancels it.", severity="warning")
             return
         edited = self.edited_prompts()
         if not edited:
-            self.notify("No unsaved prompt edits: change a prompt first (the saved set is the reference).",
-                        title="Nothing to compare", severity="warning")
+            self.notify(
+                "No unsaved prompt edits: change a prompt first (the saved set is the reference).",
+                title="Nothing to compare",
+                severity="warning",
+            )
             return
-        n_text = self.query_one("#experiment-n", Input).value.strip()
-        cases_text = self.query_one("#experiment-cases", Input).value.strip()
-        try:
-            n = int(n_text)
-        except ValueError:
-            self.notify(f"cases: {n_text!r} is not a whole number", severity="error")
-            return
-        request = ExperimentRequest(edited, n, Path(cases_text) if cases_text else None, self._run_scenario())
-        table = self.query_one("#experiment-table", DataTable)
-        table.clear(columns=True)
-        table.add_column("case", key="case")
-        table.add_column("bought", key="truth")
-        table.add_column(SAVED, key=SAVED)
-        table.add_column(EDITED, key=EDITED)
-        self.query_one("#experiment-summary", Static).update("")
-        self.query_one("#experiment-status", Static).update(
-            f"Running saved vs edited ({', '.join(sorted(edited))}) on {n} case(s)... escape cancels."
-        )
-        self.query_one(TabbedContent).active = "tab-experiment"
-        self._experiment_cancel = threading.Event()
-        self._experiment_running = True
-        self.run_experiment(request, self._experiment_cancel)
+        if panel.start(edited, self._run_scenario()):
+            self.query_one(TabbedContent).active = "tab-experiment"
 
     def action_cancel_experiment(self) -> None:
-        if self._experiment_running and self._experiment_cancel is not None:
-            self._experiment_cancel.set()
-            self.query_one("#experiment-status", Static).update("Cancelling after the decision in flight...")
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="experiment", description="prompt experiment")
-    def run_experiment(self, request: ExperimentRequest, cancelled: threading.Event) -> None:
-        from malles_graph.tui.experimenting import run_editor_experiment
-
-        try:
-            run_editor_experiment(request, post=self.post_message, cancelled=cancelled,
-                                  chat_model_factory=getattr(self.app, "chat_model_factory", None))
-        except MallesError as exc:
-            self.post_message(ExperimentFinished(None, None, error=str(exc)))
-        except Exception as exc:  # noqa: BLE001 - any failure is shown, the app keeps running
-            self.post_message(ExperimentFinished(None, None, error=f"{type(exc).__name__}: {exc}"))
-
-    @on(ExperimentAnswered)
-    def _experiment_answered(self, message: ExperimentAnswered) -> None:
-        table = self.query_one("#experiment-table", DataTable)
-        case, pred = message.case, message.prediction
-        labels = {c.product_id: c.label or c.product_id for c in case.candidates}
-        if case.case_id not in table.rows:
-            table.add_row(case.case_id, labels.get(case.truth_product_id, case.truth_product_id), "", "",
-                          key=case.case_id)
-        if pred.product_id is None:
-            cell = Text("failed", style="red")
-        else:
-            hit = pred.product_id == case.truth_product_id
-            cell = Text(f"{labels.get(pred.product_id, pred.product_id)}x{pred.quantity} {'hit' if hit else 'miss'}",
-                        style="green" if hit else "")
-        table.update_cell(case.case_id, message.variant, cell)
-
-    @on(ExperimentFinished)
-    def _experiment_finished(self, message: ExperimentFinished) -> None:
-        from malles_graph.experiments.report import difference_table, variant_table
-
-        self._experiment_running = False
-        status = self.query_one("#experiment-status", Static)
-        if message.error or message.result is None:
-            status.update(Text.assemble(("experiment failed: ", "bold red"), message.error or "no result"))
-            self.notify(message.error or "no result", title="Experiment failed", severity="error", timeout=10)
-            return
-        result = message.result
-        done = "cancelled" if message.cancelled else "finished"
-        status.update(Text.assemble((f"experiment {done}: ", "bold green"),
-                                    f"{result.n_paired} paired case(s); report in {message.out}"))
-        summary = Table(title="saved vs edited (paired; Δ = edited - saved, bootstrap 95% CI)")
-        header, rows = variant_table(result)
-        keep = [header.index(h) for h in ("variant", "n", "hit@1", "failures", "prompt tok/dec")]
-        for i in keep:
-            summary.add_column(header[i])
-        for row in rows:
-            summary.add_row(*(row[i] for i in keep))
-        _, diffs = difference_table(result)
-        for d in diffs:
-            summary.caption = f"Δ hit@1 {d[2]}; wins/losses {d[5]}; sign test p {d[6]}"
-        self.query_one("#experiment-summary", Static).update(_folding(summary))
+        self.query_one(ExperimentPanel).cancel()
 
     def _run_scenario(self) -> Scenario | None:
         """The scenario chosen on the Run screen, so "try it" uses the same backend."""
@@ -522,13 +434,6 @@ class EditorScreen(Screen[None]):
             )
         else:
             status.update(Text.assemble(("no valid decision: ", "bold red"), outcome.error or "", _cost(outcome)))
-
-
-def _folding(table: Table) -> Table:
-    """Long names wrap onto a second line instead of ending in an ellipsis."""
-    for column in table.columns:
-        column.overflow = "fold"
-    return table
 
 
 def _cost(outcome: object) -> str:
