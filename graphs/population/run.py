@@ -29,7 +29,13 @@ def decision_context(scenario: Scenario, client: LLMClient | None = None) -> Any
     """The decision graph's context for this scenario (the one builder, with the memory of the run's subclasses)."""
     from malles_graph.graphs.decision import context_for_scenario
 
-    return context_for_scenario(scenario, client, subclasses=memory_subclasses(scenario), before=decision_day(scenario))[0]
+    return context_for_scenario(
+        scenario,
+        client,
+        subclasses=memory_subclasses(scenario),
+        before=decision_day(scenario),
+        customers=memory_customers(scenario),
+    )[0]
 
 
 def decision_day(scenario: Scenario) -> Any:
@@ -46,12 +52,46 @@ def memory_subclasses(scenario: Scenario) -> list[str] | None:
     return run_subclasses(scenario) if scenario.decision.retrieval else None
 
 
+def memory_customers(scenario: Scenario) -> list[str] | None:
+    """The Ta Feng customers whose episodes the memory must hold: a sampled population's own (its neighbours
+    come from that population; a synthesised one's sources), None for every customer (the whole data, or personas)."""
+    pop = scenario.population
+    if not scenario.decision.retrieval or pop.source != "tafeng" or pop.n_customers is None:
+        return None
+    key = (scenario.seed, pop.n_customers)
+    if key not in _CUSTOMERS:  # preflight, the run context and each executor worker ask
+        _CUSTOMERS[key] = sampled_customers(scenario)
+    customers = _CUSTOMERS[key]
+    return list(customers) if customers is not None else None
+
+
+_CUSTOMERS: dict[tuple[int, int], tuple[str, ...] | None] = {}
+
+
+def sampled_customers(scenario: Scenario) -> tuple[str, ...] | None:
+    """The real customers behind the scenario's population, None when that is all of them.
+
+    The same draw as :func:`run_inputs`: the features are the first use of the run's seeded generator
+    (tests/population/test_memory_scope.py holds the two together).
+    """
+    from malles_graph.retail.population import population_features, tafeng_table
+
+    transactions = tafeng_table()
+    features = population_features(scenario, transactions, np.random.default_rng(scenario.seed))
+    sources = sorted(set(features["source_id"].to_list()))
+    return None if len(sources) >= transactions["customer_id"].n_unique() else tuple(sources)
+
+
 def run_context(scenario: Scenario, client: LLMClient | None = None) -> PopulationContext:
     mf = scenario.mean_field
     return PopulationContext(
-        damping=mf.damping, epsilon=mf.epsilon, max_rounds=mf.max_rounds,
-        agent_context=decision_context(scenario, client), environment=RetailEnvironment(scenario.environment),
-        collector=DataCollector(), executor=executor_for(scenario),
+        damping=mf.damping,
+        epsilon=mf.epsilon,
+        max_rounds=mf.max_rounds,
+        agent_context=decision_context(scenario, client),
+        environment=RetailEnvironment(scenario.environment),
+        collector=DataCollector(),
+        executor=executor_for(scenario),
     )
 
 
@@ -61,11 +101,17 @@ def run_preflight(scenario: Scenario) -> list[str]:
     if scenario.decision.retrieval and not problems:
         from malles_graph.graphs.decision import scenario_memory
 
-        try:  # builds the episodes of the run's subclasses when missing, then checks they are all there
-            scenario_memory(scenario.memory, memory_subclasses(scenario), decision_day(scenario))
+        try:  # builds the episodes of the run's subclasses (and customers) when missing, then checks they are all there
+            scenario_memory(
+                scenario.memory,
+                memory_subclasses(scenario),
+                decision_day(scenario),
+                customers=memory_customers(scenario),
+            )
         except MallesError as exc:
-            problems.append(f"decision.retrieval is on but the memory cannot be used: {exc} "
-                            "(or set decision.retrieval: false)")
+            problems.append(
+                f"decision.retrieval is on but the memory cannot be used: {exc} (or set decision.retrieval: false)"
+            )
     if scenario.executor.kind == "ray" and not problems:
         connect(scenario.executor)  # a cluster that cannot be used is one line, before the run row exists
     return problems
@@ -75,5 +121,8 @@ def run_summary(values: dict[str, Any], _context: Any = None) -> dict[str, Any]:
     """Rounds run, convergence and the final m (the rounds themselves are stored round by round)."""
     reports = values.get("reports") or []
     final = reports[-1] if reports else None
-    return {"rounds": len(reports), "converged": bool(values.get("converged")),
-            "m": dict(final.m) if final is not None else {}}
+    return {
+        "rounds": len(reports),
+        "converged": bool(values.get("converged")),
+        "m": dict(final.m) if final is not None else {},
+    }
