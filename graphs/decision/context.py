@@ -69,6 +69,9 @@ class DecisionContext:
         None, "fitted choice model JSON for backend 'choice-model' (default model when empty)"
     )
     prompts_dir: str | None = _d(None, "folder of prompt files; $MALLES_PROMPTS, else the bundled prompts, when empty")
+    personas_file: str | None = _d(
+        None, "persona file the situations' personas come from (its set's digest is recorded with each decision)"
+    )
     client: SkipJsonSchema[LLMClient | None] = _d(
         None, "LLM client; built from `backend` when empty", compare=False, repr=False
     )

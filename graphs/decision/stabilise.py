@@ -188,7 +188,7 @@ def _finish(
             "neighbours": len(state.get("neighbours", [])),
             "hidden_factors": hidden.model_dump() if hidden else None,
             # the prompts behind an LLM decision (the choice model reads none)
-            **({} if ctx.uses_choice_model else {"prompt_set": prompt_set_of(ctx).digest}),
+            **({} if ctx.uses_choice_model else set_digests(prompt_set_of(ctx))),
             "tokens_by_role": tokens_by_role(transcript),
             "bottlenecks": bottlenecks(stats),
             **details,
@@ -206,11 +206,18 @@ _PROMPT_SET = "*prompt_set"
 
 
 def prompt_set_of(ctx: DecisionContext) -> PromptSet:
-    """The prompt set of ``ctx``'s folder (``prompts_dir``; $MALLES_PROMPTS, else the bundled prompts)."""
+    """The prompt set of ``ctx``'s folder (``prompts_dir``; $MALLES_PROMPTS, else the bundled prompts), with
+    the persona set of ``personas_file`` when the situations' personas come from one."""
     templates = ctx.prompt_templates
     if _PROMPT_SET not in templates:
-        templates[_PROMPT_SET] = load_prompt_set(ctx.prompts_dir)
+        templates[_PROMPT_SET] = load_prompt_set(ctx.prompts_dir, ctx.personas_file)
     return templates[_PROMPT_SET]
+
+
+def set_digests(prompt_set: PromptSet) -> dict[str, str]:
+    """A decision's record of its prompts (``prompt_set``) and personas (``persona_set``, when read from a file)."""
+    personas = {"persona_set": prompt_set.personas.digest} if prompt_set.personas is not None else {}
+    return {"prompt_set": prompt_set.digest, **personas}
 
 
 def tokens_by_role(transcript: list[TranscriptTurn]) -> dict[str, dict[str, int]]:

@@ -1,4 +1,4 @@
-"""`malles prompts experiment`: paired A/B runs of prompt sets on real purchase cases.
+"""`malles prompts experiment`: paired A/B runs of prompt sets and persona files on real purchase cases.
 
 Also home of :func:`graph_decide`, the one place an experiment's decision is made with the
 decision graph (the TUI editor's Experiment action uses it too); the core's
@@ -35,8 +35,10 @@ def graph_decide(scenario: Any, client: Any = None, retriever: Any = None) -> An
 
     def decide(situation, variant, seed):
         if variant.name not in contexts:
+            personas = variant.prompts.personas
             contexts[variant.name] = replace(
-                base, prompts_dir=str(variant.prompts.folder), prompt_templates=variant.templates()
+                base, prompts_dir=str(variant.prompts.folder), prompt_templates=variant.templates(),
+                personas_file=str(personas.file) if personas else None,
             )
         ctx = replace(contexts[variant.name], seed=seed)  # the parsed templates are shared, not copied
         result = decide_situation(situation, ctx)
@@ -48,8 +50,10 @@ def graph_decide(scenario: Any, client: Any = None, retriever: Any = None) -> An
 
 def experiment(
     variants: Annotated[
-        list[Path] | None,
-        typer.Argument(help="prompt folders, the first is the reference (not needed with --rescore)", show_default=False),
+        list[str] | None,
+        typer.Argument(help="variants, the first is the reference (not needed with --rescore): a prompt FOLDER, a "
+                            "persona FILE.yaml (with the default prompts) or FOLDER:FILE.yaml", show_default=False,
+                       metavar="VARIANT..."),
     ] = None,
     cases: Annotated[Path | None, typer.Option("--cases", help="case file (JSON lines, `malles eval build`)")] = None,
     limit: Annotated[int | None, typer.Option(help="only the first N cases (the file must hold at least N)")] = None,
@@ -60,7 +64,10 @@ def experiment(
     ] = 1,
     backend: Annotated[str, typer.Option("--backend", "-b", help="LLM backend: local | openai | ollama")] = "local",
     set_: Annotated[list[str] | None, typer.Option("--set", help="scenario override key.path=value")] = None,
-    name: Annotated[list[str] | None, typer.Option("--name", help="variant names, one per folder, in order")] = None,
+    name: Annotated[
+        list[str] | None, typer.Option("--name", help="variant names, one per variant, in order (default: the "
+                                                      "folder's name, the persona file's stem, or folder+stem)")
+    ] = None,
     memory: Annotated[
         Path | None, typer.Option(help="Chroma transaction memory for the retrieve node (else retrieval is off)")
     ] = None,
@@ -75,9 +82,13 @@ def experiment(
     as_json: JsonOpt = False,
     as_csv: CsvOpt = False,
 ) -> None:
-    """Run prompt sets on the same cases, paired, and report which decides more like the real customers.
+    """Run prompt sets or persona files on the same cases, paired, and report which decides more like the real customers.
 
-    Every variant answers every case with the same backend and seed. The report
+    Every variant answers every case with the same backend and seed. A variant with a persona
+    file answers each case as the file's persona closest to the real customer (same age group
+    first, then same area; else the file's first persona): its description goes to the persona
+    prompt and its style to the decision, and the persona set's digest is recorded with the
+    prompt set's. Every folder and persona file is checked before any LLM call. The report
     (report.md, report.html with a plot, result.json in --out) gives per variant
     hit@1, hit@3, log-loss (when the graph multi-samples), quantity MAE, failure
     and repair rates, tokens and latency; each variant's paired difference from
@@ -92,6 +103,8 @@ def experiment(
           --set decision.debate_rounds=1
       malles prompts experiment prompts/ terse/ --cases t.jsonl -o exp1 --resume
       malles prompts experiment --rescore -o exp1
+      malles prompts experiment retail_households.yaml mine.yaml --cases t.jsonl --limit 20
+      malles prompts experiment prompts/ terse/:retail_households.yaml --cases t.jsonl
     """
     from malles_graph.experiments.report import difference_table, role_table, variant_table, write_report
     from malles_graph.experiments.scoring import score_experiment
@@ -106,7 +119,7 @@ def experiment(
         case_list = load_cases(manifest, cases)
     else:
         if not variants:
-            raise ExperimentError("give at least two prompt folders (the first is the reference)")
+            raise ExperimentError("give at least two variants: prompt folders or persona files (the first is the reference)")
         if cases is None:
             raise ExperimentError("--cases is required: a case file from `malles eval build`")
         manifest, case_list, chosen = _prepare(variants, cases, limit, seed, samples, backend, set_ or [], name)
@@ -125,8 +138,8 @@ def experiment(
         console.print(f"report: {paths[0]}, {paths[1]}")
 
 
-def _prepare(folders, cases_file, limit, seed, samples, backend, sets, names):
-    """Every check before any LLM call: the variants, the case file and --limit."""
+def _prepare(specs, cases_file, limit, seed, samples, backend, sets, names):
+    """Every check before any LLM call: the variants (folders and persona files), the case file and --limit."""
     from malles_graph.evaluation.cases import read_cases
     from malles_graph.experiments.store import Manifest
     from malles_graph.experiments.variants import ExperimentError, load_variants
@@ -134,7 +147,7 @@ def _prepare(folders, cases_file, limit, seed, samples, backend, sets, names):
 
     if backend not in LLM_BACKENDS:
         raise ExperimentError(f"backend {backend!r} does not use prompts; choose one of {', '.join(LLM_BACKENDS)}")
-    chosen = load_variants(list(folders), names)
+    chosen = load_variants(list(specs), names)
     case_list = read_cases(cases_file)
     if limit is not None:
         if limit < 1:

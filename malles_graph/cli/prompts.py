@@ -61,66 +61,77 @@ def list_prompts() -> None:
 @app.command("hash")
 def hash_(
     directory: Annotated[
-        Path | None, typer.Argument(help="prompt folder (default: $MALLES_PROMPTS, else the bundled prompts)")
+        Path | None,
+        typer.Argument(help="prompt folder (default: $MALLES_PROMPTS, else the bundled prompts), or a persona "
+                            "file (.yaml; a bare name is looked up under personas/)", metavar="[SET]"),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Print a prompt set's digest (what runs, decisions and evaluations record) and each file's digest.
+    """Print a prompt or persona set's digest (what runs, decisions and evaluations record) and each file's digest.
+
+    A persona set is a persona file plus personas/styles.yaml when one of its personas names a
+    preset the file does not define.
 
     Examples:
       malles prompts hash
       malles prompts hash my-prompts/ --json
+      malles prompts hash retail_households.yaml
     """
     import sys
 
     from malles_graph.cli.tables import to_json
-    from malles_graph.prompt_sets import SHORT, load_prompt_set
+    from malles_graph.prompt_sets import SHORT, load_prompt_set, load_set
 
-    prompt_set = load_prompt_set(directory)
+    found = load_set(directory) if directory is not None else load_prompt_set()
     if as_json:
-        sys.stdout.write(to_json(prompt_set.record()) + "\n")
+        sys.stdout.write(to_json(found.record()) + "\n")
         return
-    table = Table(title=f"prompt set {prompt_set.short}  {prompt_set.folder}")
+    table = Table(title=f"{found.kind} {found.short}  {found.location}")
     table.add_column("file")
     table.add_column("sha256")
-    for name, digest in sorted(prompt_set.files.items()):
-        table.add_row(f"{name}.txt", digest[:SHORT] if console.is_terminal else digest)
+    for name, digest in sorted(found.files.items()):
+        table.add_row(found.path_of(name).name, digest[:SHORT] if console.is_terminal else digest)
     print_table(console, table)
-    console.print(f"digest {prompt_set.digest}", highlight=False, soft_wrap=True)
+    console.print(f"digest {found.digest}", highlight=False, soft_wrap=True)
 
 
 @app.command()
 def diff(
-    a: Annotated[Path, typer.Argument(help="first prompt folder", metavar="A")],
-    b: Annotated[Path, typer.Argument(help="second prompt folder", metavar="B")],
+    a: Annotated[Path, typer.Argument(help="first prompt folder or persona file (.yaml)", metavar="A")],
+    b: Annotated[Path, typer.Argument(help="second one, of the same kind", metavar="B")],
     context: Annotated[int, typer.Option("--context", "-U", min=0, help="lines of context around each change")] = 2,
 ) -> None:
-    """Compare two prompt sets: their digests and a unified diff of the files that differ.
+    """Compare two prompt sets, or two persona files: their digests and a unified diff of the files that differ.
 
-    Exit code 0 when the sets are identical, 1 when they differ (like diff(1)), 2 on bad input
-    (a missing folder, a folder with no prompt files).
+    Two persona files are compared with each other whatever their names, and the style presets
+    they read (personas/styles.yaml) with each other. Exit code 0 when the sets are identical, 1
+    when they differ (like diff(1)), 2 on bad input (a missing folder or file, a folder with no
+    prompt files, an invalid persona, a folder compared with a persona file).
 
     Examples:
       malles prompts diff prompts/ my-prompts/
       malles prompts diff prompts/ my-prompts/ | less
+      malles prompts diff retail_households.yaml my-households.yaml
     """
     import sys
 
     from rich.markup import escape
     from rich.syntax import Syntax
 
-    from malles_graph.prompt_sets import diff_sets, load_prompt_set
+    from malles_graph.errors import MallesError
+    from malles_graph.prompt_sets import changed_files, diff_sets, is_persona_file, load_set
 
-    first, second = load_prompt_set(a), load_prompt_set(b)
-    for label, prompt_set in (("A", first), ("B", second)):
-        console.print(f"{label} {prompt_set.short}  {escape(str(prompt_set.folder))}  ({len(prompt_set.files)} files)",
+    if is_persona_file(a) != is_persona_file(b):
+        raise MallesError(f"{a} and {b}: compare two prompt folders or two persona files (.yaml), not one of each")
+    first, second = load_set(a), load_set(b)
+    for label, found in (("A", first), ("B", second)):
+        console.print(f"{label} {found.short}  {escape(str(found.location))}  ({len(found.files)} files)",
                       highlight=False, soft_wrap=True)
     if first.digest == second.digest:
-        console.print("identical prompt sets", highlight=False)
+        console.print(f"identical {first.kind}s", highlight=False)
         return
-    changed = sorted(n for n in first.files.keys() | second.files.keys() if first.files.get(n) != second.files.get(n))
-    console.print(f"{len(changed)} file(s) differ: " + ", ".join(f"{n}.txt" for n in changed),
-                  highlight=False, soft_wrap=True)
+    changed = changed_files(first, second)
+    console.print(f"{len(changed)} file(s) differ: " + ", ".join(changed), highlight=False, soft_wrap=True)
     text = diff_sets(first, second, context=context)
     if console.is_terminal:
         console.print(Syntax(text, "diff", theme="ansi_dark", word_wrap=True))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from malles_graph.experiments.insight import DEBATE_ROLES, bottleneck
 from malles_graph.experiments.scoring import ExperimentResult
+from malles_graph.prompt_sets import SHORT
 
 Table = tuple[list[str], list[list[str]]]  # header, rows (text cells)
 
@@ -39,7 +40,7 @@ def _ci(value: float | None, low: float | None, high: float | None, digits: int 
 
 def variant_table(result: ExperimentResult) -> Table:
     rows = [
-        [r.name, r.digest, str(r.n), _f(r.hit1), _f(r.hit3), _f(r.logloss), _f(r.mae, 2), _pct(r.failure_rate),
+        [r.name, r.digest + (f" +personas {r.persona_digest}" if r.persona_digest else ""), str(r.n), _f(r.hit1), _f(r.hit3), _f(r.logloss), _f(r.mae, 2), _pct(r.failure_rate),
          _pct(r.repair_rate), _f(r.prompt_tokens, 0), _f(r.completion_tokens, 0), _f(r.latency_s, 1),
          _f(r.stability, 2)]
         for r in result.rows
@@ -84,7 +85,9 @@ def _intro(result: ExperimentResult) -> list[str]:
         "stability = mean share of repeats agreeing with the most common product.",
         "",
     ]
-    lines += [f"- `{v.name}`: {v.folder} (prompt set {v.digest[:12]})" for v in m.variants]
+    lines += [f"- `{v.name}`: {v.folder} (prompt set {v.digest[:SHORT]})" + (
+        f", personas {v.personas.file} (persona set {v.personas.digest[:SHORT]})" if v.personas else ""
+    ) for v in m.variants]
     return lines
 
 

@@ -46,10 +46,14 @@ class VariantPredictor:
         return [self._one(s) for s in situations]
 
     def _one(self, situation: ChoiceSituation) -> Prediction:
-        answer = self.decide(situation, self.variant, self.seed)
+        persona = self.variant.persona(situation)
+        answer = self.decide(self.variant.dressed(situation), self.variant, self.seed)
         outcome, decision = answer.outcome, answer.decision
+        personas = self.variant.prompts.personas
         meta = {
             "prompt_set": self.variant.prompts.digest,
+            # which persona answered for the real customer, and from which persona set
+            **({"persona_set": personas.digest, "persona": persona.name} if personas and persona else {}),
             "seed": self.seed,
             "llm_calls": outcome.llm_calls,
             "prompt_tokens": outcome.prompt_tokens,

@@ -18,12 +18,14 @@ from scipy.stats import binomtest
 from malles_graph.evaluation.cases import ChoiceCase, Prediction
 from malles_graph.evaluation.metrics import case_scores, paired_effect, score, stability
 from malles_graph.experiments.insight import RoleInsight, flatten, repaired, role_insight
-from malles_graph.experiments.store import Manifest
+from malles_graph.experiments.store import Manifest, VariantRecord
+from malles_graph.prompt_sets import SHORT
 
 
 class VariantRow(BaseModel):
     name: str
-    digest: str
+    digest: str  # the prompt set's, short
+    persona_digest: str = ""  # the persona set's, short ('' without a persona file)
     n: int  # paired cases scored
     hit1: float | None
     hit3: float | None
@@ -71,8 +73,9 @@ def _mean(values: Sequence[float]) -> float | None:
     return float(np.mean(values)) if len(values) else None
 
 
-def _row(name: str, digest: str, cases: list[ChoiceCase], preds: list[Prediction],
+def _row(variant: VariantRecord, cases: list[ChoiceCase], preds: list[Prediction],
          repeats: Sequence[Sequence[Prediction]]) -> VariantRow:
+    name = variant.name
     overall = score(cases, preds, name).overall if cases else None
     metas = [p.meta or {} for p in preds]
     stab = None
@@ -82,7 +85,8 @@ def _row(name: str, digest: str, cases: list[ChoiceCase], preds: list[Prediction
         runs = {f"repeat-{k}": [p for p in r if p.case_id in ids] for k, r in enumerate(full_repeats)}
         stab = stability(cases, runs).modal_share
     return VariantRow(
-        name=name, digest=digest[:12], n=len(cases),
+        name=name, digest=variant.digest[:SHORT], n=len(cases),
+        persona_digest=variant.personas.digest[:SHORT] if variant.personas else "",
         hit1=overall.hit1 if overall else None, hit3=overall.hit3 if overall else None,
         logloss=overall.logloss if overall else None, mae=overall.mae if overall else None,
         failure_rate=_mean([float(p.product_id is None) for p in preds]),
@@ -124,7 +128,7 @@ def score_experiment(manifest: Manifest, cases: Sequence[ChoiceCase],
     rows = []
     for v in manifest.variants:
         preds = [first[v.name][c.case_id] for c in paired]
-        rows.append(_row(v.name, v.digest, paired, preds, predictions[v.name]))
+        rows.append(_row(v, paired, preds, predictions[v.name]))
     diffs = []
     if paired:
         ref = names[0]

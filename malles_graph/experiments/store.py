@@ -3,6 +3,7 @@
 Layout::
 
     OUT/experiment.json            the manifest: cases, backend, overrides, seed, repeats, variants
+                                   (each with its prompt set's record and its persona set's, if any)
     OUT/<variant>/repeat-<k>.jsonl predictions (the eval format), one line per case, flushed as written
 
 Each prediction line keeps the decision's transcript and node statistics in ``meta``, so the report
@@ -25,6 +26,16 @@ from malles_graph.experiments.variants import ExperimentError, Variant
 MANIFEST = "experiment.json"
 
 
+class PersonaRecord(BaseModel):
+    """A variant's persona set (``PersonaSet.record()``): the persona file, its set's digest, per-file digests."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str
+    digest: str
+    files: dict[str, str]
+
+
 class VariantRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -32,6 +43,13 @@ class VariantRecord(BaseModel):
     folder: str
     digest: str
     files: dict[str, str]
+    personas: PersonaRecord | None = None  # None: the cases' customers as they are
+
+    @classmethod
+    def of(cls, variant: Variant) -> VariantRecord:
+        record = variant.prompts.record()
+        personas = record.pop("personas", None)
+        return cls(name=variant.name, **record, personas=PersonaRecord.model_validate(personas) if personas else None)
 
 
 class Manifest(BaseModel):
@@ -53,8 +71,7 @@ class Manifest(BaseModel):
         return cls(
             cases=str(cases_file), case_ids=[c.case_id for c in cases], backend=backend, sets=list(sets), seed=seed,
             repeats=repeats,
-            variants=[VariantRecord(name=v.name, folder=str(v.prompts.folder), digest=v.prompts.digest,
-                                    files=dict(sorted(v.prompts.files.items()))) for v in variants],
+            variants=[VariantRecord.of(v) for v in variants],
         )
 
 

@@ -1,4 +1,4 @@
-"""Cases and a scripted chat model whose answers depend on the prompt wording (experiment tests)."""
+"""Cases and a scripted chat model whose answers depend on the prompt and persona wording (experiment tests)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ from malles_graph.scenario import BackendConfig
 from tests.fakes import ScriptedChatModel
 
 WORD = "THRIFTY"  # a decide.txt holding this word makes the scripted model pick the cheapest product
+# ... and so does a persona description holding it: the persona role then states this preference,
+# which the decision follows (it reads the debate transcript)
+CHEAPEST_TURN = "I prefer C, the cheapest."
 DECIDE_MARK = "Answer with only a JSON object"
 
 
@@ -57,13 +60,29 @@ def prompt_folder(path: Path, word: str | None = None) -> Path:
 def respond(messages: list[BaseMessage]) -> str:
     first, last = str(messages[0].content), str(messages[-1].content)
     if DECIDE_MARK not in first:
-        return "I prefer C, the cheapest." if WORD in first else "A good option: I prefer A."
+        return CHEAPEST_TURN if WORD in first else "A good option: I prefer A."
     if "GARBLE" in first and not last.startswith("Your answer was invalid"):
         return "not json at all"  # the first attempt is invalid; the repair loop fixes it
-    product = "C" if WORD in first else "A"
+    product = "C" if WORD in first or CHEAPEST_TURN in first else "A"
     return json.dumps({"product": product, "quantity": 2, "rationale": "fits", "confidence": 0.8})
 
 
 def scripted_client() -> tuple[LLMClient, ScriptedChatModel]:
     model = ScriptedChatModel(responder=respond)
     return build_client(BackendConfig(name="local", max_concurrency=1), chat_model=model, use_cache=False), model
+
+
+def persona_file(path: Path, word: str | None = None) -> Path:
+    """A persona file whose persona matches the cases' customers (age 30-34, area 115); with ``word``
+    its description holds it. A non-matching persona comes first, so the match rule is exercised."""
+    description = f"{word}: counts every coin." if word else "Likes familiar products."
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "personas:\n"
+        "  - {name: elsewhere, age_group: '<25', pin_code: '221', style: bargain_hunter,"
+        f" description: '{WORD} student far away.'}}\n"
+        "  - {name: regular, age_group: '30-34', pin_code: '115', style: {discount_sensitivity: 0.6},"
+        f" description: '{description}'}}\n",
+        encoding="utf-8",
+    )
+    return path
