@@ -133,6 +133,12 @@ def is_persona_file(path: Path | str) -> bool:
     return Path(path).suffix in PERSONA_SUFFIXES
 
 
+def scenario_personas(scenario: Any) -> str | None:
+    """The persona file a scenario's decisions read (``population.source: personas``), else None."""
+    population = getattr(scenario, "population", None)
+    return population.personas_file if population is not None and population.source == "personas" else None
+
+
 def persona_file(path: Path | str) -> Path:
     """Where a persona file is: as given when it exists (or is absolute), else under the personas folder."""
     from malles_graph.paths import personas_dir

@@ -90,6 +90,12 @@ def prompt_set_table(prompt_set: dict) -> Table:
     table.add_column("sha256")
     for name, file_digest in sorted(dict(prompt_set.get("files") or {}).items()):
         table.add_row(f"{name}.txt", str(file_digest)[:SHORT])
+    personas = prompt_set.get("personas") or {}  # the persona set, when the run's personas came from a file
+    if personas:
+        file = str(personas.get("file", ""))
+        table.caption = escape(f"persona set {str(personas.get('digest', ''))[:SHORT]}  {file}")
+        for name, file_digest in sorted(dict(personas.get("files") or {}).items()):
+            table.add_row(escape(Path(file).name if name == "personas" else name), str(file_digest)[:SHORT])
     return table
 
 
