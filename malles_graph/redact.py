@@ -20,17 +20,28 @@ MASK = "<redacted>"
 MIN_SECRET_LEN = 6
 
 _SECRET_ENV = re.compile(r"(API_?KEY|_KEY$|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.IGNORECASE)
-_PATTERNS = [
+# Each pattern with the lowercase words one of which its match must contain: an ASCII text holding none of
+# them (nearly every model answer) skips the regexes, which cost several times an instant model call.
+_PATTERNS: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
     # Authorization: Bearer xyz / Authorization=Basic xyz / "authorization": "xyz"
-    re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(?:(?:bearer|basic|token)\s+)?[^\s\"',;}]+"),
-    re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{6,}"),
+    (
+        ("authorization",),
+        re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(?:(?:bearer|basic|token)\s+)?[^\s\"',;}]+"),
+    ),
+    (("bearer",), re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{6,}")),
     # api_key=..., "api-key": "...", x-api-key: ..., access_token=..., password: ...
-    re.compile(
-        r"(?i)((?:x-)?(?:api[_-]?key|apikey|access[_-]?token|auth[_-]?token|secret[_-]?key|client[_-]?secret|"
-        r"password|passwd|token)[\"']?\s*[:=]\s*[\"']?)[^\s\"',;}]+"
+    (
+        ("key", "token", "secret", "passw"),
+        re.compile(
+            r"(?i)((?:x-)?(?:api[_-]?key|apikey|access[_-]?token|auth[_-]?token|secret[_-]?key|client[_-]?secret|"
+            r"password|passwd|token)[\"']?\s*[:=]\s*[\"']?)[^\s\"',;}]+"
+        ),
     ),
     # Provider key shapes: OpenAI (sk-..., sk-proj-...), Anthropic, GitHub, Hugging Face, Google.
-    re.compile(r"\b()(?:sk-[A-Za-z0-9_-]{8,}|ghp_[A-Za-z0-9]{20,}|hf_[A-Za-z0-9]{20,}|AIza[A-Za-z0-9_-]{30,})"),
+    (
+        ("sk-", "ghp_", "hf_", "aiza"),
+        re.compile(r"\b()(?:sk-[A-Za-z0-9_-]{8,}|ghp_[A-Za-z0-9]{20,}|hf_[A-Za-z0-9]{20,}|AIza[A-Za-z0-9_-]{30,})"),
+    ),
 ]
 
 _registered: set[str] = set()
@@ -52,7 +63,9 @@ def _secret_name(name: str) -> bool:
 
 
 def _known_secrets() -> list[str]:
-    values = {v for k, v in os.environ.items() if len(v) >= MIN_SECRET_LEN and _secret_name(k)}
+    # Names first, values only of the few credential-named variables: decoding every value of the
+    # environment was most of the cost of a redaction.
+    values = {v for k in os.environ if _secret_name(k) and len(v := os.environ.get(k, "")) >= MIN_SECRET_LEN}
     with _lock:
         values |= _registered
     # Longest first, so a secret containing another is masked whole.
@@ -66,7 +79,12 @@ def redact(text: str) -> str:
     for secret in _known_secrets():
         if secret in text:
             text = text.replace(secret, MASK)
-    for pattern in _PATTERNS:
+    # Non-ASCII text runs every pattern: case-insensitive matching folds some non-ASCII letters to ASCII
+    # ones (the Kelvin sign to k) that str.lower() keeps apart.
+    lowered = text.lower() if text.isascii() else None
+    for words, pattern in _PATTERNS:
+        if lowered is not None and not any(word in lowered for word in words):
+            continue
         text = pattern.sub(lambda m: (m.group(1) + MASK) if not m.group(0).endswith(MASK) else m.group(0), text)
     return text
 

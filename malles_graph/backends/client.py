@@ -34,8 +34,11 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Generic, TypeVar
 
+from langchain_core.callbacks import CallbackManager
+from langchain_core.globals import get_llm_cache
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.runnables.config import var_child_runnable_config
 from pydantic import BaseModel, ValidationError
 
 from malles_graph.backends.cache import CachedResponse, ResponseCache, cache_key
@@ -171,7 +174,10 @@ class LLMClient:
         key = cache_key(self.model_id, [(m.type, _text(m)) for m in messages], params) if self.cache is not None else ""
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
             return ChatResult(
-                hit.text, hit.prompt_tokens, hit.completion_tokens, cached=True,
+                hit.text,
+                hit.prompt_tokens,
+                hit.completion_tokens,
+                cached=True,
                 cached_prompt_tokens=hit.cached_prompt_tokens,
             )
         kwargs = self._call_kwargs(
@@ -188,7 +194,10 @@ class LLMClient:
                 key, self.model_id, CachedResponse(text, prompt_tokens, completion_tokens, cached_prompt_tokens)
             )
         return ChatResult(
-            text, prompt_tokens, completion_tokens, latency_s=time.perf_counter() - start,
+            text,
+            prompt_tokens,
+            completion_tokens,
+            latency_s=time.perf_counter() - start,
             cached_prompt_tokens=cached_prompt_tokens,
         )
 
@@ -197,7 +206,7 @@ class LLMClient:
         for attempt in range(self.call_retries + 1):
             self._raise_if_fatal()
             try:
-                reply = self.chat_model.invoke(messages, **kwargs)
+                reply = generate(self.chat_model, messages, kwargs)
             except Exception as exc:  # network, timeout, server errors: all arrive as different types
                 status = http_status(exc)
                 reason = redact(f"backend {self.backend!r} (model {self.model_id}) failed: {describe(exc)}")
@@ -265,8 +274,12 @@ class LLMClient:
             value, error = parse_structured(reply.text, schema, validator)
             result.attempts.append(
                 Attempt(
-                    reply.text, error, reply.prompt_tokens, reply.completion_tokens,
-                    cached_prompt_tokens=reply.cached_prompt_tokens, cached=reply.cached,
+                    reply.text,
+                    error,
+                    reply.prompt_tokens,
+                    reply.completion_tokens,
+                    cached_prompt_tokens=reply.cached_prompt_tokens,
+                    cached=reply.cached,
                 )
             )
             if error is None:
@@ -278,6 +291,35 @@ class LLMClient:
             ]
         result.error = result.attempts[-1].error
         return result
+
+
+def generate(model: BaseChatModel, messages: list[BaseMessage], kwargs: dict[str, Any]) -> BaseMessage:
+    """One answer of ``model``: straight from its ``_generate`` (the request itself) when nothing would see
+    LangChain's run machinery, else through ``invoke``.
+
+    ``invoke`` sets up a callback manager and a traced run on every call (run ids, invocation and tracing
+    parameters, message conversion), about ten times the cost of an instant model's answer. All of it serves
+    callback handlers (LangSmith tracing, LangGraph's ``messages`` stream, ``verbose``, debug), a rate limiter,
+    LangChain's own LLM cache, streaming and v1 content blocks: a model or a call using any of them goes through
+    ``invoke`` as usual. Either way the reply is the model's own message (text, ``usage_metadata``), and errors
+    are the model's own exceptions.
+    """
+    if _unobserved(model):
+        return model._generate(messages, **kwargs).generations[0].message
+    return model.invoke(messages, **kwargs)
+
+
+def _unobserved(model: BaseChatModel) -> bool:
+    """True when ``invoke`` would add nothing to ``_generate`` for this call (see :func:`generate`)."""
+    if model.rate_limiter is not None or getattr(model, "streaming", None) is True or model.output_version == "v1":
+        return False
+    if model.cache is not False and (model.cache is not None or get_llm_cache() is not None):
+        return False
+    # The handlers invoke would call: inherited from the caller's run (a LangGraph node's config, read as
+    # invoke's ensure_config reads it) or the model's own, plus those the environment switches on (tracing,
+    # debug, configure hooks).
+    inherited = (var_child_runnable_config.get() or {}).get("callbacks")
+    return not CallbackManager.configure(inherited, model.callbacks, model.verbose).handlers
 
 
 def parse_structured(text: str, schema: type[T], validator: Validator | None = None) -> tuple[T | None, str | None]:
@@ -392,7 +434,11 @@ def _usage(reply: BaseMessage, messages: Sequence[BaseMessage], text: str) -> tu
     usage = getattr(reply, "usage_metadata", None)
     if usage:
         details = usage.get("input_token_details") or {}
-        return int(usage.get("input_tokens", 0)), int(details.get("cache_read") or 0), int(usage.get("output_tokens", 0))
+        return (
+            int(usage.get("input_tokens", 0)),
+            int(details.get("cache_read") or 0),
+            int(usage.get("output_tokens", 0)),
+        )
     # Models without usage data (scripted fakes): a rough 4-characters-per-token estimate, nothing cached.
     prompt_chars = sum(len(_text(m)) for m in messages)
     return max(1, prompt_chars // 4), 0, max(1, len(text) // 4)
