@@ -101,8 +101,11 @@ class PromptSet(_Digested):
 
     def record(self) -> dict[str, object]:
         """What a decision, run or evaluation stores about its prompts (JSON-ready)."""
-        out: dict[str, object] = {"digest": self.digest, "folder": str(self.folder),
-                                  "files": dict(sorted(self.files.items()))}
+        out: dict[str, object] = {
+            "digest": self.digest,
+            "folder": str(self.folder),
+            "files": dict(sorted(self.files.items())),
+        }
         if self.personas is not None:
             out["personas"] = self.personas.record()
         return out
@@ -174,8 +177,10 @@ def load_persona_set(path: Path | str) -> PersonaSet:
 def _uses_presets(data: Any) -> bool:
     """Whether a persona names a style preset its own file does not define (so the presets file counts)."""
     own = data.get("styles") or {}
-    return any(isinstance(e, dict) and isinstance(e.get("style"), str) and e["style"] not in own
-               for e in data.get("personas") or [])
+    return any(
+        isinstance(e, dict) and isinstance(e.get("style"), str) and e["style"] not in own
+        for e in data.get("personas") or []
+    )
 
 
 def set_of_texts(folder: Path, texts: dict[str, str]) -> PromptSet:
@@ -220,6 +225,10 @@ def checked_prompt_set(folder: Path | str | None = None, personas: Path | str | 
     directory = prompt_folder(Path(folder) if folder is not None else None)
     problems = [error for error in check_prompts(directory).values() if error]
     if problems:
-        more = f" (and {len(problems) - 1} more; see `malles prompts check --dir {directory}`)" if len(problems) > 1 else ""
+        more = (
+            f" (and {len(problems) - 1} more; see `malles prompts check --dir {directory}`)"
+            if len(problems) > 1
+            else ""
+        )
         raise PromptError(f"prompt set {directory}: {problems[0]}{more}")
     return load_prompt_set(directory, personas)

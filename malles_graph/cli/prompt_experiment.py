@@ -37,7 +37,9 @@ def graph_decide(scenario: Any, client: Any = None, retriever: Any = None) -> An
         if variant.name not in contexts:
             personas = variant.prompts.personas
             contexts[variant.name] = replace(
-                base, prompts_dir=str(variant.prompts.folder), prompt_templates=variant.templates(),
+                base,
+                prompts_dir=str(variant.prompts.folder),
+                prompt_templates=variant.templates(),
                 personas_file=str(personas.file) if personas else None,
             )
         ctx = replace(contexts[variant.name], seed=seed)  # the parsed templates are shared, not copied
@@ -51,33 +53,52 @@ def graph_decide(scenario: Any, client: Any = None, retriever: Any = None) -> An
 def experiment(
     variants: Annotated[
         list[str] | None,
-        typer.Argument(help="variants, the first is the reference (not needed with --rescore): a prompt FOLDER, a "
-                            "persona FILE.yaml (with the default prompts) or FOLDER:FILE.yaml", show_default=False,
-                       metavar="VARIANT..."),
+        typer.Argument(
+            help="variants, the first is the reference (not needed with --rescore): a prompt FOLDER, a "
+            "persona FILE.yaml (with the default prompts) or FOLDER:FILE.yaml",
+            show_default=False,
+            metavar="VARIANT...",
+        ),
     ] = None,
     cases: Annotated[Path | None, typer.Option("--cases", help="case file (JSON lines, `malles eval build`)")] = None,
     limit: Annotated[int | None, typer.Option(help="only the first N cases (the file must hold at least N)")] = None,
     seed: Annotated[int, typer.Option(help="decision seed; repeat k uses seed + k")] = 0,
     samples: Annotated[
-        int, typer.Option(min=1, help="repeated answers per case (seed, seed+1, ...), reported as stability; the "
-                                      "graph's own multi-sampling is --set decision.samples=N")
+        int,
+        typer.Option(
+            min=1,
+            help="repeated answers per case (seed, seed+1, ...), reported as stability; the "
+            "graph's own multi-sampling is --set decision.samples=N",
+        ),
     ] = 1,
     backend: Annotated[str, typer.Option("--backend", "-b", help="LLM backend: local | openai | ollama")] = "local",
     set_: Annotated[list[str] | None, typer.Option("--set", help="scenario override key.path=value")] = None,
     name: Annotated[
-        list[str] | None, typer.Option("--name", help="variant names, one per variant, in order (default: the "
-                                                      "folder's name, the persona file's stem, or folder+stem)")
+        list[str] | None,
+        typer.Option(
+            "--name",
+            help="variant names, one per variant, in order (default: the "
+            "folder's name, the persona file's stem, or folder+stem)",
+        ),
     ] = None,
     memory: Annotated[
         Path | None, typer.Option(help="Chroma transaction memory for the retrieve node (else retrieval is off)")
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="experiment folder (default experiments/A-vs-B)")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="experiment folder (default experiments/A-vs-B)")
+    ] = None,
     resume: Annotated[bool, typer.Option(help="continue the experiment in --out (same set-up)")] = False,
-    rescore: Annotated[bool, typer.Option(help="rewrite the report of --out from its predictions, no LLM call")] = False,
+    rescore: Annotated[
+        bool, typer.Option(help="rewrite the report of --out from its predictions, no LLM call")
+    ] = False,
     max_failures: Annotated[int, typer.Option(help="stop after this many failed cases in a row of one variant")] = 10,
     parallel: Annotated[
-        int, typer.Option(min=1, help="variants of a case answered at once (the local server batches them; "
-                                      "its slots are backend.max_concurrency)")
+        int,
+        typer.Option(
+            min=1,
+            help="variants of a case answered at once (the local server batches them; "
+            "its slots are backend.max_concurrency)",
+        ),
     ] = 1,
     as_json: JsonOpt = False,
     as_csv: CsvOpt = False,
@@ -119,7 +140,9 @@ def experiment(
         case_list = load_cases(manifest, cases)
     else:
         if not variants:
-            raise ExperimentError("give at least two variants: prompt folders or persona files (the first is the reference)")
+            raise ExperimentError(
+                "give at least two variants: prompt folders or persona files (the first is the reference)"
+            )
         if cases is None:
             raise ExperimentError("--cases is required: a case file from `malles eval build`")
         manifest, case_list, chosen = _prepare(variants, cases, limit, seed, samples, backend, set_ or [], name)
@@ -129,11 +152,19 @@ def experiment(
         _run(out, manifest, case_list, chosen, scenario, memory, max_failures, parallel)
     result = score_experiment(manifest, case_list, load_predictions(out, manifest, case_list))
     paths = write_report(result, out)
-    emit(console, [_rich(t, title) for t, title in (
-        (variant_table(result), "variants"),
-        (difference_table(result), f"difference from {manifest.variants[0].name} (paired, bootstrap 95% CI)"),
-        (role_table(result), "per role"),
-    )], form, result.model_dump(mode="json"))
+    emit(
+        console,
+        [
+            _rich(t, title)
+            for t, title in (
+                (variant_table(result), "variants"),
+                (difference_table(result), f"difference from {manifest.variants[0].name} (paired, bootstrap 95% CI)"),
+                (role_table(result), "per role"),
+            )
+        ],
+        form,
+        result.model_dump(mode="json"),
+    )
     if form == "table":
         console.print(f"report: {paths[0]}, {paths[1]}")
 
@@ -175,12 +206,21 @@ def _run(out, manifest, case_list, chosen, scenario, memory, max_failures, paral
         decide = graph_decide(scenario, retriever=_retriever(memory, scenario))
     total = manifest.repeats * len(case_list) * len(chosen)
     ids = {c.case_id for c in case_list}
-    done = sum(len(done_case_ids(predictions_path(out, v.name, k)) & ids)
-               for v in chosen for k in range(manifest.repeats))
+    done = sum(
+        len(done_case_ids(predictions_path(out, v.name, k)) & ids) for v in chosen for k in range(manifest.repeats)
+    )
     with _progress() as bar:
         task = bar.add_task("answering", total=total, completed=done)
-        run_experiment(out, manifest, case_list, chosen, decide, max_consecutive_failures=max_failures,
-                       parallel=parallel, on_answer=lambda *_: bar.advance(task, 1))
+        run_experiment(
+            out,
+            manifest,
+            case_list,
+            chosen,
+            decide,
+            max_consecutive_failures=max_failures,
+            parallel=parallel,
+            on_answer=lambda *_: bar.advance(task, 1),
+        )
 
 
 def _rich(table: tuple[list[str], list[list[str]]], title: str):

@@ -17,7 +17,9 @@ console = Console()
 
 @app.command()
 def check(
-    directory: Annotated[Path | None, typer.Option("--dir", help="prompt folder (default: $MALLES_PROMPTS, else the bundled prompts)")] = None,
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="prompt folder (default: $MALLES_PROMPTS, else the bundled prompts)")
+    ] = None,
 ) -> None:
     """Check every prompt file: it exists and uses exactly the variables the code supplies.
 
@@ -62,8 +64,11 @@ def list_prompts() -> None:
 def hash_(
     directory: Annotated[
         Path | None,
-        typer.Argument(help="prompt folder (default: $MALLES_PROMPTS, else the bundled prompts), or a persona "
-                            "file (.yaml; a bare name is looked up under personas/)", metavar="[SET]"),
+        typer.Argument(
+            help="prompt folder (default: $MALLES_PROMPTS, else the bundled prompts), or a persona "
+            "file (.yaml; a bare name is looked up under personas/)",
+            metavar="[SET]",
+        ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -125,8 +130,11 @@ def diff(
         raise MallesError(f"{a} and {b}: compare two prompt folders or two persona files (.yaml), not one of each")
     first, second = load_set(a), load_set(b)
     for label, found in (("A", first), ("B", second)):
-        console.print(f"{label} {found.short}  {escape(str(found.location))}  ({len(found.files)} files)",
-                      highlight=False, soft_wrap=True)
+        console.print(
+            f"{label} {found.short}  {escape(str(found.location))}  ({len(found.files)} files)",
+            highlight=False,
+            soft_wrap=True,
+        )
     if first.digest == second.digest:
         console.print(f"identical {first.kind}s", highlight=False)
         return

@@ -27,7 +27,9 @@ _CHOSEN = re.compile(
     r"([A-Z])\b(?![\w'])"
 )
 # "B is the best value", "C offers the best fit"
-_CHOSEN_AFTER = re.compile(r"\b([A-Z])\b(?:\s*\([^)]*\))?\s+(?i:is (?:the )?(?:best|better|clear)|offers the best|wins)")
+_CHOSEN_AFTER = re.compile(
+    r"\b([A-Z])\b(?:\s*\([^)]*\))?\s+(?i:is (?:the )?(?:best|better|clear)|offers the best|wins)"
+)
 _NAMED = re.compile(r"(?<![\w'])([A-Z])(?![\w'])")
 _ARTICLE = re.compile(r"(?<![\w'])A\s+[a-z]")  # "A good option": the article, not label A
 _NOTHING = re.compile(r"(?i)\b(?:buy nothing|none of (?:them|these|the products)|skip (?:it|this|buying))\b")

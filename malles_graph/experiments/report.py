@@ -16,12 +16,43 @@ from malles_graph.prompt_sets import SHORT
 
 Table = tuple[list[str], list[list[str]]]  # header, rows (text cells)
 
-VARIANT_HEADER = ["variant", "prompt set", "n", "hit@1", "hit@3", "log-loss", "qty MAE", "failures", "repairs",
-                  "prompt tok/dec", "compl. tok/dec", "s/dec", "stability"]
-DIFF_HEADER = ["variant - reference", "n", "Δ hit@1 [95% CI]", "Δ log-loss [95% CI]", "Δ qty MAE [95% CI]",
-               "wins/losses", "sign test p"]
-ROLE_HEADER = ["variant", "role", "calls", "prompt tok", "compl. tok", "s total", "s/dec", "retries", "failures",
-               "preference stated", "agrees with decision"]
+VARIANT_HEADER = [
+    "variant",
+    "prompt set",
+    "n",
+    "hit@1",
+    "hit@3",
+    "log-loss",
+    "qty MAE",
+    "failures",
+    "repairs",
+    "prompt tok/dec",
+    "compl. tok/dec",
+    "s/dec",
+    "stability",
+]
+DIFF_HEADER = [
+    "variant - reference",
+    "n",
+    "Δ hit@1 [95% CI]",
+    "Δ log-loss [95% CI]",
+    "Δ qty MAE [95% CI]",
+    "wins/losses",
+    "sign test p",
+]
+ROLE_HEADER = [
+    "variant",
+    "role",
+    "calls",
+    "prompt tok",
+    "compl. tok",
+    "s total",
+    "s/dec",
+    "retries",
+    "failures",
+    "preference stated",
+    "agrees with decision",
+]
 
 
 def _f(value: float | None, digits: int = 3) -> str:
@@ -40,9 +71,21 @@ def _ci(value: float | None, low: float | None, high: float | None, digits: int 
 
 def variant_table(result: ExperimentResult) -> Table:
     rows = [
-        [r.name, r.digest + (f" +personas {r.persona_digest}" if r.persona_digest else ""), str(r.n), _f(r.hit1), _f(r.hit3), _f(r.logloss), _f(r.mae, 2), _pct(r.failure_rate),
-         _pct(r.repair_rate), _f(r.prompt_tokens, 0), _f(r.completion_tokens, 0), _f(r.latency_s, 1),
-         _f(r.stability, 2)]
+        [
+            r.name,
+            r.digest + (f" +personas {r.persona_digest}" if r.persona_digest else ""),
+            str(r.n),
+            _f(r.hit1),
+            _f(r.hit3),
+            _f(r.logloss),
+            _f(r.mae, 2),
+            _pct(r.failure_rate),
+            _pct(r.repair_rate),
+            _f(r.prompt_tokens, 0),
+            _f(r.completion_tokens, 0),
+            _f(r.latency_s, 1),
+            _f(r.stability, 2),
+        ]
         for r in result.rows
     ]
     return VARIANT_HEADER, rows
@@ -50,9 +93,15 @@ def variant_table(result: ExperimentResult) -> Table:
 
 def difference_table(result: ExperimentResult) -> Table:
     rows = [
-        [f"{d.name} - {d.reference}", str(d.n), _ci(d.hit1, d.hit1_low, d.hit1_high),
-         _ci(d.logloss, d.logloss_low, d.logloss_high), _ci(d.mae, d.mae_low, d.mae_high, 2),
-         f"{d.wins}/{d.losses}", _f(d.sign_p, 3)]
+        [
+            f"{d.name} - {d.reference}",
+            str(d.n),
+            _ci(d.hit1, d.hit1_low, d.hit1_high),
+            _ci(d.logloss, d.logloss_low, d.logloss_high),
+            _ci(d.mae, d.mae_low, d.mae_high, 2),
+            f"{d.wins}/{d.losses}",
+            _f(d.sign_p, 3),
+        ]
         for d in result.differences
     ]
     return DIFF_HEADER, rows
@@ -65,14 +114,31 @@ def role_table(result: ExperimentResult) -> Table:
         for name, r in roles.items():
             if name in DEBATE_ROLES:
                 stated = f"{r.stated}/{r.turns}" if r.turns else "-"
-                agrees = ("no preference stated" if r.turns and not r.stated else
-                          f"{r.agreed}/{r.stated} ({_pct(r.agreement)})" if r.stated else "-")
+                agrees = (
+                    "no preference stated"
+                    if r.turns and not r.stated
+                    else f"{r.agreed}/{r.stated} ({_pct(r.agreement)})"
+                    if r.stated
+                    else "-"
+                )
             else:
                 stated = agrees = "-"  # retrieve, Z, decide, stabilise state no preference
             label = name + (" (slowest)" if name == slowest else "")
-            rows.append([variant, label, str(r.tokens.calls or r.llm_calls), str(r.tokens.prompt_tokens),
-                         str(r.tokens.completion_tokens), _f(r.latency_s, 1), _f(r.mean_latency_s, 2),
-                         str(r.retries), str(r.failures), stated, agrees])
+            rows.append(
+                [
+                    variant,
+                    label,
+                    str(r.tokens.calls or r.llm_calls),
+                    str(r.tokens.prompt_tokens),
+                    str(r.tokens.completion_tokens),
+                    _f(r.latency_s, 1),
+                    _f(r.mean_latency_s, 2),
+                    str(r.retries),
+                    str(r.failures),
+                    stated,
+                    agrees,
+                ]
+            )
     return ROLE_HEADER, rows
 
 
@@ -85,26 +151,37 @@ def _intro(result: ExperimentResult) -> list[str]:
         "stability = mean share of repeats agreeing with the most common product.",
         "",
     ]
-    lines += [f"- `{v.name}`: {v.folder} (prompt set {v.digest[:SHORT]})" + (
-        f", personas {v.personas.file} (persona set {v.personas.digest[:SHORT]})" if v.personas else ""
-    ) for v in m.variants]
+    lines += [
+        f"- `{v.name}`: {v.folder} (prompt set {v.digest[:SHORT]})"
+        + (f", personas {v.personas.file} (persona set {v.personas.digest[:SHORT]})" if v.personas else "")
+        for v in m.variants
+    ]
     return lines
 
 
 def _md_table(table: Table) -> list[str]:
     header, rows = table
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-            *("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows)]
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows),
+    ]
 
 
 SECTIONS = (
     ("Variants", variant_table, ""),
-    ("Difference from the reference (first variant)", difference_table,
-     "Paired per case; 95% bootstrap interval (2,000 resamples). Hit@1: higher is better; log-loss and "
-     "MAE: lower is better. The sign test compares the cases only one of the two hit."),
-    ("Per role", role_table,
-     "Tokens and latency per role or node over all repeats; a debate role's preference is the product its "
-     "last turn names (\"no preference stated\" when none of its turns names one)."),
+    (
+        "Difference from the reference (first variant)",
+        difference_table,
+        "Paired per case; 95% bootstrap interval (2,000 resamples). Hit@1: higher is better; log-loss and "
+        "MAE: lower is better. The sign test compares the cases only one of the two hit.",
+    ),
+    (
+        "Per role",
+        role_table,
+        "Tokens and latency per role or node over all repeats; a debate role's preference is the product its "
+        'last turn names ("no preference stated" when none of its turns names one).',
+    ),
 )
 
 
@@ -140,8 +217,14 @@ def plot_svg(result: ExperimentResult) -> str:
     diffs = result.differences
     if diffs:
         y = list(range(len(diffs)))
-        right.errorbar([d.hit1 for d in diffs], y, fmt="o", color="#f58518", capsize=4,
-                       xerr=[[d.hit1 - d.hit1_low for d in diffs], [d.hit1_high - d.hit1 for d in diffs]])
+        right.errorbar(
+            [d.hit1 for d in diffs],
+            y,
+            fmt="o",
+            color="#f58518",
+            capsize=4,
+            xerr=[[d.hit1 - d.hit1_low for d in diffs], [d.hit1_high - d.hit1 for d in diffs]],
+        )
         right.set_yticks(y, [d.name for d in diffs])
         right.set_ylim(-0.8, len(diffs) - 0.2)
     right.axvline(0, color="grey", linewidth=1)
@@ -152,7 +235,7 @@ def plot_svg(result: ExperimentResult) -> str:
     fig.savefig(buffer, format="svg")
     plt.close(fig)
     svg = buffer.getvalue()
-    return svg[svg.index("<svg"):]  # drop the XML prolog: the SVG is inlined in the HTML page
+    return svg[svg.index("<svg") :]  # drop the XML prolog: the SVG is inlined in the HTML page
 
 
 def write_report(result: ExperimentResult, out: Path) -> list[Path]:

@@ -73,8 +73,11 @@ class VariantPredictor:
             total = sum(votes.values())
             probs = {c: votes.get(c, 0) / total for c in situation.candidate_ids}
         return Prediction(
-            case_id=situation.situation_id, product_id=decision.product_id, quantity=decision.quantity,
-            probs=probs, meta=meta,
+            case_id=situation.situation_id,
+            product_id=decision.product_id,
+            quantity=decision.quantity,
+            probs=probs,
+            meta=meta,
         )
 
 

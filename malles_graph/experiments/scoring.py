@@ -73,8 +73,9 @@ def _mean(values: Sequence[float]) -> float | None:
     return float(np.mean(values)) if len(values) else None
 
 
-def _row(variant: VariantRecord, cases: list[ChoiceCase], preds: list[Prediction],
-         repeats: Sequence[Sequence[Prediction]]) -> VariantRow:
+def _row(
+    variant: VariantRecord, cases: list[ChoiceCase], preds: list[Prediction], repeats: Sequence[Sequence[Prediction]]
+) -> VariantRow:
     name = variant.name
     overall = score(cases, preds, name).overall if cases else None
     metas = [p.meta or {} for p in preds]
@@ -85,10 +86,14 @@ def _row(variant: VariantRecord, cases: list[ChoiceCase], preds: list[Prediction
         runs = {f"repeat-{k}": [p for p in r if p.case_id in ids] for k, r in enumerate(full_repeats)}
         stab = stability(cases, runs).modal_share
     return VariantRow(
-        name=name, digest=variant.digest[:SHORT], n=len(cases),
+        name=name,
+        digest=variant.digest[:SHORT],
+        n=len(cases),
         persona_digest=variant.personas.digest[:SHORT] if variant.personas else "",
-        hit1=overall.hit1 if overall else None, hit3=overall.hit3 if overall else None,
-        logloss=overall.logloss if overall else None, mae=overall.mae if overall else None,
+        hit1=overall.hit1 if overall else None,
+        hit3=overall.hit3 if overall else None,
+        logloss=overall.logloss if overall else None,
+        mae=overall.mae if overall else None,
         failure_rate=_mean([float(p.product_id is None) for p in preds]),
         repair_rate=_mean([float(repaired(p)) for p in preds]),
         prompt_tokens=_mean([float(m.get("prompt_tokens") or 0) for m in metas]),
@@ -102,8 +107,9 @@ def _flip(value: float | None) -> float | None:
     return None if value is None else -value
 
 
-def _difference(cases: list[ChoiceCase], ref: list[Prediction], var: list[Prediction], name: str,
-                reference: str, seed: int) -> Difference:
+def _difference(
+    cases: list[ChoiceCase], ref: list[Prediction], var: list[Prediction], name: str, reference: str, seed: int
+) -> Difference:
     effect = paired_effect(cases, var, ref, name, seed=seed)  # hit@1 var - ref; log-loss and MAE ref - var
     ref_by, var_by = {p.case_id: p for p in ref}, {p.case_id: p for p in var}
     hits = [(case_scores(c, var_by[c.case_id])["hit1"], case_scores(c, ref_by[c.case_id])["hit1"]) for c in cases]
@@ -111,16 +117,27 @@ def _difference(cases: list[ChoiceCase], ref: list[Prediction], var: list[Predic
     losses = sum(1 for v, r in hits if r and not v)
     p = float(binomtest(wins, wins + losses, 0.5).pvalue) if wins + losses else 1.0
     return Difference(
-        name=name, reference=reference, n=effect.n,
-        hit1=effect.hit1, hit1_low=effect.hit1_low, hit1_high=effect.hit1_high,
-        logloss=_flip(effect.logloss), logloss_low=_flip(effect.logloss_high), logloss_high=_flip(effect.logloss_low),
-        mae=_flip(effect.mae), mae_low=_flip(effect.mae_high), mae_high=_flip(effect.mae_low),
-        wins=wins, losses=losses, sign_p=p,
+        name=name,
+        reference=reference,
+        n=effect.n,
+        hit1=effect.hit1,
+        hit1_low=effect.hit1_low,
+        hit1_high=effect.hit1_high,
+        logloss=_flip(effect.logloss),
+        logloss_low=_flip(effect.logloss_high),
+        logloss_high=_flip(effect.logloss_low),
+        mae=_flip(effect.mae),
+        mae_low=_flip(effect.mae_high),
+        mae_high=_flip(effect.mae_low),
+        wins=wins,
+        losses=losses,
+        sign_p=p,
     )
 
 
-def score_experiment(manifest: Manifest, cases: Sequence[ChoiceCase],
-                     predictions: dict[str, list[list[Prediction]]]) -> ExperimentResult:
+def score_experiment(
+    manifest: Manifest, cases: Sequence[ChoiceCase], predictions: dict[str, list[list[Prediction]]]
+) -> ExperimentResult:
     """Every figure of the report, from the manifest, its cases and the predictions on disk."""
     names = [v.name for v in manifest.variants]
     first = {name: {p.case_id: p for p in predictions[name][0]} for name in names}
@@ -137,8 +154,11 @@ def score_experiment(manifest: Manifest, cases: Sequence[ChoiceCase],
             var_preds = [first[name][c.case_id] for c in paired]
             diffs.append(_difference(paired, ref_preds, var_preds, name, ref, manifest.seed))
     return ExperimentResult(
-        manifest=manifest, n_cases=len(cases), n_paired=len(paired),
+        manifest=manifest,
+        n_cases=len(cases),
+        n_paired=len(paired),
         answered={name: sum(len(r) for r in predictions[name]) for name in names},
-        rows=rows, differences=diffs,
+        rows=rows,
+        differences=diffs,
         roles={name: role_insight(flatten(predictions[name])) for name in names},
     )

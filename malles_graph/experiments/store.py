@@ -66,10 +66,22 @@ class Manifest(BaseModel):
     variants: list[VariantRecord]
 
     @classmethod
-    def of(cls, cases_file: Path, cases: list[ChoiceCase], backend: str, sets: list[str], seed: int,
-           repeats: int, variants: list[Variant]) -> Manifest:
+    def of(
+        cls,
+        cases_file: Path,
+        cases: list[ChoiceCase],
+        backend: str,
+        sets: list[str],
+        seed: int,
+        repeats: int,
+        variants: list[Variant],
+    ) -> Manifest:
         return cls(
-            cases=str(cases_file), case_ids=[c.case_id for c in cases], backend=backend, sets=list(sets), seed=seed,
+            cases=str(cases_file),
+            case_ids=[c.case_id for c in cases],
+            backend=backend,
+            sets=list(sets),
+            seed=seed,
             repeats=repeats,
             variants=[VariantRecord.of(v) for v in variants],
         )
@@ -94,7 +106,9 @@ def open_experiment(out: Path, manifest: Manifest, resume: bool) -> None:
     path = out / MANIFEST
     if path.exists():
         if not resume:
-            raise ExperimentError(f"{out}: an experiment is already there; pass --resume to continue it or another --out")
+            raise ExperimentError(
+                f"{out}: an experiment is already there; pass --resume to continue it or another --out"
+            )
         old = read_manifest(out)
         mine, theirs = manifest.model_dump(), old.model_dump()
         for key in mine:
@@ -135,5 +149,7 @@ def load_cases(manifest: Manifest, cases_file: Path | None = None) -> list[Choic
     by_id = {c.case_id: c for c in read_cases(path)}
     missing = [cid for cid in manifest.case_ids if cid not in by_id]
     if missing:
-        raise ExperimentError(f"{path}: {len(missing)} case(s) of the experiment are not in this file, e.g. {missing[0]!r}")
+        raise ExperimentError(
+            f"{path}: {len(missing)} case(s) of the experiment are not in this file, e.g. {missing[0]!r}"
+        )
     return [by_id[cid] for cid in manifest.case_ids]

@@ -50,12 +50,19 @@ def test_one_changed_word_changes_the_recorded_hash_and_diff_shows_it(tmp_path: 
     for folder in (a, b):
         model = ScriptedChatModel(responder=decision_responder)
         client = build_client(BackendConfig(name="local", cache=False, max_concurrency=2), chat_model=model)
-        scenario = small(tmp_path / folder.name, prompts=str(folder), population={"n_customers": 50, "archetypes": 1},
-                         mean_field={"max_rounds": 1}, decision={"debate_rounds": 0})
+        scenario = small(
+            tmp_path / folder.name,
+            prompts=str(folder),
+            population={"n_customers": 50, "archetypes": 1},
+            mean_field={"max_rounds": 1},
+            decision={"debate_rounds": 0},
+        )
         summary = run_scenario(scenario, client=client)
         assert summary.status == "finished" and summary.decisions == 1
         decide_prompts = [str(m[0].content) for m in model.calls if "Decide for the" in str(m[0].content)]
-        assert decide_prompts and all(f"Decide for the {folder is b and NEW_WORD or WORD} " in p for p in decide_prompts)
+        assert decide_prompts and all(
+            f"Decide for the {folder is b and NEW_WORD or WORD} " in p for p in decide_prompts
+        )
         rows = load_decisions(make_engine(scenario.store.url), summary.run_id)
         digests = {json.loads(r.details_json)["prompt_set"] for r in rows}
         assert summary.prompt_set["digest"] in digests and len(digests) == 1  # run and decisions agree

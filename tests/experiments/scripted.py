@@ -31,14 +31,38 @@ def cases(n: int = 24, cheapest_share: float = 0.75) -> list[ChoiceCase]:
         day = dt.date(2001, 2, 1) + dt.timedelta(days=i % 27)
         cid = f"c{i}_{day:%Y%m%d}_100101"
         prices = {"A": 50.0, "B": 40.0, "C": 30.0}
-        candidates = [Product(product_id=f"p{i}{lab}", subclass="100101", price=p, regular_price=p, popularity=0.2,
-                              label=lab, median_quantity=1) for lab, p in prices.items()]
+        candidates = [
+            Product(
+                product_id=f"p{i}{lab}",
+                subclass="100101",
+                price=p,
+                regular_price=p,
+                popularity=0.2,
+                label=lab,
+                median_quantity=1,
+            )
+            for lab, p in prices.items()
+        ]
         truth = f"p{i}C" if i < round(cheapest_share * n) else f"p{i}A"
-        out.append(ChoiceCase(
-            case_id=cid, date=day, subclass="100101", candidates=candidates, truth_product_id=truth, truth_quantity=2,
-            customer=Customer(customer_id=f"c{i}", age_group="30-34", pin_code="115", n_baskets=6,
-                              mean_basket_value=400, mean_unit_price=50, mean_quantity=2),
-        ))
+        out.append(
+            ChoiceCase(
+                case_id=cid,
+                date=day,
+                subclass="100101",
+                candidates=candidates,
+                truth_product_id=truth,
+                truth_quantity=2,
+                customer=Customer(
+                    customer_id=f"c{i}",
+                    age_group="30-34",
+                    pin_code="115",
+                    n_baskets=6,
+                    mean_basket_value=400,
+                    mean_unit_price=50,
+                    mean_quantity=2,
+                ),
+            )
+        )
     return out
 
 
@@ -52,8 +76,12 @@ def prompt_folder(path: Path, word: str | None = None) -> Path:
     shutil.copytree(prompts_dir(), path)
     if word:
         decide = path / "decide.txt"
-        decide.write_text(decide.read_text(encoding="utf-8").replace(
-            DECIDE_MARK, f"Be {word}: prefer the cheapest product. {DECIDE_MARK}"), encoding="utf-8")
+        decide.write_text(
+            decide.read_text(encoding="utf-8").replace(
+                DECIDE_MARK, f"Be {word}: prefer the cheapest product. {DECIDE_MARK}"
+            ),
+            encoding="utf-8",
+        )
     return path
 
 

@@ -21,8 +21,16 @@ from tests.experiments.scripted import WORD, prompt_folder, scripted_client, wri
 SETS = ["decision.debate_rounds=1", "decision.hidden_factors=false"]
 
 
-def run(tmp: Path, folders: list[Path], n: int = 24, samples: int = 1, resume: bool = False,
-        stop_after: int | None = None, out: Path | None = None, parallel: int = 1) -> tuple[ExperimentResult, Path, int]:
+def run(
+    tmp: Path,
+    folders: list[Path],
+    n: int = 24,
+    samples: int = 1,
+    resume: bool = False,
+    stop_after: int | None = None,
+    out: Path | None = None,
+    parallel: int = 1,
+) -> tuple[ExperimentResult, Path, int]:
     cases_file = tmp / "cases.jsonl"
     if not cases_file.exists():
         write_cases(cases_file, n)
@@ -36,8 +44,16 @@ def run(tmp: Path, folders: list[Path], n: int = 24, samples: int = 1, resume: b
     def stop() -> bool:
         return stop_after is not None and answered[0] >= stop_after
 
-    run_experiment(out, manifest, cases, variants, decide, should_stop=stop, parallel=parallel,
-                   on_answer=lambda *_: answered.__setitem__(0, answered[0] + 1))
+    run_experiment(
+        out,
+        manifest,
+        cases,
+        variants,
+        decide,
+        should_stop=stop,
+        parallel=parallel,
+        on_answer=lambda *_: answered.__setitem__(0, answered[0] + 1),
+    )
     return score_experiment(manifest, cases, load_predictions(out, manifest, cases)), out, answered[0]
 
 
@@ -165,7 +181,9 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
     )
     done = subprocess.run(
         [sys.executable, "-c", code, "experiment", str(ref), str(ref), "--cases", str(cases_file)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 2
     assert done.stderr.strip().startswith("error: two variants named 'ref'")

@@ -64,8 +64,10 @@ def test_identical_persona_files_show_no_difference(tmp_path: Path) -> None:
 def test_a_prompt_folder_with_a_persona_file_and_the_decision_records_both(tmp_path: Path) -> None:
     folder, personas = prompt_folder(tmp_path / "mine"), persona_file(tmp_path / "p.yaml", WORD)
     assert split_spec(f"{folder}:{personas}") == (folder, personas)
-    assert split_spec(folder) == (folder, None) and split_spec("retail_households.yaml") == (None, Path(
-        "retail_households.yaml"))
+    assert split_spec(folder) == (folder, None) and split_spec("retail_households.yaml") == (
+        None,
+        Path("retail_households.yaml"),
+    )
     cases_file = write_cases(tmp_path / "cases.jsonl", 2)
     _, _, variants = _prepare([folder, f"{folder}:{personas}"], cases_file, 2, 0, 1, "local", SETS, None)
     assert [v.name for v in variants] == ["mine", "mine+p"]
@@ -85,8 +87,12 @@ def test_the_persona_matching_the_customer_stands_in_for_them() -> None:
     def persona(name: str, age: str, pin: str) -> Persona:
         return Persona(name=name, age_group=age, pin_code=pin)
 
-    personas = (persona("first", "<25", "221"), persona("area", "30-34", "999"), persona("age", "30-34", "115"),
-                persona("age-again", "30-34", "115"))
+    personas = (
+        persona("first", "<25", "221"),
+        persona("area", "30-34", "999"),
+        persona("age", "30-34", "115"),
+        persona("age-again", "30-34", "115"),
+    )
     assert persona_for(Customer(customer_id="c", age_group="30-34", pin_code="115"), personas).name == "age"
     assert persona_for(Customer(customer_id="c", age_group="30-34", pin_code="106"), personas).name == "area"
     assert persona_for(Customer(customer_id="c", age_group=">64", pin_code="221"), personas).name == "first"
@@ -108,8 +114,19 @@ def test_bad_persona_files_are_refused_naming_file_and_field(tmp_path: Path, cap
     two_errors = tmp_path / "two.yaml"
     two_errors.write_text("personas:\n  - {name: x, style: {loss_aversion: 9, brand_loyalty: 3}}\n")
     with pytest.raises(SystemExit) as info:
-        run_app(app, ["prompts", "experiment", str(good), str(two_errors), "--cases", str(cases_file),
-                      "-o", str(tmp_path / "exp")])
+        run_app(
+            app,
+            [
+                "prompts",
+                "experiment",
+                str(good),
+                str(two_errors),
+                "--cases",
+                str(cases_file),
+                "-o",
+                str(tmp_path / "exp"),
+            ],
+        )
     captured = capsys.readouterr()
     lines = [line for line in (captured.out + captured.err).splitlines() if line.strip()]
     assert info.value.code == 2 and len(lines) == 1, lines
