@@ -57,7 +57,7 @@ def experiment(
             help="variants, the first is the reference (not needed with --rescore): a prompt FOLDER, a "
             "persona FILE.yaml (with the default prompts) or FOLDER:FILE.yaml",
             show_default=False,
-            metavar="VARIANT...",
+            metavar="VARIANT",
         ),
     ] = None,
     cases: Annotated[Path | None, typer.Option("--cases", help="case file (JSON lines, `malles eval build`)")] = None,
@@ -105,18 +105,22 @@ def experiment(
 ) -> None:
     """Run prompt sets or persona files on the same cases, paired, and report which decides more like the real customers.
 
-    Every variant answers every case with the same backend and seed. A variant with a persona
-    file answers each case as the file's persona closest to the real customer (same age group
-    first, then same area; else the file's first persona): its description goes to the persona
-    prompt and its style to the decision, and the persona set's digest is recorded with the
-    prompt set's. Every folder and persona file is checked before any LLM call. The report
-    (report.md, report.html with a plot, result.json in --out) gives per variant
-    hit@1, hit@3, log-loss (when the graph multi-samples), quantity MAE, failure
-    and repair rates, tokens and latency; each variant's paired difference from
-    the first with a bootstrap 95% interval and a sign test; and per role the
-    tokens, latency and stated-preference agreement. Predictions stay in --out:
-    --resume continues a stopped run, --rescore rewrites the report without LLM
-    calls.
+    Every variant answers every case with the same backend and seed. A
+    variant is a prompt FOLDER, a persona FILE.yaml (with the default
+    prompts) or FOLDER:FILE.yaml. With a persona file each case is answered
+    as the file's persona closest to the real customer (same age group
+    first, then same area; else the earlier persona): its text goes to the
+    persona prompts, its style to the decision, and the persona set's digest
+    is recorded next to the prompt set's. Every folder and persona file is
+    checked before any LLM call.
+
+    The report (report.md, report.html with a plot, result.json in --out)
+    gives per variant hit@1, hit@3, log-loss (when the graph multi-samples),
+    quantity MAE, failure and repair rates, tokens and latency; each
+    variant's paired difference from the first with a bootstrap 95% interval
+    and a sign test; and per role the tokens, latency and stated-preference
+    agreement. Predictions stay in --out: --resume continues a stopped run,
+    --rescore rewrites the report without LLM calls.
 
     Examples:
       malles prompts experiment prompts/ mine/ --cases test.jsonl --limit 20
@@ -124,8 +128,9 @@ def experiment(
           --set decision.debate_rounds=1
       malles prompts experiment prompts/ terse/ --cases t.jsonl -o exp1 --resume
       malles prompts experiment --rescore -o exp1
-      malles prompts experiment retail_households.yaml mine.yaml --cases t.jsonl --limit 20
-      malles prompts experiment prompts/ terse/:retail_households.yaml --cases t.jsonl
+      malles prompts experiment retail_households.yaml mine.yaml \\
+          --cases t.jsonl --limit 20
+      malles prompts experiment prompts/ prompts/:mine.yaml --cases t.jsonl
     """
     from malles_graph.experiments.report import difference_table, role_table, variant_table, write_report
     from malles_graph.experiments.scoring import score_experiment

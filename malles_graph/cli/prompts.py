@@ -67,15 +67,15 @@ def hash_(
         typer.Argument(
             help="prompt folder (default: $MALLES_PROMPTS, else the bundled prompts), or a persona "
             "file (.yaml; a bare name is looked up under personas/)",
-            metavar="[SET]",
+            metavar="SET",
         ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Print a prompt or persona set's digest (what runs, decisions and evaluations record) and each file's digest.
 
-    A persona set is a persona file plus personas/styles.yaml when one of its personas names a
-    preset the file does not define.
+    A persona set is a persona file plus personas/styles.yaml when one of
+    its personas names a preset the file does not define.
 
     Examples:
       malles prompts hash
@@ -108,9 +108,10 @@ def diff(
 ) -> None:
     """Compare two prompt sets, or two persona files: their digests and a unified diff of the files that differ.
 
-    Two persona files are compared with each other whatever their names, and the style presets
-    they read (personas/styles.yaml) with each other. Exit code 0 when the sets are identical, 1
-    when they differ (like diff(1)), 2 on bad input (a missing folder or file, a folder with no
+    Two persona files are compared with each other whatever their names,
+    and the style presets they read (personas/styles.yaml) with each other.
+    Exit code 0 when the sets are identical, 1 when they differ (like
+    diff(1)), 2 on bad input (a missing folder or file, a folder with no
     prompt files, an invalid persona, a folder compared with a persona file).
 
     Examples:
