@@ -53,15 +53,20 @@ def screen_class(mode: str) -> type[Screen]:
     return getattr(importlib.import_module(module), name)
 
 
-def _new_screen(mode: str) -> Screen:
-    screen = screen_class(mode)()
-    # A new screen is styled from the app's current stylesheet when it mounts, so it is not behind any CSS
-    # change. Textual 8.2 starts every screen at CSS update count -1, and a mode's first screen then makes the
-    # app re-parse all its CSS from scratch twice (in _init_mode and in switch_mode): about half the CPU of a
-    # screen's first visit, and of the first screen at start-up.
-    screen._css_update_count = screen.app._css_update_count
-    return screen
+def new_screen(mode: str) -> Screen:
+    return screen_class(mode)()
 
+
+# Imported in the background once the first screen shows, after the screens: the help screen, the decision
+# graph's views (the editor's sample customer) and the run store (History's list). A first visit then only
+# composes its screen and reads its data; a screen visited before the preload ends waits for the import in
+# its own worker, showing what it has meanwhile.
+PRELOAD_MODULES = (
+    "malles_graph.tui.screens.help",
+    "malles_graph.tui.history_data",
+    "malles_graph.store.repository",
+    "malles_graph.graphs.decision",
+)
 
 SCREEN_TITLES = {
     "run": "Run",
@@ -77,40 +82,75 @@ class MallesApp(App[None]):
 
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute, so subclasses defined elsewhere find it
     TITLE = "malles-graph"
-    MODES = {mode: partial(_new_screen, mode) for mode in SCREEN_CLASSES}
+    MODES = {mode: partial(new_screen, mode) for mode in SCREEN_CLASSES}
     COMMANDS = App.COMMANDS | {MallesCommands}
     # Screens get the class -narrow below 110 columns (app.tcss stacks or narrows the side panels there).
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_BELOW, "-wide")]
     BINDINGS = [
         Binding("f1", "help", "Help", id="app.help", tooltip="Keys and screens", priority=True),
         Binding(
-            "f2", "goto('run')", "Run", id="app.goto.run", tooltip="Pick a scenario and start it", priority=True,
+            "f2",
+            "goto('run')",
+            "Run",
+            id="app.goto.run",
+            tooltip="Pick a scenario and start it",
+            priority=True,
             group=SCREEN_KEYS,
         ),
         Binding(
-            "f3", "goto('debate')", "Debate", id="app.goto.debate", tooltip="Live transcript", priority=True,
+            "f3",
+            "goto('debate')",
+            "Debate",
+            id="app.goto.debate",
+            tooltip="Live transcript",
+            priority=True,
             group=SCREEN_KEYS,
         ),
         Binding(
-            "f4", "goto('population')", "Population", id="app.goto.population", tooltip="Rounds", priority=True,
+            "f4",
+            "goto('population')",
+            "Population",
+            id="app.goto.population",
+            tooltip="Rounds",
+            priority=True,
             group=SCREEN_KEYS,
         ),
         Binding(
-            "f5", "goto('history')", "History", id="app.goto.history", tooltip="Past runs", priority=True,
+            "f5",
+            "goto('history')",
+            "History",
+            id="app.goto.history",
+            tooltip="Past runs",
+            priority=True,
             group=SCREEN_KEYS,
         ),
         Binding(
-            "f6", "goto('editor')", "Prompts", id="app.goto.editor", tooltip="Prompts & personas", priority=True,
+            "f6",
+            "goto('editor')",
+            "Prompts",
+            id="app.goto.editor",
+            tooltip="Prompts & personas",
+            priority=True,
             group=SCREEN_KEYS,
         ),
         # Work from every screen; not in the footer (the Run screen's buttons name them) so 80 columns suffice.
         Binding(
-            "ctrl+r", "start_run", "Start", id="app.run.start", tooltip="Start the chosen scenario", priority=True,
+            "ctrl+r",
+            "start_run",
+            "Start",
+            id="app.run.start",
+            tooltip="Start the chosen scenario",
+            priority=True,
             show=False,
         ),
         Binding(
-            "ctrl+g", "cancel_run", "Cancel", id="app.run.cancel", tooltip="Stop the run (keeps what is recorded)",
-            priority=True, show=False,
+            "ctrl+g",
+            "cancel_run",
+            "Cancel",
+            id="app.run.cancel",
+            tooltip="Stop the run (keeps what is recorded)",
+            priority=True,
+            show=False,
         ),
     ]
 
@@ -142,10 +182,11 @@ class MallesApp(App[None]):
 
     @work(thread=True, exit_on_error=False, group="preload", description="import the other screens")
     def preload_screens(self) -> None:
-        """Import the other screens' modules while the operator reads the first one, so switching is quick."""
+        """Import what the other screens need while the operator reads the first one, so first visits are quick."""
         for mode in SCREEN_CLASSES:
             screen_class(mode)
-        importlib.import_module("malles_graph.tui.screens.help")
+        for module in PRELOAD_MODULES:
+            importlib.import_module(module)
 
     def exit(self, *args: Any, **kwargs: Any) -> None:
         # A run thread cannot be killed: mark the run interrupted and leave it; its calls in flight end alone.
@@ -268,9 +309,7 @@ class MallesApp(App[None]):
 
     @on(msg.DecisionFinished)
     def _decision_finished(self, message: msg.DecisionFinished) -> None:
-        self.session.finish_decision(
-            message.round_index, message.done, message.total, message.outcome, message.mass
-        )
+        self.session.finish_decision(message.round_index, message.done, message.total, message.outcome, message.mass)
         self.run_events.publish(message)
 
     @on(msg.RoundFinished)
@@ -299,6 +338,8 @@ class MallesApp(App[None]):
         # Posted by the worker once it has really stopped (the action only publishes "cancelling").
         self.session.status = "cancelled"
         self.session.run_id = message.run_id or self.session.run_id
-        self.notify(f"Run cancelled; what was recorded is kept. Resume it with run id {self.session.run_id}.",
-                    severity="warning")
+        self.notify(
+            f"Run cancelled; what was recorded is kept. Resume it with run id {self.session.run_id}.",
+            severity="warning",
+        )
         self.run_events.publish(message)

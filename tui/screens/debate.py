@@ -10,6 +10,7 @@ transcript; the structured decision shows below it when it lands.
 from __future__ import annotations
 
 from malles_graph.tui import messages as msg
+from malles_graph.tui.screens.base import ModeScreen
 from malles_graph.tui.session import RoundState, RunSession
 from malles_graph.tui.widgets.footer import KeyFooter
 from malles_graph.tui.widgets.transcript import TranscriptView
@@ -19,7 +20,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Header, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
@@ -60,7 +60,7 @@ def agent_label(agent_id: str, state: RoundState) -> Text:
     return label
 
 
-class DebateScreen(Screen[None]):
+class DebateScreen(ModeScreen):
     """Watch the debate of the current round, one archetype at a time."""
 
     TITLE = "Live debate"

@@ -13,6 +13,7 @@ from __future__ import annotations
 from malles_graph.tui import editing, samples
 from malles_graph.tui import messages as msg
 from malles_graph.tui.editing import EditableFile, Validation, folding
+from malles_graph.tui.screens.base import ModeScreen
 from malles_graph.tui.widgets.experiment import ExperimentPanel
 from malles_graph.tui.widgets.footer import KeyFooter
 from malles_graph.tui.widgets.transcript import TranscriptView
@@ -23,7 +24,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import (
     Button,
@@ -45,7 +45,7 @@ VALIDATE_DELAY_S = 0.25
 TRY_HINT = "Press ctrl+t to run one decision with the unsaved prompt."
 
 
-class EditorScreen(Screen[None]):
+class EditorScreen(ModeScreen):
     """Edit role prompts and persona/style files; invalid content is never saved."""
 
     TITLE = "Prompts & personas"

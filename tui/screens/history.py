@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from malles_graph.tui import messages as msg
+from malles_graph.tui.screens.base import ModeScreen
 from malles_graph.tui.screens.export import ExportRequest, ExportScreen
 from malles_graph.tui.widgets.footer import KeyFooter
 from malles_graph.tui.widgets.transcript import TranscriptView
@@ -20,7 +21,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Label, Static, TabbedContent, TabPane
 
 from malles_graph.errors import MallesError
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 # screen shows at once and the import never blocks the UI.
 
 
-class HistoryScreen(Screen[None]):
+class HistoryScreen(ModeScreen):
     """Past runs: pick one (enter) to see its rounds, decisions and transcripts."""
 
     TITLE = "History"
@@ -97,7 +97,9 @@ class HistoryScreen(Screen[None]):
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.query_one("#runs-table", DataTable).add_columns("run id", "scenario", "status", "rounds", "backend", "created")
+        self.query_one("#runs-table", DataTable).add_columns(
+            "run id", "scenario", "status", "rounds", "backend", "created"
+        )
         self.query_one("#rounds-table", DataTable).add_columns(
             "round", "decisions", "failed", "distance", "converged", "top demand"
         )
@@ -169,10 +171,17 @@ class HistoryScreen(Screen[None]):
         table = self.query_one("#runs-table", DataTable)
         table.clear()
         for run in message.runs:
-            status = Text(run.status, style={"finished": "green", "failed": "red", "running": "yellow"}.get(run.status, ""))
+            status = Text(
+                run.status, style={"finished": "green", "failed": "red", "running": "yellow"}.get(run.status, "")
+            )
             table.add_row(
-                run.id, run.name, status, f"{run.rounds_done}/{run.max_rounds}", run.backend,
-                f"{run.created_at:%Y-%m-%d %H:%M}", key=run.id,
+                run.id,
+                run.name,
+                status,
+                f"{run.rounds_done}/{run.max_rounds}",
+                run.backend,
+                f"{run.created_at:%Y-%m-%d %H:%M}",
+                key=run.id,
             )
         if not message.runs:
             self.notify("The run store holds no runs yet.", severity="information")
@@ -237,16 +246,27 @@ class HistoryScreen(Screen[None]):
         for r in detail.rounds:
             top = sorted((r.summary.get("demand") or {}).items(), key=lambda kv: -kv[1])[:3]
             rounds.add_row(
-                str(r.round), str(r.n_decisions), str(r.n_failed), f"{r.distance:.4f}", "yes" if r.converged else "",
+                str(r.round),
+                str(r.n_decisions),
+                str(r.n_failed),
+                f"{r.distance:.4f}",
+                "yes" if r.converged else "",
                 ", ".join(f"{k}: {v:g}" for k, v in top),
             )
         decisions = self.query_one("#decisions-table", DataTable)
         decisions.clear()
         for d in detail.decisions:
             decisions.add_row(
-                str(d.round), d.agent_id, Text("ok", "green") if d.ok else Text("failed", "red"), d.choice or "-",
-                f"{d.quantity:g}", f"{d.agreement:.0%}" if d.agreement is not None else "-", str(d.llm_calls),
-                str(d.prompt_tokens + d.completion_tokens), (d.error or "")[:60], key=f"{d.round}|{d.agent_id}",
+                str(d.round),
+                d.agent_id,
+                Text("ok", "green") if d.ok else Text("failed", "red"),
+                d.choice or "-",
+                f"{d.quantity:g}",
+                f"{d.agreement:.0%}" if d.agreement is not None else "-",
+                str(d.llm_calls),
+                str(d.prompt_tokens + d.completion_tokens),
+                (d.error or "")[:60],
+                key=f"{d.round}|{d.agent_id}",
             )
         self.query_one("#history-transcript", TranscriptView).show([], "Pick a decision to read its transcript.")
 

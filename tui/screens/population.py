@@ -10,13 +10,13 @@ from __future__ import annotations
 import math
 
 from malles_graph.tui import messages as msg
+from malles_graph.tui.screens.base import ModeScreen
 from malles_graph.tui.session import RoundState, RunSession
 from malles_graph.tui.widgets.footer import KeyFooter
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Header, Label, ProgressBar, Static
 from textual_plotext import PlotextPlot
 
@@ -31,7 +31,7 @@ def option_series(rounds: list[RoundState], key: str = "demand") -> dict[str, li
     """Option -> value per finished round of a per-option figure (demand per product, tax rate per bracket)."""
     options: list[str] = []
     for state in rounds:
-        for option in (state.figures.get(key) or {}):
+        for option in state.figures.get(key) or {}:
             if option not in options:
                 options.append(option)
     totals = {o: sum(abs((r.figures.get(key) or {}).get(o, 0.0)) for r in rounds) for o in options}
@@ -65,7 +65,7 @@ CHARTS = {
 }
 
 
-class PopulationScreen(Screen[None]):
+class PopulationScreen(ModeScreen):
     """How the population moves from round to round."""
 
     TITLE = "Population"

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from malles_graph.tui import messages as msg
+from malles_graph.tui.screens.base import ModeScreen
 from malles_graph.tui.screens.open_file import OpenFileScreen
 from malles_graph.tui.widgets.footer import KeyFooter
 from rich.text import Text
@@ -20,7 +21,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Button, Header, Input, Label, OptionList, ProgressBar, RichLog, Select, Static
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
@@ -94,7 +94,7 @@ def usage_line(usage: UsageReport) -> str:
     )
 
 
-class RunScreen(Screen[None]):
+class RunScreen(ModeScreen):
     """Choose what to run and watch its progress; the transcript is on Live debate (F3)."""
 
     TITLE = "Run"
@@ -139,14 +139,20 @@ class RunScreen(Screen[None]):
                     yield Input(placeholder="as in the scenario", id="model", compact=True)
                     # An empty box means "as in the scenario": only typed text is validated.
                     yield Label("Seed")
-                    yield Input(placeholder="as in the scenario", type="integer", id="seed", compact=True, valid_empty=True)
+                    yield Input(
+                        placeholder="as in the scenario", type="integer", id="seed", compact=True, valid_empty=True
+                    )
                     yield Label("Rounds", id="rounds-label")
                     yield Input(
                         placeholder="as in the scenario", type="integer", id="rounds", compact=True, valid_empty=True
                     )
                     yield Label("Archetypes")
                     yield Input(
-                        placeholder="as in the scenario", type="integer", id="archetypes", compact=True, valid_empty=True
+                        placeholder="as in the scenario",
+                        type="integer",
+                        id="archetypes",
+                        compact=True,
+                        valid_empty=True,
                     )
                     yield Label("Resume run id")
                     yield Input(placeholder="start a new run", id="resume", compact=True)
@@ -267,7 +273,11 @@ class RunScreen(Screen[None]):
         model = self.query_one("#model", Input).value.strip()
         if model:
             values["backend.model"] = model
-        for box, field in (("seed", "seed"), ("rounds", ROUND_FIELDS[kind]), ("archetypes", ARCHETYPE_FIELDS.get(kind))):
+        for box, field in (
+            ("seed", "seed"),
+            ("rounds", ROUND_FIELDS[kind]),
+            ("archetypes", ARCHETYPE_FIELDS.get(kind)),
+        ):
             raw = self.query_one(f"#{box}", Input).value.strip()
             if raw and field:
                 try:
