@@ -8,10 +8,13 @@
   (``PYTHONPYCACHEPREFIX`` pointing at a fresh folder, so every module is compiled again, as on the first
   launch after an install), *warm* with the normal cache. Each run reports wall time and the child's CPU
   time, and how much of each went to imports (until the app class is imported).
-* screen switch: F2..F6 pressed in a running app (Pilot) once the background preload of the screens has
-  finished; time until the app is idle again. The first visit of a screen composes it, later visits only
-  show it. CPU is the event loop thread's CPU time (what the switch costs the UI; worker threads that a
-  screen starts are not counted) and, in brackets, the whole process's.
+* screen switch: F3, F4, F5, F6, F2 pressed in a running app (Pilot) once the background preload has
+  finished (the operator reads the first screen meanwhile), each screen visited ``--rounds`` times. Per
+  visit: *shown*, wall time from the key to the compositor's first frame of the new screen (what the
+  operator waits for); *loaded*, until the screen's own workers are done (runs listed, sample customer
+  built) and the app is idle; the event-loop thread's CPU until loaded (what the switch costs the UI) and
+  the whole process's. The first visit composes the screen and loads its data; later ones only show it.
+  Then one more round of first visits in a new app straight after start-up, while the preload still runs.
 
 On a shared machine the wall time is mostly waiting for a core: the load average is printed before and
 after each part, and CPU time is the fair proxy for "when idle". Targets (issue 17): start-up 2 s warm,
@@ -28,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any, NamedTuple
 
 CHILD = """
 import time
@@ -92,26 +96,90 @@ def startup(warm_runs: int) -> None:
     print(load())
 
 
-async def switches(size: tuple[int, int], rounds: int) -> dict[str, list[tuple[float, float, float]]]:
+KEYS = {"f3": "debate", "f4": "population", "f5": "history", "f6": "editor", "f2": "run"}
+BACKGROUND = ("preload", "run")  # app-level workers; every other worker belongs to the screen shown
+
+
+class Visit(NamedTuple):
+    """One screen switch: wall ms until the new screen's first frame and until it has loaded, and CPU ms."""
+
+    shown: float  # key press -> the compositor's first frame of the new screen
+    loaded: float  # key press -> the screen's own workers done (data read, sample built) and the app idle
+    ui_cpu_shown: float  # event-loop thread CPU until the first frame
+    ui_cpu: float  # event-loop thread CPU until loaded: what the switch costs the UI
+    cpu: float  # whole process CPU until loaded (worker threads included)
+
+
+async def visit(app: Any, pilot: Any, key: str, mode: str) -> Visit:
+    frames: list[tuple[float, float]] = []
+    display = app._display
+
+    def timed_display(screen: Any, renderable: Any) -> None:
+        if renderable is not None and screen is app.screen and app.current_mode == mode and not frames:
+            frames.append((time.perf_counter(), time.thread_time()))
+        display(screen, renderable)
+
+    app._display = timed_display
+    start, cpu, thread = time.perf_counter(), time.process_time(), time.thread_time()
+    await pilot.press(key)
+    await pilot.pause()
+    while any(w.group not in BACKGROUND and not w.is_finished for w in app.workers):
+        await pilot.pause(0.01)
+    await pilot.pause()
+    loaded = time.perf_counter()
+    ui_cpu, all_cpu = time.thread_time() - thread, time.process_time() - cpu
+    app._display = display
+    assert app.current_mode == mode and frames, f"{mode} was not shown"
+    shown, shown_cpu = frames[0]
+    ms = [(shown - start), (loaded - start), (shown_cpu - thread), ui_cpu, all_cpu]
+    return Visit(*(v * 1000 for v in ms))
+
+
+async def switches(size: tuple[int, int], rounds: int, wait_preload: bool) -> dict[str, list[Visit]]:
+    """Visit every screen ``rounds`` times; the first visit composes it. With ``wait_preload`` the visits
+    start once the background preload is done (a user reading the first screen), else straight away."""
     from malles_graph.tui.app import MallesApp
 
-    keys = {"f3": "debate", "f4": "population", "f5": "history", "f6": "editor", "f2": "run"}
-    times: dict[str, list[tuple[float, float, float]]] = {mode: [] for mode in keys.values()}
+    times: dict[str, list[Visit]] = {mode: [] for mode in KEYS.values()}
     app = MallesApp(real_sample=False)
     async with app.run_test(size=size) as pilot:
-        while any(w.group == "preload" and not w.is_finished for w in app.workers):
-            await pilot.pause(0.1)  # the screens' modules are imported in the background first
-        await pilot.pause(0.5)
+        if wait_preload:
+            while any(w.group == "preload" and not w.is_finished for w in app.workers):
+                await pilot.pause(0.1)  # the screens' modules are imported in the background first
+            await pilot.pause(0.5)
         for _ in range(rounds):
-            for key, mode in keys.items():
-                start, cpu, thread = time.perf_counter(), time.process_time(), time.thread_time()
-                await pilot.press(key)
-                await pilot.pause()
-                thread = time.thread_time() - thread
-                times[mode].append((time.perf_counter() - start, thread, time.process_time() - cpu))
-                assert app.current_mode == mode
+            for key, mode in KEYS.items():
+                times[mode].append(await visit(app, pilot, key, mode))
                 await pilot.pause(0.3)  # idle between switches, as a user is
     return times
+
+
+def report_switches(times: dict[str, list[Visit]]) -> None:
+    for mode, values in times.items():
+        first, later = values[0], values[1:]
+        line = (
+            f"  {mode:<11} first: shown {first.shown:5.0f} ms, loaded {first.loaded:5.0f} ms, "
+            f"UI CPU {first.ui_cpu_shown:3.0f}/{first.ui_cpu:3.0f} ms (all {first.cpu:4.0f})"
+        )
+        if later:
+            line += (
+                f"   later median: shown {statistics.median(v.shown for v in later):4.0f} ms, "
+                f"UI CPU {statistics.median(v.ui_cpu for v in later):4.0f} ms, "
+                f"max shown {max(v.shown for v in later):4.0f} ms"
+            )
+        print(line)
+
+
+def visits(variant: str, size: tuple[int, int], rounds: int) -> None:
+    """One variant of the switch timings; run in its own process, so no module is imported before the app."""
+    print(load())
+    if variant == "idle":
+        print(f"screen switches at {size[0]}x{size[1]}, idle (after the background preload); target 200 ms")
+        report_switches(asyncio.run(switches(size, rounds, wait_preload=True)))
+    else:
+        print(f"first visits at {size[0]}x{size[1]} straight after start-up (background preload still running)")
+        report_switches(asyncio.run(switches(size, 1, wait_preload=False)))
+    print(load())
 
 
 def main() -> None:
@@ -120,26 +188,18 @@ def main() -> None:
     parser.add_argument("--size", default="160x45", help="terminal size for the switch timings, e.g. 80x24")
     parser.add_argument("--rounds", type=int, default=4, help="visits of each screen")
     parser.add_argument("--switches-only", action="store_true", help="skip the start-up runs")
+    parser.add_argument("--visits", choices=("idle", "early"), help=argparse.SUPPRESS)  # one child process
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
+    if args.visits:
+        visits(args.visits, (width, height), args.rounds)
+        return
 
     if not args.switches_only:
         startup(args.warm)
-    print(load())
-    times = asyncio.run(switches((width, height), args.rounds))
-    print(f"screen switches at {width}x{height}: wall, event-loop CPU (process CPU); target 200 ms when idle")
-    for mode, values in times.items():
-        first, later = values[0], values[1:]
-
-        def med(i: int, rows: list[tuple[float, float, float]] = later) -> float:
-            return statistics.median(v[i] for v in rows) * 1000
-
-        print(
-            f"  {mode:<11} first {first[0] * 1000:5.0f} ms, {first[1] * 1000:4.0f} ms CPU ({first[2] * 1000:4.0f})   "
-            f"later median {med(0):5.0f} ms, {med(1):4.0f} ms CPU ({med(2):4.0f}), "
-            f"max {max(v[1] for v in later) * 1000:4.0f} ms CPU"
-        )
-    print(load())
+    for variant in ("idle", "early"):
+        child = [sys.executable, __file__, "--visits", variant, "--size", args.size, "--rounds", str(args.rounds)]
+        subprocess.run(child, check=True)
 
 
 if __name__ == "__main__":
