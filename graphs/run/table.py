@@ -34,7 +34,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from malles_graph.backends import LLMClient
 from malles_graph.errors import MallesError, ScenarioError
-from malles_graph.prompt_sets import PromptSet, checked_prompt_set
+from malles_graph.prompt_sets import PromptSet, checked_prompt_set, scenario_personas
 from malles_graph.scenario import Scenario
 
 
@@ -75,8 +75,9 @@ class KindRunner:
         return list(check(scenario)) if check else []
 
     def prompt_set(self, scenario: Scenario) -> PromptSet:
-        """The run's prompt set, every prompt checked (PromptError naming the folder and file otherwise)."""
-        return checked_prompt_set(self.prompts(scenario))
+        """The run's prompt set (with its persona set when the population comes from a persona file), every prompt
+        checked (PromptError naming the folder and file otherwise)."""
+        return checked_prompt_set(self.prompts(scenario), scenario_personas(scenario))
 
     def summary(self, values: dict[str, Any], context: Any) -> dict[str, Any]:
         summarise = getattr(self.module(), "run_summary", None)

@@ -104,6 +104,7 @@ def decide(
     """
     from malles_graph.errors import MallesError
     from malles_graph.graphs.decision import DecisionResult, context_for_scenario, stream_decision
+    from malles_graph.prompt_sets import persona_file
     from malles_graph.retail.personas import load_personas, load_styles, persona_text
     from malles_graph.retail.situations import SituationBuilder, SituationOptions
     from malles_graph.scenario import BACKEND_NAMES, BackendConfig, DecisionOptions, MemoryConfig, Scenario
@@ -144,6 +145,8 @@ def decide(
     ctx.turn_max_tokens = ctx.decide_max_tokens = max_tokens
     ctx.temperature = temperature
     ctx.choice_model_path = choice_model
+    if persona:
+        ctx.personas_file = str(persona_file(personas_file))  # the decision records the persona set it read
     if not as_json:
         print_table(console, _situation_table(situation))
     start = time.perf_counter()

@@ -9,6 +9,7 @@ from malles_graph.graphs.run import preflight, resume_run, run_scenario, run_see
 
 from malles_graph.errors import MallesError, ScenarioError
 from malles_graph.paths import scenarios_dir
+from malles_graph.prompt_sets import load_persona_set
 from malles_graph.scenario import Scenario, load_scenario
 from malles_graph.store import StoreError, make_engine
 from malles_graph.store.repository import load_archetypes, load_decisions
@@ -156,6 +157,8 @@ def test_persona_population(tmp_path: Path) -> None:
                                            "n_customers": None, "archetypes": 3})
     summary = run_scenario(scenario, client=scripted_decision_client())
     assert summary.status == "finished" and summary.n_customers == 5 and summary.decisions == 6
+    personas = (summary.prompt_set or {}).get("personas") or {}
+    assert personas.get("digest") == load_persona_set("retail_households.yaml").digest  # the run records its personas
     rows = load_decisions(make_engine(f"sqlite:///{tmp_path / 'malles.sqlite'}"), summary.run_id)
     assert all(r.ok for r in rows)
 
