@@ -149,3 +149,29 @@ def test_malles_tui_imports_only_what_the_first_screen_needs():
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def test_a_first_visit_styles_each_widget_about_once():
+    """Textual restyled a mode's new screen four times over (two resumes, the breakpoint class, the footer
+    keys' compact class); ModeScreen and KeyFooter avoid that. Counted, not timed: Stylesheet.apply calls."""
+    from textual.css.stylesheet import Stylesheet
+
+    applied = []
+    apply = Stylesheet.apply
+
+    def counted(self, node, *args, **kwargs):
+        applied.append(node)
+        return apply(self, node, *args, **kwargs)
+
+    app = MallesApp(real_sample=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        Stylesheet.apply = counted
+        try:
+            await pilot.press("f6")
+            await pilot.pause(0.3)
+        finally:
+            Stylesheet.apply = apply
+        widgets = list(app.screen.walk_children(with_self=True))
+        # about 2.6 per widget now (components and the footer's late keys included), 7.9 before
+        assert len(applied) < 4 * len(widgets), (len(applied), len(widgets))

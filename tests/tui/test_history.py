@@ -73,7 +73,9 @@ async def test_store_that_cannot_be_opened(url, words, scenario_file):
         panel = app.screen.query_one("#history-error")
         await wait_for(pilot, lambda: panel.display, timeout=30)
         assert words in str(panel.render())
-        assert any(n.severity == "error" for n in app._notifications)
+        assert not app.screen.query_one("#runs-table").loading
+        # a notification is a message to the app: it shows a moment after the panel
+        await wait_for(pilot, lambda: any(n.severity == "error" for n in app._notifications), timeout=10)
         # the operator fixes the URL in place; the app kept running
         await pilot.press("f2")
         assert app.screen.__class__.__name__ == "RunScreen"
@@ -118,3 +120,28 @@ async def test_history_follows_the_store_typed_in_the_run_form(scenario_file, tm
         await wait_for(pilot, lambda: runs.row_count == 1)
         assert app.screen.query_one("#store-url").value == other
     assert (tmp_path / "other.sqlite").exists() and not (tmp_path / "cli.sqlite").exists()
+
+
+async def test_runs_table_shows_a_loading_indicator_until_the_store_answers(store_url, monkeypatch):
+    """The store is read in a worker: the screen shows at once, its runs table covered while it waits."""
+    import threading
+
+    from malles_graph.store import make_engine
+
+    make_engine(store_url).dispose()  # an empty store
+    answer = threading.Event()
+    list_runs = history_data.list_runs
+
+    def slow_list_runs(engine):
+        answer.wait(timeout=30)
+        return list_runs(engine)
+
+    monkeypatch.setattr(history_data, "list_runs", slow_list_runs)
+    app = MallesApp(store_url=store_url, real_sample=False, start_mode="history")
+    async with app.run_test(size=SIZE) as pilot:
+        runs = app.screen.query_one("#runs-table", DataTable)
+        await pilot.pause(0.2)
+        assert runs.loading
+        answer.set()
+        await wait_for(pilot, lambda: not runs.loading, timeout=30)
+        assert runs.row_count == 0 and not app.screen.query_one("#history-error").display

@@ -119,10 +119,15 @@ class EditorScreen(ModeScreen):
     def load_sample(self, real: bool) -> None:
         """The preview's customer, made in a thread: the decision graph's views import LangGraph, which
         would hold the screen up; until then the preview uses the generic example values."""
-        self._post_sample(samples.builtin_situation(), "built-in sample customer")
+        builtin = "built-in sample customer"
+        self._post_sample(
+            samples.builtin_situation(), f"{builtin} (loading a Ta Feng customer...)" if real else builtin
+        )
         if real:
             situation = samples.sample_situation(real=True)
-            if not situation.customer.customer_id.startswith("sample"):
+            if situation.customer.customer_id.startswith("sample"):  # no Ta Feng data here: the built-in one stays
+                self._post_sample(situation, builtin)
+            else:
                 label = f"Ta Feng customer {situation.customer.customer_id} on {situation.date}"
                 self._post_sample(situation, f"{label} (subclass {situation.subclass})")
 

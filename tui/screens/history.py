@@ -131,6 +131,7 @@ class HistoryScreen(ModeScreen):
 
     @on(Input.Submitted, "#store-url")
     def action_refresh(self) -> None:
+        self.query_one("#runs-table", DataTable).loading = True  # until the worker answers, either way
         self.load_runs(self.store_url())
 
     class DefaultStore(Message):
@@ -169,6 +170,7 @@ class HistoryScreen(ModeScreen):
         self.engine = message.engine
         self.show_error(None)
         table = self.query_one("#runs-table", DataTable)
+        table.loading = False
         table.clear()
         for run in message.runs:
             status = Text(
@@ -189,7 +191,9 @@ class HistoryScreen(ModeScreen):
     @on(StoreFailed)
     def _store_failed(self, message: StoreFailed) -> None:
         self.show_error(message.error)
-        self.query_one("#runs-table", DataTable).clear()
+        table = self.query_one("#runs-table", DataTable)
+        table.loading = False
+        table.clear()
         self.notify(message.error, title="Run store", severity="error", timeout=10)
 
     def show_error(self, error: str | None) -> None:
