@@ -42,7 +42,7 @@ from malles_graph.roles.slices import (
     specialist_rows,
 )
 
-FORMAT = "malles-computed-agent/2"  # /2: quantity and role features grew; a /1 file is refused
+FORMAT = "malles-computed-agent/3"  # /3: the memory holds no case truths; older files are refused
 ROLES: tuple[str, ...] = ("product_specialist", "price_analyst", "persona")
 Evidence = Callable[[ChoiceSituation], tuple[list[RetrievedRecord], HiddenFactors | None]]
 

@@ -284,3 +284,16 @@ def test_paired_effect_signs_and_interval():
     assert effect.logloss == pytest.approx(math.log(0.25 / 0.7) * -1, rel=1e-3) and effect.logloss_low > 0
     assert effect.mae == 1.0
     assert score(cases, truth).overall.hit1 == 1.0
+
+
+def test_memory_holds_baskets_never_a_case_truth(panels):
+    """At test time no truth is known, so the memory never holds one when fitting either (the same
+    evidence density in both): a household's last purchase is a truth no later basket carries."""
+    from malles_graph.roles.memory import PopulationMemory
+
+    cases = panels["train"]
+    lines = {(ln.customer_id, ln.day) for ln in PopulationMemory.from_cases(cases).lines}
+    baskets = {(c.customer.customer_id, b.date.toordinal()) for c in cases for b in c.recent_baskets}
+    assert lines == baskets
+    last = {c.customer.customer_id: c for c in cases}  # cases are in week order per household
+    assert all((h, c.date.toordinal()) not in lines for h, c in last.items())
