@@ -56,16 +56,18 @@ def register_secret(value: str | None) -> None:
 
 
 @functools.lru_cache(maxsize=4096)
-def _secret_name(name: str) -> bool:
-    # Cached: the environment is read on every redaction (a test or an app may set a key at any time), but
-    # matching each variable's name with the regex was a tenth of an LLM call's own overhead.
-    return _SECRET_ENV.search(name) is not None
+def _secret_name(name: bytes | str) -> bool:
+    # Cached per raw name: the environment is read on every redaction (a test or an app may set a key at any
+    # time), but decoding each name and matching it with the regex was most of an LLM call's own overhead.
+    return _SECRET_ENV.search(os.fsdecode(name)) is not None
 
 
 def _known_secrets() -> list[str]:
-    # Names first, values only of the few credential-named variables: decoding every value of the
-    # environment was most of the cost of a redaction.
-    values = {v for k in os.environ if _secret_name(k) and len(v := os.environ.get(k, "")) >= MIN_SECRET_LEN}
+    # CPython keeps the environment undecoded in os.environ._data; only the values of the few credential-named
+    # variables are decoded (os.environ decodes every name and value on iteration).
+    raw = getattr(os.environ, "_data", os.environ)
+    names = [os.fsdecode(k) for k in list(raw) if _secret_name(k)]
+    values = {v for name in names if len(v := os.environ.get(name, "")) >= MIN_SECRET_LEN}
     with _lock:
         values |= _registered
     # Longest first, so a secret containing another is masked whole.

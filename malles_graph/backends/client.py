@@ -34,11 +34,13 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Generic, TypeVar
 
-from langchain_core.callbacks import CallbackManager
-from langchain_core.globals import get_llm_cache
+from langchain_core.callbacks import BaseCallbackManager, Callbacks
+from langchain_core.globals import get_debug, get_llm_cache
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables.config import var_child_runnable_config
+from langchain_core.tracers.context import _configure_hooks, _tracing_v2_is_enabled
+from langchain_core.utils.env import env_var_is_set
 from pydantic import BaseModel, ValidationError
 
 from malles_graph.backends.cache import CachedResponse, ResponseCache, cache_key
@@ -315,11 +317,31 @@ def _unobserved(model: BaseChatModel) -> bool:
         return False
     if model.cache is not False and (model.cache is not None or get_llm_cache() is not None):
         return False
-    # The handlers invoke would call: inherited from the caller's run (a LangGraph node's config, read as
-    # invoke's ensure_config reads it) or the model's own, plus those the environment switches on (tracing,
-    # debug, configure hooks).
+    return not _callback_handlers(model)
+
+
+def _callback_handlers(model: BaseChatModel) -> bool:
+    """Whether ``invoke`` would call any callback handler: the sources ``CallbackManager.configure`` draws them
+    from, checked without building a manager (that alone was a third of an LLM call's own overhead).
+
+    Handlers inherited from the caller's run (a LangGraph node's config, read as invoke's ``ensure_config``
+    reads it) or the model's own, ``verbose`` and debug output, LangSmith tracing, and configure hooks (e.g.
+    ``collect_runs``, ``get_usage_metadata_callback``). tests/core/test_client_call_path.py checks that this
+    agrees with ``CallbackManager.configure``.
+    """
     inherited = (var_child_runnable_config.get() or {}).get("callbacks")
-    return not CallbackManager.configure(inherited, model.callbacks, model.verbose).handlers
+    if _handlers(inherited) or _handlers(model.callbacks) or model.verbose or get_debug():
+        return True
+    if _tracing_v2_is_enabled():
+        return True
+    return any(
+        var.get() is not None or (env is not None and cls is not None and env_var_is_set(env))
+        for var, _inheritable, cls, env in _configure_hooks
+    )
+
+
+def _handlers(callbacks: Callbacks) -> list[Any]:
+    return callbacks.handlers if isinstance(callbacks, BaseCallbackManager) else list(callbacks or [])
 
 
 def parse_structured(text: str, schema: type[T], validator: Validator | None = None) -> tuple[T | None, str | None]:

@@ -3,17 +3,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, TypedDict
 
+import pytest
 from langchain_core.caches import InMemoryCache
-from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.callbacks import BaseCallbackHandler, CallbackManager, get_usage_metadata_callback
+from langchain_core.globals import get_debug, set_debug
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.rate_limiters import BaseRateLimiter
+from langchain_core.tracers.context import collect_runs, tracing_v2_enabled
 from langgraph.graph import END, START, StateGraph
 
 from malles_graph.backends import LLMClient
+from malles_graph.backends.client import _callback_handlers
 
 USAGE = {"input_tokens": 120, "output_tokens": 7, "total_tokens": 127, "input_token_details": {"cache_read": 96}}
 
@@ -112,3 +118,34 @@ def test_a_rate_limiter_and_langchains_own_cache_are_honoured() -> None:
     llm = client(cached)
     assert [ask(llm).text for _ in range(2)] == ["ok", "ok"]
     assert (cached.invokes, cached.requests) == (2, 1)  # the second answer came from LangChain's cache
+
+
+@contextmanager
+def debug_on() -> Iterator[None]:
+    before = get_debug()
+    set_debug(True)
+    try:
+        yield
+    finally:
+        set_debug(before)
+
+
+SITUATIONS: dict[str, tuple[Callable[[], BaseChatModel], Callable[[], AbstractContextManager[Any]]]] = {
+    "nothing": (CountingModel, nullcontext),
+    "model callbacks": (lambda: CountingModel(callbacks=[BaseCallbackHandler()]), nullcontext),
+    "verbose": (lambda: CountingModel(verbose=True), nullcontext),
+    "debug": (CountingModel, debug_on),
+    "tracing": (CountingModel, lambda: tracing_v2_enabled(project_name="call-path-test")),
+    "collect_runs hook": (CountingModel, collect_runs),
+    "usage callback hook": (CountingModel, get_usage_metadata_callback),
+}
+
+
+@pytest.mark.parametrize("situation", SITUATIONS)
+def test_the_handler_check_agrees_with_langchains_callback_manager(situation: str) -> None:
+    """The check that lets a call skip invoke sees every handler source CallbackManager.configure uses."""
+    make_model, context = SITUATIONS[situation]
+    model = make_model()
+    with context():
+        configured = CallbackManager.configure(None, model.callbacks, model.verbose).handlers
+        assert _callback_handlers(model) == bool(configured) == (situation != "nothing")
