@@ -50,7 +50,7 @@ class LocalServer:
         params.cache_ram_mib = CACHE_RAM_MIB
         params.endpoint_metrics = True  # /metrics: the server's own prompt and generation seconds (bench_llm)
         params.port = _free_port()
-        params.cpuparams.n_threads = max(1, min(4, _usable_cpus()))
+        params.cpuparams.n_threads = compute_threads(_usable_cpus(), _load_average())
         params.cpuparams_batch.n_threads = params.cpuparams.n_threads
         params.verbosity = -1
         if key.lora:
@@ -60,6 +60,7 @@ class LocalServer:
         except Exception as exc:
             raise BackendError(f"llama.cpp could not load {path}: {exc}") from exc
         self.key = key
+        self.threads = params.cpuparams.n_threads
         self.base_url = f"http://127.0.0.1:{params.port}"
 
     @classmethod
@@ -80,6 +81,24 @@ class LocalServer:
 # Host RAM for prompts evicted from the slots (llama.cpp's default is 8 GiB; the bundled model needs a
 # few MB per thousand tokens, and a bound keeps a large user GGUF from taking the machine's memory).
 CACHE_RAM_MIB = 1024
+
+
+def compute_threads(cpus: int, load: float) -> int:
+    """llama.cpp's compute threads: every usable CPU (up to 4) on a machine with room, one when it is busy.
+
+    Each layer of a decode ends in a barrier of all compute threads, so when other processes already keep
+    every CPU busy (1-minute load average >= CPUs) a thread waits a scheduler slice at each barrier: measured
+    on 2 shared cores at load 7-10, 4 concurrent demo-sized calls took 41 s with one thread and over 5 min
+    with two (docs/performance.md). On a quiet machine all threads are faster.
+    """
+    return 1 if load >= cpus else max(1, min(4, cpus))
+
+
+def _load_average() -> float:
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # not on Unix
+        return 0.0
 
 
 def _usable_cpus() -> int:
