@@ -1,10 +1,22 @@
 """Decision graph benchmark: orchestration overhead and prompt tokens per role (prints figures).
 
-1. Orchestration overhead per decision, through the call path real backends use: the decision graph
-   (debate_rounds=2, one sample: 10 node runs, 7 model calls) calling an instant LangChain chat model
-   through the real LLMClient, against a bare LangGraph graph with the same nodes and executed path whose
-   debate nodes call the same chat model with a fixed prompt and whose decide node parses the JSON answer.
-   CPU time per decision, interleaved batches (target <= 1.2x). ``--profile`` prints a cProfile of ours.
+1. Orchestration overhead per decision (debate_rounds=2, one sample: 10 node runs, 7 model calls), CPU time,
+   interleaved batches, the best batch of each (target <= 1.2x), for two chat models answering instantly:
+   an in-process LangChain chat model, and the OpenAI-compatible path real backends use (``ChatOpenAI`` and
+   the openai SDK sending real HTTP requests to an in-process transport that answers at once).
+
+   * bare: a plain LangGraph graph with the decision graph's 8 nodes and executed path. Its debate nodes call
+     the chat model the usual LangGraph way (``model.invoke``) with a fixed prompt and keep the text; its
+     decide node sends a JSON schema on the OpenAI path too, and parses the JSON answer; the others only log.
+   * ours: the decision graph calling the same chat model through the real LLMClient (prompts rendered from
+     the situation, transcript, retries and repair, redaction, token accounting, stats, events). The client
+     skips ``invoke``'s per-call callback set-up when no handler, tracer, rate limiter or LangChain cache
+     would see the call (see malles_graph/backends/client.py ``generate``).
+   * ours, observed: the same with a callback handler attached to the chat model, so every call goes through
+     ``invoke`` like bare's (what a traced run under LangSmith or ``langgraph dev`` costs).
+   * duck: the decision graph with a duck-typed client and no LangChain at all (the graph's own share).
+
+   ``--profile`` prints a cProfile of ours (in-process chat model).
 2. Prompt tokens per role vs the single-agent prompt on real Ta Feng situations (default 200),
    counted with the bundled SmolLM2 tokenizer (llama.cpp /tokenize). Debate turns are a fixed
    ~50-token text so the transcript grows as in a real debate.
@@ -23,14 +35,16 @@ import urllib.request
 from collections.abc import Callable
 from typing import Annotated, TypedDict
 
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langgraph.graph import END, START, StateGraph
 from malles_graph.graphs.decision import DecisionContext, decide_situation, graph
 
-from malles_graph.backends import Attempt, StructuredResult, build_client, parse_structured
+from malles_graph.backends import Attempt, LLMClient, StructuredResult, build_client, parse_structured
 from malles_graph.backends import ChatResult as LLMChat
+from malles_graph.backends.client import openai_call_kwargs
 from malles_graph.models import ChoiceSituation
 from malles_graph.scenario import BackendConfig
 
@@ -69,8 +83,18 @@ class InstantClient:
         reply = ANSWER if "Answer with only a JSON object" in text else TURN
         return LLMChat(reply, len(text) // 4, len(reply) // 4)
 
-    def structured(self, messages, schema, *, validator=None, max_retries=None, temperature=None, seed=None,
-                   max_tokens=None, json_schema=None) -> StructuredResult:
+    def structured(
+        self,
+        messages,
+        schema,
+        *,
+        validator=None,
+        max_retries=None,
+        temperature=None,
+        seed=None,
+        max_tokens=None,
+        json_schema=None,
+    ) -> StructuredResult:
         reply = self.chat(messages)
         value, error = parse_structured(reply.text, schema, validator)
         attempt = Attempt(reply.text, error, reply.prompt_tokens, reply.completion_tokens)
@@ -94,11 +118,29 @@ class Bare(TypedDict, total=False):
 # What the bare graph's nodes send: prompts of the decision graph's sizes, written once (no rendering).
 BARE_TURN_PROMPT = "You are a debate role. " + "A: 45 now, regular 50 (10% off); popular. " * 30
 BARE_DECIDE_PROMPT = BARE_TURN_PROMPT + "Answer with only a JSON object."
+# The JSON schema bare's decide sends on the OpenAI path (ours sends the situation's answer schema).
+BARE_SCHEMA = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "Answer",
+        "schema": {
+            "type": "object",
+            "properties": {
+                "product": {"enum": ["A", "B", "C"]},
+                "quantity": {"type": "integer", "minimum": 1, "maximum": 10},
+                "rationale": {"type": "string", "maxLength": 200},
+                "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+            },
+            "required": ["product", "quantity", "rationale", "confidence"],
+        },
+    },
+}
 
 
-def bare_graph(model: BaseChatModel, rounds: int = 2):
+def bare_graph(model: BaseChatModel, turn_kwargs: dict, decide_kwargs: dict, rounds: int = 2):
     """The decision graph's 8 nodes and executed path, written plainly: the debate nodes call the same chat
-    model with a fixed prompt and keep its text, decide parses the JSON answer, the others only log."""
+    model (``invoke``, with the request parameters ours sends) with a fixed prompt and keep its text, decide
+    parses the JSON answer, the others only log."""
 
     def step(name):
         def node(state):
@@ -108,14 +150,14 @@ def bare_graph(model: BaseChatModel, rounds: int = 2):
 
     def turn(name):
         def node(state):
-            reply = model.invoke([HumanMessage(content=BARE_TURN_PROMPT)])
+            reply = model.invoke([HumanMessage(content=BARE_TURN_PROMPT)], **turn_kwargs)
             update = {"log": [str(reply.content)]}
             return {**update, "round": state.get("round", 0) + 1} if name == "persona" else update
 
         return node
 
     def decide(state):
-        reply = model.invoke([HumanMessage(content=BARE_DECIDE_PROMPT)])
+        reply = model.invoke([HumanMessage(content=BARE_DECIDE_PROMPT)], **decide_kwargs)
         answer = json.loads(str(reply.content))
         return {"log": [answer["product"]]}
 
@@ -140,47 +182,120 @@ def bare_graph(model: BaseChatModel, rounds: int = 2):
     return b.compile()
 
 
-def cpu_per_call(fns: dict[str, Callable[[], object]], reps: int, rounds: int = 5) -> dict[str, float]:
-    """CPU seconds per call of each fn: ``rounds`` interleaved batches of ``reps`` calls, the best batch each
-    (CPU time, not wall time, and interleaved: the shared machine's load drifts during the run)."""
+def instant_openai_model() -> BaseChatModel:
+    """``ChatOpenAI`` as the openai backend builds it (timeout, no SDK retries), its HTTP requests answered at
+    once by an in-process transport with an OpenAI chat completion and a usage report."""
+    import httpx
+    from langchain_openai import ChatOpenAI
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        text = str(body["messages"][0]["content"])
+        reply = ANSWER if "Answer with only a JSON object" in text else TURN
+        usage = {
+            "prompt_tokens": len(text) // 4,
+            "completion_tokens": len(reply) // 4,
+            "total_tokens": (len(text) + len(reply)) // 4,
+            "prompt_tokens_details": {"cached_tokens": 0},
+        }
+        return httpx.Response(
+            200,
+            json={
+                "id": "instant",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body["model"],
+                "usage": usage,
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": reply}}],
+            },
+        )
+
+    return ChatOpenAI(
+        model="instant",
+        base_url="http://instant.invalid/v1",
+        api_key="instant",
+        timeout=60,
+        max_retries=0,
+        http_client=httpx.Client(transport=httpx.MockTransport(answer)),
+    )
+
+
+def cpu_per_call(fns: dict[str, Callable[[], object]], reps: int, batch: int = 5) -> dict[str, float]:
+    """CPU seconds per call of each fn: interleaved batches of ``batch`` calls, ``reps`` calls in all, the best
+    batch each (CPU time, not wall time, and many short interleaved batches: the shared machine's load drifts
+    during the run and only ever adds time)."""
     for fn in fns.values():
         fn()  # warm up
     best = dict.fromkeys(fns, float("inf"))
-    for _ in range(rounds):
+    for _ in range(max(1, reps // batch)):
         for name, fn in fns.items():
             start = time.process_time()
-            for _ in range(max(1, reps // rounds)):
+            for _ in range(batch):
                 fn()
-            best[name] = min(best[name], (time.process_time() - start) / max(1, reps // rounds))
+            best[name] = min(best[name], (time.process_time() - start) / batch)
     return best
 
 
 def bench_overhead(situation, reps: int, profile: bool = False) -> None:
-    model = InstantModel()
-    bare = bare_graph(model)
-    ours = DecisionContext(client=build_client(BackendConfig(name="local"), chat_model=model, use_cache=False))
-    duck = DecisionContext(client=InstantClient())  # type: ignore[arg-type]
     inputs = {"agent_id": "a", "situation": situation}
-    t = cpu_per_call({
-        "bare": lambda: bare.invoke({"round": 0}),
-        "ours": lambda: graph.invoke(inputs, context=ours),
-        "duck": lambda: graph.invoke(inputs, context=duck),
-    }, reps)
+
+    def ours(client) -> Callable[[], object]:
+        ctx = DecisionContext(client=client)
+        return lambda: graph.invoke(inputs, context=ctx)
+
+    def bare(model: BaseChatModel, turn_kwargs: dict, decide_kwargs: dict) -> Callable[[], object]:
+        compiled = bare_graph(model, turn_kwargs, decide_kwargs)
+        return lambda: compiled.invoke({"round": 0})
+
+    # In-process: build_client with a scripted model sends no sampling parameters, so bare sends none either.
+    model, watched = InstantModel(), InstantModel(callbacks=[BaseCallbackHandler()])
+    scripted = {"backend": "local", "use_cache": False}
+    # OpenAI path: the client the openai backend builds (temperature, seed, max_tokens, the answer's JSON schema).
+    openai = instant_openai_model()
+    openai_client = LLMClient(openai, backend="openai", model_id="openai:instant", call_kwargs=openai_call_kwargs)
+    turn_kwargs = openai_call_kwargs(0.7, 0, 96, None)
+    decide_kwargs = openai_call_kwargs(0.7, 0, 96, BARE_SCHEMA)
+    fns = {
+        "bare": bare(model, {}, {}),
+        "ours": ours(scripted_client(model, **scripted)),
+        "bare observed": bare(watched, {}, {}),
+        "ours observed": ours(scripted_client(watched, **scripted)),
+        "duck": ours(InstantClient()),
+        "bare openai": bare(openai, turn_kwargs, decide_kwargs),
+        "ours openai": ours(openai_client),
+    }
+    t = cpu_per_call(fns, reps)
+
+    def ratio(name: str) -> str:
+        return f"{t[name] * 1e3:7.2f} ms  ({t[name] / t[name.replace('ours', 'bare')]:.2f}x bare)"
+
     print("\n== orchestration overhead per decision (2 rounds, 1 sample: 10 node runs, 7 model calls), CPU time ==")
-    print(f"bare LangGraph graph, same nodes and path, same chat model : {t['bare'] * 1e3:7.2f} ms")
-    print(f"decision graph -> LLMClient -> the same chat model        : {t['ours'] * 1e3:7.2f} ms  "
-          f"({t['ours'] / t['bare']:.2f}x bare; target <= 1.2x)")
-    print(f"decision graph, duck-typed client without LangChain       : {t['duck'] * 1e3:7.2f} ms")
+    print("in-process instant LangChain chat model:")
+    print(f"  bare LangGraph graph, same nodes and path, model.invoke : {t['bare'] * 1e3:7.2f} ms")
+    print(f"  decision graph -> LLMClient -> the same chat model      : {ratio('ours')}  target <= 1.2x")
+    print(
+        f"  both with a callback handler on the model (invoke path) : bare {t['bare observed'] * 1e3:.2f} ms, "
+        f"ours {ratio('ours observed')}"
+    )
+    print(f"  decision graph, duck-typed client without LangChain     : {t['duck'] * 1e3:7.2f} ms")
+    print("OpenAI-compatible path (ChatOpenAI + openai SDK + HTTP, answered in process):")
+    print(f"  bare LangGraph graph, same nodes and path, model.invoke : {t['bare openai'] * 1e3:7.2f} ms")
+    print(f"  decision graph -> LLMClient -> the same chat model      : {ratio('ours openai')}  target <= 1.2x")
     if profile:
         import cProfile
         import pstats
 
+        ctx = DecisionContext(client=scripted_client(model, **scripted))
         profiler = cProfile.Profile()
         profiler.enable()
         for _ in range(reps):
-            graph.invoke(inputs, context=ours)
+            graph.invoke(inputs, context=ctx)
         profiler.disable()
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+
+
+def scripted_client(model: BaseChatModel, backend: str, use_cache: bool) -> LLMClient:
+    return build_client(BackendConfig(name=backend), chat_model=model, use_cache=use_cache)
 
 
 # ---------------------------------------------------------------- 2. tokens per role
@@ -192,7 +307,8 @@ def tokenizer():
 
     def count(text: str) -> int:
         req = urllib.request.Request(
-            f"{server.base_url}/tokenize", data=json.dumps({"content": text}).encode(),
+            f"{server.base_url}/tokenize",
+            data=json.dumps({"content": text}).encode(),
             headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(req, timeout=60) as resp:
@@ -244,8 +360,11 @@ def bench_tokens(n_cases: int) -> None:
         totals = {}
         for single in (False, True):
             client = InstantClient()
-            decide_situation(s, DecisionContext(client=client, single_agent=single),  # type: ignore[arg-type]
-                             retriever=memories[s.subclass])
+            decide_situation(
+                s,
+                DecisionContext(client=client, single_agent=single),  # type: ignore[arg-type]
+                retriever=memories[s.subclass],
+            )
             tokens = [(role_of(p), count(p)) for p in client.prompts]
             seen: set[str] = set()
             for role, n in tokens:
@@ -260,8 +379,10 @@ def bench_tokens(n_cases: int) -> None:
         single_total.append(totals[True])
 
     def row(name: str, values: list[int]) -> None:
-        print(f"{name:<38} mean {statistics.mean(values):7.1f}  median {statistics.median(values):6.0f}  "
-              f"max {max(values):5d}")
+        print(
+            f"{name:<38} mean {statistics.mean(values):7.1f}  median {statistics.median(values):6.0f}  "
+            f"max {max(values):5d}"
+        )
 
     for role in ("product_specialist", "price_analyst", "persona"):
         row(f"{role} (round 1, own slice)", first_round[role])
