@@ -317,7 +317,8 @@ class ComputedAgent:
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             found = data.get("format") if isinstance(data, dict) else type(data).__name__
             raise AgentModelError(
-                f"{path}: format {found!r} is not {FORMAT!r} (a computed agent saved by this version)"
+                f"{path}: format {found!r} is not {FORMAT!r} (a computed agent saved by this version); "
+                "refit it with `malles eval fit`"
             )
         state = dict(data["state"])
         state["attributes"] = AttributeSchema.from_json(state["attributes"])

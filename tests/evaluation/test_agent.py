@@ -297,3 +297,12 @@ def test_memory_holds_baskets_never_a_case_truth(panels):
     assert lines == baskets
     last = {c.customer.customer_id: c for c in cases}  # cases are in week order per household
     assert all((h, c.date.toordinal()) not in lines for h, c in last.items())
+
+
+def test_agent_of_an_older_format_is_refused_with_a_clear_error(tmp_path: Path):
+    import joblib
+
+    old = tmp_path / "old.joblib"
+    joblib.dump({"format": "malles-computed-agent/2", "state": {}}, old)
+    with pytest.raises(AgentModelError, match=r"old\.joblib: format 'malles-computed-agent/2' is not .*refit"):
+        ComputedAgent.load(old)
