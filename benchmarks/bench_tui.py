@@ -1,6 +1,6 @@
 """How fast the terminal UI starts and switches screens; prints the figures quoted in docs/tui.md.
 
-    python benchmarks/bench_tui.py [--warm 5] [--size 160x45] [--rounds 4]
+    python benchmarks/bench_tui.py [--warm 5] [--size 160x45] [--rounds 4] [--switches-only]
 
 * start-up: from spawning ``python`` to the app's first screen being ready (Textual's Ready event),
   headless, on the import path of ``malles tui`` (the CLI package, its ``tui`` command resolved through
@@ -12,9 +12,11 @@
   finished (the operator reads the first screen meanwhile), each screen visited ``--rounds`` times. Per
   visit: *shown*, wall time from the key to the compositor's first frame of the new screen (what the
   operator waits for); *loaded*, until the screen's own workers are done (runs listed, sample customer
-  built) and the app is idle; the event-loop thread's CPU until loaded (what the switch costs the UI) and
-  the whole process's. The first visit composes the screen and loads its data; later ones only show it.
-  Then one more round of first visits in a new app straight after start-up, while the preload still runs.
+  built) and the app is idle; "UI CPU a/b", the event-loop thread's CPU until shown / until loaded (what
+  the switch costs the UI), and in brackets the whole process's until loaded (worker threads included).
+  The first visit composes the screen and loads its data; later ones only show it. Then one round of
+  first visits straight after start-up, while the preload still runs. Each of the two runs in a fresh
+  process, so no module is imported before its app starts.
 
 On a shared machine the wall time is mostly waiting for a core: the load average is printed before and
 after each part, and CPU time is the fair proxy for "when idle". Targets (issue 17): start-up 2 s warm,
