@@ -147,7 +147,7 @@ async def switches(size: tuple[int, int], rounds: int, wait_preload: bool) -> di
     async with app.run_test(size=size) as pilot:
         if wait_preload:
             while any(w.group == "preload" and not w.is_finished for w in app.workers):
-                await pilot.pause(0.1)  # the screens' modules are imported in the background first
+                await pilot.pause(0.1)  # what the screens need is imported in the background first
             await pilot.pause(0.5)
         for _ in range(rounds):
             for key, mode in KEYS.items():
@@ -159,8 +159,9 @@ async def switches(size: tuple[int, int], rounds: int, wait_preload: bool) -> di
 def report_switches(times: dict[str, list[Visit]]) -> None:
     for mode, values in times.items():
         first, later = values[0], values[1:]
+        kind = "back " if mode == "run" else "first"  # the app starts on Run: its first switch is a return
         line = (
-            f"  {mode:<11} first: shown {first.shown:5.0f} ms, loaded {first.loaded:5.0f} ms, "
+            f"  {mode:<11} {kind}: shown {first.shown:5.0f} ms, loaded {first.loaded:5.0f} ms, "
             f"UI CPU {first.ui_cpu_shown:3.0f}/{first.ui_cpu:3.0f} ms (all {first.cpu:4.0f})"
         )
         if later:
@@ -184,23 +185,38 @@ def visits(variant: str, size: tuple[int, int], rounds: int) -> None:
     print(load())
 
 
+def positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
+def terminal_size(text: str) -> tuple[int, int]:
+    width, _, height = text.partition("x")
+    if not (width.isdigit() and height.isdigit() and int(width) >= 20 and int(height) >= 10):
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT (at least 20x10), e.g. 80x24")
+    return int(width), int(height)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--warm", type=int, default=5, help="warm start-ups measured")
-    parser.add_argument("--size", default="160x45", help="terminal size for the switch timings, e.g. 80x24")
-    parser.add_argument("--rounds", type=int, default=4, help="visits of each screen")
+    parser.add_argument("--warm", type=positive, default=5, help="warm start-ups measured")
+    parser.add_argument(
+        "--size", type=terminal_size, default="160x45", help="terminal size for the switch timings, e.g. 80x24"
+    )
+    parser.add_argument("--rounds", type=positive, default=4, help="visits of each screen")
     parser.add_argument("--switches-only", action="store_true", help="skip the start-up runs")
     parser.add_argument("--visits", choices=("idle", "early"), help=argparse.SUPPRESS)  # one child process
     args = parser.parse_args()
-    width, height = (int(v) for v in args.size.split("x"))
     if args.visits:
-        visits(args.visits, (width, height), args.rounds)
+        visits(args.visits, args.size, args.rounds)
         return
 
     if not args.switches_only:
         startup(args.warm)
     for variant in ("idle", "early"):
-        child = [sys.executable, __file__, "--visits", variant, "--size", args.size, "--rounds", str(args.rounds)]
+        size = "x".join(map(str, args.size))
+        child = [sys.executable, __file__, "--visits", variant, "--size", size, "--rounds", str(args.rounds)]
         subprocess.run(child, check=True)
 
 
