@@ -12,6 +12,8 @@
      the situation, transcript, retries and repair, redaction, token accounting, stats, events). The client
      skips ``invoke``'s per-call callback set-up when no handler, tracer, rate limiter or LangChain cache
      would see the call (see malles_graph/backends/client.py ``generate``).
+   * ours in a run: the same through the RunClient ``malles run`` wraps every client in (the run's cancel
+     token checked before each request, calls counted).
    * ours, observed: the same with a callback handler attached to the chat model, so every call goes through
      ``invoke`` like bare's (what a traced run under LangSmith or ``langgraph dev`` costs).
    * duck: the decision graph with a duck-typed client and no LangChain at all (the graph's own share).
@@ -41,6 +43,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langgraph.graph import END, START, StateGraph
 from malles_graph.graphs.decision import DecisionContext, decide_situation, graph
+from malles_graph.graphs.run.cancel import CancelToken, RunClient
 
 from malles_graph.backends import Attempt, LLMClient, StructuredResult, build_client, parse_structured
 from malles_graph.backends import ChatResult as LLMChat
@@ -260,19 +263,21 @@ def bench_overhead(situation, reps: int, profile: bool = False) -> None:
         "ours": ours(scripted_client(model, **scripted)),
         "bare observed": bare(watched, {}, {}),
         "ours observed": ours(scripted_client(watched, **scripted)),
+        "ours run": ours(RunClient(scripted_client(model, **scripted), CancelToken())),
         "duck": ours(InstantClient()),
         "bare openai": bare(openai, turn_kwargs, decide_kwargs),
         "ours openai": ours(openai_client),
     }
     t = cpu_per_call(fns, reps)
 
-    def ratio(name: str) -> str:
-        return f"{t[name] * 1e3:7.2f} ms  ({t[name] / t[name.replace('ours', 'bare')]:.2f}x bare)"
+    def ratio(name: str, versus: str = "") -> str:
+        return f"{t[name] * 1e3:7.2f} ms  ({t[name] / t[versus or name.replace('ours', 'bare')]:.2f}x bare)"
 
     print("\n== orchestration overhead per decision (2 rounds, 1 sample: 10 node runs, 7 model calls), CPU time ==")
     print("in-process instant LangChain chat model:")
     print(f"  bare LangGraph graph, same nodes and path, model.invoke : {t['bare'] * 1e3:7.2f} ms")
     print(f"  decision graph -> LLMClient -> the same chat model      : {ratio('ours')}  target <= 1.2x")
+    print(f"  the same in a run (RunClient: cancel token, counts)    : {ratio('ours run', 'bare')}")
     print(
         f"  both with a callback handler on the model (invoke path) : bare {t['bare observed'] * 1e3:.2f} ms, "
         f"ours {ratio('ours observed')}"
