@@ -4,6 +4,12 @@
     python benchmarks/bench_eval.py --ablations          # also every mechanism off in turn (+ CI table)
     python benchmarks/bench_eval.py --llm-cases 5        # also the `local` LLM graph on 5 cases
     python benchmarks/bench_eval.py --llm-cases 3 --llm-mode debate --out bench.md
+    python benchmarks/bench_eval.py --cv 3                # only: the agent's CV within the training month
+
+`--cv K` is where the agent's choices are made: K folds of the training cases grouped by customer,
+each fold's agent fitted on the others and scored on it with retrieval and the market signal on
+and off, the memory holding what it would at test time (the fitted lines and the held-out cases'
+baskets, never a held-out truth). The test month is not read.
 
 The agent row is `malles eval run -b agent`: fitted once (`--model`), then the decision graph runs
 every case (retrieval from the Chroma memory built from the case files, Z, three computed roles,
@@ -53,7 +59,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="also write the tables as markdown")
     parser.add_argument("--ablations", action="store_true", help="run the agent with each mechanism off in turn")
     parser.add_argument("--cache", type=Path, default=Path(".bench-eval"), help="folder of built cases and fits")
+    parser.add_argument("--cv", type=int, default=0, help="only the agent's K-fold CV within the training cases")
     args = parser.parse_args()
+    if args.cv:
+        args.cache.mkdir(parents=True, exist_ok=True)
+        train = cached_cases(args.cache / f"train-{args.n_train}.jsonl", TRAIN_SPLIT, args.n_train)
+        console.print(
+            rich_table(training_cv(train, args.cv), title=f"agent, {args.cv}-fold CV of {len(train)} training cases")
+        )
+        return
 
     args.cache.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
@@ -140,6 +154,49 @@ def run_agent(train, test, cache: Path, ablations: bool):
             f"({1000 * elapsed / len(test):.1f} ms per case)"
         )
     return rows, runs, lines
+
+
+def training_cv(train, folds: int):
+    """The agent's grouped K-fold CV within the training cases (retrieval and market on and off)."""
+    import numpy as np
+    from malles_graph.graphs.decision import make_context
+    from sklearn.model_selection import GroupKFold
+
+    from malles_graph.cli.eval_agent import DEFAULTS, case_memory, fit_agent, graph_evidence
+    from malles_graph.roles.memory import PopulationMemory
+
+    variants = {
+        "agent": ({}, {}),
+        "agent:no-retrieval": ({"retrieval": False}, {}),
+        "agent:no-market": ({}, {"market": False}),
+    }
+    held_all, preds = [], {name: [] for name in variants}
+    splits = GroupKFold(n_splits=folds).split(train, groups=[c.customer.customer_id for c in train])
+    for k, (tr, te) in enumerate(splits):
+        fit_cases, held = [train[i] for i in tr], [train[i] for i in te]
+        lines = PopulationMemory.from_cases([*fit_cases, *held]).lines  # baskets only, as at test time
+        retriever = case_memory(lines, [*held, *fit_cases], lambda _m: None)
+        agent = fit_agent(fit_cases, retriever, seed=0).with_memory(held)
+        situations = [c.situation() for c in held]
+        for name, (overrides, switches) in variants.items():
+            evidence = graph_evidence(make_context({**DEFAULTS, "seed": 0, **overrides}, retriever=retriever))
+            ev = [evidence(s) for s in situations]
+            a = agent.with_mechanisms(**switches)
+            p, off = a.probabilities(situations, a.opinions_many(situations, ev))
+            probs = [p[off[i] : off[i + 1]] for i in range(len(situations))]
+            units = a.quantity_for(situations, probs, [z for _, z in ev])
+            for s, pr, q in zip(situations, probs, units, strict=True):
+                preds[name].append(
+                    Prediction(
+                        case_id=s.situation_id,
+                        product_id=s.candidate_ids[int(np.argmax(pr))],
+                        quantity=q,
+                        probs=dict(zip(s.candidate_ids, map(float, pr), strict=True)),
+                    )
+                )
+        held_all += held
+        console.print(f"fold {k + 1}/{folds} done")
+    return [score(held_all, p, name) for name, p in preds.items()]
 
 
 def llm_subset(subset, train, mode: str) -> list[str]:
