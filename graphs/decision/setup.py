@@ -56,6 +56,9 @@ def context_for_scenario(
     if retriever is None and scenario.decision.retrieval:
         retriever = scenario_memory(scenario.memory, subclasses, before, progress, customers=customers)
     ctx = make_context(scenario.decision, backend=backend, client=client, retriever=retriever)
+    # backend.max_tokens bounds a debate turn too (generation is most of a decision's model time); the
+    # structured decision keeps its own budget: a JSON answer cut short is a failed sample
+    ctx.turn_max_tokens = min(ctx.turn_max_tokens, backend.max_tokens)
     ctx.seed = scenario.seed
     ctx.prompts_dir = str(prompt_set.folder)
     return ctx, retriever
