@@ -306,7 +306,7 @@ def generate(model: BaseChatModel, messages: list[BaseMessage], kwargs: dict[str
     ``invoke`` as usual. Either way the reply is the model's own message (text, ``usage_metadata``), and errors
     are the model's own exceptions.
     """
-    if _unobserved(model):
+    if isinstance(model, BaseChatModel) and _unobserved(model):  # anything else with an invoke (a test double)
         return model._generate(messages, **kwargs).generations[0].message
     return model.invoke(messages, **kwargs)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, TypedDict
+from unittest.mock import Mock
 
 import pytest
 from langchain_core.caches import InMemoryCache
@@ -135,7 +136,8 @@ SITUATIONS: dict[str, tuple[Callable[[], BaseChatModel], Callable[[], AbstractCo
     "model callbacks": (lambda: CountingModel(callbacks=[BaseCallbackHandler()]), nullcontext),
     "verbose": (lambda: CountingModel(verbose=True), nullcontext),
     "debug": (CountingModel, debug_on),
-    "tracing": (CountingModel, lambda: tracing_v2_enabled(project_name="call-path-test")),
+    # a LangSmith tracer with a stand-in client: nothing leaves the machine
+    "tracing": (CountingModel, lambda: tracing_v2_enabled(project_name="call-path-test", client=Mock())),
     "collect_runs hook": (CountingModel, collect_runs),
     "usage callback hook": (CountingModel, get_usage_metadata_callback),
 }
