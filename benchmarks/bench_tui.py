@@ -1,6 +1,6 @@
 """How fast the terminal UI starts and switches screens; prints the figures quoted in docs/tui.md.
 
-    python benchmarks/bench_tui.py [--warm 5] [--size 160x45] [--rounds 4] [--switches-only]
+    python benchmarks/bench_tui.py [--warm 5] [--size 160x45] [--rounds 4] [--switches-only] [--real-sample]
 
 * start-up: from spawning ``python`` to the app's first screen being ready (Textual's Ready event),
   headless, on the import path of ``malles tui`` (the CLI package, its ``tui`` command resolved through
@@ -137,13 +137,13 @@ async def visit(app: Any, pilot: Any, key: str, mode: str) -> Visit:
     return Visit(*(v * 1000 for v in ms))
 
 
-async def switches(size: tuple[int, int], rounds: int, wait_preload: bool) -> dict[str, list[Visit]]:
+async def switches(size: tuple[int, int], rounds: int, wait_preload: bool, real_sample: bool) -> dict[str, list[Visit]]:
     """Visit every screen ``rounds`` times; the first visit composes it. With ``wait_preload`` the visits
     start once the background preload is done (a user reading the first screen), else straight away."""
     from malles_graph.tui.app import MallesApp
 
     times: dict[str, list[Visit]] = {mode: [] for mode in KEYS.values()}
-    app = MallesApp(real_sample=False)
+    app = MallesApp(real_sample=real_sample)
     async with app.run_test(size=size) as pilot:
         if wait_preload:
             while any(w.group == "preload" and not w.is_finished for w in app.workers):
@@ -173,15 +173,15 @@ def report_switches(times: dict[str, list[Visit]]) -> None:
         print(line)
 
 
-def visits(variant: str, size: tuple[int, int], rounds: int) -> None:
+def visits(variant: str, size: tuple[int, int], rounds: int, real_sample: bool) -> None:
     """One variant of the switch timings; run in its own process, so no module is imported before the app."""
     print(load())
     if variant == "idle":
         print(f"screen switches at {size[0]}x{size[1]}, idle (after the background preload); target 200 ms")
-        report_switches(asyncio.run(switches(size, rounds, wait_preload=True)))
+        report_switches(asyncio.run(switches(size, rounds, wait_preload=True, real_sample=real_sample)))
     else:
         print(f"first visits at {size[0]}x{size[1]} straight after start-up (background preload still running)")
-        report_switches(asyncio.run(switches(size, 1, wait_preload=False)))
+        report_switches(asyncio.run(switches(size, 1, wait_preload=False, real_sample=real_sample)))
     print(load())
 
 
@@ -206,10 +206,16 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=positive, default=4, help="visits of each screen")
     parser.add_argument("--switches-only", action="store_true", help="skip the start-up runs")
+    parser.add_argument(
+        "--real-sample",
+        action="store_true",
+        help="the editor builds its Ta Feng sample customer, as `malles tui` does (needs the data; seconds); "
+        "default: the built-in customer",
+    )
     parser.add_argument("--visits", choices=("idle", "early"), help=argparse.SUPPRESS)  # one child process
     args = parser.parse_args()
     if args.visits:
-        visits(args.visits, args.size, args.rounds)
+        visits(args.visits, args.size, args.rounds, args.real_sample)
         return
 
     if not args.switches_only:
@@ -217,6 +223,7 @@ def main() -> None:
     for variant in ("idle", "early"):
         size = "x".join(map(str, args.size))
         child = [sys.executable, __file__, "--visits", variant, "--size", size, "--rounds", str(args.rounds)]
+        child += ["--real-sample"] if args.real_sample else []
         subprocess.run(child, check=True)
 
 
