@@ -200,9 +200,10 @@ class MallesApp(App[None]):
     @work(thread=True, exit_on_error=False, group="preload", description="import the other screens")
     def preload_screens(self) -> None:
         """Import what the other screens need while the operator reads the first one, so first visits are quick."""
-        for mode in SCREEN_CLASSES:
-            screen_class(mode)
-        for module in PRELOAD_MODULES:
+        modules = [SCREEN_CLASSES[mode].split(":")[0] for mode in SCREEN_CLASSES] + list(PRELOAD_MODULES)
+        for module in modules:
+            if self.quitting:  # the process waits for this thread at exit: stop after the import in progress
+                return
             importlib.import_module(module)
         freeze_startup_objects()
 
