@@ -53,15 +53,29 @@ def list_runs(engine: Any) -> list[Any]:
 
 def prompt_digest(run: Any) -> str:
     """The short digest of a stored run's prompt set ('' for runs stored before prompt sets were recorded)."""
+    return _short_digest(_prompt_record(run))
+
+
+def persona_digest(run: Any) -> str:
+    """The short digest of the persona set a stored run read ('' when its population was not a persona file)."""
+    personas = _prompt_record(run).get("personas")
+    return _short_digest(personas if isinstance(personas, dict) else {})
+
+
+def _prompt_record(run: Any) -> dict[str, Any]:
     import json
 
+    try:
+        record = json.loads(run.prompt_set_json or "{}")
+    except (ValueError, AttributeError):  # a hand-edited row: shown as no digest, never a crash
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _short_digest(record: dict[str, Any]) -> str:
     from malles_graph.prompt_sets import SHORT
 
-    try:
-        digest = json.loads(run.prompt_set_json or "{}").get("digest") or ""
-    except (ValueError, AttributeError):  # a hand-edited row: shown as no digest, never a crash
-        return ""
-    return str(digest)[:SHORT]
+    return str(record.get("digest") or "")[:SHORT]
 
 
 def run_detail(engine: Any, run_id: str) -> RunDetail:

@@ -7,7 +7,7 @@ from malles_graph.tui import history_data
 from malles_graph.tui.app import MallesApp
 from textual.widgets import DataTable
 
-from malles_graph.prompt_sets import load_prompt_set
+from malles_graph.prompt_sets import load_persona_set, load_prompt_set
 from malles_graph.store.tables import RunRow
 from tests.tui.conftest import scripted, wait_for
 
@@ -27,9 +27,14 @@ async def test_opened_run_shows_its_prompt_digest(scenario_file, store_url):
         title = app.screen.query_one("#run-title")
         await wait_for(pilot, lambda: "seed" in str(title.render()))
         assert f"prompts {load_prompt_set().short}" in str(title.render())
+        assert f"personas {load_persona_set('retail_households.yaml').short}" in str(title.render())
 
 
 def test_prompt_digest_of_old_and_odd_rows():
     assert history_data.prompt_digest(RunRow(id="r", name="n", prompt_set_json="{}")) == ""
     assert history_data.prompt_digest(RunRow(id="r", name="n", prompt_set_json="not json")) == ""
     assert history_data.prompt_digest(RunRow(id="r", name="n", prompt_set_json='{"digest": "ab" }')) == "ab"
+    assert history_data.persona_digest(RunRow(id="r", name="n", prompt_set_json='{"digest": "ab" }')) == ""
+    assert history_data.persona_digest(RunRow(id="r", name="n", prompt_set_json='[1]')) == ""
+    both = '{"digest": "ab", "personas": {"digest": "cd"}}'
+    assert history_data.persona_digest(RunRow(id="r", name="n", prompt_set_json=both)) == "cd"

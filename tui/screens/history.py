@@ -240,10 +240,11 @@ class HistoryScreen(ModeScreen):
         error = f"  [red]{run.error}[/]" if run.error else ""
         from malles_graph.tui import history_data
 
-        digest = history_data.prompt_digest(run)
+        digest, personas = history_data.prompt_digest(run), history_data.persona_digest(run)
         self.query_one("#run-title", Label).update(
             f"[b]{run.id}[/]  {run.name}  {run.status}  seed {run.seed}  {run.backend}  "
-            f"K={run.archetypes}  N={run.n_customers:,}" + (f"  prompts {digest}" if digest else "") + error
+            f"K={run.archetypes}  N={run.n_customers:,}" + (f"  prompts {digest}" if digest else "")
+            + (f"  personas {personas}" if personas else "") + error
         )
         rounds = self.query_one("#rounds-table", DataTable)
         rounds.clear()
