@@ -42,7 +42,7 @@ from malles_graph.graphs.decision.nodes import (
     route_after_persona,
 )
 from malles_graph.graphs.decision.setup import context_for_scenario, run_context, scenario_memory
-from malles_graph.graphs.decision.stabilise import bottlenecks, stabilise, tokens_by_role
+from malles_graph.graphs.decision.stabilise import bottlenecks, stabilise, tokens_by_role, with_prompt_set
 from malles_graph.graphs.decision.state import (
     DecisionInput,
     DecisionOutput,
@@ -101,6 +101,7 @@ __all__ = [
     "single_agent",
     "single_agent_messages",
     "stabilise",
+    "with_prompt_set",
     "stream_decision",
     "to_decision",
     "tokens_by_role",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
@@ -212,6 +213,18 @@ def prompt_set_of(ctx: DecisionContext) -> PromptSet:
     if _PROMPT_SET not in templates:
         templates[_PROMPT_SET] = load_prompt_set(ctx.prompts_dir, ctx.personas_file)
     return templates[_PROMPT_SET]
+
+
+def with_prompt_set(ctx: DecisionContext, prompt_set: PromptSet, templates: dict[str, Any]) -> DecisionContext:
+    """``ctx`` answering with ``templates`` (parsed from ``prompt_set``'s texts, unsaved buffers included) and
+    recording ``prompt_set``'s digest: the digest of what was asked, not of the folder as saved on disk."""
+    personas = prompt_set.personas
+    return replace(
+        ctx,
+        prompts_dir=str(prompt_set.folder),
+        prompt_templates={**templates, _PROMPT_SET: prompt_set},
+        personas_file=str(personas.file) if personas else None,
+    )
 
 
 def set_digests(prompt_set: PromptSet) -> dict[str, str]:

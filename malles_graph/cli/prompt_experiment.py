@@ -26,7 +26,7 @@ def graph_decide(scenario: Any, client: Any = None, retriever: Any = None) -> An
     prompt templates are parsed from the set's texts, so unsaved editor buffers run as they are.
     """
     from malles_graph.experiments.running import Answer
-    from malles_graph.graphs.decision import context_for_scenario, decide_situation, label_of
+    from malles_graph.graphs.decision import context_for_scenario, decide_situation, label_of, with_prompt_set
 
     if retriever is None:  # no memory for these cases: the retrieve node is skipped, nothing is built
         scenario = scenario.model_copy(update={"decision": scenario.decision.model_copy(update={"retrieval": False})})
@@ -35,13 +35,7 @@ def graph_decide(scenario: Any, client: Any = None, retriever: Any = None) -> An
 
     def decide(situation, variant, seed):
         if variant.name not in contexts:
-            personas = variant.prompts.personas
-            contexts[variant.name] = replace(
-                base,
-                prompts_dir=str(variant.prompts.folder),
-                prompt_templates=variant.templates(),
-                personas_file=str(personas.file) if personas else None,
-            )
+            contexts[variant.name] = with_prompt_set(base, variant.prompts, variant.templates())
         ctx = replace(contexts[variant.name], seed=seed)  # the parsed templates are shared, not copied
         result = decide_situation(situation, ctx)
         labels = {label: pid for pid, label in label_of(situation).items()}

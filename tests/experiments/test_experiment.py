@@ -188,3 +188,21 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip().startswith("error: two variants named 'ref'")
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) <= 2  # rich may wrap once
+
+
+def test_unsaved_texts_are_what_the_decision_records(tmp_path: Path) -> None:
+    """The TUI's editor experiment answers with unsaved buffers: the decision records their digest, not the disk's."""
+    from malles_graph.experiments.variants import Variant
+    from malles_graph.prompt_sets import load_prompt_set, set_of_texts
+    from tests.experiments.scripted import cases
+
+    saved = load_prompt_set(prompt_folder(tmp_path / "ref"))
+    edited = set_of_texts(saved.folder, {**saved.texts, "decide": saved.texts["decide"] + f"\n{WORD}\n"})
+    assert edited.digest != saved.digest
+    client, _ = scripted_client()
+    decide = graph_decide(eval_scenario("local", None, SETS, []), client=client)
+    case = cases(1)[0]
+    on_disk = decide(case.situation(), Variant("saved", saved), 0)
+    unsaved = decide(case.situation(), Variant("edited", edited), 0)
+    assert on_disk.outcome.details["prompt_set"] == saved.digest
+    assert unsaved.outcome.details["prompt_set"] == edited.digest
