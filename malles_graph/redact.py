@@ -55,18 +55,18 @@ def register_secret(value: str | None) -> None:
             _registered.add(value)
 
 
-@functools.lru_cache(maxsize=4096)
-def _secret_name(name: bytes | str) -> bool:
-    # Cached per raw name: the environment is read on every redaction (a test or an app may set a key at any
-    # time), but decoding each name and matching it with the regex was most of an LLM call's own overhead.
-    return _SECRET_ENV.search(os.fsdecode(name)) is not None
+@functools.lru_cache(maxsize=16)
+def _credential_names(names: tuple[bytes | str, ...]) -> tuple[str, ...]:
+    # Cached per set of names: the environment is read on every redaction (a test or an app may set a key at
+    # any time), but decoding and matching every name each time was most of an LLM call's own overhead.
+    decoded = (os.fsdecode(name) for name in names)
+    return tuple(name for name in decoded if _SECRET_ENV.search(name))
 
 
 def _known_secrets() -> list[str]:
     # CPython keeps the environment undecoded in os.environ._data; only the values of the few credential-named
     # variables are decoded (os.environ decodes every name and value on iteration).
-    raw = getattr(os.environ, "_data", os.environ)
-    names = [os.fsdecode(k) for k in list(raw) if _secret_name(k)]
+    names = _credential_names(tuple(getattr(os.environ, "_data", os.environ)))
     values = {v for name in names if len(v := os.environ.get(name, "")) >= MIN_SECRET_LEN}
     with _lock:
         values |= _registered

@@ -313,7 +313,8 @@ def generate(model: BaseChatModel, messages: list[BaseMessage], kwargs: dict[str
 
 def _unobserved(model: BaseChatModel) -> bool:
     """True when ``invoke`` would add nothing to ``_generate`` for this call (see :func:`generate`)."""
-    if model.rate_limiter is not None or getattr(model, "streaming", None) is True or model.output_version == "v1":
+    streaming = "streaming" in model.model_fields_set and getattr(model, "streaming", None) is True  # as invoke asks
+    if model.rate_limiter is not None or streaming or model.output_version == "v1":
         return False
     if model.cache is not False and (model.cache is not None or get_llm_cache() is not None):
         return False
