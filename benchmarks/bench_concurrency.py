@@ -33,7 +33,7 @@ from typing import Any
 from malles_graph.graphs.decision import DecisionContext, decide_situation
 
 from malles_graph.backends import build_client
-from malles_graph.backends.local_server import LocalServer, LocalServerKey
+from malles_graph.backends.local_server import LocalServer, LocalServerKey, default_threads
 from malles_graph.data.assets import bundled_model_path
 from malles_graph.scenario import BackendConfig
 
@@ -81,11 +81,16 @@ def server_seconds(base_url: str) -> float:
     return sum(float(values[f"llamacpp:{k}"]) for k in ("prompt_seconds_total", "tokens_predicted_seconds_total"))
 
 
+# One thread count for every server of the run (chosen once by the load at the start, as the product does
+# per server): runs with different counts compute different numbers and are not comparable.
+THREADS = default_threads()
+
+
 def fresh_server(config: BackendConfig) -> LocalServer:
     """A new server (empty prompt cache), registered as the one the local backend uses for this key."""
     key = LocalServerKey(str(bundled_model_path()), config.n_ctx, config.max_concurrency)
     LocalServer.stop_all()
-    return LocalServer.get(key)
+    return LocalServer.get(key, threads=THREADS)
 
 
 def run_ours(cases, config: BackendConfig, args) -> tuple[float, Recorder, int, float]:
@@ -167,7 +172,7 @@ def main() -> None:
     print(ours_line("ours again  ", len(cases), calls_again, tokens_again, wall_2, compute_2))
     wall_ours, compute_ours = (wall_1 + wall_2) / 2, (compute_1 + compute_2) / 2
     print(
-        f"\n== {args.slots} slots x {args.n_ctx} tokens: ours (mean of 2) / server alone = "
+        f"\n== {args.slots} slots x {args.n_ctx} tokens, {THREADS} thread(s): ours (mean of 2) / server alone = "
         f"{wall_alone / wall_ours:.0%} of the server's decisions/s (target >= 90%) =="
     )
     at_equal_share = (wall_alone / compute_alone) / (wall_ours / compute_ours)

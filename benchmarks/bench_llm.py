@@ -57,8 +57,12 @@ def server_rates(base_url: str, reps: int) -> tuple[float, float]:
         prompt = f"{uuid.uuid4()} " + FILLER * 5  # ~500 tokens; the nonce defeats the prompt cache
         timings = post(base_url, {"messages": [{"role": "user", "content": prompt}], "max_tokens": 1})["timings"]
         pp.append(timings["prompt_per_second"])
-        body = {"messages": [{"role": "user", "content": f"{uuid.uuid4()} Describe a grocery store."}],
-                "max_tokens": 64, "ignore_eos": True, "temperature": 0.7}
+        body = {
+            "messages": [{"role": "user", "content": f"{uuid.uuid4()} Describe a grocery store."}],
+            "max_tokens": 64,
+            "ignore_eos": True,
+            "temperature": 0.7,
+        }
         timings = post(base_url, body)["timings"]
         tg.append(timings["predicted_per_second"])
     return statistics.median(pp), statistics.median(tg)
@@ -92,8 +96,12 @@ class Recorded:
     def totals(self) -> tuple[int, int, int, int]:
         """(calls, prompt tokens, of which served from the prompt cache, completion tokens)."""
         rs = self.results
-        return (len(rs), sum(r.prompt_tokens for r in rs), sum(r.cached_prompt_tokens for r in rs),
-                sum(r.completion_tokens for r in rs))
+        return (
+            len(rs),
+            sum(r.prompt_tokens for r in rs),
+            sum(r.cached_prompt_tokens for r in rs),
+            sum(r.completion_tokens for r in rs),
+        )
 
 
 def situations(n: int):
@@ -108,9 +116,17 @@ def run_decisions(cases, config: BackendConfig, args, prompts: str | None, base_
     for i, situation in enumerate(cases):
         recorded = Recorded()
         client = recorded.wrap(build_client(config, use_cache=False))
-        ctx = DecisionContext(backend=config, client=client, debate_rounds=args.rounds, samples=args.samples,
-                              retrieval=False, seed=i, prompts_dir=prompts, turn_max_tokens=args.turn_tokens,
-                              decide_max_tokens=args.decide_tokens)
+        ctx = DecisionContext(
+            backend=config,
+            client=client,
+            debate_rounds=args.rounds,
+            samples=args.samples,
+            retrieval=False,
+            seed=i,
+            prompts_dir=prompts,
+            turn_max_tokens=args.turn_tokens,
+            decide_max_tokens=args.decide_tokens,
+        )
         before = server_seconds(base_url)
         start = time.perf_counter()
         result = decide_situation(situation, ctx)
@@ -118,8 +134,11 @@ def run_decisions(cases, config: BackendConfig, args, prompts: str | None, base_
         after = server_seconds(base_url)
         model_s = sum(after[k] - before[k] for k in ("prompt_seconds_total", "tokens_predicted_seconds_total"))
         calls, prompt, cached, completion = recorded.totals()
-        print(f"  decision {i + 1}: {wall:6.1f} s, {calls} calls, {prompt} prompt tokens ({cached} from the cache), "
-              f"{completion} completion tokens, server compute {model_s:.1f} s, ok={result.ok}", flush=True)
+        print(
+            f"  decision {i + 1}: {wall:6.1f} s, {calls} calls, {prompt} prompt tokens ({cached} from the cache), "
+            f"{completion} completion tokens, server compute {model_s:.1f} s, ok={result.ok}",
+            flush=True,
+        )
         out.append((wall, recorded, model_s))
     return out
 
@@ -133,8 +152,10 @@ def report(name: str, runs, pp: float, tg: float) -> None:
     print(f"prompt tokens        : {prompt:6d} ({prompt / len(runs):.0f} per decision)")
     print(f"  from prompt cache  : {cached:6d} ({cached / max(prompt, 1):.0%})")
     print(f"completion tokens    : {completion:6d}")
-    print(f"model-time bound     : {bound:7.1f} s  = {prompt - cached} uncached / {pp:.0f} tok/s "
-          f"+ {completion} / {tg:.1f} tok/s")
+    print(
+        f"model-time bound     : {bound:7.1f} s  = {prompt - cached} uncached / {pp:.0f} tok/s "
+        f"+ {completion} / {tg:.1f} tok/s"
+    )
     print(f"wall time            : {wall:7.1f} s  ({wall / len(runs):.1f} s per decision)")
     print(f"wall / bound         : {wall / bound:7.2f}x  (target <= 1.3x)")
     print(f"server compute       : {model_s:7.1f} s  (its own prompt + generation seconds, /metrics, same run)")
@@ -153,8 +174,9 @@ def main() -> None:
     parser.add_argument("--baseline-prompts", type=Path, help="also run with this prompt folder, first")
     args = parser.parse_args()
 
-    config = BackendConfig(name="local", cache=False, max_concurrency=args.slots, max_tokens=96,
-                           timeout_s=1800)  # a shared machine: a call may wait minutes for CPU; never a failure here
+    config = BackendConfig(
+        name="local", cache=False, max_concurrency=args.slots, max_tokens=96, timeout_s=1800
+    )  # a shared machine: a call may wait minutes for CPU; never a failure here
     server = LocalServer.get(LocalServerKey(str(bundled_model_path()), config.n_ctx, config.max_concurrency))
     t0 = time.perf_counter()
     cases = situations(args.decisions)
@@ -170,7 +192,10 @@ def main() -> None:
     pp2, tg2 = server_rates(server.base_url, args.reps)
     print(f"rates after : prompt {pp2:.0f} tok/s, generation {tg2:.1f} tok/s")
     pp, tg = (pp1 + pp2) / 2, (tg1 + tg2) / 2
-    print(f"\n== llama.cpp on this machine ({bundled_model_path().name}, {args.slots} slot(s)) ==")
+    print(
+        f"\n== llama.cpp on this machine ({bundled_model_path().name}, {args.slots} slot(s), "
+        f"{server.threads} thread(s)) =="
+    )
     print(f"prompt processing    : {pp:7.0f} tokens/s")
     print(f"generation           : {tg:7.1f} tokens/s")
     for name, result in runs.items():

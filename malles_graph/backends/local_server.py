@@ -36,7 +36,7 @@ class LocalServer:
     _servers: dict[LocalServerKey, LocalServer] = {}
     _lock = threading.Lock()
 
-    def __init__(self, key: LocalServerKey) -> None:
+    def __init__(self, key: LocalServerKey, threads: int | None = None) -> None:
         import xllamacpp
 
         path = Path(key.model_path)
@@ -50,7 +50,7 @@ class LocalServer:
         params.cache_ram_mib = CACHE_RAM_MIB
         params.endpoint_metrics = True  # /metrics: the server's own prompt and generation seconds (bench_llm)
         params.port = _free_port()
-        params.cpuparams.n_threads = compute_threads(_usable_cpus(), _load_average())
+        params.cpuparams.n_threads = threads or default_threads()
         params.cpuparams_batch.n_threads = params.cpuparams.n_threads
         params.verbosity = -1
         if key.lora:
@@ -64,10 +64,12 @@ class LocalServer:
         self.base_url = f"http://127.0.0.1:{params.port}"
 
     @classmethod
-    def get(cls, key: LocalServerKey) -> LocalServer:
+    def get(cls, key: LocalServerKey, threads: int | None = None) -> LocalServer:
+        """The process's server for ``key``, started on first use with ``threads`` compute threads (None: by the
+        machine's load, :func:`compute_threads`; benchmarks pin one count so runs side by side compare)."""
         with cls._lock:
             if key not in cls._servers:
-                cls._servers[key] = LocalServer(key)
+                cls._servers[key] = LocalServer(key, threads)
             return cls._servers[key]
 
     @classmethod
@@ -81,6 +83,11 @@ class LocalServer:
 # Host RAM for prompts evicted from the slots (llama.cpp's default is 8 GiB; the bundled model needs a
 # few MB per thousand tokens, and a bound keeps a large user GGUF from taking the machine's memory).
 CACHE_RAM_MIB = 1024
+
+
+def default_threads() -> int:
+    """The compute threads a server started now gets (:func:`compute_threads` of this machine)."""
+    return compute_threads(_usable_cpus(), _load_average())
 
 
 def compute_threads(cpus: int, load: float) -> int:
