@@ -24,6 +24,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
 from malles_graph.backends import LLMClient
+from malles_graph.backends.client import generate
 from malles_graph.errors import BackendFatalError
 
 StopStatus = Literal["cancelled", "interrupted", "failed"]
@@ -80,7 +81,8 @@ class CancellableChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         self.token.raise_if_set()
-        reply = self.inner.invoke(messages, stop=stop, **kwargs)
+        # the inner model's own request, without a second round of LangChain's run set-up (see generate)
+        reply = generate(self.inner, messages, kwargs if stop is None else {**kwargs, "stop": stop})
         return ChatResult(generations=[ChatGeneration(message=reply)])
 
 
