@@ -2,8 +2,8 @@
 
 The front door wires the parts together (so it imports graphs and retrieval, lazily):
 
-* a Chroma transaction memory built from the purchase lines the case files carry (training
-  truths and every case's recent baskets), cached on disk by content, MiniLM embeddings;
+* a Chroma transaction memory built from the purchase lines of the case files' recent baskets
+  (never a case's truth, see ``roles/memory.py``), cached on disk by content, MiniLM embeddings;
 * the computed agent (``malles_graph.roles.agent.ComputedAgent``), fitted on ``--train`` with
   the evidence the graph itself gathers (its ``retrieve`` and ``reconstruct_hidden`` nodes), or
   loaded from ``--model``;
