@@ -61,6 +61,13 @@ class BackendConfig(Section):
     )
     cache: bool = Field(default=True, description="use the on-disk response cache")
     n_ctx: int = Field(default=4096, ge=256, description="context size of the local llama.cpp server")
+    threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="compute threads of the local llama.cpp server; empty: every usable CPU (up to 4), "
+        "one when the machine is already busy (docs/performance.md)",
+    )
     lora: str | None = Field(
         default=None, description="GGUF LoRA adapter applied on the local model (from `malles align serve`)"
     )

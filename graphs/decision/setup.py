@@ -18,7 +18,7 @@ from malles_graph.graphs.decision.api import make_context
 from malles_graph.graphs.decision.context import DecisionContext
 
 from malles_graph.backends import LLMClient, build_client, is_llm_backend
-from malles_graph.prompt_sets import checked_prompt_set
+from malles_graph.prompt_sets import checked_prompt_set, scenario_personas
 from malles_graph.retail.retrieval_api import Retriever
 from malles_graph.scenario import MemoryConfig, Scenario
 
@@ -49,7 +49,7 @@ def context_for_scenario(
     The prompts come from ``scenario.prompts`` ($MALLES_PROMPTS, else the bundled ones): the whole set
     is checked here, before any LLM call; each decision records the set's digest (``details["prompt_set"]``).
     """
-    prompt_set = checked_prompt_set(scenario.prompts)
+    prompt_set = checked_prompt_set(scenario.prompts, scenario_personas(scenario))
     backend = scenario.backend
     if client is None and is_llm_backend(backend.name):
         client = build_client(backend)
@@ -61,6 +61,7 @@ def context_for_scenario(
     ctx.turn_max_tokens = min(ctx.turn_max_tokens, backend.max_tokens)
     ctx.seed = scenario.seed
     ctx.prompts_dir = str(prompt_set.folder)
+    ctx.personas_file = str(prompt_set.personas.file) if prompt_set.personas else None  # recorded per decision
     return ctx, retriever
 
 

@@ -56,7 +56,9 @@ def build_chat_model(config: BackendConfig) -> tuple[BaseChatModel, str, CallKwa
         from malles_graph.data.assets import bundled_model_path
 
         model_path = config.model or str(bundled_model_path())
-        server = LocalServer.get(LocalServerKey(model_path, config.n_ctx, config.max_concurrency, config.lora))
+        server = LocalServer.get(
+            LocalServerKey(model_path, config.n_ctx, config.max_concurrency, config.lora), threads=config.threads
+        )
         chat = ChatOpenAI(
             model="local", base_url=f"{server.base_url}/v1", api_key="local", timeout=config.timeout_s, max_retries=0
         )

@@ -23,12 +23,13 @@ PREAMBLE = "A grocery customer is choosing what to buy among the products A, B, 
 
 
 def test_slots_follow_max_concurrency_each_with_its_own_context():
-    config = BackendConfig(name="local", cache=False, max_concurrency=3, n_ctx=512, max_tokens=2)
+    config = BackendConfig(name="local", cache=False, max_concurrency=3, n_ctx=512, max_tokens=2, threads=1)
     build_client(config)
     server = LocalServer.get(LocalServerKey(str(bundled_model_path()), 512, 3))
     with urllib.request.urlopen(f"{server.base_url}/slots", timeout=60) as resp:
         slots = json.loads(resp.read())
     assert [s["n_ctx"] for s in slots] == [512, 512, 512]
+    assert server.threads == 1  # backend.threads pins the compute threads
 
 
 def test_a_shared_preamble_is_read_from_the_prompt_cache_across_roles():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -161,6 +162,7 @@ def test_persona_population(tmp_path: Path) -> None:
     assert personas.get("digest") == load_persona_set("retail_households.yaml").digest  # the run records its personas
     rows = load_decisions(make_engine(f"sqlite:///{tmp_path / 'malles.sqlite'}"), summary.run_id)
     assert all(r.ok for r in rows)
+    assert {json.loads(r.details_json).get("persona_set") for r in rows} == {personas["digest"]}  # and each decision
 
 
 def test_same_seed_same_numbers(tmp_path: Path) -> None:
