@@ -5,11 +5,18 @@
     python benchmarks/bench_eval.py --llm-cases 5        # also the `local` LLM graph on 5 cases
     python benchmarks/bench_eval.py --llm-cases 3 --llm-mode debate --out bench.md
     python benchmarks/bench_eval.py --cv 3                # only: the agent's CV within the training month
+    python benchmarks/bench_eval.py --temporal 0          # only: a date split within the training month
 
 `--cv K` is where the agent's choices are made: K folds of the training cases grouped by customer,
 each fold's agent fitted on the others and scored on it with retrieval and the market signal on
 and off, the memory holding what it would at test time (the fitted lines and the held-out cases'
 baskets, never a held-out truth). The test month is not read.
+
+`--temporal T` simulates the test month inside the training month: the agent is fitted on two
+thirds of the customers' cases before the middle date and scored on the other third's (T = 0, 1, 2)
+cases from that date on, as Feb is scored after the January fit. Past truths are past data at prediction time
+(the January truths precede Feb), so it compares a memory of baskets only with one that also holds
+the fitted cases' truths at prediction time, and at fitting and prediction time.
 
 The agent row is `malles eval run -b agent`: fitted once (`--model`), then the decision graph runs
 every case (retrieval from the Chroma memory built from the case files, Z, three computed roles,
@@ -60,7 +67,19 @@ def main() -> None:
     parser.add_argument("--ablations", action="store_true", help="run the agent with each mechanism off in turn")
     parser.add_argument("--cache", type=Path, default=Path(".bench-eval"), help="folder of built cases and fits")
     parser.add_argument("--cv", type=int, default=0, help="only the agent's K-fold CV within the training cases")
+    parser.add_argument(
+        "--temporal",
+        type=int,
+        default=-1,
+        help="only a date split within the training cases (customer third 0, 1 or 2)",
+    )
     args = parser.parse_args()
+    if args.temporal >= 0:
+        args.cache.mkdir(parents=True, exist_ok=True)
+        train = cached_cases(args.cache / f"train-{args.n_train}.jsonl", TRAIN_SPLIT, args.n_train)
+        rows, title = temporal_check(train, args.temporal)
+        console.print(rich_table(rows, title=title))
+        return
     if args.cv:
         args.cache.mkdir(parents=True, exist_ok=True)
         train = cached_cases(args.cache / f"train-{args.n_train}.jsonl", TRAIN_SPLIT, args.n_train)
@@ -156,47 +175,99 @@ def run_agent(train, test, cache: Path, ablations: bool):
     return rows, runs, lines
 
 
+CV_VARIANTS = {  # name: (graph context overrides, agent mechanism switches)
+    "agent": ({}, {}),
+    "agent:no-retrieval": ({"retrieval": False}, {}),
+    "agent:no-market": ({}, {"market": False}),
+    "agent:no-ranker": ({}, {"ranker": False}),
+}
+
+
 def training_cv(train, folds: int):
     """The agent's grouped K-fold CV within the training cases (retrieval and market on and off)."""
-    import numpy as np
-    from malles_graph.graphs.decision import make_context
     from sklearn.model_selection import GroupKFold
 
-    from malles_graph.cli.eval_agent import DEFAULTS, case_memory, fit_agent, graph_evidence
+    from malles_graph.cli.eval_agent import case_memory, fit_agent
     from malles_graph.roles.memory import PopulationMemory
 
-    variants = {
-        "agent": ({}, {}),
-        "agent:no-retrieval": ({"retrieval": False}, {}),
-        "agent:no-market": ({}, {"market": False}),
-    }
-    held_all, preds = [], {name: [] for name in variants}
+    held_all, preds = [], {name: [] for name in CV_VARIANTS}
     splits = GroupKFold(n_splits=folds).split(train, groups=[c.customer.customer_id for c in train])
     for k, (tr, te) in enumerate(splits):
         fit_cases, held = [train[i] for i in tr], [train[i] for i in te]
         lines = PopulationMemory.from_cases([*fit_cases, *held]).lines  # baskets only, as at test time
         retriever = case_memory(lines, [*held, *fit_cases], lambda _m: None)
         agent = fit_agent(fit_cases, retriever, seed=0).with_memory(held)
-        situations = [c.situation() for c in held]
-        for name, (overrides, switches) in variants.items():
-            evidence = graph_evidence(make_context({**DEFAULTS, "seed": 0, **overrides}, retriever=retriever))
-            ev = [evidence(s) for s in situations]
-            a = agent.with_mechanisms(**switches)
-            p, off = a.probabilities(situations, a.opinions_many(situations, ev))
-            probs = [p[off[i] : off[i + 1]] for i in range(len(situations))]
-            units = a.quantity_for(situations, probs, [z for _, z in ev])
-            for s, pr, q in zip(situations, probs, units, strict=True):
-                preds[name].append(
-                    Prediction(
-                        case_id=s.situation_id,
-                        product_id=s.candidate_ids[int(np.argmax(pr))],
-                        quantity=q,
-                        probs=dict(zip(s.candidate_ids, map(float, pr), strict=True)),
-                    )
-                )
+        for name, p in predict_variants(agent, retriever, held, CV_VARIANTS).items():
+            preds[name] += p
         held_all += held
         console.print(f"fold {k + 1}/{folds} done")
     return [score(held_all, p, name) for name, p in preds.items()]
+
+
+def temporal_check(train, third: int):
+    """Fit on two thirds of the customers before the middle date; score the other third from that date on."""
+    from dataclasses import replace
+
+    from malles_graph.cli.eval_agent import case_memory, fit_agent
+    from malles_graph.roles.memory import PopulationMemory
+
+    days = sorted(c.date for c in train)
+    cut = days[len(days) // 2]
+    customers = sorted({c.customer.customer_id for c in train})
+    scored_customers = set(customers[third::3])  # every third customer id: deterministic
+    fit_cases = [c for c in train if c.date < cut and c.customer.customer_id not in scored_customers]
+    held = [c for c in train if c.date >= cut and c.customer.customer_id in scored_customers]
+    baskets = PopulationMemory.from_cases([*fit_cases, *held]).lines
+    truths = PopulationMemory.truth_lines(fit_cases)  # all before `cut`: past data for every scored case
+    plain = case_memory(baskets, [*held, *fit_cases], lambda _m: None)
+    with_truths = case_memory([*baskets, *truths], [*held, *fit_cases], lambda _m: None)
+    variants = {"agent": ({}, {}), "agent:no-ranker": ({}, {"ranker": False})}
+    rows = []
+    agent = fit_agent(fit_cases, plain, seed=0)
+    for tag, memory, a in (
+        ("baskets", plain, agent),
+        (
+            "baskets; past truths at prediction",
+            with_truths,
+            replace(agent, memory_lines=[*agent.memory_lines, *truths]),
+        ),
+        ("past truths at fit and prediction", with_truths, fit_agent(fit_cases, with_truths, 0, extra_lines=truths)),
+    ):
+        for name, p in predict_variants(a.with_memory(held), memory, held, variants).items():
+            rows.append(score(held, p, f"{name} ({tag})"))
+    title = (
+        f"agent fitted on {len(fit_cases)} cases before {cut:%d %b %Y}, scored on {len(held)} cases "
+        f"of other customers from {cut:%d %b} on"
+    )
+    return rows, title
+
+
+def predict_variants(agent, retriever, held, variants) -> dict[str, list[Prediction]]:
+    """The agent's predictions for ``held`` under each (graph context, mechanism) variant."""
+    import numpy as np
+    from malles_graph.graphs.decision import make_context
+
+    from malles_graph.cli.eval_agent import DEFAULTS, graph_evidence
+
+    situations = [c.situation() for c in held]
+    out = {}
+    for name, (overrides, switches) in variants.items():
+        evidence = graph_evidence(make_context({**DEFAULTS, "seed": 0, **overrides}, retriever=retriever))
+        ev = [evidence(s) for s in situations]
+        a = agent.with_mechanisms(**switches)
+        p, off = a.probabilities(situations, a.opinions_many(situations, ev), ev)
+        probs = [p[off[i] : off[i + 1]] for i in range(len(situations))]
+        units = a.quantity_for(situations, probs, [z for _, z in ev])
+        out[name] = [
+            Prediction(
+                case_id=s.situation_id,
+                product_id=s.candidate_ids[int(np.argmax(pr))],
+                quantity=q,
+                probs=dict(zip(s.candidate_ids, map(float, pr), strict=True)),
+            )
+            for s, pr, q in zip(situations, probs, units, strict=True)
+        ]
+    return out
 
 
 def llm_subset(subset, train, mode: str) -> list[str]:

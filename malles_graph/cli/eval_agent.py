@@ -37,7 +37,8 @@ AGENT_ABLATIONS: dict[str, tuple[dict[str, Any], dict[str, bool]]] = {
     "no-market": ({}, {"market": False}),
     "no-calibration": ({}, {"calibration": False}),
     "vote": ({"samples": 5}, {}),
-    "no-pooling": ({}, {"pooling": False}),
+    "no-ranker": ({}, {"ranker": False}),  # decide by the pooled logistic stacker instead
+    "no-pooling": ({}, {"ranker": False, "pooling": False}),  # that stacker without pooling (vs no-ranker)
 }
 DEFAULTS: dict[str, Any] = {
     "backend": {"name": "choice-model"},
@@ -154,14 +155,21 @@ def case_memory(lines: Sequence[Any], situations: Sequence[ChoiceSituation], say
 
 
 def fit_agent(
-    train: Sequence[ChoiceCase], retriever: Any, seed: int = 0, say: Callable[[str], None] = lambda _m: None
+    train: Sequence[ChoiceCase],
+    retriever: Any,
+    seed: int = 0,
+    say: Callable[[str], None] = lambda _m: None,
+    extra_lines: Sequence[Any] = (),
 ) -> Any:
-    """Fit the computed agent on training cases with the evidence the graph gathers from ``retriever``."""
+    """Fit the computed agent on training cases with the evidence the graph gathers from ``retriever``
+    (``extra_lines``: further purchase lines its population memory holds)."""
     from malles_graph.graphs.decision import make_context
     from malles_graph.roles.agent import ComputedAgent
 
     ctx = make_context({**DEFAULTS, "seed": seed}, retriever=retriever)
-    return ComputedAgent.fit(list(train), evidence=graph_evidence(ctx), seed=seed, progress=say)
+    return ComputedAgent.fit(
+        list(train), evidence=graph_evidence(ctx), seed=seed, progress=say, extra_lines=extra_lines
+    )
 
 
 def fit_standalone(train: Sequence[ChoiceCase], seed: int = 0, say: Callable[[str], None] = lambda _m: None) -> Any:

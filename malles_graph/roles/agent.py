@@ -1,14 +1,15 @@
 """The computed agent: three fitted role models, a fitted decide (stacking) and a count model for quantity.
 
 No LLM. Each role is a LightGBM classifier over its own slice (``slices.py``) giving a utility
-(log-odds) per candidate. ``decide`` is a logistic-regression stacker over the roles' opinions
-and the market signal, fitted on out-of-fold role opinions (so it learns how far to trust each
-role, not how well a role remembers its own training rows). Cross-subclass pooling: the stacker
-has shared weights plus per-subclass deviations under the same L2 penalty, so a sparse subclass
-keeps close to the shared weights (borrows strength) and a rich one can move away. Calibration:
-a temperature on the within-case softmax, fitted on the training cases. The vote: bootstrap
-replicas of the stacker are the samples the decision graph draws and votes over. Quantity: a
-count model for the median units (``quantity.py``).
+(log-odds) per candidate. ``decide`` is a LightGBM lambdarank model over the roles' opinions, the
+market signal and the roles' raw slices, fitted on out-of-fold role opinions (so it learns how
+far to trust each role, and where, not how well a role remembers its own training rows).
+Calibration: a temperature on the within-case softmax, fitted on the ranker's out-of-fold
+scores. The vote: bootstrap replicas of the ranker are the samples the decision graph draws and
+votes over. The ``no-ranker`` ablation decides with the logistic-regression stacker instead, with
+cross-subclass pooling (shared weights plus per-subclass deviations under the same L2 penalty, so
+a sparse subclass keeps close to the shared weights); ``no-pooling`` drops the shared weights.
+Quantity: a count model for the median units (``quantity.py``).
 
 This module holds the fitted agent and what the decision graph calls: its role nodes call
 :meth:`ComputedAgent.opinion` with the retrieved neighbours and Z of the graph's state, its decide
@@ -42,7 +43,7 @@ from malles_graph.roles.slices import (
     specialist_rows,
 )
 
-FORMAT = "malles-computed-agent/3"  # /3: the memory holds no case truths; older files are refused
+FORMAT = "malles-computed-agent/4"  # /4: a lambdarank decide; /3: the memory holds no case truths; older refused
 ROLES: tuple[str, ...] = ("product_specialist", "price_analyst", "persona")
 Evidence = Callable[[ChoiceSituation], tuple[list[RetrievedRecord], HiddenFactors | None]]
 
@@ -59,6 +60,7 @@ class Mechanisms:
     market: bool = True
     calibration: bool = True
     pooling: bool = True
+    ranker: bool = True  # off: the pooled logistic stacker decides (pooling applies to it)
 
 
 def no_evidence(situation: ChoiceSituation) -> tuple[list[RetrievedRecord], HiddenFactors | None]:
@@ -83,6 +85,8 @@ class ComputedAgent:
     meta: dict[str, Any] = field(default_factory=dict)
     stacker_c: float = 1.0
     mechanisms: Mechanisms = field(default_factory=Mechanisms)
+    rankers: list[Any] = field(default_factory=list)  # the decide ranker, then bootstrap replicas (the vote)
+    ranker_temperature: float = 1.0
     memory: PopulationMemory | None = field(default=None, repr=False)
     _cache: dict[Any, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
 
@@ -186,6 +190,7 @@ class ComputedAgent:
         self,
         situations: Sequence[ChoiceSituation],
         opinions: dict[str, np.ndarray],
+        evidence: Sequence[tuple[Sequence[RetrievedRecord], HiddenFactors | None]],
         member: int = 0,
         roles: Sequence[str] = ROLES,
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -193,12 +198,34 @@ class ComputedAgent:
         offsets = np.concatenate([[0], np.cumsum([len(s.candidates) for s in situations])])
         market = np.concatenate([self.market_column(s) for s in situations])
         shared, local = self.design(opinions, market, offsets, [s.subclass for s in situations], roles)
+        if self.mechanisms.ranker:
+            X = np.column_stack([shared.toarray(), self.raw_rows(situations, evidence, roles)])
+            score = self.rankers[member % len(self.rankers)].booster_.predict(X, num_threads=1)
+            temperature = self.ranker_temperature if self.mechanisms.calibration else 1.0
+            return segment_softmax(score / temperature, offsets), offsets
         if self.mechanisms.pooling:
             score = self.stackers[member % len(self.stackers)].decision_function(sparse.hstack([shared, local]).tocsr())
         else:
             score = self.local_stacker.decision_function(local)
         temperature = self.temperature if self.mechanisms.calibration else 1.0
         return segment_softmax(score / temperature, offsets), offsets
+
+    def raw_rows(
+        self,
+        situations: Sequence[ChoiceSituation],
+        evidence: Sequence[tuple[Sequence[RetrievedRecord], HiddenFactors | None]],
+        roles: Sequence[str] = ROLES,
+    ) -> np.ndarray:
+        """Every role's slice side by side, one row per candidate (the ranker decide's raw features);
+        a silent role's slice is missing (NaN), as its opinion is."""
+        blocks = []
+        for role in ROLES:
+            rows = [
+                r for s, (nb, z) in zip(situations, evidence, strict=True) for r in self.role_features(role, s, nb, z)
+            ]
+            block = np.asarray(rows, dtype=float)
+            blocks.append(block if role in roles else np.full_like(block, np.nan))
+        return np.column_stack(blocks)
 
     def market_column(self, s: ChoiceSituation) -> np.ndarray:
         shares = market_shares(s, self.memory)
@@ -217,7 +244,7 @@ class ComputedAgent:
     ) -> tuple[Decision, dict[str, float]]:
         """One sample of decide: stacker replica ``sample`` over the roles that spoke; quantity from the count model."""
         opinions = {r: self.opinion(r, s, neighbours, hidden, roles) for r in ROLES}
-        p, _ = self.probabilities([s], opinions, member=sample, roles=roles)
+        p, _ = self.probabilities([s], opinions, [(neighbours, hidden)], member=sample, roles=roles)
         k = int(np.argmax(p))
         product = s.candidates[k].product_id
         key = ("quantity", s.situation_id, hidden is None, tuple(np.round(p, 3)))
@@ -229,7 +256,7 @@ class ComputedAgent:
             product_id=product,
             quantity=quantity,
             confidence=round(float(p[k]), 4),
-            rationale=f"stacked opinions of {spoke} (replica {sample % len(self.stackers)})",
+            rationale=f"stacked opinions of {spoke} (replica {sample % self.replicas})",
         )
         return decision, dict(zip(s.candidate_ids, (round(float(x), 6) for x in p), strict=True))
 
@@ -276,6 +303,11 @@ class ComputedAgent:
         memory = PopulationMemory.from_lines(merged.values(), focus)
         return replace(self, memory=memory, _cache={})
 
+    @property
+    def replicas(self) -> int:
+        """How many different samples the vote can draw from the decide in use."""
+        return len(self.rankers) if self.mechanisms.ranker else len(self.stackers)
+
     def with_mechanisms(self, **switches: bool) -> ComputedAgent:
         return replace(self, mechanisms=replace(self.mechanisms, **switches), _cache={})
 
@@ -298,6 +330,8 @@ class ComputedAgent:
                 "memory_lines",
                 "meta",
                 "stacker_c",
+                "rankers",
+                "ranker_temperature",
             )
         }
         state["attributes"] = self.attributes.to_json()
@@ -334,11 +368,12 @@ class ComputedAgent:
         replicas: int = 5,
         folds: int = 3,
         progress: Callable[[str], None] | None = None,
+        extra_lines: Sequence[Line] = (),
     ) -> ComputedAgent:
         """Fit on training cases (situations with their truth), from an earlier window than any test case."""
         from malles_graph.roles.fitting import fit_agent
 
-        return fit_agent(cls, cases, evidence, seed=seed, replicas=replicas, folds=folds, progress=progress)
+        return fit_agent(cls, cases, evidence, seed, replicas, folds, progress, extra_lines)
 
 
 def said(opinions: dict[str, np.ndarray], role: str, roles: Sequence[str], offsets: np.ndarray) -> np.ndarray:

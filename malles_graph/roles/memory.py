@@ -89,6 +89,26 @@ class PopulationMemory:
                         )
         return cls.from_lines(seen.values(), focus)
 
+    @staticmethod
+    def truth_lines(cases: Iterable[Any]) -> list[Line]:
+        """The cases' real purchases as lines: past data for anything decided after the cases' dates."""
+        out = []
+        for case in cases:
+            product = next(p for p in case.candidates if p.product_id == case.truth_product_id)
+            who = (case.customer.age_group, case.customer.pin_code)
+            out.append(
+                Line(
+                    case.customer.customer_id,
+                    case.date.toordinal(),
+                    product.subclass,
+                    product.product_id,
+                    case.truth_quantity,
+                    product.price,
+                    *who,
+                )
+            )
+        return out
+
     @classmethod
     def from_lines(cls, lines: Iterable[Line], focus: set[str] | None = None) -> PopulationMemory:
         memory = cls(lines=sorted(lines, key=lambda ln: (ln.day, ln.customer_id, ln.product_id)))

@@ -110,7 +110,7 @@ def batch_scores(agent: ComputedAgent, cases: list[ChoiceCase]) -> tuple[float, 
     agent = agent.with_memory(cases)
     situations = [c.situation() for c in cases]
     evidence = [no_evidence(s) for s in situations]
-    p, offsets = agent.probabilities(situations, agent.opinions_many(situations, evidence))
+    p, offsets = agent.probabilities(situations, agent.opinions_many(situations, evidence), evidence)
     hits, losses = [], []
     for i, c in enumerate(cases):
         pi = p[offsets[i] : offsets[i + 1]]
@@ -146,6 +146,25 @@ def test_same_seed_same_agent(panels):
     a = ComputedAgent.fit(panels["train"][:200], replicas=2, seed=3)
     b = ComputedAgent.fit(panels["train"][:200], replicas=2, seed=3)
     assert batch_scores(a, panels["test"][:50]) == batch_scores(b, panels["test"][:50])
+
+
+def test_ranker_decide_replicas_and_a_silent_roles_slice(panels):
+    """The vote draws bootstrap replicas of the decide ranker; a role that does not speak leaves its
+    raw slice missing (NaN) in the ranker's rows, not only its opinion."""
+    agent = ComputedAgent.fit(panels["train"][:200], replicas=3, seed=0).with_memory(panels["test"][:20])
+    assert len(agent.rankers) == agent.replicas == 3
+    situations = [c.situation() for c in panels["test"][:20]]
+    evidence = [no_evidence(s) for s in situations]
+    full = agent.raw_rows(situations, evidence)
+    silent = agent.raw_rows(situations, evidence, roles=("product_specialist", "persona"))
+    lost = np.isnan(silent).all(axis=0) & ~np.isnan(full).all(axis=0)
+    assert lost.sum() == np.asarray(agent.role_features("price_analyst", situations[0], [], None)).shape[1]
+    opinions = agent.opinions_many(situations, evidence)
+    first, _ = agent.probabilities(situations, opinions, evidence, member=0)
+    second, _ = agent.probabilities(situations, opinions, evidence, member=1)
+    assert not np.allclose(first, second)
+    stacker, _ = agent.with_mechanisms(ranker=False).probabilities(situations, opinions, evidence)
+    assert not np.allclose(first, stacker)
 
 
 def test_saved_agent_refuses_cases_of_another_kind(panels, tmp_path: Path):
@@ -303,6 +322,6 @@ def test_agent_of_an_older_format_is_refused_with_a_clear_error(tmp_path: Path):
     import joblib
 
     old = tmp_path / "old.joblib"
-    joblib.dump({"format": "malles-computed-agent/2", "state": {}}, old)
-    with pytest.raises(AgentModelError, match=r"old\.joblib: format 'malles-computed-agent/2' is not .*refit"):
+    joblib.dump({"format": "malles-computed-agent/3", "state": {}}, old)
+    with pytest.raises(AgentModelError, match=r"old\.joblib: format 'malles-computed-agent/3' is not .*refit"):
         ComputedAgent.load(old)
