@@ -252,11 +252,12 @@ async def test_history_shows_the_real_store_path_and_whole_rows_at_80(tmp_path: 
         history = app.screen
         assert isinstance(history, HistoryScreen)
         box = history.query_one("#store-url", Input)
-        assert str(runs / "malles.sqlite") in box.placeholder and "runs/" not in box.placeholder.split(str(runs))[0]
         table = history.query_one("#runs-table", DataTable)
+        # the store's path and the table's layout arrive once History has loaded in its worker
+        await wait_for(pilot, lambda: str(runs) in box.placeholder and table.region.width > 0)
+        assert str(runs / "malles.sqlite") in box.placeholder and "runs/" not in box.placeholder.split(str(runs))[0]
         assert app.focused is table
         assert table.region.width >= 76  # the whole width: scenario, status, rounds... not only the run id
-        await pilot.pause()
 
 
 @pytest.mark.parametrize("kind", ["file", "under-a-file"])
