@@ -29,27 +29,25 @@ class PromptSpec:
         return cls(frozenset(variables.split()), frozenset(required.split()))
 
 
+# The variables of the context block every retail decision prompt opens with, byte-identical for every role,
+# round and sample of a decision so the server's prompt cache serves it (docs/performance.md).
+SHARED_RETAIL = (
+    "candidates customer persona style hidden_factors recent_baskets own_history neighbours product_cards "
+    "price_table price_level market"
+)
+
 # What the code supplies to each prompt (variables) and what each prompt must use (required).
 PROMPT_SPECS: dict[str, PromptSpec] = {
     # required = what the role decides on: dropping one of them from its prompt fails `malles prompts check`
-    "product_specialist": PromptSpec.of(
-        "round subclass candidates product_cards transcript market", "product_cards market"
-    ),
-    "price_analyst": PromptSpec.of(
-        "round candidates price_table price_level style transcript market", "price_table market"
-    ),
-    "persona": PromptSpec.of(
-        "round customer persona style hidden_factors recent_baskets own_history neighbours candidates transcript "
-        "market",
-        "customer hidden_factors own_history market",
-    ),
+    "product_specialist": PromptSpec.of(f"{SHARED_RETAIL} round subclass transcript", "product_cards market"),
+    "price_analyst": PromptSpec.of(f"{SHARED_RETAIL} round transcript", "price_table market"),
+    "persona": PromptSpec.of(f"{SHARED_RETAIL} round transcript", "customer hidden_factors own_history market"),
     "decide": PromptSpec.of(
-        "customer candidates offers neighbours market candidate_ids transcript hidden_factors feedback max_quantity",
+        f"{SHARED_RETAIL} offers candidate_ids transcript feedback max_quantity",
         "candidate_ids offers neighbours market transcript hidden_factors feedback",
     ),
     "single_agent": PromptSpec.of(
-        "customer persona style hidden_factors recent_baskets own_history neighbours candidates product_cards "
-        "price_table price_level market candidate_ids feedback max_quantity",
+        f"{SHARED_RETAIL} offers candidate_ids feedback max_quantity",
         "candidate_ids product_cards price_table hidden_factors neighbours market feedback",
     ),
     "worker": PromptSpec.of(

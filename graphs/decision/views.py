@@ -1,8 +1,12 @@
-"""What each role sees: compact text slices of a choice situation, and the decision answer schema.
+"""What the roles see: compact text views of a choice situation, named by short labels.
 
-Each debate role gets only its slice (product cards, price table, or the customer), with
-candidates named by short labels (A, B, C...) rather than 13-digit ids; :func:`label_map`
-maps labels (and ids) back when the decision is validated.
+Every role prompt opens with the same context block (the shopper, product cards, price table, market
+signal; docs/performance.md), so the views it is made of list the candidates in label order
+(:func:`canonical`) whatever rotation a decide sample shows them in: the block renders byte-identically
+for every role, round and sample, and the server's prompt cache serves it. Only :func:`offers` (the
+decide menu) and :func:`candidate_choices` follow the rotation. Candidates are named by short labels
+(A, B, C...) rather than 13-digit ids; :func:`label_map` maps labels (and ids) back when the decision
+is validated.
 """
 
 from __future__ import annotations
@@ -38,8 +42,9 @@ def labels(situation: ChoiceSituation) -> list[str]:
 def canonical(situation: ChoiceSituation) -> list[tuple[str, Product]]:
     """(label, candidate) pairs sorted by label: the same order whatever rotation a sample lists them in.
 
-    The shared prompt preamble (candidates, market) is rendered in this order, so every role and every
-    sample of a decision sends the same first tokens and the server's prompt cache serves them.
+    The shared context block (candidates, product cards, price table, own history, market) is rendered in
+    this order, so every role and every sample of a decision sends the same first tokens and the server's
+    prompt cache serves them.
     """
     return sorted(zip(labels(situation), situation.candidates, strict=True), key=lambda pair: pair[0])
 
@@ -94,10 +99,10 @@ def attributes_text(product: Product, limit: int = 8) -> str:
 
 
 def product_cards(situation: ChoiceSituation, neighbours: Sequence[RetrievedRecord]) -> str:
-    """Product specialist's slice: popularity, quantity norms, what similar shoppers chose, attributes."""
+    """Each product's popularity, quantity norm, what similar shoppers chose, attributes (label order)."""
     chosen = peer_counts(neighbours)
     lines = []
-    for lab, c in zip(labels(situation), situation.candidates, strict=True):
+    for lab, c in canonical(situation):
         norm = f"usually {c.median_quantity:g} unit(s) per purchase" if c.median_quantity else "no quantity norm"
         peer = f", in {chosen.get(c.product_id, 0)} of {len(neighbours)} similar baskets" if neighbours else ""
         attrs = attributes_text(c)
@@ -106,10 +111,10 @@ def product_cards(situation: ChoiceSituation, neighbours: Sequence[RetrievedReco
 
 
 def price_table(situation: ChoiceSituation, price_level: float, apply_style: bool) -> str:
-    """Price analyst's slice: current vs regular unit price, discount, rho-perceived gain or loss."""
+    """Current vs regular unit price, discount, rho-perceived gain or loss (label order)."""
     perceived = perceived_prices(situation.candidates, style_of(situation), price_level) if apply_style else {}
     lines = []
-    for lab, c in zip(labels(situation), situation.candidates, strict=True):
+    for lab, c in canonical(situation):
         line = f"{lab}: {c.price:.0f} now, regular {c.regular_price:.0f} ({price_change(c)})"
         if c.product_id in perceived:
             line += f", perceived {perceived[c.product_id].perceived:+.0f}"
@@ -144,14 +149,13 @@ def recent_baskets_text(situation: ChoiceSituation) -> str:
 
 
 def own_history_text(situation: ChoiceSituation) -> str:
-    lab = label_of(situation)
     parts = []
-    for c in situation.candidates:
+    for lab, c in canonical(situation):
         h = situation.own_history.get(c.product_id)
         if h and h.times_bought:
             last = f", last {(situation.date - h.last_date).days}d ago" if h.last_date else ""
             paid = f", paid {h.mean_price_paid:.0f}" if h.mean_price_paid else ""
-            parts.append(f"{lab[c.product_id]} bought {h.times_bought}x ({h.total_quantity} units{last}{paid})")
+            parts.append(f"{lab} bought {h.times_bought}x ({h.total_quantity} units{last}{paid})")
     return "; ".join(parts) + "; others never" if parts else "never bought any of them"
 
 
@@ -211,17 +215,16 @@ def price_change(c: Product) -> str:
     return "regular"
 
 
-def offers(situation: ChoiceSituation, neighbours: Sequence[RetrievedRecord]) -> str:
-    """The decider's view of each candidate: price and discount, retrieved evidence, attributes."""
-    chosen = peer_counts(neighbours)
-    lines = []
-    for lab, c in zip(labels(situation), situation.candidates, strict=True):
-        line = f"{lab}: {c.price:.0f} now, regular {c.regular_price:.0f} ({price_change(c)})"
-        if neighbours:
-            line += f"; bought in {chosen.get(c.product_id, 0)} of {len(neighbours)} similar past baskets"
-        attrs = attributes_text(c)
-        lines.append(line + (f"; {attrs}" if attrs else ""))
-    return "\n".join(lines)
+def offers(situation: ChoiceSituation) -> str:
+    """The decide menu: each candidate's price now, in the order this sample lists them (its rotation).
+
+    The details (cards, price table, evidence) are in the shared block above it; this short list comes last,
+    next to the answer, so each sample of a vote sees another candidate first.
+    """
+    return "\n".join(
+        f"{lab}: {c.price:.0f} now ({price_change(c)})"
+        for lab, c in zip(labels(situation), situation.candidates, strict=True)
+    )
 
 
 def candidate_choices(situation: ChoiceSituation) -> str:
@@ -251,7 +254,7 @@ def role_vars(
         "round": lambda: round_no,
         "subclass": lambda: situation.subclass,
         "candidates": lambda: ", ".join(lab for lab, _ in canonical(situation)),
-        "offers": lambda: offers(situation, neighbours),
+        "offers": lambda: offers(situation),
         "product_cards": lambda: product_cards(situation, neighbours),
         "market": lambda: market_text(situation.market, situation),
         "transcript": lambda: transcript_text(transcript, transcript_chars),

@@ -93,7 +93,7 @@ def test_resolve_context_accepts_parent_contexts():
 
 
 # ---------------------------------------------------------------- the debate
-def test_debate_rounds_each_role_sees_its_slice():
+def test_debate_rounds_each_role_sees_the_shared_context_and_its_own_instruction():
     model = responder([answer("B", 2)])
     result = decide_situation(situation(), ctx_for(model))
     assert result.ok and result.decision == Decision(product_id=IDS[1], quantity=2, rationale="fits", confidence=0.8)
@@ -102,9 +102,14 @@ def test_debate_rounds_each_role_sees_its_slice():
                      ("product_specialist", 2), ("price_analyst", 2), ("persona", 2)]
     assert result.outcome.llm_calls == 7
     spec, price, persona = (prompts_of(model, m)[0] for m in ("product specialist", "price analyst", "You are this shopper"))
-    assert "of subclass units" in spec and "regular" not in spec and "trips" not in spec
-    assert "regular 50" in price and "perceived" in price and "of subclass units" not in price
-    assert "past trips" in persona and "budget pressure" in persona and "regular 50" not in persona
+    # one context block for every role (cards, prices, the shopper), then the role's own instruction, last
+    for text in (spec, price, persona):
+        assert "of subclass units" in text and "regular 50" in text and "perceived" in text
+        assert "past trips" in text and "budget pressure" in text
+    instructions = {"best fits": spec, "best value": price, "react to the advisers": persona}
+    for words, text in instructions.items():
+        assert [w for w in instructions if w in text] == [words]
+        assert text.index(words) > text.index("Debate so far:")
     for text in (spec, price, persona):
         assert not any(pid in text for pid in IDS), "prompts use labels, not product ids"
     # the second round sees the first round's turns
@@ -289,7 +294,7 @@ def test_ablation_flags_skip_retrieval_and_hidden_factors():
     assert result.outcome.details["neighbours"] == 0 and result.hidden is None
     assert "retrieval off" in result.transcript[0].text
     persona = prompts_of(model, "You are this shopper")[0]
-    assert "What drives you now: not estimated" in persona
+    assert "Drivers: not estimated" in persona
 
 
 def test_choice_model_backend_computes_roles_without_llm(tmp_path):

@@ -48,16 +48,22 @@ def test_decide_sees_prices_discounts_evidence_and_attributes():
     result = decide_situation(with_attrs, DecisionContext(debate_rounds=1), client(model), retriever=memory())
     assert result.ok and result.outcome.details["neighbours"] == 3  # c1's own, c2, c3; never c4 (decision day)
     decide = prompts_of(model, "Decide for")[0]
-    assert "A: 45 now, regular 50 (10% off); bought in 2 of 3 similar past baskets; brand Acme, display 1" in decide
-    assert "B: 30 now, regular 30 (regular); bought in 1 of 3 similar past baskets" in decide
-    assert "C: 80 now, regular 70 (14% above); bought in 0 of 3 similar past baskets" in decide
+    # the shared block: evidence and attributes in the product cards, prices and discounts in the price table
+    assert "A: 40.0% of subclass units, usually 2 unit(s) per purchase, in 2 of 3 similar baskets; brand Acme" in decide
+    assert "B: 20.0% of subclass units, usually 1 unit(s) per purchase, in 1 of 3 similar baskets" in decide
+    assert "C: 10.0% of subclass units, usually 1 unit(s) per purchase, in 0 of 3 similar baskets" in decide
+    assert "A: 45 now, regular 50 (10% off), perceived +3" in decide
+    assert "C: 80 now, regular 70 (14% above), perceived -27" in decide
     assert "Similar past purchases: 3 episodes (1 yours)" in decide
+    # the menu next to the answer: price now and discount
+    assert "The choices:\nA: 45 now (10% off)\nB: 30 now (regular)\nC: 80 now (14% above)\n" in decide
     assert "brand Acme, display 1" in prompts_of(model, "You are a product specialist")[0]
 
 
 def first_listed(messages) -> str:
-    """A position-biased model: always the first candidate listed in the decide prompt."""
-    return answer(re.search(r"^([A-Z]): ", str(messages[0].content), re.M).group(1), 1)
+    """A position-biased model: always the first candidate of the decide prompt's menu (its choices)."""
+    menu = str(messages[0].content).split("The choices:\n", 1)[1]
+    return answer(re.match(r"([A-Z]): ", menu).group(1), 1)
 
 
 def test_samples_vote_and_each_sample_sees_another_candidate_first():
@@ -83,9 +89,13 @@ def position_calibration(tmp_path: Path, **fitted_for: str) -> Path:
 
 def test_calibration_from_the_scenario_changes_the_probabilities_and_the_choice(tmp_path):
     path = position_calibration(tmp_path, backend="local")
-    plain = decide_situation(situation(), DecisionContext(debate_rounds=0, samples=2), client(responder([answer("A", 1)] * 2)))
+    plain = decide_situation(
+        situation(), DecisionContext(debate_rounds=0, samples=2), client(responder([answer("A", 1)] * 2))
+    )
     assert plain.decision.product_id == IDS[0] and plain.outcome.details["calibrated_probs"] is None
-    ctx = DecisionContext.from_options(DecisionOptions(debate_rounds=0, samples=2, calibration=str(path)), BackendConfig())
+    ctx = DecisionContext.from_options(
+        DecisionOptions(debate_rounds=0, samples=2, calibration=str(path)), BackendConfig()
+    )
     calibrated = decide_situation(situation(), ctx, client(responder([answer("A", 1)] * 2)))
     details = calibrated.outcome.details
     assert details["probs"] == {IDS[0]: 1.0, IDS[1]: 0.0, IDS[2]: 0.0}
@@ -104,9 +114,16 @@ def test_calibration_for_another_model_is_refused_naming_the_file_and_field(tmp_
 
 @pytest.mark.parametrize(
     ("name", "variable"),
-    [("decide", "hidden_factors"), ("decide", "transcript"), ("decide", "offers"), ("decide", "market"),
-     ("persona", "market"), ("price_analyst", "market"), ("product_specialist", "market"),
-     ("single_agent", "price_table")],
+    [
+        ("decide", "hidden_factors"),
+        ("decide", "transcript"),
+        ("decide", "offers"),
+        ("decide", "market"),
+        ("persona", "market"),
+        ("price_analyst", "market"),
+        ("product_specialist", "market"),
+        ("single_agent", "price_table"),
+    ],
 )
 def test_prompt_contracts_require_what_each_role_decides_on(name, variable):
     path = prompts_dir() / f"{name}.txt"
@@ -121,8 +138,12 @@ def test_prompts_check_fails_without_hidden_factors_in_decide(tmp_path):
     shutil.copytree(prompts_dir(), folder)
     decide = folder / "decide.txt"
     decide.write_text(decide.read_text(encoding="utf-8").replace("{hidden_factors}", ""), encoding="utf-8")
-    run = subprocess.run([str(REPO / ".venv" / "bin" / "malles"), "prompts", "check", "--dir", str(folder)],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "malles"), "prompts", "check", "--dir", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode != 0 and "hidden_factors" in run.stdout + run.stderr
 
 
