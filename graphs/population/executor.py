@@ -16,6 +16,9 @@ Ray (``executor.kind: ray``):
   first task and keeps it for the life of the worker process (:func:`run_in_worker`).
 - The agent graph's own events (debate turns) are collected in the worker and emitted by the driver,
   in order, before the decision's ``DecisionFinished`` (they arrive when the decision ends, not live).
+- Tasks are spread over the cluster's nodes (Ray's ``SPREAD``: a round's decisions are independent and
+  alike, so every node takes its share from the first round rather than the driver's node filling
+  first), and each outcome records the node that made it (``details["ray_node"]``, in the store).
 - At most ``executor.max_in_flight`` tasks per LLM endpoint are submitted at once (a semaphore per
   endpoint, shared by every run in this process). A task of an LLM backend reserves a quarter CPU
   (it mostly waits on the server), a computed decision a whole one.
@@ -63,8 +66,9 @@ class LocalExecutor:
 
     def decide(self, agent_graph: Any, task: AgentTask, config: Any, agent_context: Any) -> AgentOutcome:
         # the subgraph's events (live debate turns) reach the run's stream as they happen
-        return as_outcome(agent_graph.invoke({"agent_id": task.agent_id, "situation": task.situation}, config,
-                                             context=agent_context))
+        return as_outcome(
+            agent_graph.invoke({"agent_id": task.agent_id, "situation": task.situation}, config, context=agent_context)
+        )
 
 
 LOCAL = LocalExecutor()
@@ -86,6 +90,7 @@ def executor_for(scenario: Scenario, spec: WorkerSpec | None = None) -> LocalExe
 
 
 # -- the driver's side ------------------------------------------------------------------------------
+
 
 class RayExecutor:
     """Each decision as one Ray task; see the module docstring."""
@@ -117,9 +122,16 @@ class RayExecutor:
         with self._slots:
             if token is not None:
                 token.raise_if_set()
-            ref = remote_decide().options(max_retries=self.max_retries, retry_exceptions=False,
-                                          num_cpus=self.num_cpus).remote(
-                scenario_ref, self.spec, task.agent_id, task.situation)
+            ref = (
+                remote_decide()
+                .options(
+                    max_retries=self.max_retries,
+                    retry_exceptions=False,
+                    num_cpus=self.num_cpus,
+                    scheduling_strategy="SPREAD",
+                )
+                .remote(scenario_ref, self.spec, task.agent_id, task.situation)
+            )
             outcome, events = self._wait(ray, ref, task, token)
         for event in events:
             emit(event)
@@ -197,14 +209,13 @@ def connect(config: ExecutorConfig) -> None:
                 check_reachable(address)
                 ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
             else:
-                ray.init(num_cpus=max(2, os.cpu_count() or 2), include_dashboard=False,
-                         logging_level=logging.WARNING)
+                ray.init(num_cpus=max(2, os.cpu_count() or 2), include_dashboard=False, logging_level=logging.WARNING)
         except MallesError:
             raise
         except Exception as exc:  # noqa: BLE001 - ConnectionError, RuntimeError, version mismatch: one line
             where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
             text = " ".join(str(exc).split()) or type(exc).__name__
-            raise MallesError(f"executor 'ray': cannot connect to {where}: {text}") from None
+            raise MallesError(f"executor 'ray': cannot connect to {where}: {text}{auth_hint(exc)}") from None
         _OPENED_HERE = True
         try:
             check_workers()
@@ -212,6 +223,22 @@ def connect(config: ExecutorConfig) -> None:
             ray.shutdown()
             _OPENED_HERE = False
             raise
+
+
+def auth_hint(exc: BaseException) -> str:
+    """What to do when the cluster refused this process's Ray auth token (Ray >= 2.5x enables token auth).
+
+    Ray reports it as a generic ``ConnectionError`` after ~20 s; the ``AuthenticationError`` is in its causes.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if type(seen).__name__ == "AuthenticationError" or "InvalidAuthToken" in str(seen):
+            return (
+                "; the cluster asks for its Ray auth token: set RAY_AUTH_MODE=token and the cluster's token "
+                "(RAY_AUTH_TOKEN, or the file ~/.ray/auth_token) for this process, as on the cluster's nodes"
+            )
+        seen = seen.__cause__ or seen.__context__
+    return ""
 
 
 def check_reachable(address: str, timeout_s: float = CONNECT_CHECK_S) -> None:
@@ -234,11 +261,15 @@ def check_reachable(address: str, timeout_s: float = CONNECT_CHECK_S) -> None:
 
 
 def check_workers(module: str = __name__, timeout_s: float = WORKER_CHECK_S) -> str:
-    """Run one task that imports ``module`` on a worker; the worker's malles-graph version, or a one-line error.
+    """Run a task that imports ``module`` on a worker of every node; the workers' malles-graph version, or one line.
 
-    The probe is a closure, so Ray ships it by value: it runs even on a worker that lacks the package.
+    Every alive node with a CPU is probed (a task pinned to it), so a node set up differently from the
+    others is refused before the run rather than failing its share of the decisions mid-run. The probe
+    is a closure, so Ray ships it by value: it runs even on a worker that lacks the package.
     """
     ray = import_ray()
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
     from malles_graph import __version__
 
     def probe(name: str) -> str:
@@ -247,24 +278,45 @@ def check_workers(module: str = __name__, timeout_s: float = WORKER_CHECK_S) -> 
         importlib.import_module(name)
         return importlib.import_module("malles_graph").__version__
 
-    ref = ray.remote(probe).options(max_retries=0).remote(module)
-    ready, _ = ray.wait([ref], timeout=timeout_s)
-    if not ready:
+    nodes = {
+        n["NodeID"]: f"{n['NodeManagerAddress']} {n['NodeID'][:8]}"
+        for n in ray.nodes()
+        if n["Alive"] and n["Resources"].get("CPU", 0) > 0
+    }
+    if not nodes:
+        raise MallesError("executor 'ray': the Ray cluster has no alive node with a CPU to run decisions on")
+    remote = ray.remote(probe)
+    refs = {
+        node: remote.options(
+            max_retries=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)
+        ).remote(module)
+        for node in nodes
+    }
+    _, pending = ray.wait(list(refs.values()), num_returns=len(refs), timeout=timeout_s)
+    for ref in pending:
         ray.cancel(ref, force=True)
-        raise MallesError(f"executor 'ray': no Ray worker ran a task within {timeout_s:.0f} s (is the cluster busy?)")
-    try:
-        version = ray.get(ref)
-    except Exception as exc:  # noqa: BLE001 - the worker's ImportError, wrapped by Ray
-        cause = getattr(exc, "cause", None) or exc
-        raise MallesError(
-            f"executor 'ray': the Ray workers cannot import {module} ({type(cause).__name__}: "
-            f"{' '.join(str(cause).split())[:200]}); install malles-graph {__version__} on every node "
-            "or give the cluster a runtime_env with it"
-        ) from None
-    if version != __version__:
-        raise MallesError(f"executor 'ray': the Ray workers have malles-graph {version}, this process {__version__}; "
-                          "install the same version on every node")
-    return version
+    late = {ref.hex() for ref in pending}
+    for node, ref in refs.items():
+        where = f" on node {nodes[node]}" if len(nodes) > 1 else ""
+        if ref.hex() in late:
+            raise MallesError(
+                f"executor 'ray': no Ray worker{where} ran a task within {timeout_s:.0f} s (is the cluster busy?)"
+            )
+        try:
+            version = ray.get(ref)
+        except Exception as exc:  # noqa: BLE001 - the worker's ImportError, wrapped by Ray
+            cause = getattr(exc, "cause", None) or exc
+            raise MallesError(
+                f"executor 'ray': the Ray workers cannot import {module}{where} ({type(cause).__name__}: "
+                f"{' '.join(str(cause).split())[:200]}); install malles-graph {__version__} on every node "
+                "or give the cluster a runtime_env with it"
+            ) from None
+        if version != __version__:
+            raise MallesError(
+                f"executor 'ray': the Ray workers{where} have malles-graph {version}, this process "
+                f"{__version__}; install the same version on every node"
+            )
+    return __version__
 
 
 def shutdown() -> None:
@@ -300,19 +352,23 @@ def worker_resources(scenario_json: str, spec: WorkerSpec) -> tuple[Any, Any]:
 
 
 def run_in_worker(scenario_json: str, spec: WorkerSpec, agent_id: str, situation: Any) -> tuple[AgentOutcome, list]:
-    """One decision in a Ray worker: the outcome and the agent graph's run events, in order."""
+    """One decision in a Ray worker: the outcome (its ``details["ray_node"]``: the node that made it) and the
+    agent graph's run events, in order."""
     graph, context = worker_resources(scenario_json, spec)
     events: list[RunEvent] = []
     values: dict[str, Any] = {}
-    for mode, chunk in graph.stream({"agent_id": agent_id, "situation": situation}, context=context,
-                                    stream_mode=["custom", "values"]):
+    for mode, chunk in graph.stream(
+        {"agent_id": agent_id, "situation": situation}, context=context, stream_mode=["custom", "values"]
+    ):
         if mode == "custom":
             event = as_event(chunk)
             if event is not None:
                 events.append(event)
         else:
             values = chunk
-    return as_outcome(values), events
+    outcome = as_outcome(values)
+    node = import_ray().get_runtime_context().get_node_id()
+    return outcome.model_copy(update={"details": {**outcome.details, "ray_node": node}}), events
 
 
 def _remote_body(scenario_json: str, spec: WorkerSpec, agent_id: str, situation: Any) -> tuple[AgentOutcome, list]:
