@@ -8,8 +8,9 @@ Throughput (docs/performance.md): ``n_parallel`` slots (``backend.max_concurrenc
 one batch, each slot with ``n_ctx`` tokens of its own. The prompt cache is on: a request goes to the idle
 slot whose cached prompt shares the longest prefix with it, and prompts a slot gave up are kept in host
 RAM and restored when a later request starts the same way. So the decision prompts, which all open with
-the same preamble and keep what changes (round, transcript, rotated offers) last, are mostly read from
-the cache, with no slot pinning (``id_slot``) needed.
+one context block (shopper, product cards, prices, market), then the debate so far, then the role's own
+instruction, are mostly read from the cache: each call of a decision repeats the previous one up to the end
+of its transcript. No slot pinning (``id_slot``) is needed: the prefix decides.
 """
 
 from __future__ import annotations
