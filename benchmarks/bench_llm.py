@@ -12,8 +12,8 @@ decision's wall time against the model-time bound (prints figures).
    its usage (``prompt_tokens_details.cached_tokens``). On a shared machine the rates swing with the CPU
    share, so the server's own compute seconds for the same calls (``/metrics``) are printed too: wall time
    over those is the bound at the rates the calls actually got.
-   ``--baseline-prompts DIR`` first runs the same decisions with another prompt folder (e.g. the prompts
-   before they were ordered for the cache: ``git show 7d55e2c:prompts/decide.txt`` ...) and prints both.
+   ``--baseline-prompts DIR`` first runs the same decisions with another prompt folder (e.g. the layout before
+   the shared context block: ``git show ab630bd:prompts/decide.txt`` ..., docs/performance.md) and prints both.
 
     .venv/bin/python benchmarks/bench_llm.py [--decisions 3] [--rounds 2] [--samples 1] [--slots 1] [--turn-tokens 96]
 """
