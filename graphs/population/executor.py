@@ -34,7 +34,11 @@ import hashlib
 import logging
 import os
 import socket
+import sys
+import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
@@ -207,7 +211,8 @@ def connect(config: ExecutorConfig) -> None:
         try:
             if address:
                 check_reachable(address)
-                ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
+                with held_stderr():
+                    ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
             else:
                 ray.init(num_cpus=max(2, os.cpu_count() or 2), include_dashboard=False, logging_level=logging.WARNING)
         except MallesError:
@@ -225,19 +230,49 @@ def connect(config: ExecutorConfig) -> None:
             raise
 
 
+@contextmanager
+def held_stderr() -> Iterator[None]:
+    """Hold back what is written to file descriptor 2 meanwhile; replay it unless the block raised.
+
+    Ray's C++ core writes each retry of a failed connection straight to fd 2 (20 lines in 20 s for a
+    refused auth token): the one-line error says it instead. Only around connecting to a running
+    cluster, which starts no process (a child would inherit the held descriptor).
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            raise
+        else:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            held.seek(0)
+            os.write(2, held.read())
+        finally:
+            os.close(saved)
+
+
 def auth_hint(exc: BaseException) -> str:
     """What to do when the cluster refused this process's Ray auth token (Ray >= 2.5x enables token auth).
 
-    Ray reports it as a generic ``ConnectionError`` after ~20 s; the ``AuthenticationError`` is in its causes.
+    Ray reports it as a generic ``ConnectionError`` after ~20 s, the ``AuthenticationError`` in its causes;
+    through the Ray Client it is only a timeout (~30 s), so there the hint is conditional.
     """
+    todo = (
+        "set RAY_AUTH_MODE=token and give this process the cluster's token in RAY_AUTH_TOKEN or the file "
+        "~/.ray/auth_token, as on its nodes"
+    )
     seen: BaseException | None = exc
     while seen is not None:
         if type(seen).__name__ == "AuthenticationError" or "InvalidAuthToken" in str(seen):
-            return (
-                "; the cluster asks for its Ray auth token: set RAY_AUTH_MODE=token and the cluster's token "
-                "(RAY_AUTH_TOKEN, or the file ~/.ray/auth_token) for this process, as on the cluster's nodes"
-            )
+            return f"; the cluster wants its Ray auth token ({todo})"
         seen = seen.__cause__ or seen.__context__
+    if "ray client connection timeout" in str(exc) and os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
+        return f"; if the cluster uses Ray's token auth, {todo}"
     return ""
 
 

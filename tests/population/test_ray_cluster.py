@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -28,7 +29,9 @@ from pathlib import Path
 import pytest
 import yaml
 from malles_graph.graphs.population import run_inputs
+from malles_graph.graphs.population.executor import auth_hint
 
+import malles_graph
 from malles_graph.store import repository as repo
 from malles_graph.store.engine import make_engine
 from tests.population.test_ray_executor import ROUNDS, run, scenario, stored
@@ -38,19 +41,6 @@ RAY = str(Path(sys.executable).with_name("ray"))
 MALLES = str(Path(sys.executable).with_name("malles"))
 START_S = 180  # two nodes start in 10-60 s on this busy 2-core machine
 pytestmark = pytest.mark.slow
-
-# what the nodes are, from a driver of the cluster: {node id: is the head}, once `want` nodes are alive
-NODES = """
-import json, sys, time, ray
-ray.init(address=sys.argv[1], logging_level="ERROR")
-deadline = time.time() + float(sys.argv[3])
-while True:
-    alive = [n for n in ray.nodes() if n["Alive"]]
-    if len(alive) == int(sys.argv[2]) or time.time() > deadline:
-        break
-    time.sleep(0.5)
-print(json.dumps({n["NodeID"]: "node:__internal_head__" in n["Resources"] for n in alive}))
-"""
 
 
 def free_port() -> int:
@@ -65,47 +55,50 @@ class Cluster:
     env: dict[str, str]  # the environment of every process of the cluster and of its drivers
     gcs: str = ""
     client: str = ""
-    head: str = ""  # node ids
-    other: str = ""
     procs: list[subprocess.Popen] = field(default_factory=list)
 
     @property
     def faults(self) -> Path:
         return self.folder / "faults"
 
-    def start_node(self, *args: str) -> None:
-        log = open(self.folder / f"node{len(self.procs)}.log", "w")  # noqa: SIM115 - the node outlives this call
-        # its own session: the node's processes form one group, ended together by stop()
+    def start_node(self, *args: str, env: dict[str, str] | None = None) -> int:
+        """Start a node (``ray start ARGS``), its processes in a session of their own; its index."""
+        index = len(self.procs)
+        log = open(self.folder / f"node{index}.log", "w")  # noqa: SIM115 - the node outlives this call
+        command = [
+            RAY,
+            "start",
+            *args,
+            "--num-cpus",
+            "1",
+            "--object-store-memory",
+            "100000000",
+            "--disable-usage-stats",
+            "--block",
+        ]
         self.procs.append(
             subprocess.Popen(
-                [
-                    RAY,
-                    "start",
-                    *args,
-                    "--num-cpus",
-                    "1",
-                    "--object-store-memory",
-                    "100000000",
-                    "--disable-usage-stats",
-                    "--block",
-                ],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
+                command, env=self.env | (env or {}), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         )
+        self.wait_started(index)
+        return index
 
-    def nodes(self, want: int, wait_s: float = START_S) -> dict[str, bool]:
-        out = subprocess.run(
-            [sys.executable, "-c", NODES, self.gcs, str(want), str(wait_s)],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=wait_s + 120,
-        )
-        assert out.returncode == 0, out.stderr[-2000:]
-        return json.loads(out.stdout.strip().splitlines()[-1])
+    def wait_started(self, i: int) -> None:
+        """Until ``ray start`` of node ``i`` says its node runs (joined the cluster, for a second node)."""
+        log, deadline = self.folder / f"node{i}.log", time.monotonic() + START_S
+        while "Ray runtime started" not in log.read_text():
+            assert self.procs[i].poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+
+    def set_faults(self, hold: int = 0, kill: str = "") -> None:
+        """What tests/population/ray_faults.py does in this cluster's workers from now on (counts reset)."""
+        for name in ("hold", "kill", "killed", "started-off-head"):
+            (self.faults / name).unlink(missing_ok=True)
+        if hold:
+            (self.faults / "hold").write_text(str(hold))
+        if kill:
+            (self.faults / "kill").write_text(kill)
 
     def stop(self) -> None:
         for proc in reversed(self.procs):  # `ray start --block` stops its node's processes on SIGTERM
@@ -129,12 +122,18 @@ def cluster() -> Iterator[Cluster]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")} | {
         "RAY_AUTH_MODE": "token",
         "RAY_AUTH_TOKEN": secrets.token_hex(32),
-        "PYTHONPATH": str(REPO),
+        # the faults in every Ray worker of the cluster, whichever driver's job (a Ray Client job's
+        # runtime_env cannot be set from the environment): the sitecustomize of the folder's site/
+        "PYTHONPATH": f"{folder / 'site'}:{REPO}",
         "MALLES_TEST_RAY_FAULTS": str(folder / "faults"),
         "COLUMNS": "300",
     }
     c = Cluster(folder, env)
     c.faults.mkdir()
+    (folder / "site").mkdir()
+    (folder / "site" / "sitecustomize.py").write_text(
+        "from tests.population.ray_faults import install_in_ray_workers\n\ninstall_in_ray_workers()\n"
+    )
     port, client = free_port(), free_port()
     c.gcs, c.client = f"127.0.0.1:{port}", f"ray://127.0.0.1:{client}"
     try:
@@ -150,19 +149,7 @@ def cluster() -> Iterator[Cluster]:
             "--temp-dir",
             str(folder / "ray"),
         )
-        deadline = time.monotonic() + START_S
-        while True:  # the head's GCS listens before the second node can join
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline and c.procs[0].poll() is None, (folder / "node0.log").read_text()
-                time.sleep(0.5)
         c.start_node("--address", c.gcs)
-        nodes = c.nodes(2)
-        assert len(nodes) == 2 and sum(nodes.values()) == 1, nodes
-        c.head = next(n for n, head in nodes.items() if head)
-        c.other = next(n for n, head in nodes.items() if not head)
         yield c
     finally:
         c.stop()
@@ -176,15 +163,13 @@ def local_run(tmp_path_factory: pytest.TempPathFactory) -> list[tuple]:
     return stored(url, run_id)
 
 
-def malles_run(
-    c: Cluster, url: str, address: str, extra_env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess:
+def malles_run(c: Cluster, url: str, address: str) -> subprocess.CompletedProcess:
     path = c.folder / f"scenario-{secrets.token_hex(4)}.yaml"
     path.write_text(yaml.safe_dump(scenario(url).model_dump(mode="json")))
     return subprocess.run(
         [MALLES, "run", str(path), "--address", address],
         cwd=c.folder,
-        env=c.env | (extra_env or {}),
+        env=c.env,
         capture_output=True,
         text=True,
         timeout=600,
@@ -205,28 +190,28 @@ def test_a_run_through_the_ray_client_is_the_local_run_made_on_both_nodes(
     cluster: Cluster, local_run: list[tuple], tmp_path: Path
 ) -> None:
     url = f"sqlite:///{tmp_path / 'client.sqlite'}"
+    cluster.set_faults(hold=1)  # the head's first decision waits for one on the other node
     out = malles_run(cluster, url, cluster.client)
     assert out.returncode == 0, out.stderr[-3000:]
     run_id = only_run(url)
     assert stored(url, run_id) == local_run  # the same decisions as the local executor, each stored once
     assert len(local_run) == ROUNDS * 6 and len(set((d[0], d[1]) for d in local_run)) == len(local_run)
-    assert set(nodes_of(url, run_id)) == {cluster.head, cluster.other}  # both nodes decided
+    assert len(set(nodes_of(url, run_id))) == 2  # both nodes decided
+    assert (cluster.faults / "started-off-head").exists()  # (the faults were installed through the Ray Client)
 
 
 def test_a_node_killed_mid_round_is_retried_on_the_other_without_lost_or_duplicated_decisions(
     cluster: Cluster, local_run: list[tuple], tmp_path: Path
 ) -> None:
-    """Through the GCS address; the second node's raylet is SIGKILLed while its 2nd decision runs (round 1)."""
+    """Through the GCS address; the second node's raylet is SIGKILLed while its 2nd decision of round 1 runs."""
     url = f"sqlite:///{tmp_path / 'gcs.sqlite'}"
-    job = {"runtime_env": {"worker_process_setup_hook": "tests.population.ray_faults.install"}}
-    (cluster.faults / "kill").write_text("raylet 2")
-    out = malles_run(cluster, url, cluster.gcs, {"RAY_JOB_CONFIG_JSON_ENV_VAR": json.dumps(job)})
+    # the head's first decision waits while the other node makes one and starts a second, which kills it
+    cluster.set_faults(hold=2, kill="raylet 2")
+    out = malles_run(cluster, url, cluster.gcs)
     assert out.returncode == 0, out.stderr[-3000:]
     raylet, victim, node = (cluster.faults / "killed").read_text().split()
-    assert node == cluster.other
     with pytest.raises(ProcessLookupError):  # the node's raylet really died
         os.kill(int(raylet), 0)
-    assert list(cluster.nodes(1, wait_s=60)) == [cluster.head]  # and Ray counts the node as dead
     run_id = only_run(url)
     # every agent decided once per round, as the local executor decided
     assert stored(url, run_id) == local_run
@@ -234,8 +219,43 @@ def test_a_node_killed_mid_round_is_retried_on_the_other_without_lost_or_duplica
     assert Counter((d[0], d[1]) for d in stored(url, run_id)) == Counter(
         {(r, a): 1 for r in range(1, ROUNDS + 1) for a in agents}
     )
-    # the dead node made a decision before it died; the victim's was made again on the head
+    # the dead node made a decision before it died; the victim's was made again on the head, as all of round 2
     made = dict(zip(((d[0], d[1]) for d in stored(url, run_id)), nodes_of(url, run_id), strict=True))
-    assert cluster.other in made.values()
-    assert made[(1, victim)] == cluster.head
-    assert all(made[(2, a)] == cluster.head for a in agents)
+    assert node in made.values()
+    (head,) = set(made.values()) - {node}
+    assert made[(1, victim)] == head
+    assert all(made[(2, a)] == head for a in agents)
+
+
+def test_a_node_with_another_malles_graph_is_refused_in_one_line_that_names_it(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """A node joins whose workers import malles-graph 0.0.1: the package shadowed by one of another version."""
+    shadow = cluster.folder / "shadow" / "malles_graph"
+    shadow.mkdir(parents=True)
+    real = Path(malles_graph.__file__).parent
+    (shadow / "__init__.py").write_text(f"__path__.append({str(real)!r})\n__version__ = '0.0.1'\n")
+    cluster.start_node("--address", cluster.gcs, env={"PYTHONPATH": f"{shadow.parent}:{REPO}"})
+    url = f"sqlite:///{tmp_path / 'other.sqlite'}"
+    cluster.set_faults()
+    out = malles_run(cluster, url, cluster.gcs)
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert out.stderr.strip().count("\n") == 0 and "Traceback" not in out.stderr
+    assert re.search(
+        r"the Ray workers on node \S+ [0-9a-f]{8} have malles-graph 0\.0\.1, this process "
+        rf"{re.escape(malles_graph.__version__)}; install the same version on every node",
+        out.stderr,
+    )
+    assert not Path(tmp_path / "other.sqlite").exists() or not repo.list_runs(make_engine(url))  # refused before a run
+
+
+def test_a_refused_auth_token_is_said_with_what_to_set() -> None:
+    try:
+        try:
+            raise RuntimeError("RPC error: InvalidAuthToken: Authentication token is missing or incorrect")
+        except RuntimeError as cause:
+            raise ConnectionError("Failed to connect to Ray cluster at 10.0.0.1:6379") from cause
+    except ConnectionError as exc:
+        assert auth_hint(exc).startswith("; the cluster wants its Ray auth token (set RAY_AUTH_MODE=token")
+    assert "if the cluster uses Ray's token auth" in auth_hint(ConnectionError("ray client connection timeout"))
+    assert auth_hint(ConnectionError("Connection refused")) == ""
