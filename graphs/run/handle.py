@@ -23,6 +23,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from typing import Any
 
 from malles_graph.graphs.run.cancel import CancelToken, RunStopped, StopStatus, run_client
@@ -56,7 +57,7 @@ class RunHandle:
     """A run going on in its own thread: iterate ``events()``, ``cancel()`` it, read ``summary`` at the end."""
 
     def __init__(self, runner: KindRunner, scenario: Scenario, run_id: str, url: str, *, client: LLMClient | None,
-                 resumed: bool, inputs: dict[str, Any] | None = None) -> None:
+                 resumed: bool, inputs: dict[str, Any] | Future[dict[str, Any]] | None = None) -> None:
         self.runner = runner
         self.scenario = scenario
         self.run_id = run_id
@@ -218,7 +219,7 @@ class RunHandle:
                 self._resume_round(snapshot, recorder)
             else:
                 self._publish(Message(text=f"preparing {self.scenario.name} ({self.runner.kind})"), recorder)
-                inputs = self._inputs if self._inputs is not None else self.runner.inputs(self.scenario)
+                inputs = self._initial_state()
             self.token.raise_if_set()
             stream = graph.stream(inputs, config, context=ctx, stream_mode="custom", subgraphs=True,
                                   durability="sync")
@@ -235,6 +236,12 @@ class RunHandle:
                 self._recover(graph, config, recorder)
                 raise
             return dict(graph.get_state(config).values)
+
+    def _initial_state(self) -> dict[str, Any]:
+        """The new run's initial state: given, being built since the start (a future), or built now."""
+        if isinstance(self._inputs, Future):
+            return self._inputs.result()
+        return self._inputs if self._inputs is not None else self.runner.inputs(self.scenario)
 
     def _recover(self, graph: Any, config: dict[str, Any], recorder: RunRecorder) -> None:
         """Record the decisions of tasks that finished (their writes are checkpointed) but whose events the stopped

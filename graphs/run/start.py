@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -62,18 +64,42 @@ def check(runner: KindRunner, scenario: Scenario, store_url: str | None = None) 
     return _store_url(scenario, store_url)
 
 
+def in_background(name: str, work: Any, *args: Any) -> Future[Any]:
+    """``work(*args)`` in a daemon thread; its result (or exception) in the future. A daemon: a start whose checks
+    fail exits without waiting for it."""
+    future: Future[Any] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(work(*args))
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever takes the result
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return future
+
+
 def start(runner: KindRunner, scenario: Scenario, *, run_id: str | None = None, store_url: str | None = None,
           client: LLMClient | None = None, inputs: dict[str, Any] | None = None) -> RunHandle:
     """Check ``scenario``, create its run row (owned by this process) and start it; returns the handle.
 
     ``client`` replaces the backend's LLM client (tests pass a scripted one); ``inputs`` replaces
     the kind's initial state (an embedding app's own data, e.g. wholesale demand items).
+
+    The start-up work that does not depend on the checks runs beside them (issue 18: seconds before the first
+    LLM call): the LLM client (the local backend loads its model) and the kind's initial state (the retail
+    population). The checks still decide: their error is raised first, and the initial state's own error is
+    recorded as the run's failure, where the run thread would have met it.
     """
     from malles_graph.store.tables import RunRow
 
     scenario = pin_prompts(scenario)
+    client_job = in_background("start-client", _default_client, scenario, client)
+    initial: dict[str, Any] | Future[Any] = (
+        inputs if inputs is not None else in_background("start-inputs", runner.inputs, scenario)
+    )
     url = check(runner, scenario, store_url)
-    client = _default_client(scenario, client)
+    client = client_job.result()
     engine = make_engine(url)
     run_id = run_id or repo.new_run_id(scenario.name)
     repo.create_run(
@@ -82,7 +108,7 @@ def start(runner: KindRunner, scenario: Scenario, *, run_id: str | None = None, 
                max_rounds=runner.total_rounds(scenario), scenario_json=scenario.model_dump_json(),
                owner=repo.this_owner(), heartbeat_at=repo.utcnow(), **runner.row_fields(scenario)),
     )
-    return RunHandle(runner, scenario, run_id, url, client=client, resumed=False, inputs=inputs)._start()
+    return RunHandle(runner, scenario, run_id, url, client=client, resumed=False, inputs=initial)._start()
 
 
 def resume(runner: KindRunner, run_id: str, *, store_url: str | None = None, client: LLMClient | None = None,

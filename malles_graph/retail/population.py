@@ -1,14 +1,18 @@
 """Retail population setup: customer features, archetypes, and each representative's base situation.
 
 ``build_population(scenario, rng)`` is deterministic in the scenario and the generator, so a run's
-inputs can be rebuilt from its stored scenario; the Ta Feng table and the situation builder's
-per-subclass lines are read once per process (they are immutable data, keyed by the file).
+inputs can be rebuilt from its stored scenario; the Ta Feng table and its customer features are read
+once per process (they are immutable data, keyed by the file), and the situation builder condenses only
+the lines a run's situations read (its representatives' and its subclasses'), not the whole table.
+These caches are locked: a run's start builds its population while its preflight samples the same
+customers in another thread (graphs/run/start.py), and each is computed once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +59,11 @@ def _tafeng_at(path: Path, mtime: float) -> pl.DataFrame:
     return tafeng.load()
 
 
+_TABLE_LOCK = threading.Lock()
+_FEATURES_LOCK = threading.Lock()
+_BUILDER_LOCK = threading.Lock()
+
+
 def tafeng_table() -> pl.DataFrame:
     """The Ta Feng table (read once per file version: runs of several seeds share it)."""
     from malles_graph.data import tafeng
@@ -62,7 +71,8 @@ def tafeng_table() -> pl.DataFrame:
     path = tafeng.parquet_path()
     if not path.exists():
         raise DataError(f"{path} not found: run `malles data fetch tafeng` first")
-    return _tafeng_at(path, path.stat().st_mtime)
+    with _TABLE_LOCK:
+        return _tafeng_at(path, path.stat().st_mtime)
 
 
 class _Same:
@@ -79,22 +89,47 @@ class _Same:
 
 
 @functools.lru_cache(maxsize=2)
-def _situation_builder(key: _Same) -> Any:
+def _situation_builder(key: _Same, customers: tuple[str, ...] | None, subclasses: tuple[str, ...] | None) -> Any:
     from malles_graph.retail.situations import SituationBuilder, SituationOptions
 
-    return SituationBuilder(key.frame, SituationOptions())
+    frame = key.frame
+    if customers is not None and subclasses is not None:
+        # A situation reads its customer's lines and its subclass's (builder.build). Purchase lines group by
+        # customer and subclass, so these rows give the same lines; condensing the whole table took seconds.
+        frame = frame.filter(pl.col("customer_id").is_in(customers) | pl.col("subclass").is_in(subclasses))
+    return SituationBuilder(frame, SituationOptions())
 
 
-def situation_builder(transactions: pl.DataFrame, n_candidates: int, seed: int) -> Any:
-    """A SituationBuilder with these options; its per-subclass lines are shared for one transactions table."""
+def situation_builder(
+    transactions: pl.DataFrame,
+    n_candidates: int,
+    seed: int,
+    *,
+    customers: list[str] | None = None,
+    subclasses: list[str] | None = None,
+) -> Any:
+    """A SituationBuilder with these options, shared for one table (and scope) and its per-subclass lines.
+
+    With ``customers`` and ``subclasses`` it holds only those customers' and subclasses' lines: enough for
+    their situations in those subclasses (``build(customer, day, subclass)``), nothing else.
+    """
     import copy
 
     from malles_graph.retail.situations import SituationOptions
 
-    shared = _situation_builder(_Same(transactions))
+    scope = (
+        (tuple(sorted(set(customers))), tuple(sorted(set(subclasses)))) if customers and subclasses else (None, None)
+    )
+    with _BUILDER_LOCK:
+        shared = _situation_builder(_Same(transactions), *scope)
     builder = copy.copy(shared)  # a shallow copy keeps the shared, read-only per-subclass cache
     builder.options = SituationOptions(n_candidates=n_candidates, seed=seed)
     return builder
+
+
+@functools.lru_cache(maxsize=2)
+def _customer_features(key: _Same) -> pl.DataFrame:
+    return customer_features(key.frame).with_columns(source_id=pl.col("customer_id"))
 
 
 def persona_features(scenario: Scenario) -> pl.DataFrame:
@@ -122,7 +157,8 @@ def population_features(scenario: Scenario, transactions: pl.DataFrame, rng: np.
     pop = scenario.population
     if pop.source == "personas":
         return persona_features(scenario)
-    features = customer_features(transactions).with_columns(source_id=pl.col("customer_id"))
+    with _FEATURES_LOCK:  # the preflight's draw of the memory customers and the population's share them
+        features = _customer_features(_Same(transactions))
     n = pop.n_customers
     if n is None or n == features.height:
         return features
@@ -147,8 +183,9 @@ def run_subclasses(scenario: Scenario, transactions: pl.DataFrame | None = None)
     return busiest_subclasses(transactions, env.start_date or DEFAULT_START, env.n_subclasses)
 
 
-def build_population(scenario: Scenario, rng: np.random.Generator, transactions: pl.DataFrame | None = None
-                     ) -> Population:
+def build_population(
+    scenario: Scenario, rng: np.random.Generator, transactions: pl.DataFrame | None = None
+) -> Population:
     """Cluster the customers and build each representative's base situation."""
     env = scenario.environment
     if transactions is None:  # personas need the data too: it prices the shelf
@@ -158,8 +195,11 @@ def build_population(scenario: Scenario, rng: np.random.Generator, transactions:
     clustering = cluster_customers(features, k, reps, seed=int(rng.integers(2**31)))
     day = env.start_date or DEFAULT_START
     subclasses = run_subclasses(scenario, transactions)
-    builder = situation_builder(transactions, env.n_candidates, scenario.seed)
     source = dict(zip(features["customer_id"].to_list(), features["source_id"].to_list(), strict=True))
+    represented = [source.get(c, c) for a in clustering.archetypes for c in a.representatives]
+    builder = situation_builder(
+        transactions, env.n_candidates, scenario.seed, customers=represented, subclasses=subclasses
+    )
     agents: list[AgentSpec] = []
     for archetype in clustering.archetypes:
         for r, customer_id in enumerate(archetype.representatives):
@@ -195,14 +235,25 @@ def persona_situation(scenario: Scenario, builder: Any, name: str, day: dt.date,
         raise DataError(f"subclass {subclass!r} has no sales before {day}; nothing to offer")
     prices = builder.prices_on(subclass, day, ref["product_id"].to_list())
     candidates = [
-        {"product_id": r["product_id"], "subclass": subclass,
-         "price": round(prices.get(r["product_id"], r["regular_price"]), 4),
-         "regular_price": round(r["regular_price"], 4), "popularity": round(r["popularity"], 6),
-         "median_quantity": r["median_quantity"], "label": chr(65 + i)}
+        {
+            "product_id": r["product_id"],
+            "subclass": subclass,
+            "price": round(prices.get(r["product_id"], r["regular_price"]), 4),
+            "regular_price": round(r["regular_price"], 4),
+            "popularity": round(r["popularity"], 6),
+            "median_quantity": r["median_quantity"],
+            "label": chr(65 + i),
+        }
         for i, r in enumerate(ref.iter_rows(named=True))
     ]
     return ChoiceSituation.model_validate(
-        {"situation_id": f"{persona.name}_{day:%Y%m%d}_{subclass}", "date": day,
-         "customer": Customer(customer_id=persona.name, age_group=persona.age_group, pin_code=persona.pin_code),
-         "subclass": subclass, "candidates": candidates, "style": persona.style, "persona_text": persona_text(persona)}
+        {
+            "situation_id": f"{persona.name}_{day:%Y%m%d}_{subclass}",
+            "date": day,
+            "customer": Customer(customer_id=persona.name, age_group=persona.age_group, pin_code=persona.pin_code),
+            "subclass": subclass,
+            "candidates": candidates,
+            "style": persona.style,
+            "persona_text": persona_text(persona),
+        }
     )
