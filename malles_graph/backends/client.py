@@ -5,7 +5,10 @@ Structured answers are requested with the server's JSON-schema support (OpenAI
 pydantic plus an optional domain validator. An invalid answer is sent back with
 the validation error for a bounded number of repairs; after that the call is
 recorded as a failure (``StructuredResult.ok is False``). Nothing is ever
-replaced by a made-up default.
+replaced by a made-up default. Repairs that cannot help are not sent: an answer
+cut off at its token budget is repaired with :data:`REPAIR_ROOM` times the room,
+and the repairs stop (a recorded failure) when the model repeats its previous
+invalid answer word for word or is cut off again.
 
 A failing backend fails loudly. Each call is tried at most ``1 + call_retries`` times (the HTTP client's
 own retries are off, so retries are counted once), each attempt bounded by the backend's timeout, and only
@@ -59,6 +62,7 @@ class ChatResult:
     cached: bool = False  # answered by the response cache (no call made)
     latency_s: float = 0.0
     cached_prompt_tokens: int = 0  # of prompt_tokens, read from the server's prompt cache
+    truncated: bool = False  # the answer stopped at max_tokens (finish reason "length")
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ class Attempt:
     completion_tokens: int
     cached_prompt_tokens: int = 0
     cached: bool = False
+    truncated: bool = False  # cut off at its token budget (``max_tokens``)
 
 
 @dataclass
@@ -181,6 +186,8 @@ class LLMClient:
                 hit.completion_tokens,
                 cached=True,
                 cached_prompt_tokens=hit.cached_prompt_tokens,
+                # the cache keeps no finish reason: an answer that used every token it was allowed stopped there
+                truncated=max_tokens is not None and hit.completion_tokens >= max_tokens,
             )
         kwargs = self._call_kwargs(
             temperature, seed, max_tokens, response_format if self.structured_supported else None
@@ -201,6 +208,7 @@ class LLMClient:
             completion_tokens,
             latency_s=time.perf_counter() - start,
             cached_prompt_tokens=cached_prompt_tokens,
+            truncated=finish_reason(reply) == "length",
         )
 
     def _invoke(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> BaseMessage:
@@ -257,8 +265,14 @@ class LLMClient:
         max_tokens: int | None = None,
         json_schema: dict[str, Any] | None = None,
     ) -> StructuredResult[T]:
-        """Ask for a ``schema`` instance; repair invalid answers up to ``max_retries`` times."""
+        """Ask for a ``schema`` instance; repair invalid answers up to ``max_retries`` times.
+
+        A repair that cannot help is not sent (see the module docstring): after an answer cut off at its budget
+        the next attempt gets :data:`REPAIR_ROOM` times the tokens, and the repairs stop when an answer repeats
+        the previous invalid one or is cut off again; the result is then a failure saying why.
+        """
         retries = self.max_retries if max_retries is None else max_retries
+        budget = self.max_tokens if max_tokens is None else max_tokens
         response_format = {
             "type": "json_schema",
             "json_schema": {"name": schema.__name__, "schema": json_schema or schema.model_json_schema()},
@@ -270,10 +284,13 @@ class LLMClient:
                 conversation,
                 temperature=temperature,
                 seed=None if seed is None else seed + attempt,
-                max_tokens=max_tokens,
+                max_tokens=budget,
                 response_format=response_format,
             )
             value, error = parse_structured(reply.text, schema, validator)
+            truncated = error is not None and reply.truncated
+            if truncated:
+                error = f"{error}; the answer was cut off at max_tokens ({budget} tokens)"
             result.attempts.append(
                 Attempt(
                     reply.text,
@@ -282,17 +299,47 @@ class LLMClient:
                     reply.completion_tokens,
                     cached_prompt_tokens=reply.cached_prompt_tokens,
                     cached=reply.cached,
+                    truncated=truncated,
                 )
             )
             if error is None:
                 result.value = value
                 return result
+            if (hopeless := _hopeless_repair(result.attempts)) is not None:
+                result.error = f"{error} ({hopeless}: no further repair)"
+                return result
+            if truncated:
+                budget *= REPAIR_ROOM
             conversation += [
                 AIMessage(content=reply.text),
                 HumanMessage(content=f"Your answer was invalid: {error}\nAnswer again with only the corrected JSON."),
             ]
         result.error = result.attempts[-1].error
         return result
+
+
+REPAIR_ROOM = 2  # an answer cut off at its budget is repaired with this many times the tokens
+
+
+def _hopeless_repair(attempts: list[Attempt]) -> str | None:
+    """Why another repair would be a wasted call (None: it may help): the model answered the repair with its
+    previous invalid text again, or was cut off again with more room."""
+    if len(attempts) < 2:
+        return None
+    last, before = attempts[-1], attempts[-2]
+    if last.text.strip() == before.text.strip():
+        return "the model repeated its previous invalid answer"
+    if last.truncated and before.truncated:
+        return "cut off at the token budget twice, the second time with more room"
+    return None
+
+
+def finish_reason(reply: BaseMessage) -> str | None:
+    """Why the model stopped (OpenAI-compatible servers: ``finish_reason``; Ollama: ``done_reason``), if it says;
+    "length" is the token budget."""
+    metadata = getattr(reply, "response_metadata", None) or {}
+    reason = metadata.get("finish_reason") or metadata.get("done_reason")
+    return str(reason) if reason else None
 
 
 def generate(model: BaseChatModel, messages: list[BaseMessage], kwargs: dict[str, Any]) -> BaseMessage:

@@ -149,7 +149,7 @@ def test_negative_quantity_and_garbage_are_repaired():
 
 
 def test_failure_after_repair_limit_is_recorded_not_defaulted():
-    model = responder(lambda _m: answer("A", 5000))
+    model = responder(lambda m: answer("A", 5000 + len(m)))  # a new invalid answer each time (a repeat stops sooner)
     result = decide_situation(situation(), ctx_for(model, debate_rounds=0, max_repairs=2))
     out = result.outcome
     assert not out.ok and out.choice is None and result.decision is None and out.quantity == 0
