@@ -230,9 +230,13 @@ def connect(config: ExecutorConfig) -> None:
             raise
 
 
+# Ray's warning when ray.init runs off the main thread (the CLI connects in its run thread): nothing to act on
+NOISE = (b"SIGTERM handler is not set",)
+
+
 @contextmanager
 def held_stderr() -> Iterator[None]:
-    """Hold back what is written to file descriptor 2 meanwhile; replay it unless the block raised.
+    """Hold back what is written to file descriptor 2 meanwhile; replay it (but :data:`NOISE`) unless it raised.
 
     Ray's C++ core writes each retry of a failed connection straight to fd 2 (20 lines in 20 s for a
     refused auth token): the one-line error says it instead. Only around connecting to a running
@@ -251,7 +255,7 @@ def held_stderr() -> Iterator[None]:
             sys.stderr.flush()
             os.dup2(saved, 2)
             held.seek(0)
-            os.write(2, held.read())
+            os.write(2, b"".join(line for line in held if not any(noise in line for noise in NOISE)))
         finally:
             os.close(saved)
 
