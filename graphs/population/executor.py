@@ -9,7 +9,8 @@ Ray (``executor.kind: ray``):
 - The driver connects once per process (:func:`connect`): to ``executor.address`` (``ray://host:10001``,
   ``host:6379`` or ``auto``), or, with no address, to a local cluster it starts (``num_cpus`` >= 2) and
   shuts down at the end of the command (:func:`shutdown`). A Ray session the embedding app opened
-  itself is used as it is and never shut down here.
+  itself is used as it is and never shut down here. A task pinned to each alive node then checks that
+  its workers import this package at the driver's version (:func:`check_workers`).
 - A task carries only serialisable values: the scenario (JSON, put in the object store once per run),
   the :class:`WorkerSpec` naming the agent graph and the builder of its context, and the agent's task.
   The worker builds the agent context (LLM client, retriever, choice model) from the scenario on its
@@ -22,10 +23,10 @@ Ray (``executor.kind: ray``):
 - At most ``executor.max_in_flight`` tasks per LLM endpoint are submitted at once (a semaphore per
   endpoint, shared by every run in this process). A task of an LLM backend reserves a quarter CPU
   (it mostly waits on the server), a computed decision a whole one.
-- A worker process that dies is retried by Ray (``max_retries``); the driver receives exactly one
-  result per task, so a retry neither loses nor duplicates a decision. When the retries are spent
-  or the cluster goes away the run stops with a ``MallesError``: decisions already made are stored
-  and checkpointed, and ``--resume`` redoes only the rest.
+- A worker process that dies, or a node lost with its tasks, is retried by Ray (``max_retries``); the
+  driver receives exactly one result per task, so a retry neither loses nor duplicates a decision.
+  When the retries are spent or the cluster goes away the run stops with a ``MallesError``: decisions
+  already made are stored and checkpointed, and ``--resume`` redoes only the rest.
 """
 
 from __future__ import annotations
