@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from typing import Any, Literal
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -98,6 +99,7 @@ class RunClient(LLMClient):
         self._count_lock = threading.Lock()
         self.made = 0  # answers from the backend in this run (this process)
         self.cached = 0  # answers from the response cache
+        self.first_call_at: float | None = None  # time.perf_counter() of the run's first LLM call
 
     @property
     def token(self) -> CancelToken:
@@ -119,12 +121,14 @@ class RunClient(LLMClient):
         return counts
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("_origin", "_inner", "_token", "_count_lock"):
+        if name in ("_origin", "_inner", "_token", "_count_lock", "first_call_at"):
             raise AttributeError(name)
         return getattr(self._inner, name)
 
     def chat(self, messages, **kwargs: Any):  # type: ignore[override]
         self._token.raise_if_set()
+        if self.first_call_at is None:  # where a run's start-up ends (the front end's time line)
+            self.first_call_at = time.perf_counter()
         try:
             reply = self._inner.chat(messages, **kwargs)
         except BackendFatalError as exc:

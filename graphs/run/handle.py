@@ -129,6 +129,11 @@ class RunHandle:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    @property
+    def first_call_at(self) -> float | None:
+        """``time.perf_counter()`` of the run's first LLM call (None before it, or without an LLM)."""
+        return getattr(self._run_client, "first_call_at", None)
+
     # -- the run thread -------------------------------------------------------------------------
     def _start(self) -> RunHandle:
         self._thread.start()

@@ -10,11 +10,14 @@ each module), so `malles tui` does not pay for the modules of `eval`, `run` or `
 from __future__ import annotations
 
 import importlib
+import time
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import typer
 from typer.core import TyperGroup
+
+STARTED = time.perf_counter()  # the command's start (before its imports): `malles run` reports its start-up
 
 # (module under malles_graph.cli, group name, or None to merge the module's commands at top level)
 COMMAND_MODULES: list[tuple[str, str | None]] = [
