@@ -354,7 +354,14 @@ def generate(model: BaseChatModel, messages: list[BaseMessage], kwargs: dict[str
     are the model's own exceptions.
     """
     if isinstance(model, BaseChatModel) and _unobserved(model):  # anything else with an invoke (a test double)
-        return model._generate(messages, **kwargs).generations[0].message
+        generation = model._generate(messages, **kwargs).generations[0]
+        # as invoke does: the generation's info (finish_reason: cut off at max_tokens?) goes to the message
+        info = {
+            k: v for k, v in (generation.generation_info or {}).items() if k not in generation.message.response_metadata
+        }
+        if info:
+            generation.message.response_metadata = {**info, **generation.message.response_metadata}
+        return generation.message
     return model.invoke(messages, **kwargs)
 
 

@@ -24,8 +24,9 @@ ANSWER = json.dumps({"product": "A", "quantity": 2, "rationale": "the usual one,
 
 
 class BudgetedModel(ScriptedChatModel):
-    """Answers ``ANSWER`` (one token per ``chars_per_token`` characters), cut off at the call's max_tokens the way
-    an OpenAI-compatible server reports it (finish reason "length"); records each call's max_tokens."""
+    """Answers ``ANSWER`` (one token per ``chars_per_token`` characters), cut off at the call's max_tokens and
+    reported as langchain-openai reports it (finish reason "length" in the generation's info, not the message's
+    metadata: the client's direct call path must carry it over); records each call's max_tokens."""
 
     chars_per_token: int = 2
     budgets: list[int] = []
@@ -38,12 +39,8 @@ class BudgetedModel(ScriptedChatModel):
         room = kw["max_tokens"] * self.chars_per_token
         text, reason = (ANSWER, "stop") if len(ANSWER) <= room else (ANSWER[:room], "length")
         usage = {"input_tokens": 50, "output_tokens": min(kw["max_tokens"], -(-len(text) // self.chars_per_token))}
-        message = AIMessage(
-            content=text,
-            usage_metadata=usage | {"total_tokens": 50 + usage["output_tokens"]},
-            response_metadata={"finish_reason": reason},
-        )
-        return ChatResult(generations=[ChatGeneration(message=message)])
+        message = AIMessage(content=text, usage_metadata=usage | {"total_tokens": 50 + usage["output_tokens"]})
+        return ChatResult(generations=[ChatGeneration(message=message, generation_info={"finish_reason": reason})])
 
 
 def client(model: Any, retries: int) -> LLMClient:
