@@ -1,10 +1,13 @@
 """LLM throughput on this machine: llama.cpp's prompt and generation rates for the bundled model, and a debate
 decision's wall time against the model-time bound (prints figures).
 
-1. Rates, from the server's own timings (``timings.prompt_per_second`` / ``predicted_per_second``): a
-   ~500-token prompt never seen before (a nonce opens it, so nothing comes from the prompt cache) with one
-   answer token, and 64 generated tokens after a short prompt (``ignore_eos``). Measured before and after
-   the decisions (the machine is shared, its load drifts); the mean of the two is used.
+1. Rates, from the server's own timings (``timings.prompt_per_second`` / ``predicted_per_second``) of one
+   request: a ~800-token prompt never seen before (a nonce opens it, so nothing comes from the prompt cache)
+   and 64 generated tokens after it (``ignore_eos``). 800 tokens is about the mean prompt of a debate call
+   with the bundled prompts: on a CPU, generation slows as the context grows (SmolLM2-135M here: 30-50%
+   slower after ~1,250 tokens than after ~50, docs/performance.md), so a rate measured after a short prompt
+   would understate the model time of the calls. Measured before and after the decisions (the machine is
+   shared, its load drifts); the mean of the two is used.
 2. Debate decisions on real Ta Feng situations through the product path (decision graph -> LLMClient ->
    langchain-openai -> the local llama.cpp server, response cache off): wall time against the bound
    ``sum(prompt tokens not served from the prompt cache) / prompt rate + sum(completion tokens) / generation
@@ -51,19 +54,18 @@ def post(base_url: str, body: dict) -> dict:
 
 
 def server_rates(base_url: str, reps: int) -> tuple[float, float]:
-    """(prompt tokens/s, generated tokens/s), medians of ``reps`` requests each, from the server's timings."""
+    """(prompt tokens/s, generated tokens/s), medians of ``reps`` requests, from the server's timings."""
     pp, tg = [], []
     for _ in range(reps):
-        prompt = f"{uuid.uuid4()} " + FILLER * 5  # ~500 tokens; the nonce defeats the prompt cache
-        timings = post(base_url, {"messages": [{"role": "user", "content": prompt}], "max_tokens": 1})["timings"]
-        pp.append(timings["prompt_per_second"])
+        prompt = f"{uuid.uuid4()} " + FILLER * 8  # ~800 tokens; the nonce defeats the prompt cache
         body = {
-            "messages": [{"role": "user", "content": f"{uuid.uuid4()} Describe a grocery store."}],
+            "messages": [{"role": "user", "content": prompt}],
             "max_tokens": 64,
             "ignore_eos": True,
             "temperature": 0.7,
         }
         timings = post(base_url, body)["timings"]
+        pp.append(timings["prompt_per_second"])
         tg.append(timings["predicted_per_second"])
     return statistics.median(pp), statistics.median(tg)
 
@@ -197,7 +199,7 @@ def main() -> None:
         f"{server.threads} thread(s)) =="
     )
     print(f"prompt processing    : {pp:7.0f} tokens/s")
-    print(f"generation           : {tg:7.1f} tokens/s")
+    print(f"generation           : {tg:7.1f} tokens/s (after a ~800-token prompt)")
     for name, result in runs.items():
         report(name, result, pp, tg)
 
