@@ -327,12 +327,12 @@ ROLE_MARKERS = {
     "price_analyst": "You are a price analyst",
     "persona": "You are this shopper",
     "decide": "Decide for the shopper",
-    "single_agent": "You decide what a grocery shopper buys",
+    "single_agent": "You decide what this shopper buys",
 }
 
 
 def role_of(prompt: str) -> str:
-    return next(role for role, marker in ROLE_MARKERS.items() if prompt.startswith(marker))
+    return next(role for role, marker in ROLE_MARKERS.items() if marker in prompt)  # markers sit in the role's own part, after the shared block
 
 
 def bench_tokens(n_cases: int) -> None:
@@ -390,7 +390,7 @@ def bench_tokens(n_cases: int) -> None:
         )
 
     for role in ("product_specialist", "price_analyst", "persona"):
-        row(f"{role} (round 1, own slice)", first_round[role])
+        row(f"{role} (round 1)", first_round[role])
     for role in ("product_specialist", "price_analyst", "persona", "decide"):
         row(f"{role} (every call)", per_call[role])
     row("single_agent prompt (everything)", per_call["single_agent"])
