@@ -3,7 +3,8 @@
 No LLM. Each role is a LightGBM classifier over its own slice (``slices.py``) giving a utility
 (log-odds) per candidate. ``decide`` is a LightGBM lambdarank model over the roles' opinions, the
 market signal and the roles' raw slices, fitted on out-of-fold role opinions (so it learns how
-far to trust each role, and where, not how well a role remembers its own training rows).
+far to trust each role, and where, not how well a role remembers its own training rows); its
+score is the mean of five such rankers with different random states (steadier than one).
 Calibration: a temperature on the within-case softmax, fitted on the ranker's out-of-fold
 scores. The vote: bootstrap replicas of the ranker are the samples the decision graph draws and
 votes over. The ``no-ranker`` ablation decides with the logistic-regression stacker instead, with
