@@ -3,7 +3,8 @@
 No LLM. Each role is a LightGBM classifier over its own slice (``slices.py``) giving a utility
 (log-odds) per candidate. ``decide`` is a LightGBM lambdarank model over the roles' opinions, the
 market signal and the roles' raw slices, fitted on out-of-fold role opinions (so it learns how
-far to trust each role, and where, not how well a role remembers its own training rows).
+far to trust each role, and where, not how well a role remembers its own training rows); its
+score is the mean of five such rankers with different random states (steadier than one).
 Calibration: a temperature on the within-case softmax, fitted on the ranker's out-of-fold
 scores. The vote: bootstrap replicas of the ranker are the samples the decision graph draws and
 votes over. The ``no-ranker`` ablation decides with the logistic-regression stacker instead, with
@@ -32,6 +33,7 @@ from malles_graph.evaluation.features import segment_softmax
 from malles_graph.models import ChoiceSituation, Decision, HiddenFactors
 from malles_graph.retail.hidden_factors import reconstruct
 from malles_graph.retail.retrieval_api import RetrievedRecord
+from malles_graph.roles.fitting import ensemble_score
 from malles_graph.roles.memory import Line, PopulationMemory
 from malles_graph.roles.quantity import mixture_units, quantity_matrix
 from malles_graph.roles.slices import (
@@ -43,7 +45,7 @@ from malles_graph.roles.slices import (
     specialist_rows,
 )
 
-FORMAT = "malles-computed-agent/4"  # /4: a lambdarank decide; /3: the memory holds no case truths; older refused
+FORMAT = "malles-computed-agent/5"  # /5: a seed ensemble decide; /4: lambdarank; /3: no case truths; older refused
 ROLES: tuple[str, ...] = ("product_specialist", "price_analyst", "persona")
 Evidence = Callable[[ChoiceSituation], tuple[list[RetrievedRecord], HiddenFactors | None]]
 
@@ -85,7 +87,7 @@ class ComputedAgent:
     meta: dict[str, Any] = field(default_factory=dict)
     stacker_c: float = 1.0
     mechanisms: Mechanisms = field(default_factory=Mechanisms)
-    rankers: list[Any] = field(default_factory=list)  # the decide ranker, then bootstrap replicas (the vote)
+    rankers: list[list[Any]] = field(default_factory=list)  # the decide's seed ensemble, then bootstrap replicas
     ranker_temperature: float = 1.0
     memory: PopulationMemory | None = field(default=None, repr=False)
     _cache: dict[Any, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
@@ -200,7 +202,7 @@ class ComputedAgent:
         shared, local = self.design(opinions, market, offsets, [s.subclass for s in situations], roles)
         if self.mechanisms.ranker:
             X = np.column_stack([shared.toarray(), self.raw_rows(situations, evidence, roles)])
-            score = self.rankers[member % len(self.rankers)].booster_.predict(X, num_threads=1)
+            score = ensemble_score(self.rankers[member % len(self.rankers)], X)
             temperature = self.ranker_temperature if self.mechanisms.calibration else 1.0
             return segment_softmax(score / temperature, offsets), offsets
         if self.mechanisms.pooling:

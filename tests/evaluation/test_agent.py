@@ -20,8 +20,10 @@ import pytest
 from typer.testing import CliRunner
 
 from malles_graph.evaluation.cases import ChoiceCase, EvaluationError, Prediction, read_cases, write_jsonl
+from malles_graph.evaluation.features import segment_softmax
 from malles_graph.evaluation.metrics import paired_effect, score
-from malles_graph.roles.agent import AgentModelError, ComputedAgent, no_evidence
+from malles_graph.roles.agent import ROLES, AgentModelError, ComputedAgent, no_evidence
+from malles_graph.roles.fitting import RANKER_SEEDS
 
 BRANDS = {"tide": 0.6, "ariel": 0.3, "omo": 0.0, "store": -0.4}
 PACK = {"tide": 2.0, "ariel": 1.5, "omo": 1.0, "store": 3.0}
@@ -165,6 +167,25 @@ def test_ranker_decide_replicas_and_a_silent_roles_slice(panels):
     assert not np.allclose(first, second)
     stacker, _ = agent.with_mechanisms(ranker=False).probabilities(situations, opinions, evidence)
     assert not np.allclose(first, stacker)
+
+
+def test_decide_is_the_mean_of_a_seed_ensemble(panels):
+    """The decide averages rankers fitted with different random states (one ranker's choices move
+    with its subsampling); each vote replica is one bootstrap ranker."""
+    agent = ComputedAgent.fit(panels["train"][:200], replicas=2, seed=0).with_memory(panels["test"][:20])
+    ensemble, *replicas = agent.rankers
+    assert len(ensemble) == RANKER_SEEDS > 1 and [len(r) for r in replicas] == [1]
+    situations = [c.situation() for c in panels["test"][:20]]
+    evidence = [no_evidence(s) for s in situations]
+    opinions = agent.opinions_many(situations, evidence)
+    offsets = np.concatenate([[0], np.cumsum([len(s.candidates) for s in situations])])
+    market = np.concatenate([agent.market_column(s) for s in situations])
+    shared, _ = agent.design(opinions, market, offsets, [s.subclass for s in situations], ROLES)
+    X = np.column_stack([shared.toarray(), agent.raw_rows(situations, evidence)])
+    scores = np.array([m.booster_.predict(X) for m in ensemble])
+    assert not np.allclose(scores[0], scores[1])  # the members differ
+    p, _ = agent.probabilities(situations, opinions, evidence)
+    assert np.allclose(p, segment_softmax(scores.mean(axis=0) / agent.ranker_temperature, offsets))
 
 
 def test_saved_agent_refuses_cases_of_another_kind(panels, tmp_path: Path):
@@ -322,6 +343,6 @@ def test_agent_of_an_older_format_is_refused_with_a_clear_error(tmp_path: Path):
     import joblib
 
     old = tmp_path / "old.joblib"
-    joblib.dump({"format": "malles-computed-agent/3", "state": {}}, old)
-    with pytest.raises(AgentModelError, match=r"old\.joblib: format 'malles-computed-agent/3' is not .*refit"):
+    joblib.dump({"format": "malles-computed-agent/4", "state": {}}, old)
+    with pytest.raises(AgentModelError, match=r"old\.joblib: format 'malles-computed-agent/4' is not .*refit"):
         ComputedAgent.load(old)
