@@ -10,7 +10,7 @@ scores. The vote: bootstrap replicas of the ranker are the samples the decision 
 votes over. The ``no-ranker`` ablation decides with the logistic-regression stacker instead, with
 cross-subclass pooling (shared weights plus per-subclass deviations under the same L2 penalty, so
 a sparse subclass keeps close to the shared weights); ``no-pooling`` drops the shared weights.
-Quantity: a count model for the median units (``quantity.py``).
+Quantity: the median of the candidates' unit distributions mixed by the choice probabilities (``quantity.py``).
 
 This module holds the fitted agent and what the decision graph calls: its role nodes call
 :meth:`ComputedAgent.opinion` with the retrieved neighbours and Z of the graph's state, its decide
@@ -45,7 +45,7 @@ from malles_graph.roles.slices import (
     specialist_rows,
 )
 
-FORMAT = "malles-computed-agent/5"  # /5: a seed ensemble decide; /4: lambdarank; /3: no case truths; older refused
+FORMAT = "malles-computed-agent/5"  # /5: seed-ensemble decide, P(units >= k) count model; /4: one ranker; older refused
 ROLES: tuple[str, ...] = ("product_specialist", "price_analyst", "persona")
 Evidence = Callable[[ChoiceSituation], tuple[list[RetrievedRecord], HiddenFactors | None]]
 
@@ -269,7 +269,7 @@ class ComputedAgent:
         probs: Sequence[np.ndarray],
         hidden: Sequence[HiddenFactors | None],
     ) -> list[int]:
-        """Units per situation: the choice-probability-weighted median of the candidates' count-model units."""
+        """Units per situation: the median of the candidates' unit distributions mixed by the choice probabilities."""
         out = []
         for s, p, z in zip(situations, probs, hidden, strict=True):
             ids = s.candidate_ids

@@ -14,7 +14,7 @@
 * the logistic-regression stacker it replaced stays for the ablations (``no-ranker``,
   ``no-pooling``): shared weights and per-subclass deviations, the deviations' scale (how much a
   subclass borrows from the rest) and the L2 strength chosen together by cross-validated log-loss;
-* the count model (``quantity.py``).
+* the count model: P(units >= k) per threshold k (``quantity.py``).
 
 Every choice is made by cross-validation within the training cases, never on the cases scored.
 """
@@ -32,7 +32,7 @@ from scipy.optimize import minimize_scalar
 
 from malles_graph.evaluation.features import segment_softmax
 from malles_graph.roles.memory import PopulationMemory
-from malles_graph.roles.quantity import fit_count_model, quantity_matrix
+from malles_graph.roles.quantity import fit_units_model, quantity_matrix
 from malles_graph.roles.slices import AttributeSchema
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ RANKER_SEEDS = 5  # rankers with different random states averaged into the decid
 
 
 def lgbm(seed: int, objective: str = "lambdarank", **kw: Any) -> Any:
-    from lightgbm import LGBMRanker, LGBMRegressor
+    from lightgbm import LGBMClassifier, LGBMRanker
 
     params = dict(
         n_estimators=150,
@@ -61,7 +61,7 @@ def lgbm(seed: int, objective: str = "lambdarank", **kw: Any) -> Any:
     )
     if objective == "lambdarank":
         return LGBMRanker(objective=objective, **params)
-    return LGBMRegressor(objective=objective, **params)
+    return LGBMClassifier(objective=objective, **params)  # the count model's thresholds
 
 
 def fit_role(seed: int, X: np.ndarray, y: np.ndarray, seg: np.ndarray) -> Any:
@@ -145,7 +145,8 @@ def fit_agent(
     say("fitting the quantity model")
     Q = quantity_matrix(cases, [c.truth_product_id for c in cases], [z for _, z in ev], agent.memory, agent.attributes)
     q = np.array([c.truth_quantity for c in cases], dtype=float)
-    agent.quantity_model, agent.quantity_objective = fit_count_model(Q, q, seed, folds, lgbm)
+    agent.quantity_model = fit_units_model(Q, q, seed, lgbm)
+    agent.quantity_objective = agent.quantity_model.describe()
     agent.meta = {
         "n_cases": len(cases),
         "memory_lines": len(memory_lines),

@@ -1,4 +1,5 @@
-"""The computed agent's count model pieces: the MAE-optimal answer and the population's units before the date."""
+"""The computed agent's count model: P(units >= k) per threshold, the median of the choice-weighted
+mixture as the answer, and the population's units before the date."""
 
 from __future__ import annotations
 
@@ -6,23 +7,60 @@ import datetime as dt
 
 import numpy as np
 
+from malles_graph.roles.fitting import lgbm
 from malles_graph.roles.memory import Line, PopulationMemory
-from malles_graph.roles.quantity import units, weighted_median
+from malles_graph.roles.quantity import UnitsModel, fit_units_model, mixture_units
 
 DAY = dt.date(2001, 2, 10)
 
 
-def test_weighted_median_is_the_mae_optimal_answer():
-    values = np.array([1, 2, 5])
-    for weights in ([0.2, 0.2, 0.6], [0.6, 0.3, 0.1], [0.3, 0.4, 0.3]):
+def fitted(p_several: tuple[float, float], n: int = 2000, seed: int = 0) -> UnitsModel:
+    """Units = 1 + Bernoulli(p_several[x]) (+1 more one time in ten), x in {0, 1} the one feature."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 2, n)
+    q = 1 + (rng.random(n) < np.take(p_several, x)) * (1 + (rng.random(n) < 0.1))
+    return fit_units_model(x[:, None].astype(float), q.astype(float), seed, lgbm)
+
+
+def test_the_mixture_median_beats_the_weighted_median_of_the_candidates_medians():
+    # candidate A (x=0) buys several 45% of the time: median 1; B (x=1) 90%: median 2. The choice is
+    # A with 0.6, B with 0.4: the weighted median of the medians says 1, but the mixture buys several
+    # with 0.6 * 0.45 + 0.4 * 0.9 = 0.63, so 2 is the smaller expected absolute error.
+    model = fitted((0.45, 0.9))
+    rows, probs = np.array([[0.0], [1.0]]), np.array([0.6, 0.4])
+    tails = model.tails(rows)
+    assert abs(tails[0, 0] - 0.45) < 0.05 and abs(tails[1, 0] - 0.9) < 0.05
+    assert np.all(np.diff(tails, axis=1) <= 0)  # P(units >= k) never grows with k
+    medians = [mixture_units(model, rows[[j]], np.ones(1)) for j in range(2)]
+    assert medians == [1, 2]
+    old = medians[0]  # the weighted median of [1, 2] under [0.6, 0.4]
+    new = mixture_units(model, rows, probs)
+    assert new == 2
+    rng = np.random.default_rng(1)  # the truth: a product drawn by the choice, its units by its distribution
+    pick = rng.random(20_000) < probs[1]
+    truth = 1 + (rng.random(20_000) < np.where(pick, 0.9, 0.45)) * (1 + (rng.random(20_000) < 0.1))
+    assert np.abs(truth - new).mean() < np.abs(truth - old).mean() - 0.2
+
+
+def test_the_answer_is_the_mae_optimal_units_of_the_mixture():
+    model = fitted((0.2, 0.7))
+    rows = np.array([[0.0], [1.0], [1.0]])
+    tails = model.tails(rows)
+    pmf_of = lambda t: -np.diff(np.concatenate([[1.0], t, [0.0]]))  # noqa: E731  P(units = 1, 2, ...)
+    for weights in ([0.5, 0.3, 0.2], [0.1, 0.45, 0.45], [1.0, 0.0, 0.0]):
         w = np.array(weights)
-        expected = min(range(1, 7), key=lambda q: float((w * np.abs(values - q)).sum()))
-        assert weighted_median(values, w) == expected
-    assert weighted_median(np.array([3, 1]), np.array([0.5, 0.5])) == 1  # a tie goes to the smaller answer
+        pmf = sum(wj * pmf_of(t) for wj, t in zip(w, tails, strict=True))
+        cost = [float(sum(p * abs(u - (i + 1)) for i, p in enumerate(pmf))) for u in range(1, 8)]
+        assert mixture_units(model, rows, w) == 1 + int(np.argmin(cost))
 
 
-def test_units_are_whole_and_at_least_one():
-    assert units(np.array([-0.3, 0.2, 1.49, 1.5, 2.7])).tolist() == [1, 1, 1, 2, 3]
+def test_thresholds_without_enough_rows_and_a_floor_everyone_clears():
+    assert fit_units_model(np.zeros((30, 1)), np.ones(30), 0, lgbm).describe() == "always 1 unit"
+    assert mixture_units(UnitsModel(), np.zeros((2, 1)), np.array([0.5, 0.5])) == 1
+    q = np.array([2.0] * 60 + [3.0] * 25)  # everyone buys at least 2: no classifier for k = 2
+    model = fit_units_model(np.arange(85.0)[:, None], q, 0, lgbm)
+    assert model.thresholds[0] == (2, 1.0) and model.describe() == "P(units >= k), k = 2..3"
+    assert mixture_units(model, np.array([[1.0]]), np.ones(1)) == 2
 
 
 def test_quantity_profile_sees_only_lines_before_the_date():
