@@ -60,7 +60,7 @@ class DecisionContext:
     max_quantity: int = _d(100, "largest quantity accepted without repair")
     neighbours: int = _d(8, "retrieved episodes per query (own and other customers each)")
     turn_max_tokens: int = _d(96, "max tokens of one debate turn")
-    decide_max_tokens: int = _d(96, "max tokens of one structured decision")
+    decide_max_tokens: int = _d(192, "max tokens of one structured decision (the JSON grammar ends shorter answers)")
     rationale_chars: int = _d(160, "max characters of the rationale (grammar-enforced with llama.cpp)")
     transcript_chars: int = _d(280, "characters of each earlier turn shown to later roles")
     temperature: float | None = _d(None, "sampling temperature; the backend's when empty")

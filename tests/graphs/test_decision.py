@@ -46,7 +46,7 @@ def test_context_defaults_are_described():
         "debate_rounds": 2, "roles": ("product_specialist", "price_analyst", "persona"), "samples": 1,
         "shuffle": True, "retrieval": True, "hidden_factors": True, "single_agent": False, "apply_style": True, "max_repairs": 2,
         "max_conflict_loops": 1, "conflict_ratio": 10.0, "max_quantity": 100, "neighbours": 8,
-        "turn_max_tokens": 96, "decide_max_tokens": 96, "rationale_chars": 160, "transcript_chars": 280,
+        "turn_max_tokens": 96, "decide_max_tokens": 192, "rationale_chars": 160, "transcript_chars": 280,
         "temperature": None, "seed": 0, "choice_model_path": None, "prompts_dir": None, "client": None,
         "retriever": None, "choice_model": None,
     }

@@ -15,4 +15,4 @@ from tests.population.test_runner import small
 def test_backend_max_tokens_bounds_a_turn_and_leaves_the_decision_its_budget(tmp_path: Path, max_tokens, turn):
     scenario = small(tmp_path, backend={"max_tokens": max_tokens})
     ctx, _ = context_for_scenario(scenario, scripted_decision_client())
-    assert (ctx.turn_max_tokens, ctx.decide_max_tokens) == (turn, 96)
+    assert (ctx.turn_max_tokens, ctx.decide_max_tokens) == (turn, 192)
