@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 import yaml
 from malles_graph.graphs.population import run_inputs
-from malles_graph.graphs.population.executor import auth_hint
+from malles_graph.graphs.population.executor import JOIN_ATTEMPTS, auth_hint, join
 
 import malles_graph
 from malles_graph.store import repository as repo
@@ -99,6 +99,28 @@ class Cluster:
             (self.faults / "hold").write_text(str(hold))
         if kill:
             (self.faults / "kill").write_text(kill)
+
+    def wait_dead(self, node_id: str) -> None:
+        """Until the GCS lists node ``node_id`` as dead (a killed raylet stays "alive" until its heartbeats are
+        missed), so the next test meets a settled cluster."""
+        probe = (
+            "import sys, ray; ray.init(address=sys.argv[1], logging_level='ERROR'); "
+            "print(any(n['Alive'] for n in ray.nodes() if n['NodeID'] == sys.argv[2]))"
+        )
+        deadline = time.monotonic() + START_S
+        while True:
+            out = subprocess.run(
+                [sys.executable, "-c", probe, self.gcs, node_id],
+                env=self.env,
+                cwd=self.folder,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            if out.stdout.strip().endswith("False"):
+                return
+            assert time.monotonic() < deadline, out.stdout + out.stderr[-2000:]
+            time.sleep(2)
 
     def stop(self) -> None:
         for proc in reversed(self.procs):  # `ray start --block` stops its node's processes on SIGTERM
@@ -225,6 +247,7 @@ def test_a_node_killed_mid_round_is_retried_on_the_other_without_lost_or_duplica
     (head,) = set(made.values()) - {node}
     assert made[(1, victim)] == head
     assert all(made[(2, a)] == head for a in agents)
+    cluster.wait_dead(node)
 
 
 def test_a_node_with_another_malles_graph_is_refused_in_one_line_that_names_it(
@@ -259,3 +282,35 @@ def test_a_refused_auth_token_is_said_with_what_to_set() -> None:
         assert auth_hint(exc).startswith("; the cluster wants its Ray auth token (set RAY_AUTH_MODE=token")
     assert "if the cluster uses Ray's token auth" in auth_hint(ConnectionError("ray client connection timeout"))
     assert auth_hint(ConnectionError("Connection refused")) == ""
+
+
+class FlakyRay:
+    """``ray.init`` that fails as Ray Client does when its server dies at start, ``fails`` times."""
+
+    def __init__(
+        self,
+        fails: int,
+        text: str = "Initialization failure from server: RuntimeError: Starting Ray "
+        "client server failed. See ray_client_server_23000.err for detailed logs.",
+    ) -> None:
+        self.fails, self.text, self.inits, self.shutdowns = fails, text, 0, 0
+
+    def init(self, **_: object) -> None:
+        self.inits += 1
+        if self.inits <= self.fails:
+            raise ConnectionAbortedError(self.text)
+
+    def shutdown(self) -> None:
+        self.shutdowns += 1
+
+
+def test_a_ray_client_server_that_dies_at_start_is_joined_again_a_bounded_number_of_times() -> None:
+    ray = FlakyRay(fails=2)
+    join(ray, "ray://head:10001")
+    assert (ray.inits, ray.shutdowns) == (3, 2)
+    with pytest.raises(ConnectionAbortedError):  # the last attempt's error is the one said
+        join(FlakyRay(fails=JOIN_ATTEMPTS), "ray://head:10001")
+    refused = FlakyRay(fails=1, text="Connection refused")
+    with pytest.raises(ConnectionAbortedError):  # anything else is not retried
+        join(refused, "ray://head:10001")
+    assert refused.inits == 1
