@@ -81,7 +81,6 @@ class ComputedAgent:
     pooling_scale: float  # per-subclass deviation columns are scaled by this: smaller = more borrowing
     temperature: float
     quantity_model: Any
-    quantity_objective: str
     attributes: AttributeSchema
     memory_lines: list[Line]
     meta: dict[str, Any] = field(default_factory=dict)
@@ -328,7 +327,6 @@ class ComputedAgent:
                 "pooling_scale",
                 "temperature",
                 "quantity_model",
-                "quantity_objective",
                 "memory_lines",
                 "meta",
                 "stacker_c",

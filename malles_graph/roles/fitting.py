@@ -98,7 +98,6 @@ def fit_agent(
         pooling_scale=1.0,
         temperature=1.0,
         quantity_model=None,
-        quantity_objective="",
         attributes=AttributeSchema.fit(cases),
         memory_lines=memory_lines,
     )
@@ -146,7 +145,6 @@ def fit_agent(
     Q = quantity_matrix(cases, [c.truth_product_id for c in cases], [z for _, z in ev], agent.memory, agent.attributes)
     q = np.array([c.truth_quantity for c in cases], dtype=float)
     agent.quantity_model = fit_units_model(Q, q, seed, lgbm)
-    agent.quantity_objective = agent.quantity_model.describe()
     agent.meta = {
         "n_cases": len(cases),
         "memory_lines": len(memory_lines),
@@ -155,7 +153,7 @@ def fit_agent(
         "ranker_temperature": round(agent.ranker_temperature, 4),
         "pooling_scale": agent.pooling_scale,
         "stacker_c": agent.stacker_c,
-        "quantity_objective": agent.quantity_objective,
+        "quantity_objective": agent.quantity_model.describe(),
         "attributes": agent.attributes.to_json(),
         "seed": seed,
         "fingerprint": hashlib.sha1("".join(sorted(c.situation_id for c in cases)).encode()).hexdigest()[:12],
