@@ -6,6 +6,7 @@
     python benchmarks/bench_eval.py --llm-cases 3 --llm-mode debate --out bench.md
     python benchmarks/bench_eval.py --cv 3                # only: the agent's CV within the training month
     python benchmarks/bench_eval.py --temporal 0          # only: a date split within the training month
+    python benchmarks/bench_eval.py --transfer            # only: fitted on Dec 2000, scored on Jan 2001
 
 `--cv K` is where the agent's choices are made: K folds of the training cases grouped by customer,
 each fold's agent fitted on the others and scored on it with retrieval and the market signal on
@@ -18,6 +19,12 @@ cases from that date on, as Feb is scored after the January fit. Past truths are
 (the January truths precede Feb), so it compares a memory of baskets only with one that also holds
 the fitted cases' truths at prediction time, and at fitting and prediction time.
 
+`--transfer` is the whole Jan -> Feb protocol one month earlier, so the test month stays unread:
+the agent and the two best baselines (`--quantity regressor`) are fitted on December's cases
+(fit period November) and scored on the January training cases (fit period November-December),
+as `malles eval fit` / `eval run` would do it. It has 5,000 scored cases against Feb's 2,000, a
+shift of month and a longer history at scoring time, as Feb has.
+
 The agent row is `malles eval run -b agent`: fitted once (`--model`), then the decision graph runs
 every case (retrieval from the Chroma memory built from the case files, Z, three computed roles,
 decide, the vote). "graph 2,000 cases" times that batch (the target is under 60 s).
@@ -29,6 +36,7 @@ from the default split (fit Nov 2000-Jan 2001, cases Feb 2001). Prints figures; 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import time
 from pathlib import Path
 
@@ -73,7 +81,17 @@ def main() -> None:
         default=-1,
         help="only a date split within the training cases (customer third 0, 1 or 2)",
     )
+    parser.add_argument("--transfer", action="store_true", help="only: fitted on Dec 2000 cases, scored on Jan 2001")
     args = parser.parse_args()
+    if args.transfer:
+        args.cache.mkdir(parents=True, exist_ok=True)
+        earlier = cached_cases(args.cache / f"dec-{args.n_train}.jsonl", DEC_SPLIT, args.n_train)
+        later = cached_cases(args.cache / f"train-{args.n_train}.jsonl", TRAIN_SPLIT, args.n_train)
+        rows, lines = transfer_check(earlier, later, args.cache)
+        console.print(rich_table(rows, title=f"fitted on {len(earlier)} Dec cases, scored on {len(later)} Jan cases"))
+        for line in lines:
+            console.print(line)
+        return
     if args.temporal >= 0:
         args.cache.mkdir(parents=True, exist_ok=True)
         train = cached_cases(args.cache / f"train-{args.n_train}.jsonl", TRAIN_SPLIT, args.n_train)
@@ -138,6 +156,22 @@ def main() -> None:
         console.print(f"wrote {args.out}")
 
 
+DEC_SPLIT = TRAIN_SPLIT.model_copy(  # Jan -> Feb one month earlier: fit period Nov, cases Dec
+    update={"fit_end": dt.date(2000, 11, 30), "test_start": dt.date(2000, 12, 1), "test_end": dt.date(2000, 12, 31)}
+)
+
+
+def transfer_check(earlier, later, cache: Path):
+    """The agent and the best baselines fitted on ``earlier`` cases, scored on ``later`` ones."""
+    situations = [c.situation() for c in later]
+    rows = []
+    for row, backend, quantity in METHODS[-2:]:  # lgbm and logit, each with the regressor
+        predictor = make_predictor(backend, PredictorOptions(train_cases=earlier, quantity=quantity, seed=0))
+        rows.append(score(later, predictor.predict(situations), row))
+    agent_rows, _, lines = run_agent(earlier, later, cache, False, tag="dec")
+    return agent_rows + rows, lines
+
+
 def cached_cases(path: Path, split, n: int):
     """Built cases, read from ``path`` when an earlier run wrote them (building takes a while)."""
     if path.exists():
@@ -147,11 +181,11 @@ def cached_cases(path: Path, split, n: int):
     return cases
 
 
-def run_agent(train, test, cache: Path, ablations: bool):
+def run_agent(train, test, cache: Path, ablations: bool, tag: str = "jan"):
     """Fit the agent once, then run the decision graph on every test case (and each ablation)."""
     from malles_graph.cli.eval_agent import AGENT_ABLATIONS, AgentPredictor
 
-    model = cache / f"agent-{len(train)}.joblib"
+    model = cache / f"agent-{tag}-{len(train)}.joblib"
     lines = []
     t = time.perf_counter()
     if not model.exists():
