@@ -291,7 +291,7 @@ def predict_variants(agent, retriever, held, variants) -> dict[str, list[Predict
         a = agent.with_mechanisms(**switches)
         p, off = a.probabilities(situations, a.opinions_many(situations, ev), ev)
         probs = [p[off[i] : off[i + 1]] for i in range(len(situations))]
-        units = a.quantity_for(situations, probs, [z for _, z in ev])
+        units = a.quantity_for(situations, probs)
         out[name] = [
             Prediction(
                 case_id=s.situation_id,

@@ -45,7 +45,7 @@ from malles_graph.roles.slices import (
     specialist_rows,
 )
 
-FORMAT = "malles-computed-agent/5"  # /5: seed-ensemble decide, P(units >= k) count model; /4: one ranker; older refused
+FORMAT = "malles-computed-agent/6"  # /6: count model without Z; /5: seed-ensemble decide, P(units >= k); older refused
 ROLES: tuple[str, ...] = ("product_specialist", "price_analyst", "persona")
 Evidence = Callable[[ChoiceSituation], tuple[list[RetrievedRecord], HiddenFactors | None]]
 
@@ -248,9 +248,9 @@ class ComputedAgent:
         p, _ = self.probabilities([s], opinions, [(neighbours, hidden)], member=sample, roles=roles)
         k = int(np.argmax(p))
         product = s.candidates[k].product_id
-        key = ("quantity", s.situation_id, hidden is None, tuple(np.round(p, 3)))
+        key = ("quantity", s.situation_id, tuple(np.round(p, 3)))
         if key not in self._cache:  # the vote's samples of one replica share one count-model answer
-            self._cache[key] = self.quantity_for([s], [p], [hidden])[0]  # type: ignore[assignment]
+            self._cache[key] = self.quantity_for([s], [p])[0]  # type: ignore[assignment]
         quantity = int(self._cache[key])  # type: ignore[arg-type]
         spoke = ", ".join(r.replace("_", " ") for r in roles) or "no role"
         decision = Decision(
@@ -266,13 +266,12 @@ class ComputedAgent:
         self,
         situations: Sequence[ChoiceSituation],
         probs: Sequence[np.ndarray],
-        hidden: Sequence[HiddenFactors | None],
     ) -> list[int]:
         """Units per situation: the median of the candidates' unit distributions mixed by the choice probabilities."""
         out = []
-        for s, p, z in zip(situations, probs, hidden, strict=True):
+        for s, p in zip(situations, probs, strict=True):
             ids = s.candidate_ids
-            rows = quantity_matrix([s] * len(ids), ids, [z] * len(ids), self.memory, self.attributes)
+            rows = quantity_matrix([s] * len(ids), ids, self.memory, self.attributes)
             out.append(mixture_units(self.quantity_model, rows, np.asarray(p, dtype=float)))
         return out
 

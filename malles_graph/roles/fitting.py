@@ -142,7 +142,7 @@ def fit_agent(
         np.column_stack([shared.toarray(), agent.raw_rows(cases, ev)]), y, offsets, splits, seed, replicas
     )
     say("fitting the quantity model")
-    Q = quantity_matrix(cases, [c.truth_product_id for c in cases], [z for _, z in ev], agent.memory, agent.attributes)
+    Q = quantity_matrix(cases, [c.truth_product_id for c in cases], agent.memory, agent.attributes)
     q = np.array([c.truth_quantity for c in cases], dtype=float)
     agent.quantity_model = fit_units_model(Q, q, seed, lgbm)
     agent.meta = {
