@@ -4,6 +4,8 @@
 
 Test-only knobs, read here and nowhere in the product:
   MALLES_TEST_DECISION_DELAY  seconds each scripted LLM answer takes (so the test can kill mid-round)
+  MALLES_TEST_DECISION_GATE   file each scripted LLM answer waits for (so the run is still running while the
+                              test tries a second resume; the test creates it when done)
   MALLES_TEST_CALL_LOG        file that gets one line per LLM call (to count redone work)
 """
 
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+from pathlib import Path
 
 from langchain_core.messages import BaseMessage
 from malles_graph.graphs.run import run_scenario
@@ -44,16 +48,20 @@ def main() -> None:
     resume = "--resume" in sys.argv
     delay = float(os.environ.get("MALLES_TEST_DECISION_DELAY", "0"))
     log = os.environ.get("MALLES_TEST_CALL_LOG")
+    gate = os.environ.get("MALLES_TEST_DECISION_GATE")
 
     def respond(messages: list[BaseMessage]) -> str:
+        while gate and not Path(gate).exists():
+            time.sleep(0.05)
         answer = decision_responder(messages, delay)
         if log:
             with open(log, "a", encoding="utf-8") as f:
                 f.write("call\n")
         return answer
 
-    client = build_client(BackendConfig(name="local", cache=False, max_concurrency=2),
-                          chat_model=ScriptedChatModel(responder=respond))
+    client = build_client(
+        BackendConfig(name="local", cache=False, max_concurrency=2), chat_model=ScriptedChatModel(responder=respond)
+    )
     try:
         summary = run_scenario(scenario(store_url), run_id=run_id, resume=resume, client=client)
     except MallesError as exc:  # e.g. the run is already running in another process

@@ -55,15 +55,25 @@ def test_sigkill_mid_round_then_resume_loses_and_duplicates_nothing(tmp_path: Pa
 
     assert get_run(make_engine(url), run_id).status == "interrupted"  # its owner is dead: not "running" forever
 
-    env_resume = os.environ | strict | {"MALLES_TEST_CALL_LOG": str(calls), "MALLES_TEST_DECISION_DELAY": "2.0"}
-    resuming = subprocess.Popen([*cmd, "--resume"], cwd=REPO, env=env_resume, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-    while time.time() < deadline + 60 and count(db, f"SELECT COUNT(*) FROM runs WHERE id = '{run_id}' "
-                                                    f"AND owner LIKE '%:{resuming.pid}'") == 0:
-        assert resuming.poll() is None, resuming.communicate()[1][-2000:]
-        time.sleep(0.05)
-    second = subprocess.run([*cmd, "--resume"], cwd=REPO, env=env_resume, capture_output=True, text=True, timeout=120)
-    assert second.returncode == 2 and "is already running" in second.stdout, (second.stdout, second.stderr[-2000:])
+    # the resume's answers wait for the gate, so it is surely still running while a second resume is tried
+    gate = tmp_path / "gate"
+    env_resume = os.environ | strict | {"MALLES_TEST_CALL_LOG": str(calls), "MALLES_TEST_DECISION_GATE": str(gate)}
+    resuming = subprocess.Popen(
+        [*cmd, "--resume"], cwd=REPO, env=env_resume, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        while (
+            time.time() < deadline + 60
+            and count(db, f"SELECT COUNT(*) FROM runs WHERE id = '{run_id}' AND owner LIKE '%:{resuming.pid}'") == 0
+        ):
+            assert resuming.poll() is None, resuming.communicate()[1][-2000:]
+            time.sleep(0.05)
+        second = subprocess.run(
+            [*cmd, "--resume"], cwd=REPO, env=env_resume, capture_output=True, text=True, timeout=120
+        )
+        assert second.returncode == 2 and "is already running" in second.stdout, (second.stdout, second.stderr[-2000:])
+    finally:
+        gate.touch()  # the first resume goes on (and ends) whatever happened above
     out, err = resuming.communicate(timeout=300)
     assert resuming.returncode == 0, err[-3000:]
     assert f"DONE {run_id} finished {ROUNDS * K} 0" in out
