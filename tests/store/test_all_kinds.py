@@ -40,7 +40,8 @@ def three_runs(store: str) -> dict[str, str]:
         "store": {"url": store}})
     economist = Scenario.model_validate({
         "name": "economist-one", "kind": "economist", "seed": 3, "backend": {"name": "best-response"},
-        "economist": {"n_workers": 40, "steps": 2, "planner_every": 1}, "store": {"url": store}})
+        "economist": {"n_workers": 40, "steps": 2, "planner_every": 1, "check_budget": 10},  # the end-of-run search at its smallest
+        "store": {"url": store}})
     wholesale = Scenario.model_validate({
         "name": "wholesale-one", "kind": "wholesale", "backend": {"name": "local", "cache": False},
         "wholesale": {"periods": 4, "dialogue_rounds": 1}, "store": {"url": store}})
