@@ -1,45 +1,28 @@
 """`malles decide` end to end on Ta Feng with the LLM-free choice-model backend, through the CLI's real entry point.
 
-In process (`run_app`, as tests/cli/test_usage_errors.py): a subprocess would re-import the graphs for each call
-(several seconds each); the console script itself is run in tests/cli/test_usage_errors.py.
+In process (tests/cli/in_process.py): a subprocess would import the graphs and load Ta Feng again for each call.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from malles_graph.cli import app
-from malles_graph.cli.errors import run_app
 from malles_graph.evaluation.choice_model import ChoiceModel
 from malles_graph.evaluation.features import FEATURES, QUANTITY_FEATURES
-
-
-@dataclass
-class Done:
-    returncode: int
-    stdout: str
-    stderr: str
+from tests.cli import in_process
 
 
 @pytest.fixture
 def malles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
-    """``malles ARGS`` in this process, run in tmp_path on a 120-column console: its exit code and output."""
+    """``malles ARGS`` in this process, run in tmp_path on a 120-column console."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("COLUMNS", "120")
-
-    def run(*args: str) -> Done:
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as info:
-            run_app(app, list(args))
-        out = capsys.readouterr()
-        return Done(int(info.value.code or 0), out.out, out.err)
-
-    return run
+    return functools.partial(in_process.malles, capsys)
 
 
 @pytest.fixture(scope="module")
