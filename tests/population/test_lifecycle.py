@@ -35,14 +35,15 @@ class TimedWriter(io.StringIO):
 
 
 def test_malles_run_prints_a_role_turn_before_the_agent_has_decided(tmp_path: Path, monkeypatch) -> None:
-    """A scripted model that takes 2 s per call: `malles run` shows the first debate turn while the decision
-    (three roles and the decision: at least four calls) is still going."""
+    """A scripted model that takes 1 s per call: `malles run` shows the first debate turn while the decision
+    (three roles and the decision: at least four calls) is still going (printed at the end, the gap would be ~0)."""
     from malles_graph import backends
     from malles_graph.cli.running import run_any
 
     scenario = small(tmp_path, population={"n_customers": 100, "archetypes": 1}, mean_field={"max_rounds": 1},
                      decision={"debate_rounds": 1, "samples": 1})
-    client = scripted_decision_client(delay_s=2.0)
+    delay = 1.0
+    client = scripted_decision_client(delay_s=delay)
     monkeypatch.setattr(backends, "build_client", lambda *a, **k: client)  # what `malles run` builds
     out = TimedWriter()
     run_any(scenario, resume=None, store=None, console=Console(file=out, width=200), seeds=1)
@@ -50,8 +51,8 @@ def test_malles_run_prints_a_role_turn_before_the_agent_has_decided(tmp_path: Pa
     started = next(t for t, line in out.lines if "started run" in line)
     first_turn = next(t for t, line in out.lines if "product_specialist:" in line)
     round_done = next(t for t, line in out.lines if line.startswith("round 1:"))
-    assert first_turn - started < 2 * 2.0 + 15  # one call after setup, not after the four calls of the decision
-    assert round_done - first_turn >= 3 * 2.0 - 0.5  # the decision needed three more calls after that turn
+    assert first_turn - started < 2 * delay + 15  # one call after setup, not after the four calls of the decision
+    assert round_done - first_turn >= 3 * delay - 0.5  # the decision needed three more calls after that turn
     assert any("price_analyst:" in line for line in text) and any("run finished" in line for line in text)
 
 
