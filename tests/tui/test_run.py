@@ -163,7 +163,7 @@ name: econ-tiny
 kind: economist
 seed: 3
 backend: {name: best-response}
-economist: {n_workers: 60, steps: 6, planner_every: 2, initial_schedule: us}
+economist: {n_workers: 60, steps: 6, planner_every: 2, initial_schedule: us, check_budget: 10}
 """
     seen = Recorder()
     app = MallesApp(scenario_path=scenario_file(text=text, name="econ.yaml"), store_url=store_url, real_sample=False)
