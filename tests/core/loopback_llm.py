@@ -84,7 +84,8 @@ def loopback_llm(mode: str = "ok") -> Iterator[LoopbackLLM]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
     server.daemon_threads = True
     state.base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() returns at the serving loop's next poll: 0.5 s by default, paid by every test
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield state

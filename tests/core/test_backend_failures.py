@@ -164,7 +164,8 @@ def scripted_server(statuses: list[tuple[int, dict[str, str]]]):
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # shutdown() returns at the serving loop's next poll: 0.5 s by default, paid by every test
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/v1", seen
     finally:

@@ -54,7 +54,8 @@ class OllamaHandler(BaseHTTPRequestHandler):
 def ollama_url() -> Iterator[str]:
     OllamaHandler.requests = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), OllamaHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() returns at the serving loop's next poll: 0.5 s by default, paid by every test
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
