@@ -365,6 +365,11 @@ def run(
                 read_cases(train) if train else None, str(model) if model else None, all_cases, str(cases),
                 seed=seed, ablation=(ablation or ["none"])[0], say=lambda m: status.update(m),
             )
+        if unused := predictor.agent.unused_attributes(all_cases):
+            console.print(
+                f"[yellow]note:[/] {cases}: attributes {', '.join(unused)} were not in the training cases; "
+                "the agent does not use them"
+            )
         batch = 256
     else:
         if set_ or ablation or scenario:

@@ -295,6 +295,11 @@ class ComputedAgent:
                 "and the cases carry none of them: it was fitted on another kind of data"
             )
 
+    def unused_attributes(self, situations: Sequence[ChoiceSituation]) -> list[str]:
+        """Attributes the cases carry that the training cases did not: the agent cannot use them."""
+        seen = {key for s in situations for p in s.candidates for key in p.attributes}
+        return sorted(seen - set(self.attributes.kinds))
+
     def with_memory(self, situations: Sequence[Any] = ()) -> ComputedAgent:
         """A copy whose population memory holds the fitted lines plus the baskets of ``situations``."""
         extra = PopulationMemory.from_cases(situations).lines if situations else []

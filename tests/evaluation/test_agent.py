@@ -208,6 +208,17 @@ def test_saved_agent_refuses_cases_of_another_kind(panels, tmp_path: Path):
         loaded.check_cases(texty, "feb.jsonl")
     with pytest.raises(AgentModelError, match=r"feb\.jsonl: .*carry none of them"):
         loaded.check_cases(panels["test_bare"][:3], "feb.jsonl")
+    greener = [  # an attribute the training cases lacked: accepted, and named as unused
+        c.model_copy(
+            update={
+                "candidates": [p.model_copy(update={"attributes": {**p.attributes, "eco": 1.0}}) for p in c.candidates]
+            }
+        )
+        for c in panels["test"][:3]
+    ]
+    loaded.check_cases(greener, "feb.jsonl")
+    assert loaded.unused_attributes(greener) == ["eco"]
+    assert loaded.unused_attributes(panels["test"][:3]) == []
     (tmp_path / "junk.joblib").write_bytes(b"not a model")
     with pytest.raises(AgentModelError, match=r"junk\.joblib: not a saved computed agent"):
         ComputedAgent.load(tmp_path / "junk.joblib")
