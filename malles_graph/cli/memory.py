@@ -72,10 +72,10 @@ def build(
             rows = tafeng.load()
             picked = subclass or rows["subclass"].unique().to_list()
             episodes = subclass_episodes(picked, before.date() if before else None, rows)
+            if limit is not None:
+                episodes = episodes.head(limit)
         else:
-            episodes = build_episodes(tafeng.load())
-    if limit is not None:
-        episodes = episodes.head(limit)
+            episodes = build_episodes(tafeng.load(), limit=limit)
     client, where = make_client(path, url, create=True)
     ef = MiniLMEmbeddingFunction()
     col = open_collection(client, collection, where, create=True, hnsw=hnsw, embedding_function=ef)

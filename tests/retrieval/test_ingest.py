@@ -51,3 +51,17 @@ def test_identical_texts_are_embedded_once(tmp_path, episodes, ef):
     by_id = dict(zip(got["ids"], got["embeddings"], strict=True))
     for i, text_id in enumerate(subset["id"].to_list()[:3]):
         assert by_id[text_id] == pytest.approx(want[i], abs=1e-5)
+
+
+def test_a_limit_gives_the_first_episodes_priced_from_all_rows(tafeng_path):
+    """`malles memory build --limit N`: the first N episodes of the full order, their price ratios from every row."""
+    from malles_graph.retrieval import build_episodes
+
+    from malles_graph.data import tafeng
+
+    rows = tafeng.load(tafeng_path).head(20_000)
+    full = build_episodes(rows)
+    assert build_episodes(rows, limit=300).equals(full.head(300))
+    # priced from all the rows: the first 400 rows alone give other regular prices
+    assert not build_episodes(rows.head(400), limit=300)["price_ratio"].equals(full.head(300)["price_ratio"])
+    assert build_episodes(rows, limit=0).height == 0
