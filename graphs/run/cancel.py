@@ -15,6 +15,7 @@ way, with status ``failed`` and the backend's reason.
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 import time
 from typing import Any, Literal
@@ -38,6 +39,30 @@ class RunStopped(BaseException):  # noqa: N818 - a signal like KeyboardInterrupt
         super().__init__(reason)
         self.status = status
         self.reason = reason
+
+
+class _LateCommitOfAStoppedTask(logging.Filter):
+    """Drops one harmless record: LangGraph commits a task's writes in its future's done-callback,
+    and its executor's exit waits for the futures, not for their callbacks. A task that raised
+    :class:`RunStopped` can thus reach its commit after the executor shut down; the commit fails
+    with "cannot schedule new futures after shutdown" and ``concurrent.futures`` logs it with two
+    tracebacks, after the run's summary. The lost write is the stopped task's, which a resume redoes
+    anyway (see above). Every other record passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        future = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        return not (
+            isinstance(error, RuntimeError)
+            and str(error) == "cannot schedule new futures after shutdown"
+            and future is not None
+            and getattr(future, "done", lambda: False)()
+            and not future.cancelled()
+            and isinstance(future.exception(), RunStopped)
+        )
+
+
+logging.getLogger("concurrent.futures").addFilter(_LateCommitOfAStoppedTask())
 
 
 class CancelToken:
