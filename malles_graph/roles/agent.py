@@ -358,9 +358,15 @@ class ComputedAgent:
                 f"{path}: format {found!r} is not {FORMAT!r} (a computed agent saved by this version); "
                 "refit it with `malles eval fit`"
             )
-        state = dict(data["state"])
-        state["attributes"] = AttributeSchema.from_json(state["attributes"])
-        return cls(**state)
+        try:
+            state = dict(data["state"])
+            state["attributes"] = AttributeSchema.from_json(state["attributes"])
+            return cls(**state)
+        except (KeyError, TypeError, ValueError) as exc:  # the tag is right but the contents are not this version's
+            raise AgentModelError(
+                f"{path}: a computed agent whose contents this version cannot read ({type(exc).__name__}: {exc}); "
+                "refit it with `malles eval fit`"
+            ) from None
 
     # ---------------------------------------------------------------- fitting
     @classmethod

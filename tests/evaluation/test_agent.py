@@ -357,3 +357,9 @@ def test_agent_of_an_older_format_is_refused_with_a_clear_error(tmp_path: Path):
     joblib.dump({"format": "malles-computed-agent/4", "state": {}}, old)
     with pytest.raises(AgentModelError, match=r"old\.joblib: format 'malles-computed-agent/4' is not .*refit"):
         ComputedAgent.load(old)
+    from malles_graph.roles.agent import FORMAT
+
+    odd = tmp_path / "odd.joblib"  # the right tag, contents of another build (a field renamed or dropped)
+    joblib.dump({"format": FORMAT, "state": {"attributes": {"kinds": {}, "values": {}}, "retired_field": 1}}, odd)
+    with pytest.raises(AgentModelError, match=r"odd\.joblib: a computed agent whose contents .*refit"):
+        ComputedAgent.load(odd)
