@@ -25,6 +25,9 @@ def malles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captu
     return functools.partial(in_process.malles, capsys)
 
 
+DECIDE = ("decide", "-c", "01220551", "-d", "2001-02-13", "--backend", "choice-model", "--choice-model")
+
+
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("cm") / "choice_model.json"
@@ -33,14 +36,7 @@ def model_file(tmp_path_factory) -> Path:
 
 def test_decide_prints_transcript_and_decision(tafeng_path, model_file, malles):
     run = malles(
-        "decide",
-        "-c",
-        "01220551",
-        "-d",
-        "2001-02-13",
-        "--backend",
-        "choice-model",
-        "--choice-model",
+        *DECIDE,
         str(model_file),
         "--samples",
         "3",
@@ -61,14 +57,7 @@ def test_decide_prints_transcript_and_decision(tafeng_path, model_file, malles):
 
 def test_decide_json_and_errors(tafeng_path, model_file, malles):
     run = malles(
-        "decide",
-        "-c",
-        "01220551",
-        "-d",
-        "2001-02-13",
-        "--backend",
-        "choice-model",
-        "--choice-model",
+        *DECIDE,
         str(model_file),
         "--no-retrieval",
         "--json",
