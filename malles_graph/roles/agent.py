@@ -278,11 +278,7 @@ class ComputedAgent:
     # ---------------------------------------------------------------- checks, save, load
     def check_cases(self, situations: Sequence[ChoiceSituation], source: str) -> None:
         """Refuse cases whose attributes contradict the fitted ones (before any work starts)."""
-        seen: dict[str, str] = {}
-        for s in situations:
-            for p in s.candidates:
-                for key, value in p.attributes.items():
-                    seen.setdefault(key, "text" if isinstance(value, str) else "number")
+        seen = AttributeSchema.fit(situations).kinds
         for key, kind in seen.items():
             fitted = self.attributes.kinds.get(key)
             if fitted is not None and fitted != kind:
@@ -297,8 +293,7 @@ class ComputedAgent:
 
     def unused_attributes(self, situations: Sequence[ChoiceSituation]) -> list[str]:
         """Attributes the cases carry that the training cases did not: the agent cannot use them."""
-        seen = {key for s in situations for p in s.candidates for key in p.attributes}
-        return sorted(seen - set(self.attributes.kinds))
+        return sorted(set(AttributeSchema.fit(situations).kinds) - set(self.attributes.kinds))
 
     def with_memory(self, situations: Sequence[Any] = ()) -> ComputedAgent:
         """A copy whose population memory holds the fitted lines plus the baskets of ``situations``."""
