@@ -18,6 +18,7 @@ import copy
 import logging
 import threading
 import time
+from concurrent.futures import Future
 from typing import Any, Literal
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -55,8 +56,8 @@ class _LateCommitOfAStoppedTask(logging.Filter):
         return not (
             isinstance(error, RuntimeError)
             and str(error) == "cannot schedule new futures after shutdown"
-            and future is not None
-            and getattr(future, "done", lambda: False)()
+            and isinstance(future, Future)
+            and future.done()
             and not future.cancelled()
             and isinstance(future.exception(), RunStopped)
         )
