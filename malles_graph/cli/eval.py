@@ -153,8 +153,10 @@ def fit(
 
     if kind == "agent":
         from malles_graph.cli.eval_agent import fit_standalone
+        from malles_graph.roles.fitting import check_training
 
         train_cases = read_cases(cases)
+        check_training(train_cases, str(cases))
         with console.status("fitting the agent") as status:
             fitted = fit_standalone(train_cases, seed=seed, say=lambda m: status.update(m))
         fitted.meta["trained_on"] = str(cases)
@@ -355,14 +357,18 @@ def run(
     elif backend == "agent":
         from malles_graph.cli.eval_agent import AgentPredictor
         from malles_graph.evaluation.cases import EvaluationError
+        from malles_graph.roles.fitting import check_training
 
         if set_ or scenario or memory:
             console.print("[yellow]note:[/] --scenario/--set/--memory apply to LLM backends; the agent builds its memory")
         if len(ablation or []) > 1:
             raise EvaluationError("backend agent takes one --ablation at a time (each mechanism off in turn)")
+        train_cases = read_cases(train) if train else None
+        if train_cases is not None:
+            check_training(train_cases, str(train))
         with console.status("preparing the agent") as status:
             predictor = AgentPredictor(
-                read_cases(train) if train else None, str(model) if model else None, all_cases, str(cases),
+                train_cases, str(model) if model else None, all_cases, str(cases),
                 seed=seed, ablation=(ablation or ["none"])[0], say=lambda m: status.update(m),
             )
         if unused := predictor.agent.unused_attributes(all_cases):

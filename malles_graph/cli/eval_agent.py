@@ -147,7 +147,11 @@ def graph_evidence(ctx: Any) -> Callable[[ChoiceSituation], tuple[list[Any], Any
 
 
 def case_memory(lines: Sequence[Any], situations: Sequence[ChoiceSituation], say: Callable[[str], None]) -> Any:
-    """The retriever over a Chroma memory of ``lines``, with the situations' queries embedded up front."""
+    """The retriever over a Chroma memory of ``lines``, with the situations' queries embedded up front
+    (None when the cases carry no purchase lines: the graph's retrieve node then finds nothing)."""
+    if not lines:
+        say("the cases carry no recent baskets: no memory to retrieve from")
+        return None
     ef = prewarmed_embedder()
     say("embedding the retrieval queries")
     ef.embed(query_texts(situations))

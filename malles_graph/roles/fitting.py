@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 POOLING_SCALES = (0.1, 0.3, 1.0)  # per-subclass deviation scale: smaller = more borrowing
 STACKER_C = (0.3, 1.0, 3.0)  # inverse L2 strength of the stacker
+MIN_CASES = 20  # training cases with a choice (two or more candidates) the agent needs
 RANKER_SEEDS = 5  # rankers with different random states averaged into the decide
 
 
@@ -70,6 +71,18 @@ def fit_role(seed: int, X: np.ndarray, y: np.ndarray, seg: np.ndarray) -> Any:
     return lgbm(seed).fit(X, y, group=sizes)
 
 
+def check_training(cases: Sequence[Any], source: str = "training cases") -> None:
+    """Refuse training cases that hold too few choices to fit the roles (the CLI calls it before any work)."""
+    from malles_graph.roles.agent import AgentModelError
+
+    choices = sum(len(c.candidates) > 1 for c in cases)  # a one-candidate case has no choice to learn from
+    if choices < MIN_CASES:
+        raise AgentModelError(
+            f"{source}: the agent needs at least {MIN_CASES} training cases with two or more candidates, got {choices}"
+            + (f" (of {len(cases)} cases)" if choices < len(cases) else "")
+        )
+
+
 def fit_agent(
     cls: type[ComputedAgent],
     cases: Sequence[Any],
@@ -84,11 +97,10 @@ def fit_agent(
     ``extra_lines`` are further purchase lines the memory holds."""
     from sklearn.model_selection import GroupKFold
 
-    from malles_graph.roles.agent import ROLES, AgentModelError, said
+    from malles_graph.roles.agent import ROLES, said
 
     say = progress or (lambda _m: None)
-    if len(cases) < 20:
-        raise AgentModelError(f"the agent needs at least 20 training cases, got {len(cases)}")
+    check_training(cases)
     memory_lines = [*PopulationMemory.from_cases(cases).lines, *extra_lines]
     agent = cls(
         role_models={},

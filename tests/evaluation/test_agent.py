@@ -363,3 +363,42 @@ def test_agent_of_an_older_format_is_refused_with_a_clear_error(tmp_path: Path):
     joblib.dump({"format": FORMAT, "state": {"attributes": {"kinds": {}, "values": {}}, "retired_field": 1}}, odd)
     with pytest.raises(AgentModelError, match=r"odd\.joblib: a computed agent whose contents .*refit"):
         ComputedAgent.load(odd)
+
+
+def test_cases_without_baskets_fit_and_run_without_a_memory(panels, tmp_path: Path, capsys):
+    """A panel that carries only the customers' own history (no recent baskets) has nothing to retrieve:
+    the agent fits and answers every case without a memory, instead of failing to build an empty one."""
+    from tests.cli.in_process import malles
+
+    def bare(cases: list[ChoiceCase]) -> list[ChoiceCase]:
+        return [c.model_copy(update={"recent_baskets": []}) for c in cases]
+
+    train, test = tmp_path / "train.jsonl", tmp_path / "test.jsonl"
+    write_jsonl(bare(panels["train"][:120]), train)
+    write_jsonl(bare(panels["test"][:15]), test)
+    out = tmp_path / "agent.jsonl"
+    done = malles(capsys, "eval", "run", "--cases", str(test), "-b", "agent", "--train", str(train), "-o", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    preds = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(preds) == 15 and all(p["error"] is None and p["product_id"] in BRANDS for p in preds)
+
+
+def test_training_cases_without_a_choice_are_refused_before_any_work(panels, tmp_path: Path, capsys):
+    from tests.cli.in_process import malles
+
+    train = tmp_path / "train.jsonl"
+    rows = [c.model_dump(mode="json") for c in panels["train"][:60]]
+    for row in rows[5:]:  # 55 of 60 cases offer only the product bought
+        row["candidates"] = [p for p in row["candidates"] if p["product_id"] == row["truth_product_id"]]
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    for args in (
+        ["fit", "--cases", str(train), "--out", str(tmp_path / "a.joblib")],
+        ["run", "--cases", str(train), "-b", "agent", "--train", str(train), "-o", str(tmp_path / "p.jsonl")],
+    ):
+        done = malles(capsys, "eval", *args)
+        lines = (done.stdout + done.stderr).strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1, lines
+        assert lines[0] == (
+            f"error: {train}: the agent needs at least 20 training cases with two or more candidates, got 5 (of 60 cases)"
+        )
+    assert not (tmp_path / "a.joblib").exists() and not (tmp_path / "p.jsonl").exists()
