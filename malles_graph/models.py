@@ -15,7 +15,8 @@ NONE_PRODUCT = "none"
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan: an Infinity or NaN in a case file is refused by name, not fed to the models as a feature
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Product(Frozen):
@@ -32,8 +33,15 @@ class Product(Frozen):
     )
     attributes: dict[str, float | str] = Field(
         default_factory=dict,
-        description="the data's own product attributes (display, feature, brand, size, ...): numbers or text",
+        description="the data's own product attributes (display, feature, brand, size, ...): numbers or text; "
+        "null is a missing value, as an absent key is",
+        json_schema_extra=lambda schema: schema["additionalProperties"]["anyOf"].append({"type": "null"}),
     )
+
+    @field_validator("attributes", mode="before")
+    @classmethod
+    def _null_is_missing(cls, value: object) -> object:
+        return {k: v for k, v in value.items() if v is not None} if isinstance(value, dict) else value
 
     @property
     def discount(self) -> float:

@@ -69,12 +69,30 @@ def test_schema_generated_from_models():
         (json.dumps(case_dict("c2", truth="p9")), r"cases.jsonl:2: invalid case: .*'p9' is not among the candidates"),
         (json.dumps({**case_dict("c2"), "truth_quantity": 0}), r"cases.jsonl:2: invalid case: truth_quantity"),
         ("[1, 2]", r"cases.jsonl:2: expected a JSON object"),
+        (
+            json.dumps(case_dict("c2")).replace('"price": 10', '"price": Infinity'),
+            r"cases.jsonl:2: invalid case: candidates.0.price: Input should be a finite number",
+        ),
+        (
+            json.dumps(case_dict("c2")).replace('"popularity": 0.5', '"popularity": NaN'),
+            r"cases.jsonl:2: invalid case: candidates.0.popularity: Input should be a finite number",
+        ),
     ],
 )
 def test_bad_case_lines_named_with_line_numbers(tmp_path, bad_line, message):
     path = write_lines(tmp_path / "cases.jsonl", [json.dumps(case_dict("c1")), bad_line])
     with pytest.raises(EvaluationError, match=message):
         read_cases(path)
+
+
+def test_a_null_attribute_is_a_missing_value(tmp_path):
+    row = case_dict()
+    row["candidates"][0]["attributes"] = {"display": None, "brand": "acme"}
+    row["candidates"][1]["attributes"] = {"display": 1, "brand": None}
+    case = read_cases(write_lines(tmp_path / "cases.jsonl", [json.dumps(row)]))[0]
+    assert [p.attributes for p in case.candidates] == [{"brand": "acme"}, {"display": 1.0}]
+    values = schema("case")["$defs"]["Product"]["properties"]["attributes"]["additionalProperties"]["anyOf"]
+    assert {"type": "null"} in values
 
 
 def test_missing_and_empty_case_files(tmp_path):
