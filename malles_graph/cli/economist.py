@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from malles_graph.cli.tables import CsvOpt, JsonOpt, print_table
+from malles_graph.economist.options import MAX_WORKERS
+from malles_graph.scenario import MAX_SEED
 
 app = typer.Typer(help="LLM Economist: workers choose hours, a planner sets tax rates (Karten et al. 2025).",
                   no_args_is_help=True)
@@ -146,8 +148,8 @@ def report(
 
 @app.command()
 def baselines(
-    workers: Annotated[int, typer.Option(help="population size")] = 10_000,
-    seed: Annotated[int, typer.Option(help="population seed")] = 0,
+    workers: Annotated[int, typer.Option(min=1, max=MAX_WORKERS, help="population size")] = 10_000,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="population seed")] = 0,
     scenario: Annotated[Path | None, typer.Option(help="take the economist options from this scenario")] = None,
 ) -> None:
     """Welfare table of the baselines (U.S., flat, zero, Saez for each objective) with best-responding workers.

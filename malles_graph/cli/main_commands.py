@@ -159,6 +159,8 @@ def backends(
     """
     from malles_graph.backends import DESCRIPTIONS, is_llm_backend
 
+    if backend is not None and backend not in BACKEND_NAMES:  # refused before the table, not a pydantic traceback
+        raise typer.BadParameter(f"{backend!r} is not one of {', '.join(BACKEND_NAMES)}", param_hint="--backend")
     table = Table(title="LLM backends")
     table.add_column("name")
     table.add_column("what answers")

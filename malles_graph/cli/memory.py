@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -21,12 +21,32 @@ from rich.table import Table
 
 from malles_graph.cli.tables import print_table
 
+if TYPE_CHECKING:
+    from malles_graph.retrieval import HnswParams
+
 app = typer.Typer(help="Build and query the Chroma transaction memory (retrieval).", no_args_is_help=True)
 console = Console()
 
 PathOpt = Annotated[str | None, typer.Option("--path", help="Chroma persist folder (default: <runs>/memory)")]
 UrlOpt = Annotated[str | None, typer.Option("--url", help="Chroma server URL, e.g. http://localhost:8000")]
 CollectionOpt = Annotated[str, typer.Option("--collection", help="collection name")]
+
+
+HNSW_OPTIONS = {"max_neighbors": "--m", "ef_construction": "--ef-construction", "ef_search": "--ef-search"}
+
+
+def hnsw_options(m: int | None, ef_construction: int | None, ef_search: int | None) -> HnswParams:
+    """The HNSW settings of the options, validated against HnswParams' bounds (--m -1 was a Chroma traceback)."""
+    from pydantic import ValidationError
+
+    from malles_graph.retrieval import HnswParams
+
+    given = {"max_neighbors": m, "ef_construction": ef_construction, "ef_search": ef_search}
+    try:
+        return HnswParams.model_validate({key: value for key, value in given.items() if value is not None})
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        raise typer.BadParameter(f"{err['msg']} (got {err['input']})", param_hint=HNSW_OPTIONS[err["loc"][0]]) from None
 
 
 @app.command()
@@ -57,14 +77,11 @@ def build(
       malles memory build --url http://localhost:8000 --batch-size 1000
     """
     from malles_graph.data import tafeng
-    from malles_graph.retrieval import HnswParams, build_episodes, ingest, make_client, open_collection
+    from malles_graph.retrieval import build_episodes, ingest, make_client, open_collection
     from malles_graph.retrieval.embedding import MiniLMEmbeddingFunction
     from malles_graph.retrieval.side_index import index_dir, read_manifest, rebuild_from_collection
 
-    hnsw = HnswParams()
-    for key, value in (("max_neighbors", m), ("ef_construction", ef_construction), ("ef_search", ef_search)):
-        if value is not None:
-            hnsw = hnsw.model_copy(update={key: value})
+    hnsw = hnsw_options(m, ef_construction, ef_search)
     with console.status("loading Ta Feng and grouping episodes"):
         if subclass or before:
             from malles_graph.retrieval.scope import subclass_episodes

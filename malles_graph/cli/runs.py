@@ -19,12 +19,14 @@ StoreOpt = Annotated[
     typer.Option("--store", help="store URL (sqlite:///... or postgresql://...); runs/malles.sqlite when empty"),
 ]
 RunIdArg = Annotated[str, typer.Argument(help="run id (see `malles runs`)")]
+MAX_LISTED = 1_000_000
 
 
 @app.command("runs")
 def runs(
     store: StoreOpt = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="newest runs shown")] = 20,
+    # The bound keeps the limit inside a database integer (SQLite's is 64-bit): a larger one was an OverflowError.
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=MAX_LISTED, help="newest runs shown")] = 20,
     as_json: JsonOpt = False,
     as_csv: CsvOpt = False,
 ) -> None:

@@ -15,6 +15,9 @@ from malles_graph.economist.brackets import N_BRACKETS, US_THRESHOLDS
 Objective = Literal["skill_weighted", "utilitarian", "inverse_income"]
 ScheduleName = Literal["us", "flat", "saez", "zero"]
 Platform = Literal["planner", "us", "flat", "saez"]
+# Workers are arrays in memory: a bound refuses a population that could only end in a MemoryError mid-run
+# (retail's population.n_customers has the same one).
+MAX_WORKERS = 10_000_000
 
 
 class GB2Params(BaseModel):
@@ -36,7 +39,7 @@ class EconomistOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # population and time
-    n_workers: int = Field(default=100, ge=1, description="number of worker agents")
+    n_workers: int = Field(default=100, ge=1, le=MAX_WORKERS, description="number of worker agents")
     steps: int = Field(default=20, ge=1, description="worker steps in the run")
     planner_every: int = Field(default=5, ge=1, description="the planner acts every T steps")
     archetypes: int | None = Field(

@@ -17,6 +17,7 @@ from malles_graph.cli.errors import run_app
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = str(REPO / "scenarios" / "demo.yaml")
+ECONOMIST = str(REPO / "scenarios" / "economist-best-response.yaml")
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -38,6 +39,16 @@ CASES = {
     "set a bad value": (["run", DEMO, "--set", "seed=-1"], "seed: Input should be greater than or equal to 0"),
     "scenario is a folder": (["run", str(REPO / "scenarios")], "is a folder, not a scenario file"),
     "eval option": (["eval", "run", "--bogus"], "No such option: --bogus"),
+    "check an unknown backend": (["backends", "--check", "-b", "bogus"], "--backend: 'bogus' is not one of local"),
+    "runs past a database integer": (["runs", "-n", str(10**20)], "Input should be less than or equal to 1000000"),
+    "HNSW M negative": (["memory", "build", "--m", "-1"], "--m: Input should be greater than or equal to 4 (got -1)"),
+    "HNSW ef_search zero": (["memory", "build", "--ef-search", "0"], "--ef-search: Input should be greater than or"),
+    "baselines of no workers": (["economist", "baselines", "--workers", "0"], "'--workers': Input should be greater"),
+    "baselines seed negative": (["economist", "baselines", "--seed", "-1"], "'--seed': Input should be greater than"),
+    "economist workers past memory": (
+        ["economist", "run", ECONOMIST, "--workers", str(10**12)],
+        "economist.n_workers: Input should be less than or equal to 10000000",
+    ),
 }
 
 
