@@ -58,6 +58,36 @@ def runs_dir() -> Path:
     return path
 
 
+def output_folder(path: str | Path) -> Path:
+    """``path`` created as a folder for outputs (see _make_folder for what is refused)."""
+    path = Path(path)
+    _make_folder(path, path)
+    return path
+
+
+def output_file(path: str | Path) -> Path:
+    """``path`` ready to be written as a file: its folder is created; a folder at the path itself is refused,
+    before any work is lost to an IsADirectoryError."""
+    path = Path(path)
+    if path.is_dir():
+        raise MallesError(f"{path}: is a folder, not a file")
+    _make_folder(path.parent, path)
+    return path
+
+
+def _make_folder(folder: Path, output: Path) -> None:
+    """``mkdir -p folder``; a file in the way or a folder that cannot be made is a MallesError naming ``output``
+    (the path the user gave) and the culprit. An `--out` through a file was a FileExistsError traceback."""
+    blocker = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        where = "" if blocker == output else f"{blocker} "
+        raise MallesError(f"{output}: {where}is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # no permission, a read-only disk
+        raise MallesError(f"{output}: cannot create the folder {folder} ({exc.strerror or exc})") from None
+
+
 def bundled(kind: str) -> Path:
     """A folder of bundled package data (``prompts``, ``personas`` or ``scenarios``), wherever it is installed."""
     return Path(str(files(f"malles_graph.assets.{kind}")))

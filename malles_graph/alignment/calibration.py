@@ -33,6 +33,7 @@ import numpy as np
 
 from malles_graph.alignment.errors import AlignmentError
 from malles_graph.models import ChoiceSituation, Decision, HiddenFactors
+from malles_graph.paths import output_file
 
 FORMAT = "malles-calibration/1"
 FLOOR = 1e-6
@@ -303,8 +304,7 @@ class Calibration:
         }
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = output_file(path)
         path.write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
         return path
 

@@ -33,6 +33,7 @@ from malles_graph.alignment.errors import AlignmentError
 from malles_graph.alignment.prompting import PromptStyle, choice_prompt, resolve_style
 from malles_graph.evaluation.builder import TEST_SPLIT, TRAIN_SPLIT, SplitConfig
 from malles_graph.evaluation.cases import ChoiceCase
+from malles_graph.paths import output_folder
 
 SFT_FILE = "sft.jsonl"
 DPO_FILE = "dpo.jsonl"
@@ -174,8 +175,7 @@ def export(
     """
     if cfg.prompt_format != "compact":
         style = resolve_style(cfg.prompt_format, style)  # fail before the slow case building
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(out_dir)
     if cases is None:
         from malles_graph.evaluation.builder import build_cases
 

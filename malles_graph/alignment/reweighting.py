@@ -26,6 +26,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from malles_graph.alignment.errors import AlignmentError
+from malles_graph.paths import output_file
 
 FORMAT = "malles-reweighting/1"
 
@@ -195,8 +196,7 @@ def aggregate_error(simulated: Mapping[str, float], real: Mapping[str, float]) -
 
 
 def save_weights(obj: RakingWeights | EntropyWeights, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = output_file(path)
     kind = "raking" if isinstance(obj, RakingWeights) else "entropy"
     path.write_text(json.dumps({"format": FORMAT, "kind": kind, **obj.__dict__}, indent=2), encoding="utf-8")
     return path

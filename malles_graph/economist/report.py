@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from malles_graph.economist.runs import EconomistRunData as RunData  # noqa: E402
 from malles_graph.economist.runs import load_economist_run  # noqa: E402
 from malles_graph.economist.welfare import OBJECTIVES  # noqa: E402
+from malles_graph.paths import output_folder
 
 BASELINE_STYLES = {"us 2024": ("tab:red", "--"), "saez": ("tab:green", "--"), "flat": ("tab:gray", ":"),
                    "local search": ("tab:purple", "-.")}
@@ -115,7 +116,6 @@ def make_report(run_id: str, out_dir: Path | None = None, store_url: str | None 
     from malles_graph.paths import runs_dir
 
     run = load_economist_run(run_id, store_url)
-    out = out_dir or runs_dir() / run.run_id / "report"
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(out_dir or runs_dir() / run.run_id / "report")
     figures = [plot_welfare(run, out / "welfare.png"), plot_rates(run, out / "rates.png"), plot_labour(run, out / "labour.png")]
     return Report(run=run, figures=figures)

@@ -37,6 +37,7 @@ from malles_graph.evaluation.features import (
     stack,
 )
 from malles_graph.models import ChoiceSituation, Decision
+from malles_graph.paths import output_file
 
 FORMAT = "malles-choice-model/1"
 COMPUTED = "[computed by the choice model, not an LLM]"
@@ -247,8 +248,7 @@ class ChoiceModel:
         }
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = output_file(path)
         tmp = path.with_name(path.name + ".part")  # atomic: a concurrent reader never sees half a file
         tmp.write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
         tmp.replace(path)

@@ -18,6 +18,7 @@ from malles_graph.evaluation.metrics import (
     quantity_errors,
     score,
 )
+from malles_graph.paths import output_folder
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("hit1", "hit@1"),
@@ -183,10 +184,9 @@ def write_report(
     With ``reference``, every other run is compared with it case by case (paired bootstrap), which
     is how an ablation table is made: the full agent as reference, one run per mechanism off.
     """
-    out = Path(out)
+    out = output_folder(out)  # before the scoring and plots, so a bad --out costs nothing
     scores = [score(cases, preds, name) for name, preds in runs.items()]
     effect_list = effects(cases, runs, reference) if reference else []
-    out.mkdir(parents=True, exist_ok=True)
     plots = _plots(cases, runs, out)
     n_sparse = sum(c.sparse for c in cases)
     intro = (

@@ -15,6 +15,7 @@ from typing import Any
 
 from malles_graph.evaluation.cases import ChoiceCase, EvaluationError, Prediction, append_line, done_case_ids
 from malles_graph.evaluation.predictors import Predictor
+from malles_graph.paths import output_file
 
 
 def drop_partial_tail(path: Path) -> None:
@@ -88,8 +89,7 @@ def run_predictions(
     ``meta`` (e.g. ``{"prompt_set": PromptSet.record()}`` for an LLM backend) is written to
     :func:`meta_path` before the first prediction; without it a stale provenance file is removed.
     """
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = output_file(out)
     if meta:
         write_meta(out, meta, resume)
     elif not resume:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from malles_graph.experiments.insight import DEBATE_ROLES, bottleneck
 from malles_graph.experiments.scoring import ExperimentResult
+from malles_graph.paths import output_folder
 from malles_graph.prompt_sets import SHORT
 
 Table = tuple[list[str], list[list[str]]]  # header, rows (text cells)
@@ -240,7 +241,7 @@ def plot_svg(result: ExperimentResult) -> str:
 
 def write_report(result: ExperimentResult, out: Path) -> list[Path]:
     """Write report.md, report.html (inline plot), hit1.svg and result.json into ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
+    output_folder(out)
     svg = plot_svg(result)
     (out / "hit1.svg").write_text(svg, encoding="utf-8")
     (out / "report.md").write_text(markdown(result, "hit1.svg"), encoding="utf-8")

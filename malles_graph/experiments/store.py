@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from malles_graph.evaluation.cases import ChoiceCase, Prediction, read_cases, read_predictions
 from malles_graph.experiments.variants import ExperimentError, Variant
+from malles_graph.paths import output_folder
 
 MANIFEST = "experiment.json"
 
@@ -120,7 +121,7 @@ def open_experiment(out: Path, manifest: Manifest, resume: bool) -> None:
                     "use another --out"
                 )
         return
-    out.mkdir(parents=True, exist_ok=True)
+    output_folder(out)
     path.write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
 
 

@@ -9,6 +9,7 @@ import polars as pl
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from malles_graph.paths import output_folder
 from malles_graph.store.repository import get_run
 from malles_graph.store.tables import TABLES
 
@@ -33,8 +34,7 @@ def export_run(engine: Engine, run_id: str, out_dir: str | Path, fmt: ExportForm
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"unknown export format {fmt!r}; use csv or parquet")
     get_run(engine, run_id)  # clear error for an unknown run
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(out_dir)
     written = []
     for table in TABLES:
         frame = table_frame(engine, run_id, table)
