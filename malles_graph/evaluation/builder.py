@@ -51,7 +51,7 @@ class SplitConfig(BaseModel):
     test_end: dt.date = Field(default=dt.date(2001, 2, 28), description="last day purchases become cases")
     n_cases: int = Field(default=2000, ge=1, description="cases sampled from the eligible purchases")
     k: int = Field(default=5, ge=2, le=26, description="candidates per case (fewer when the subclass is small)")
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, description="sampling and shuffling seed (numpy takes no negative seed)")
     min_baskets: int = Field(default=3, ge=0, description="baskets the customer must have before the date")
     sparse_threshold: int = Field(default=100, ge=0, description="fit-period lines below which a subclass is sparse")
     recent_baskets: int = Field(default=3, ge=0, description="recent baskets included per case")

@@ -110,6 +110,8 @@ class ChoiceModel:
         """Fit on evaluation cases (``ChoiceCase``: situations with truth) from a fit period."""
         if not cases:
             raise MallesError("cannot fit the choice model on zero cases")
+        if not (np.isfinite(l2) and l2 >= 0):  # a negative or NaN penalty "fitted" runaway or NaN coefficients
+            raise MallesError(f"l2 penalty {l2!r}: must be a finite number >= 0")
         block = stack(cases)
         chosen = np.array(
             [int(block.offsets[i]) + c.candidate_ids.index(c.truth_product_id) for i, c in enumerate(cases)]

@@ -45,6 +45,7 @@ CASES = {
     "HNSW ef_search zero": (["memory", "build", "--ef-search", "0"], "--ef-search: Input should be greater than or"),
     "baselines of no workers": (["economist", "baselines", "--workers", "0"], "'--workers': Input should be greater"),
     "baselines seed negative": (["economist", "baselines", "--seed", "-1"], "'--seed': Input should be greater than"),
+    "case seed negative": (["eval", "build", "-o", "cases.jsonl", "--seed", "-1"], "greater than or equal to 0"),
     "economist workers past memory": (
         ["economist", "run", ECONOMIST, "--workers", str(10**12)],
         "economist.n_workers: Input should be less than or equal to 10000000",

@@ -77,3 +77,10 @@ def test_load_rejects_bad_files(tmp_path):
     (tmp_path / "other.json").write_text('{"format": "something else"}')
     with pytest.raises(MallesError, match="not a choice model file"):
         ChoiceModel.load(tmp_path / "other.json")
+
+
+@pytest.mark.parametrize("l2", [-1.0, float("nan"), float("inf")])
+def test_fit_refuses_a_penalty_that_is_not_finite_and_non_negative(real_cases, l2):
+    train, _ = real_cases
+    with pytest.raises(MallesError, match=f"l2 penalty {l2!r}: must be a finite number >= 0"):
+        ChoiceModel.fit(train[:20], l2=l2)
