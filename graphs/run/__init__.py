@@ -71,6 +71,12 @@ def run_scenario(scenario: Scenario, *, run_id: str | None = None, resume: bool 
 
 def run_seeds(scenario: Scenario, seeds: Sequence[int], **options: Any) -> tuple[list[RunSummary], SeedSpread]:
     """Run the scenario once per seed (separate runs) and report the spread of final outcomes."""
+    from malles_graph.errors import ScenarioError
+    from malles_graph.scenario import MAX_SEED
+
+    # model_copy does not validate: checked here, before the first run, not when a late seed reaches a backend.
+    if bad := [s for s in seeds if not 0 <= s <= MAX_SEED]:
+        raise ScenarioError(f"seed {bad[0]}: the seeds run must lie in 0..{MAX_SEED} (seeds {seeds[0]}..{seeds[-1]})")
     summaries = [run_scenario(scenario.model_copy(update={"seed": s}), **options) for s in seeds]
     return summaries, seed_spread(summaries)
 

@@ -92,6 +92,8 @@ def run(
         sets=set_,
     )
     scenario = with_executor(scenario, executor, address)
+    if resume and seeds > 1:  # run_any would start new runs per seed and leave the interrupted one as it was
+        raise typer.BadParameter("--resume continues one run; it cannot be combined with --seeds", param_hint="--seeds")
     from malles_graph.cli.running import run_any
 
     overridden = [backend, model, base_url, seed, rounds, archetypes, customers, set_ or None, executor, address]

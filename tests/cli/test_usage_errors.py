@@ -45,6 +45,11 @@ CASES = {
     "HNSW ef_search zero": (["memory", "build", "--ef-search", "0"], "--ef-search: Input should be greater than or"),
     "baselines of no workers": (["economist", "baselines", "--workers", "0"], "'--workers': Input should be greater"),
     "baselines seed negative": (["economist", "baselines", "--seed", "-1"], "'--seed': Input should be greater than"),
+    "seeds past the largest seed": (
+        ["run", DEMO, "-b", "choice-model", "--seed", str(2**32 - 1), "--seeds", "2"],
+        "seed 4294967296: the seeds run must lie in 0..4294967295",
+    ),
+    "resume with seeds": (["run", DEMO, "--seeds", "2", "--resume", "x"], "--resume continues one run; it cannot"),
     "case seed negative": (["eval", "build", "-o", "cases.jsonl", "--seed", "-1"], "greater than or equal to 0"),
     "economist workers past memory": (
         ["economist", "run", ECONOMIST, "--workers", str(10**12)],
