@@ -317,8 +317,11 @@ class Calibration:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise AlignmentError(f"{path}: not valid JSON ({exc.msg})") from None
-        if data.get("format") != FORMAT:
-            raise AlignmentError(f"{path}: format {data.get('format')!r} is not {FORMAT!r}")
+        except (UnicodeDecodeError, OSError) as exc:  # a binary file, a folder: not a calibration either
+            raise AlignmentError(f"{path}: not a readable calibration file ({exc.__class__.__name__})") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            found = f"format {data.get('format')!r}" if isinstance(data, dict) else f"a JSON {type(data).__name__}"
+            raise AlignmentError(f"{path}: {found} is not {FORMAT!r}")
         try:
             return cls(
                 probability=ProbabilityMap(**data["probability"]),

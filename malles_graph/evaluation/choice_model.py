@@ -263,7 +263,7 @@ class ChoiceModel:
             raise MallesError(f"{path}: choice model file not found; fit one with `malles eval fit`")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:  # OSError: a folder
             raise MallesError(f"{path}: not a JSON choice model ({exc})") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise MallesError(f"{path}: not a choice model file (expected format {FORMAT!r})")

@@ -28,7 +28,21 @@ def retail_problems(scenario: Scenario) -> list[str]:
     n = pop.n_customers if pop.n_customers is not None else available
     if n is not None and pop.archetypes > n:
         problems.append(f"population.archetypes ({pop.archetypes}) exceeds the number of customers ({n})")
+    if scenario.decision.calibration:
+        problems.extend(calibration_problems(scenario))
     return problems  # the transaction memory (retrieval) is checked by the graph package, which can open it
+
+
+def calibration_problems(scenario: Scenario) -> list[str]:
+    """decision.calibration must load for this backend before the run row exists (it was loaded in the run's
+    first round: a missing file was a failed run, exit code 1)."""
+    from malles_graph.alignment.calibration import Calibration
+
+    try:
+        Calibration.load_for(scenario.decision.calibration or "", scenario.backend.name, scenario.backend.model)
+    except MallesError as exc:
+        return [f"decision.calibration: {exc}"]
+    return []
 
 
 def available_customers(scenario: Scenario, problems: list[str]) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import numpy as np
 import pytest
@@ -133,3 +134,21 @@ def test_hook_save_load_round_trip(tmp_path) -> None:
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(AlignmentError, match="format"):
         Calibration.load(tmp_path / "bad.json")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "not a readable calibration file (IsADirectoryError)"),
+        (b"\xff\xfe\x00binary", "not a readable calibration file (UnicodeDecodeError)"),
+        (b"[1, 2]", "a JSON list is not"),
+    ],
+)
+def test_load_names_a_file_that_is_not_a_calibration(tmp_path, content: bytes | None, message: str) -> None:
+    path = tmp_path / "calibration.json"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    with pytest.raises(AlignmentError, match=re.escape(f"{path}: {message}")):
+        Calibration.load(path)

@@ -74,6 +74,9 @@ def test_load_rejects_bad_files(tmp_path):
     (tmp_path / "bad.json").write_text("{nope")
     with pytest.raises(MallesError, match="not a JSON choice model"):
         ChoiceModel.load(tmp_path / "bad.json")
+    (tmp_path / "folder.json").mkdir()
+    with pytest.raises(MallesError, match="folder.json: not a JSON choice model"):
+        ChoiceModel.load(tmp_path / "folder.json")
     (tmp_path / "other.json").write_text('{"format": "something else"}')
     with pytest.raises(MallesError, match="not a choice model file"):
         ChoiceModel.load(tmp_path / "other.json")
