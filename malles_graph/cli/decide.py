@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from malles_graph.cli.tables import print_table
+from malles_graph.scenario import MAX_SEED
 
 app = typer.Typer()
 console = Console()
@@ -79,7 +80,7 @@ def decide(
     personas_file: Annotated[str, typer.Option(help="persona YAML under personas/")] = "retail_households.yaml",
     max_tokens: Annotated[int, typer.Option(min=8, help="max tokens per debate turn and per decision")] = 96,
     temperature: Annotated[float | None, typer.Option(help="sampling temperature (backend default when empty)")] = None,
-    seed: Annotated[int, typer.Option(help="base seed")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="base seed")] = 0,
     timeout: Annotated[float, typer.Option(min=1, help="seconds one LLM call may take")] = 300.0,
     cache: Annotated[bool, typer.Option(help="use the on-disk LLM response cache")] = True,
     choice_model: Annotated[
@@ -102,12 +103,21 @@ def decide(
       malles decide -c 01220551 -d 2001-02-13 --backend choice-model
       malles decide -c 01220551 -d 2001-02-13 --backend openai --model gpt-4o-mini --style bargain_hunter
     """
-    from malles_graph.errors import MallesError
+    from pydantic import ValidationError
+
+    from malles_graph.errors import MallesError, ScenarioError
     from malles_graph.graphs.decision import DecisionResult, context_for_scenario, stream_decision
     from malles_graph.prompt_sets import persona_file
     from malles_graph.retail.personas import load_personas, load_styles, persona_text
     from malles_graph.retail.situations import SituationBuilder, SituationOptions
-    from malles_graph.scenario import BACKEND_NAMES, BackendConfig, DecisionOptions, MemoryConfig, Scenario
+    from malles_graph.scenario import (
+        BACKEND_NAMES,
+        BackendConfig,
+        DecisionOptions,
+        MemoryConfig,
+        Scenario,
+        format_validation_error,
+    )
 
     if backend not in BACKEND_NAMES or backend == "best-response":
         raise typer.BadParameter(f"--backend must be one of local, openai, ollama, choice-model; got {backend!r}")
@@ -123,18 +133,24 @@ def decide(
         if style not in presets:
             raise MallesError(f"personas/styles.yaml: unknown style preset {style!r}; known: {sorted(presets)}")
         rho = presets[style]
-    scenario = Scenario(
-        name="decide",
-        seed=seed,
-        backend=BackendConfig(
-            name=backend, model=model, base_url=base_url, max_tokens=max_tokens, cache=cache, timeout_s=timeout
-        ),
-        decision=DecisionOptions(
-            debate_rounds=rounds, samples=samples, single_agent=single_agent, retrieval=retrieval,
-            hidden_factors=hidden, calibration=calibration,
-        ),
-        memory=MemoryConfig(path=memory, url=memory_url),
-    )
+    # The options become a validated scenario (--temperature included, so -1 or nan is refused by its bounds);
+    # a value out of bounds is one line naming the scenario field, not a pydantic traceback.
+    try:
+        scenario = Scenario(
+            name="decide",
+            seed=seed,
+            backend=BackendConfig(
+                name=backend, model=model, base_url=base_url, max_tokens=max_tokens, cache=cache, timeout_s=timeout,
+                **({"temperature": temperature} if temperature is not None else {}),
+            ),
+            decision=DecisionOptions(
+                debate_rounds=rounds, samples=samples, single_agent=single_agent, retrieval=retrieval,
+                hidden_factors=hidden, calibration=calibration,
+            ),
+            memory=MemoryConfig(path=memory, url=memory_url),
+        )
+    except ValidationError as exc:
+        raise ScenarioError(format_validation_error("malles decide", exc)) from None
 
     with console.status("building the choice situation from Ta Feng..."):
         builder = SituationBuilder(options=SituationOptions(n_candidates=candidates, seed=seed))

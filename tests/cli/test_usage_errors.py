@@ -50,6 +50,11 @@ CASES = {
         "seed 4294967296: the seeds run must lie in 0..4294967295",
     ),
     "resume with seeds": (["run", DEMO, "--seeds", "2", "--resume", "x"], "--resume continues one run; it cannot"),
+    "decide seed negative": (["decide", "-c", "1", "-d", "2001-02-13", "--seed", "-1"], "'--seed': Input should be"),
+    "decide temperature NaN": (
+        ["decide", "-c", "1", "-d", "2001-02-13", "--temperature", "nan"],
+        "malles decide: temperature: Input should be a finite number (got nan)",
+    ),
     "case seed negative": (["eval", "build", "-o", "cases.jsonl", "--seed", "-1"], "greater than or equal to 0"),
     "economist workers past memory": (
         ["economist", "run", ECONOMIST, "--workers", str(10**12)],
