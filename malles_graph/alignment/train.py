@@ -70,7 +70,9 @@ class TrainConfig(BaseModel):
     dpo_beta: float = Field(default=0.1, gt=0)
     save_every: int = Field(default=25, ge=1, description="checkpoint every N optimiser steps")
     seed: int = 0
-    device: str = Field(default="auto", description="auto | cpu | cuda | mps")
+    device: str = Field(  # checked here: torch's own refusal came after the base model had loaded, as a traceback
+        default="auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$", description="auto | cpu | cuda | mps"
+    )
     bf16: bool | None = Field(default=None, description="bf16 autocast; auto: on for CPU and bf16-capable GPUs")
     threads: int | None = Field(default=None, ge=1, description="torch CPU threads (default: torch's)")
     limit: int | None = Field(default=None, ge=1, description="use only the first N examples")

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from malles_graph.cli.tables import print_table
+from malles_graph.scenario import MAX_SEED
 
 app = typer.Typer(
     help="Economic alignment: post-train on transactions (export, train, serve), calibration f, reweighting w.",
@@ -70,7 +71,7 @@ def export(
     holdout_fraction: Annotated[float, typer.Option(help="also hold out this share of subclasses")] = 0.15,
     pairs: Annotated[int, typer.Option(help="DPO preference pairs per example")] = 1,
     prompt: Annotated[str, typer.Option(help="graph (the decision graph's single-agent prompt) | compact")] = "graph",
-    seed: Annotated[int, typer.Option()] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED)] = 0,
 ) -> None:
     """Write supervised examples and preference pairs from transactions before the test period.
 
@@ -85,32 +86,31 @@ def export(
       malles align export -o runs/align/compact --prompt compact
       malles align export -o runs/align/data --n-examples 2000 --n-cases 4000 --holdout 100205,110401
     """
-    import datetime as dt
+    from pydantic import ValidationError
 
+    from malles_graph.alignment.errors import AlignmentError
     from malles_graph.alignment.export import ExportConfig
     from malles_graph.alignment.export import export as run_export
     from malles_graph.evaluation.builder import TRAIN_SPLIT
+    from malles_graph.scenario import format_validation_error
 
-    split = TRAIN_SPLIT.model_copy(
-        update={
-            "fit_start": dt.date.fromisoformat(fit_start),
-            "fit_end": dt.date.fromisoformat(fit_end),
-            "test_start": dt.date.fromisoformat(start),
-            "test_end": dt.date.fromisoformat(end),
-            "n_cases": n_cases,
-            "seed": seed + 1,
-        }
-    )
-    cfg = ExportConfig(
-        split=split,
-        n_examples=n_examples,
-        max_per_customer=max_per_customer or None,
-        holdout_subclasses=_split_list(holdout),
-        holdout_fraction=holdout_fraction,
-        pairs_per_example=pairs,
-        prompt_format=prompt,
-        seed=seed,
-    )
+    # Validated, not model_copy'd: a bad date, count or fraction is one line naming the field, not a traceback.
+    dates = {"fit_start": fit_start, "fit_end": fit_end, "test_start": start, "test_end": end}
+    try:
+        cfg = ExportConfig.model_validate(
+            {
+                "split": TRAIN_SPLIT.model_dump() | dates | {"n_cases": n_cases, "seed": seed + 1},
+                "n_examples": n_examples,
+                "max_per_customer": max_per_customer or None,
+                "holdout_subclasses": _split_list(holdout),
+                "holdout_fraction": holdout_fraction,
+                "pairs_per_example": pairs,
+                "prompt_format": prompt,
+                "seed": seed,
+            }
+        )
+    except ValidationError as exc:
+        raise AlignmentError(format_validation_error("malles align export", exc)) from None
     style = graph_prompt_style() if prompt == "graph" else None
     with console.status("building examples") as status:
         manifest = run_export(cfg, out, progress=lambda msg: status.update(msg), style=style)
@@ -147,7 +147,7 @@ def train(
       malles align train --examples runs/align/data -o runs/align/model --max-steps 60
       malles align train --examples runs/align/data -o runs/align/dpo --objective dpo --config train.yaml
     """
-    import yaml
+    from pydantic import ValidationError
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -160,12 +160,15 @@ def train(
     from malles_graph.alignment.errors import AlignmentError
     from malles_graph.alignment.train import TrainConfig
     from malles_graph.alignment.train import train as run_train
+    from malles_graph.scenario import format_validation_error
+    from malles_graph.yaml_files import read_yaml
 
     data: dict = {}
     if config is not None:
-        if not config.exists():
-            raise AlignmentError(f"{config}: training config not found")
-        data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+        loaded = read_yaml(config, AlignmentError, "training config") or {}
+        if not isinstance(loaded, dict):
+            raise AlignmentError(f"{config}: expected a mapping of TrainConfig fields, got {type(loaded).__name__}")
+        data = loaded
     overrides = {
         "examples": str(examples),
         "output": str(output),
@@ -182,8 +185,8 @@ def train(
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:
         cfg = TrainConfig.model_validate(data)
-    except ValueError as exc:
-        raise AlignmentError(f"{config or 'options'}: invalid training config: {exc}") from None
+    except ValidationError as exc:
+        raise AlignmentError(format_validation_error(str(config or "malles align train"), exc)) from None
     progress = Progress(
         TextColumn("training"),
         BarColumn(),

@@ -55,6 +55,20 @@ CASES = {
         ["decide", "-c", "1", "-d", "2001-02-13", "--temperature", "nan"],
         "malles decide: temperature: Input should be a finite number (got nan)",
     ),
+    "align export no examples": (
+        ["align", "export", "-o", "x", "--n-examples", "0"],
+        "malles align export: n_examples: Input should be greater than or equal to 1 (got 0)",
+    ),
+    "align export bad date": (["align", "export", "-o", "x", "--fit-start", "bogus"], "split.fit_start: Input should"),
+    "align export fraction NaN": (["align", "export", "-o", "x", "--holdout-fraction", "nan"], "holdout_fraction:"),
+    "align train config a folder": (
+        ["align", "train", "--examples", "x", "-o", "y", "--config", str(REPO / "tests" / "fuzz")],
+        "is a folder, not a training config file",
+    ),
+    "align train unknown device": (
+        ["align", "train", "--examples", "x", "-o", "y", "--device", "bogus"],
+        "malles align train: device: String should match pattern",
+    ),
     "case seed negative": (["eval", "build", "-o", "cases.jsonl", "--seed", "-1"], "greater than or equal to 0"),
     "economist workers past memory": (
         ["economist", "run", ECONOMIST, "--workers", str(10**12)],
