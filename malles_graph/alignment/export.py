@@ -228,12 +228,11 @@ def read_examples(path: str | Path) -> list[Example]:
     if not path.exists():
         raise AlignmentError(f"{path}: example file not found (write it with `malles align export`)")
     out = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                out.append(Example.model_validate_json(line))
-            except ValueError as exc:
-                raise AlignmentError(f"{path}:{lineno}: not an SFT example ({str(exc)[:200]})") from None
+    for lineno, line in _lines(path, "an SFT example file"):
+        try:
+            out.append(Example.model_validate_json(line))
+        except ValueError as exc:
+            raise AlignmentError(f"{path}:{lineno}: not an SFT example ({str(exc)[:200]})") from None
     if not out:
         raise AlignmentError(f"{path}: no examples")
     return out
@@ -245,4 +244,22 @@ def read_pairs(path: str | Path) -> list[PreferencePair]:
         path = path / DPO_FILE
     if not path.exists():
         raise AlignmentError(f"{path}: preference file not found")
-    return [PreferencePair.model_validate_json(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    out = []
+    for lineno, line in _lines(path, "a preference pair file"):
+        try:
+            out.append(PreferencePair.model_validate_json(line))
+        except ValueError as exc:
+            raise AlignmentError(f"{path}:{lineno}: not a preference pair ({str(exc)[:200]})") from None
+    return out
+
+
+def _lines(path: Path, what: str) -> list[tuple[int, str]]:
+    """The non-blank lines of a JSON-lines file with their numbers; a file that is not text is one error naming it
+    (a binary file was a UnicodeDecodeError traceback, after the base model had loaded)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise AlignmentError(f"{path}: not UTF-8 text ({exc.reason}); is it {what} (JSON lines)?") from None
+    except OSError as exc:
+        raise AlignmentError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    return [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]

@@ -88,3 +88,11 @@ def test_population_reweighting_on_real_data(tafeng_path, tmp_path) -> None:
         assert v == pytest.approx(targets["pin_code"][k] / total, abs=1e-6)
     raw = weighted_shares(labels, np.ones(len(labels)))
     assert raw[top] > got[top] + 0.1  # the over-represented area is weighted down
+
+
+@pytest.mark.parametrize(("reader", "what"), [(read_examples, "an SFT example file"), (read_pairs, "a preference pair")])
+def test_a_binary_example_file_is_named(tmp_path, reader, what: str) -> None:
+    path = tmp_path / "examples.jsonl"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    with pytest.raises(AlignmentError, match=f"examples.jsonl: not UTF-8 text .*; is it {what}"):
+        reader(path)
