@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 from concurrent.futures import Future
 from pathlib import Path
@@ -79,6 +80,10 @@ def in_background(name: str, work: Any, *args: Any) -> Future[Any]:
     return future
 
 
+# A chosen run id names a folder (runs/<id>/, the wholesale and economist outputs): '../x' or 'a/b' escaped it.
+RUN_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+
+
 def start(runner: KindRunner, scenario: Scenario, *, run_id: str | None = None, store_url: str | None = None,
           client: LLMClient | None = None, inputs: dict[str, Any] | None = None) -> RunHandle:
     """Check ``scenario``, create its run row (owned by this process) and start it; returns the handle.
@@ -93,6 +98,11 @@ def start(runner: KindRunner, scenario: Scenario, *, run_id: str | None = None, 
     """
     from malles_graph.store.tables import RunRow
 
+    if run_id is not None and not RUN_ID.fullmatch(run_id):
+        raise ScenarioError(
+            f"run id {run_id!r}: use letters, digits, '.', '_' and '-' (up to 128, no leading '.' or '-'); "
+            "it names the run's folder under the runs folder"
+        )
     scenario = pin_prompts(scenario)
     client_job = in_background("start-client", _default_client, scenario, client)
     initial: dict[str, Any] | Future[Any] = (

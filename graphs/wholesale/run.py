@@ -10,6 +10,7 @@ from malles_graph.graphs.wholesale.context import WholesaleContext
 from malles_graph.backends import LLMClient, build_client, is_llm_backend
 from malles_graph.scenario import Scenario
 from malles_graph.wholesale.demand import ItemDemand
+from malles_graph.wholesale.options import WholesaleOptions
 from malles_graph.wholesale.runs import WholesaleRun, load_run
 
 
@@ -30,6 +31,31 @@ def run_preflight(scenario: Scenario) -> list[str]:
         problems.append("kind 'wholesale' needs a 'wholesale:' section")
     if not is_llm_backend(scenario.backend.name):
         problems.append(f"backend.name {scenario.backend.name!r} cannot speak in the dialogue; use local, openai or ollama")
+    if scenario.wholesale is not None:
+        problems.extend(option_problems(scenario.wholesale))
+    return problems
+
+
+def option_problems(options: WholesaleOptions) -> list[str]:
+    """What the data and the formula parser refuse, found before the run row exists (an unknown item, more periods
+    than the data holds or a reference_rule that does not parse were failed runs after the dialogue had started)."""
+    from malles_graph.data import tafeng
+    from malles_graph.errors import MallesError
+    from malles_graph.wholesale.demand import load_demand
+    from malles_graph.wholesale.formula import FormulaError, parse_formula
+
+    problems = []
+    # Without the data (an application passing its own demand as inputs) there is nothing to check it against.
+    if tafeng.parquet_path().exists():
+        try:
+            load_demand(options)  # a fraction of a second; prepare loads it again into the checkpointed state
+        except MallesError as exc:
+            problems.append(str(exc))
+    if options.reference_rule is not None:
+        try:
+            parse_formula(options.reference_rule)
+        except FormulaError as exc:
+            problems.append(f"wholesale.reference_rule: {exc}")
     return problems
 
 
