@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from malles_graph.cli.tables import CsvOpt, JsonOpt, emit, output_format
+from malles_graph.scenario import MAX_SEED
 
 console = Console()
 
@@ -56,7 +57,7 @@ def experiment(
     ] = None,
     cases: Annotated[Path | None, typer.Option("--cases", help="case file (JSON lines, `malles eval build`)")] = None,
     limit: Annotated[int | None, typer.Option(help="only the first N cases (the file must hold at least N)")] = None,
-    seed: Annotated[int, typer.Option(help="decision seed; repeat k uses seed + k")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="decision seed; repeat k uses seed + k")] = 0,
     samples: Annotated[
         int,
         typer.Option(
@@ -85,7 +86,9 @@ def experiment(
     rescore: Annotated[
         bool, typer.Option(help="rewrite the report of --out from its predictions, no LLM call")
     ] = False,
-    max_failures: Annotated[int, typer.Option(help="stop after this many failed cases in a row of one variant")] = 10,
+    max_failures: Annotated[
+        int, typer.Option(min=1, help="stop after this many failed cases in a row of one variant")
+    ] = 10,
     parallel: Annotated[
         int,
         typer.Option(

@@ -69,6 +69,14 @@ CASES = {
         ["align", "train", "--examples", "x", "-o", "y", "--device", "bogus"],
         "malles align train: device: String should match pattern",
     ),
+    "experiment seed negative": (
+        ["prompts", "experiment", "a/", "b/", "--cases", "c.jsonl", "--seed", "-1"],
+        "'--seed': Input should be greater than or equal to 0",
+    ),
+    "experiment no failures allowed": (
+        ["prompts", "experiment", "a/", "b/", "--cases", "c.jsonl", "--max-failures", "0"],
+        "'--max-failures': Input should be greater than or equal to 1",
+    ),
     "case seed negative": (["eval", "build", "-o", "cases.jsonl", "--seed", "-1"], "greater than or equal to 0"),
     "economist workers past memory": (
         ["economist", "run", ECONOMIST, "--workers", str(10**12)],
