@@ -286,6 +286,17 @@ def load_scenario(path: str | Path, overrides: dict[str, object] | None = None) 
     return parse_scenario(data, str(path))
 
 
+class _ExplicitNull:
+    """``--set key=`` or ``--set key=null``: set the field to null. A plain None among the overrides means "option
+    not given" and is skipped, which silently dropped these (``--set name=`` ran the scenario unchanged)."""
+
+    def __repr__(self) -> str:
+        return "null"
+
+
+EXPLICIT_NULL = _ExplicitNull()
+
+
 def parse_sets(pairs: list[str]) -> dict[str, object]:
     """``--set key.path=value`` pairs; values are read as YAML (so 3, 0.5, true, [a, b] keep their types)."""
     overrides: dict[str, object] = {}
@@ -294,7 +305,8 @@ def parse_sets(pairs: list[str]) -> dict[str, object]:
         key = key.strip()
         if not sep or not key or any(not part.strip() for part in key.split(".")):
             raise ScenarioError(f"--set {pair!r}: expected key.path=value, e.g. --set decision.samples=3")
-        overrides[key] = parse_yaml_value(raw, f"--set {key}", ScenarioError)
+        value = parse_yaml_value(raw, f"--set {key}", ScenarioError)
+        overrides[key] = EXPLICIT_NULL if value is None else value
     return overrides
 
 
@@ -310,4 +322,4 @@ def set_dotted(data: dict, dotted: str, value: object) -> None:
             where = ".".join(parents[: depth + 1])
             raise ScenarioError(f"--set {dotted}: {where} is a value ({_short.repr(child)}), not a section with fields")
         node = child
-    node[leaf] = value
+    node[leaf] = None if value is EXPLICIT_NULL else value

@@ -77,6 +77,7 @@ CASES = {
         ["prompts", "experiment", "a/", "b/", "--cases", "c.jsonl", "--max-failures", "0"],
         "'--max-failures': Input should be greater than or equal to 1",
     ),
+    "set a required field empty": (["run", DEMO, "--set", "name="], "demo.yaml: name: Input should be a valid string"),
     "case seed negative": (["eval", "build", "-o", "cases.jsonl", "--seed", "-1"], "greater than or equal to 0"),
     "economist workers past memory": (
         ["economist", "run", ECONOMIST, "--workers", str(10**12)],

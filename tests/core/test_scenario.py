@@ -166,3 +166,14 @@ def test_set_through_a_value_is_an_error(tmp_path: Path) -> None:
         load_scenario(path, parse_sets(["name.foo=1"]))
     scenario = load_scenario(path, parse_sets(["decision.samples=3", "environment.start_date=2001-01-05"]))
     assert scenario.decision.samples == 3 and str(scenario.environment.start_date) == "2001-01-05"
+
+
+def test_set_to_nothing_sets_null_and_an_option_not_given_changes_nothing(tmp_path: Path) -> None:
+    from malles_graph.scenario import parse_sets
+
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\nmemory:\n  path: /somewhere\nbackend:\n  model: m.gguf\n", encoding="utf-8")
+    scenario = load_scenario(path, {"seed": None} | parse_sets(["memory.path=", "backend.model=null"]))
+    assert scenario.memory.path is None and scenario.backend.model is None and scenario.seed == 0
+    with pytest.raises(ScenarioError, match="name: Input should be a valid string"):
+        load_scenario(path, parse_sets(["name="]))
