@@ -17,7 +17,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlmodel import SQLModel, create_engine
 
 from malles_graph.errors import MallesError
-from malles_graph.paths import runs_dir
+from malles_graph.paths import output_file, runs_dir
 
 DEFAULT_FILE = "malles.sqlite"
 SQLITE_BUSY_MS = 30_000
@@ -61,7 +61,7 @@ def make_engine(url: str | None = None, *, create: bool = True) -> Engine:
     if is_sqlite(url):
         path = sqlite_path(url)
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            output_file(path)  # its folder made; a file in the way is one error naming it, not FileExistsError
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_MS / 1000})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
@@ -112,13 +112,6 @@ def _sql_literal(value: object) -> str:
 def check_reachable(url: str | None) -> str:
     """Connect once (no tables created); raises StoreError naming the URL. Returns the normalised URL."""
     url = normalise_url(url)
-    if is_sqlite(url):
-        path = sqlite_path(url)
-        if path is not None:
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreError(f"cannot create the folder of the run store {path}: {exc}") from None
     engine = make_engine(url, create=False)
     try:
         with engine.connect() as conn:

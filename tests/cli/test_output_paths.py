@@ -70,3 +70,11 @@ def test_output_helpers_create_what_is_missing(tmp_path: Path) -> None:
     assert (tmp_path / "c").is_dir() and not (tmp_path / "c" / "d.json").exists()
     with pytest.raises(MallesError, match="is a folder, not a file"):
         output_file(tmp_path / "a")
+
+
+def test_a_store_through_a_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "file.txt").write_text("already here\n", encoding="utf-8")
+    target = tmp_path / "file.txt" / "malles.sqlite"
+    done = malles(capsys, "runs", "--store", f"sqlite:///{target}")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip() == f"error: {target}: {tmp_path / 'file.txt'} is a file, not a folder"
