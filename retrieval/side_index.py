@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from malles_graph.paths import output_folder
 from malles_graph.retail.retrieval_api import RetrievalError, episode_text
 
 INDEX_FOLDER = "malles-index"
@@ -127,7 +128,7 @@ def compact(folder: Path, collection: str) -> int:
 
 def write_index(folder: Path, collection: str, episodes: pl.DataFrame, texts: list[str], vectors: np.ndarray) -> None:
     """Write the compact files; ``episodes`` carries a ``text`` column that becomes ``text_no``."""
-    folder.mkdir(parents=True, exist_ok=True)
+    output_folder(folder)
     numbers = pl.DataFrame({"text": texts, "text_no": np.arange(len(texts), dtype=np.int32)})
     # Stable ingest order = (date, customer, subclass): ties in search are broken by it.
     joined = episodes.join(numbers, on="text", how="left", maintain_order="left")

@@ -192,17 +192,17 @@ def reindex(
       malles memory reindex --path runs/bench-memory
       malles memory reindex --url http://localhost:8000 --out runs/server-index
     """
-    from pathlib import Path
-
+    from malles_graph.paths import output_folder
     from malles_graph.retail.retrieval_api import RetrievalError
     from malles_graph.retrieval import make_client, open_collection
     from malles_graph.retrieval.side_index import index_dir, rebuild_from_collection
 
     if url and not out:
         raise RetrievalError("a Chroma server has no local folder: give --out for the side index")
+    given = output_folder(out) if out else None  # before opening the memory and reading every episode
     client, where = make_client(path, url, create=False)
     col = open_collection(client, collection, where, create=False)
-    folder = Path(out) if out else index_dir(where, collection)
+    folder = given or index_dir(where, collection)
     start = time.perf_counter()
     columns = (TextColumn("episodes read"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as bar:

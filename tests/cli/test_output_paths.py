@@ -46,6 +46,7 @@ COMMANDS = {
         "file.txt/p.jsonl",
         "file.txt is a file, not a folder",
     ),
+    "reindex into a file": (["memory", "reindex", "--path", "{cases}.none", "--out", "OUT"], "file.txt", "is a file"),
     "reweight into a folder": (["align", "reweight", "--cases", "{cases}", "-o", "OUT"], "folder", "is a folder"),
 }
 
