@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from malles_graph.cli.tables import CsvOpt, JsonOpt, emit, output_format, print_table
-from malles_graph.scenario import LLM_BACKENDS
+from malles_graph.scenario import LLM_BACKENDS, MAX_SEED, format_validation_error
 
 app = typer.Typer(
     help="Evaluate decision makers against real Ta Feng purchases: build cases, run, score, report.",
@@ -37,6 +37,18 @@ def _progress() -> Progress:
         TimeRemainingColumn(),
         console=console,
     )
+
+
+def writable_out(out: Path, *inputs: Path | None) -> Path:
+    """``--out`` checked before any work: a folder or a path through a file is refused (paths.output_file), and so
+    is one of the command's own inputs, which writing would overwrite."""
+    from malles_graph.evaluation.cases import EvaluationError
+    from malles_graph.paths import output_file
+
+    for given in inputs:
+        if given is not None and out.resolve() == Path(given).resolve():
+            raise EvaluationError(f"--out {out} is also an input ({given}); write to another file")
+    return output_file(out)
 
 
 # ---------------------------------------------------------------------------- build / schema
@@ -94,7 +106,8 @@ def build(
     try:
         cfg = SplitConfig.model_validate(data)
     except ValidationError as exc:
-        raise EvaluationError(f"invalid split options: {exc.errors()[0]['msg']}") from None
+        raise EvaluationError(format_validation_error("malles eval build", exc)) from None
+    writable_out(out)
     import time
 
     start = time.perf_counter()
@@ -134,7 +147,7 @@ def fit(
     out: Annotated[Path, typer.Option("--out", "-o", help="model file (agent: joblib; choice-model: JSON)")],
     kind: Annotated[str, typer.Option(help="agent (backend `agent`) | choice-model (scenario backend, align)")] = "agent",
     l2: Annotated[float, typer.Option(help="L2 penalty of the conditional logit (choice-model)")] = 1e-2,
-    seed: Annotated[int, typer.Option(help="seed of the agent's fits")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="seed of the agent's fits")] = 0,
 ) -> None:
     """Fit the computed agent (or the scenario choice model) on training cases and save it.
 
@@ -151,6 +164,7 @@ def fit(
     from malles_graph.evaluation.cases import EvaluationError, read_cases
     from malles_graph.evaluation.choice_model import ChoiceModel
 
+    writable_out(out, cases)
     if kind == "agent":
         from malles_graph.cli.eval_agent import fit_standalone
         from malles_graph.roles.fitting import check_training
@@ -311,9 +325,9 @@ def run(
     quantity: Annotated[
         str, typer.Option(help="one | customer-median | product-median | regressor")
     ] = "customer-median",
-    seed: Annotated[int, typer.Option(help="seed of random choices and tie breaks")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="seed of random choices and tie breaks")] = 0,
     resume: Annotated[bool, typer.Option(help="skip case ids already in --out")] = False,
-    limit: Annotated[int | None, typer.Option(help="only the first N cases")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="only the first N cases")] = None,
     scenario: Annotated[Path | None, typer.Option(help="scenario YAML for LLM backends")] = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="scenario override key.path=value (LLM backends)")
@@ -323,7 +337,7 @@ def run(
         typer.Option(help="LLM: no-retrieval | no-z | single-agent | no-multi-sampling (repeatable); "
                      "agent: one of `malles eval backends` agent ablations"),
     ] = None,
-    max_failures: Annotated[int, typer.Option(help="stop after this many failed cases in a row")] = 10,
+    max_failures: Annotated[int, typer.Option(min=1, help="stop after this many failed cases in a row")] = 10,
     memory: Annotated[
         Path | None, typer.Option(help="Chroma transaction memory folder for the retrieve node (LLM backends)")
     ] = None,
@@ -347,6 +361,7 @@ def run(
     from malles_graph.evaluation.predictors import PredictorOptions, make_predictor
     from malles_graph.evaluation.runner import run_predictions
 
+    writable_out(out, cases, train, model)
     all_cases = read_cases(cases)
     if limit is not None:
         all_cases = all_cases[:limit]

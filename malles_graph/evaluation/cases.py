@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from malles_graph.errors import MallesError
 from malles_graph.models import ChoiceSituation
+from malles_graph.paths import output_file
 
 
 class EvaluationError(MallesError):
@@ -209,8 +210,7 @@ def done_case_ids(path: str | Path) -> set[str]:
 
 def write_jsonl(items: Iterable[BaseModel], path: str | Path) -> int:
     """Write models as JSON lines; returns the count."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = output_file(path)
     n = 0
     with path.open("w", encoding="utf-8") as stream:
         for item in items:

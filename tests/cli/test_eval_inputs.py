@@ -144,3 +144,31 @@ def test_case_file_whose_candidates_disagree_on_an_attribute_type(tmp_path: Path
     assert line.startswith(f"error: {path}:2: candidates.p2.attributes.display: text 'yes', but a number at line 1"), (
         line
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["run", "--cases", "{cases}", "-b", "baseline:popular", "-o", "{cases}"], "--out {cases} is also an input"),
+        (["fit", "--cases", "{cases}", "-o", "{cases}"], "--out {cases} is also an input"),
+        (["run", "--cases", "{cases}", "-b", "baseline:popular", "-o", "{tmp}"], "{tmp}: is a folder, not a file"),
+        (["fit", "--cases", "{cases}", "-o", "{cases}/agent.joblib"], "{cases} is a file, not a folder"),
+        (["build", "-o", "{tmp}"], "{tmp}: is a folder, not a file"),
+        (["build", "-o", "{tmp}/x.jsonl", "-k", "1"], "malles eval build: k: Input should be greater than or equal to 2"),
+        (["run", "--cases", "{cases}", "-b", "baseline:popular", "-o", "{tmp}/p.jsonl", "--limit", "0"], "'--limit'"),
+        (["run", "--cases", "{cases}", "-b", "baseline:popular", "-o", "{tmp}/p.jsonl", "--seed", "-1"], "'--seed'"),
+        (["run", "--cases", "{cases}", "-b", "baseline:popular", "-o", "{tmp}/p.jsonl", "--max-failures", "0"], "failures"),
+    ],
+)
+def test_eval_outputs_and_options_checked_before_any_work(
+    args: list[str], expected: str, cases: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An --out that is an input (the case file was overwritten), a folder or a path through a file, and options
+    out of range: one line, exit 2, and the case file is left as it was."""
+    before = cases.read_bytes()
+    fill = {"cases": str(cases), "tmp": str(tmp_path)}
+    code, output = run_cli(["eval", *(a.format(**fill) for a in args)], capsys)
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in output, output
+    assert expected.format(**fill) in lines[0], lines[0]
+    assert cases.read_bytes() == before
