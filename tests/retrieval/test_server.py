@@ -58,14 +58,22 @@ def server(tmp_path_factory):
     log.close()
 
 
-def test_ingest_and_search_through_a_server(server, episodes, ef):
+@pytest.fixture(scope="module")
+def filled(server, episodes, ef):
+    """The collection 'server-test' on the server, ingested in two steps (the second resumes over HTTP); each test
+    that reads it asks for it, so any one of them runs alone."""
     subset = episodes.slice(2000, 150)
     client, where = make_client(url=server)
     assert where == server
     col = open_collection(client, "server-test", where, create=True, embedding_function=ef)
     first = ingest(col, subset.head(100), ef.embed, batch_size=40)
-    second = ingest(col, subset, ef.embed, batch_size=40)  # resumes over HTTP too
-    assert (first.added, second.skipped, second.added, col.count()) == (100, 100, 50, 150)
+    second = ingest(col, subset, ef.embed, batch_size=40)
+    return subset, first, second, col.count()
+
+
+def test_ingest_and_search_through_a_server(server, filled):
+    subset, first, second, count = filled
+    assert (first.added, second.skipped, second.added, count) == (100, 100, 50, 150)
 
     retriever = ChromaRetriever.open(url=server, collection="server-test")
     row = subset.row(149, named=True)
@@ -77,13 +85,13 @@ def test_ingest_and_search_through_a_server(server, episodes, ef):
         retriever.search(RetrievalQuery(text="x", customer_id="nobody", before=before))
 
 
-def test_a_local_side_index_for_a_server(server, tmp_path):
+def test_a_local_side_index_for_a_server(server, filled, tmp_path):
     """A server has no folder: `malles memory reindex --url --out` builds a local index, index_path uses it."""
     from typer.testing import CliRunner
 
     from malles_graph.cli import app
 
-    plain = ChromaRetriever.open(url=server, collection="server-test")  # filled by the test above
+    plain = ChromaRetriever.open(url=server, collection="server-test")
     assert plain.side_index is None, "no local folder next to a server: the Chroma path serves it"
     out = tmp_path / "server-index"
     done = CliRunner().invoke(app, ["memory", "reindex", "--url", server, "--collection", "server-test",
