@@ -161,7 +161,7 @@ def fit(
     """
     from rich.table import Table
 
-    from malles_graph.evaluation.cases import EvaluationError, read_cases
+    from malles_graph.evaluation.cases import EvaluationError, read_cases, require_choices
     from malles_graph.evaluation.choice_model import ChoiceModel
 
     writable_out(out, cases)
@@ -180,7 +180,9 @@ def fit(
     if kind != "choice-model":
         raise EvaluationError(f"unknown --kind {kind!r}; choose agent or choice-model")
 
-    model = ChoiceModel.fit(read_cases(cases), l2=l2)
+    train_cases = read_cases(cases)
+    require_choices(train_cases, f"{cases}: the choice model")
+    model = ChoiceModel.fit(train_cases, l2=l2)
     model.meta["trained_on"] = str(cases)
     model.save(out)
     table = Table(title=f"choice model ({model.meta['n_cases']} cases, train hit@1 {model.meta['train_hit1']:.3f})")

@@ -9,7 +9,7 @@ prints the JSON schema generated from these models.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -206,6 +206,16 @@ def done_case_ids(path: str | Path) -> set[str]:
             except ValidationError:
                 continue
     return ids
+
+
+def require_choices(cases: Sequence[ChoiceSituation], what: str, minimum: int = 1) -> None:
+    """Refuse training cases with fewer than ``minimum`` choices: a case that offers one candidate teaches a choice
+    model nothing (fitted on none, the logit saved zero coefficients and the agent raised a traceback)."""
+    n = sum(len(c.candidates) > 1 for c in cases)
+    if n < minimum:
+        need = "a training case" if minimum == 1 else f"at least {minimum} training cases"
+        of = f" (of {len(cases)} cases)" if n < len(cases) else ""
+        raise EvaluationError(f"{what} needs {need} with two or more candidates, got {n}{of}")
 
 
 def write_jsonl(items: Iterable[BaseModel], path: str | Path) -> int:

@@ -26,6 +26,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from malles_graph.errors import MallesError
+from malles_graph.evaluation.cases import require_choices
 from malles_graph.evaluation.features import (
     FEATURES,
     QUANTITY_FEATURES,
@@ -112,6 +113,7 @@ class ChoiceModel:
             raise MallesError("cannot fit the choice model on zero cases")
         if not (np.isfinite(l2) and l2 >= 0):  # a negative or NaN penalty "fitted" runaway or NaN coefficients
             raise MallesError(f"l2 penalty {l2!r}: must be a finite number >= 0")
+        require_choices(cases, "the choice model")
         block = stack(cases)
         chosen = np.array(
             [int(block.offsets[i]) + c.candidate_ids.index(c.truth_product_id) for i, c in enumerate(cases)]

@@ -20,7 +20,7 @@ from typing import Protocol
 import numpy as np
 from scipy.stats import rankdata
 
-from malles_graph.evaluation.cases import ChoiceCase, EvaluationError, Prediction
+from malles_graph.evaluation.cases import ChoiceCase, EvaluationError, Prediction, require_choices
 from malles_graph.evaluation.features import (
     FEATURES,
     quantity_features,
@@ -240,7 +240,9 @@ class LogitBaseline:
         if options.model_path:
             self.model = ChoiceModel.load(options.model_path)
         else:
-            self.model = ChoiceModel.fit(_require_training(options, name))
+            train = _require_training(options, name)
+            require_choices(train, name)
+            self.model = ChoiceModel.fit(train)
         self.quantity = make_quantity(options)
 
     def predict(self, situations: Sequence[ChoiceSituation]) -> list[Prediction]:
@@ -286,6 +288,7 @@ class RankerBaseline:
 
         self.name = "baseline:lgbm"
         train = _require_training(options, self.name)
+        require_choices(train, self.name)
         X, offsets = ranker_features(train)
         y = np.zeros(len(X), dtype=int)
         for i, c in enumerate(train):

@@ -30,6 +30,7 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import minimize_scalar
 
+from malles_graph.evaluation.cases import require_choices
 from malles_graph.evaluation.features import segment_softmax
 from malles_graph.roles.memory import PopulationMemory
 from malles_graph.roles.quantity import fit_units_model, quantity_matrix
@@ -73,14 +74,7 @@ def fit_role(seed: int, X: np.ndarray, y: np.ndarray, seg: np.ndarray) -> Any:
 
 def check_training(cases: Sequence[Any], source: str = "training cases") -> None:
     """Refuse training cases that hold too few choices to fit the roles (the CLI calls it before any work)."""
-    from malles_graph.roles.agent import AgentModelError
-
-    choices = sum(len(c.candidates) > 1 for c in cases)  # a one-candidate case has no choice to learn from
-    if choices < MIN_CASES:
-        raise AgentModelError(
-            f"{source}: the agent needs at least {MIN_CASES} training cases with two or more candidates, got {choices}"
-            + (f" (of {len(cases)} cases)" if choices < len(cases) else "")
-        )
+    require_choices(cases, f"{source}: the agent", MIN_CASES)
 
 
 def fit_agent(

@@ -172,3 +172,34 @@ def test_eval_outputs_and_options_checked_before_any_work(
     assert code == 2 and len(lines) == 1 and "Traceback" not in output, output
     assert expected.format(**fill) in lines[0], lines[0]
     assert cases.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["fit", "--kind", "choice-model", "-o", "{tmp}/cm.json"], "{train}: the choice model needs a training case"),
+        (["run", "-b", "baseline:logit", "-o", "{tmp}/p.jsonl"], "baseline:logit needs a training case"),
+        (["run", "-b", "baseline:lgbm", "-o", "{tmp}/p.jsonl"], "baseline:lgbm needs a training case"),
+    ],
+)
+def test_choice_models_refuse_training_cases_without_a_choice(
+    args: list[str], expected: str, cases: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Cases that each offer one candidate teach a choice model nothing: the logit saved zero coefficients and
+    answered ties. The quantity regressor, which needs no choice, still fits on them."""
+    rows = [case_dict(f"t{i}") for i in range(30)]
+    for row in rows:
+        row["candidates"] = [p for p in row["candidates"] if p["product_id"] == row["truth_product_id"]]
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    fill = {"tmp": str(tmp_path), "train": str(train)}
+    where = ["--cases", str(train)] if args[0] == "fit" else ["--cases", str(cases), "--train", str(train)]
+    line = _run_one_line(["eval", *(a.format(**fill) for a in args), *where], capsys)
+    assert line == f"error: {expected.format(**fill)} with two or more candidates, got 0 (of 30 cases)"
+    out = tmp_path / "pop.jsonl"
+    code, output = run_cli(
+        ["eval", "run", "--cases", str(cases), "-b", "baseline:popular", "--train", str(train),
+         "--quantity", "regressor", "-o", str(out)],
+        capsys,
+    )
+    assert code == 0 and len(out.read_text().splitlines()) == 3, output
