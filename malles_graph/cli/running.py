@@ -46,9 +46,14 @@ def run_one(scenario: Scenario, *, resume: str | None, store: str | None, consol
         f"see it with `malles show {summary.run_id}`, export with `malles export {summary.run_id}`"
     )
     console.print(time_line(handle.first_call_at, time.perf_counter()))
-    if summary.status == "failed":
+    exit_for_status(summary.status)
+
+
+def exit_for_status(status: str) -> None:
+    """A run that did not finish ends the command with exit code 1 (failed) or 130 (stopped)."""
+    if status == "failed":
         raise typer.Exit(EXIT_FAILED)
-    if summary.status != "finished":
+    if status != "finished":
         raise typer.Exit(EXIT_INTERRUPTED)
 
 

@@ -59,7 +59,7 @@ def run(
 def run_loaded(scenario: Scenario, run_id: str | None = None, quiet: bool = False) -> None:
     """Run a loaded wholesale scenario through the generic runner, the dialogue shown live; print the comparison."""
     from malles_graph.cli.run_view import RunPrinter
-    from malles_graph.cli.running import EXIT_FAILED, EXIT_INTERRUPTED
+    from malles_graph.cli.running import exit_for_status
     from malles_graph.graphs.run import start_run
     from malles_graph.wholesale.runs import load_run
 
@@ -67,8 +67,7 @@ def run_loaded(scenario: Scenario, run_id: str | None = None, quiet: bool = Fals
     with RunPrinter(console, show_turns=not quiet) as printer:
         summary = handle.run(printer)
     print_result(load_run(summary.run_id, store_url=scenario.store.url))
-    if summary.status != "finished":  # a failed run exited 0, as if it had produced a rule
-        raise typer.Exit(EXIT_FAILED if summary.status == "failed" else EXIT_INTERRUPTED)
+    exit_for_status(summary.status)  # a failed run exited 0, as if it had produced a rule
 
 
 def print_result(result) -> None:
