@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from malles_graph.cli.progress import stages
 from malles_graph.cli.tables import print_table
 from malles_graph.scenario import MAX_SEED
 
@@ -112,8 +113,8 @@ def export(
     except ValidationError as exc:
         raise AlignmentError(format_validation_error("malles align export", exc)) from None
     style = graph_prompt_style() if prompt == "graph" else None
-    with console.status("building examples") as status:
-        manifest = run_export(cfg, out, progress=lambda msg: status.update(msg), style=style)
+    with stages(console, "building examples") as say:
+        manifest = run_export(cfg, out, progress=say, style=style)
     console.print(
         f"wrote {manifest['n_examples']} examples and {manifest['n_pairs']} pairs to {out} "
         f"({manifest['customers']} customers, {manifest['subclasses']} subclasses, "
@@ -238,7 +239,7 @@ def serve(
         from malles_graph.data.assets import bundled_model_path
 
         base_gguf = bundled_model_path()
-    with console.status("converting the adapter to GGUF (llama.cpp convert_lora_to_gguf.py)"):
+    with stages(console, "converting the adapter to GGUF (llama.cpp convert_lora_to_gguf.py)"):
         out = export_adapter_gguf(trained / ADAPTER, state["base_dir"], trained / "adapter.gguf")
     # the adapter is served in the prompt format it was trained on (recorded by the export)
     manifest = write_served(trained, base_gguf, out, export_prompt_format(state["config"]["examples"]))

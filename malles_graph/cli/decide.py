@@ -14,6 +14,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from malles_graph.cli.progress import stages
 from malles_graph.cli.tables import print_table
 from malles_graph.scenario import MAX_SEED
 
@@ -152,11 +153,11 @@ def decide(
     except ValidationError as exc:
         raise ScenarioError(format_validation_error("malles decide", exc)) from None
 
-    with console.status("building the choice situation from Ta Feng..."):
+    with stages(console, "building the choice situation from Ta Feng..."):
         builder = SituationBuilder(options=SituationOptions(n_candidates=candidates, seed=seed))
         built = builder.build(customer, day, subclass, style=rho, persona_text=text)
         situation = built.situation
-    with console.status(f"opening the transaction memory for subclass {situation.subclass}..."):
+    with stages(console, f"opening the transaction memory for subclass {situation.subclass}..."):
         ctx, _ = context_for_scenario(scenario, subclasses=[situation.subclass], before=situation.date)
     ctx.turn_max_tokens = ctx.decide_max_tokens = max_tokens
     ctx.temperature = temperature
@@ -167,12 +168,12 @@ def decide(
         print_table(console, _situation_table(situation))
     start = time.perf_counter()
     result: DecisionResult | None = None
-    with console.status("thinking...") as status:
+    with stages(console, "thinking...") as say:
         for event in stream_decision(situation, ctx):
             if isinstance(event, DecisionResult):
                 result = event
             elif not as_json:
-                status.update(f"{event.role.replace('_', ' ')} done; next step...")
+                say(f"{event.role.replace('_', ' ')} done; next step...")
                 console.print(_turn_panel(event))
     elapsed = time.perf_counter() - start
     assert result is not None

@@ -9,8 +9,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from malles_graph.cli.progress import counted, stages
 from malles_graph.cli.tables import CsvOpt, JsonOpt, emit, output_format, print_table
 from malles_graph.scenario import LLM_BACKENDS, MAX_SEED, format_validation_error
 
@@ -18,7 +18,7 @@ app = typer.Typer(
     help="Evaluate decision makers against real Ta Feng purchases: build cases, run, score, report.",
     no_args_is_help=True,
 )
-console = Console()
+console = Console(soft_wrap=True)  # a message is one line when piped, however long its paths
 
 ABLATIONS: dict[str, dict[str, object]] = {
     "no-retrieval": {"decision.retrieval": False},
@@ -26,17 +26,6 @@ ABLATIONS: dict[str, dict[str, object]] = {
     "single-agent": {"decision.single_agent": True},
     "no-multi-sampling": {"decision.samples": 1},
 }
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    )
 
 
 def writable_out(out: Path, *inputs: Path | None) -> Path:
@@ -111,8 +100,8 @@ def build(
     import time
 
     start = time.perf_counter()
-    with console.status("building cases") as status:
-        cases = build_cases(cfg, progress=lambda msg: status.update(msg))
+    with stages(console, "building cases") as say:
+        cases = build_cases(cfg, progress=say)
     n = write_jsonl(cases, out)
     sparse = sum(c.sparse for c in cases)
     console.print(
@@ -171,11 +160,12 @@ def fit(
 
         train_cases = read_cases(cases)
         check_training(train_cases, str(cases))
-        with console.status("fitting the agent") as status:
-            fitted = fit_standalone(train_cases, seed=seed, say=lambda m: status.update(m))
+        with stages(console, "fitting the agent") as say:
+            fitted = fit_standalone(train_cases, seed=seed, say=say)
         fitted.meta["trained_on"] = str(cases)
         fitted.save(out)
-        console.print(f"agent fitted on {len(train_cases)} cases ({fitted.meta}); saved {out}")
+        summary = f"agent fitted on {len(train_cases)} cases ({_fit_summary(fitted.meta)}); saved {out}"
+        console.print(summary)
         return
     if kind != "choice-model":
         raise EvaluationError(f"unknown --kind {kind!r}; choose agent or choice-model")
@@ -192,6 +182,16 @@ def fit(
         table.add_row(name, f"{value:+.3f}")
     print_table(console, table)
     console.print(f"saved {out}")
+
+
+def _fit_summary(meta: dict[str, Any]) -> str:
+    """The saved agent's settings a user checks, in words (the full record is in the file's meta)."""
+    kinds = meta["attributes"]["kinds"]
+    attributes = ", ".join(f"{name} ({kind})" for name, kind in kinds.items()) or "none"
+    return (
+        f"{meta['memory_lines']} memory lines, {meta['replicas']} decide replicas, temperature "
+        f"{meta['temperature']:.3f}; quantity {meta['quantity_objective']}; attributes {attributes}; seed {meta['seed']}"
+    )
 
 
 def _retriever(memory: Path | None, scenario: Any, cases: Any = ()) -> Any:
@@ -383,10 +383,10 @@ def run(
         train_cases = read_cases(train) if train else None
         if train_cases is not None:
             check_training(train_cases, str(train))
-        with console.status("preparing the agent") as status:
+        with stages(console, "preparing the agent") as say:
             predictor = AgentPredictor(
                 train_cases, str(model) if model else None, all_cases, str(cases),
-                seed=seed, ablation=(ablation or ["none"])[0], say=lambda m: status.update(m),
+                seed=seed, ablation=(ablation or ["none"])[0], say=say,
             )
         if unused := predictor.agent.unused_attributes(all_cases):
             console.print(
@@ -405,19 +405,19 @@ def run(
         )
         predictor = make_predictor(backend, options)
         batch = 256
-    with _progress() as bar:
-        task = bar.add_task(backend, total=len(all_cases))
-        if resume:
-            from malles_graph.evaluation.cases import done_case_ids
+    done = 0
+    if resume:
+        from malles_graph.evaluation.cases import done_case_ids
 
-            bar.advance(task, len(done_case_ids(out) & {c.case_id for c in all_cases}))
+        done = len(done_case_ids(out) & {c.case_id for c in all_cases})
+    with counted(console, backend, len(all_cases), done) as advance:
         written, skipped = run_predictions(
             all_cases,
             predictor,
             out,
             resume=resume,
             batch_size=batch,
-            on_progress=lambda n: bar.advance(task, n),
+            on_progress=advance,
             max_consecutive_failures=max_failures,
         )
     console.print(f"wrote {written} predictions to {out}" + (f" (skipped {skipped} already there)" if skipped else ""))

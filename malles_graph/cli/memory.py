@@ -8,17 +8,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
+from malles_graph.cli.progress import counted, stages
 from malles_graph.cli.tables import print_table
 
 if TYPE_CHECKING:
@@ -82,7 +74,7 @@ def build(
     from malles_graph.retrieval.side_index import index_dir, read_manifest, rebuild_from_collection
 
     hnsw = hnsw_options(m, ef_construction, ef_search)
-    with console.status("loading Ta Feng and grouping episodes"):
+    with stages(console, "loading Ta Feng and grouping episodes"):
         if subclass or before:
             from malles_graph.retrieval.scope import subclass_episodes
 
@@ -99,16 +91,10 @@ def build(
     if ef_search is not None:
         col.modify(configuration={"hnsw": {"ef_search": ef_search}})
     console.print(f"memory: collection [bold]{collection}[/] at {where} ({col.count():,} documents already)")
-    columns = (
-        TextColumn("episodes"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-        TimeElapsedColumn(), TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console) as bar:
-        task = bar.add_task("ingest", total=episodes.height)
+    with counted(console, "episodes", episodes.height) as advance:
         # The side index (fast exact search) sits next to an on-disk memory; a server has no folder.
         folder = None if url else index_dir(where, collection)
-        report = ingest(col, episodes, ef.embed, batch_size=batch_size, progress=lambda n: bar.advance(task, n),
-                        index_folder=folder)
+        report = ingest(col, episodes, ef.embed, batch_size=batch_size, progress=advance, index_folder=folder)
     stale = folder is not None and (
         not (folder / "manifest.json").exists() or read_manifest(folder).get("episodes") != col.count()
     )
@@ -204,10 +190,8 @@ def reindex(
     col = open_collection(client, collection, where, create=False)
     folder = given or index_dir(where, collection)
     start = time.perf_counter()
-    columns = (TextColumn("episodes read"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console) as bar:
-        task = bar.add_task("reindex", total=col.count())
-        n = rebuild_from_collection(col, folder, progress=lambda k: bar.advance(task, k))
+    with counted(console, "episodes read", col.count()) as advance:
+        n = rebuild_from_collection(col, folder, progress=advance)
     console.print(f"side index: {n:,} episodes at {folder} ({time.perf_counter() - start:.1f} s)")
 
 

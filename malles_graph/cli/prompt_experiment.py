@@ -199,20 +199,20 @@ def _scenario(backend: str, sets: list[str]) -> Any:
 
 
 def _run(out, manifest, case_list, chosen, scenario, memory, max_failures, parallel) -> None:
-    from malles_graph.cli.eval import _progress, _retriever
+    from malles_graph.cli.eval import _retriever
+    from malles_graph.cli.progress import counted, stages
     from malles_graph.evaluation.cases import done_case_ids
     from malles_graph.experiments.running import run_experiment
     from malles_graph.experiments.store import predictions_path
 
-    with console.status("loading the backend"):
+    with stages(console, "loading the backend"):
         decide = graph_decide(scenario, retriever=_retriever(memory, scenario))
     total = manifest.repeats * len(case_list) * len(chosen)
     ids = {c.case_id for c in case_list}
     done = sum(
         len(done_case_ids(predictions_path(out, v.name, k)) & ids) for v in chosen for k in range(manifest.repeats)
     )
-    with _progress() as bar:
-        task = bar.add_task("answering", total=total, completed=done)
+    with counted(console, "answering", total, done) as advance:
         run_experiment(
             out,
             manifest,
@@ -221,7 +221,7 @@ def _run(out, manifest, case_list, chosen, scenario, memory, max_failures, paral
             decide,
             max_consecutive_failures=max_failures,
             parallel=parallel,
-            on_answer=lambda *_: bar.advance(task, 1),
+            on_answer=lambda *_: advance(1),
         )
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from malles_graph.cli.progress import stages
 from malles_graph.scenario import Scenario
 
 app = typer.Typer(
@@ -135,7 +136,7 @@ def discover(
     from malles_graph.wholesale.runs import load_run
 
     result = load_run(run_ref)
-    with console.status("evolving expressions (gplearn)..."), warnings.catch_warnings():
+    with stages(console, "evolving expressions (gplearn)..."), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # gplearn's scikit-learn deprecation notices
         found = discover_run(
             result, source, population=population, generations=generations, random_state=random_state

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -402,3 +403,28 @@ def test_training_cases_without_a_choice_are_refused_before_any_work(panels, tmp
             f"error: {train}: the agent needs at least 20 training cases with two or more candidates, got 5 (of 60 cases)"
         )
     assert not (tmp_path / "a.joblib").exists() and not (tmp_path / "p.jsonl").exists()
+
+
+def test_a_piped_fit_and_run_tell_their_progress_on_stderr(panels, tmp_path: Path, capsys):
+    """Off a terminal (a log file, CI) rich draws no spinner or bar: each stage and each tenth of the
+    cases is a line on stderr, and stdout keeps the result, which reads as words, not a dict."""
+    from tests.cli.in_process import malles
+
+    train, test, model = tmp_path / "train.jsonl", tmp_path / "test.jsonl", tmp_path / "agent.joblib"
+    write_jsonl(panels["train"][:120], train)
+    write_jsonl(panels["test"][:30], test)
+    done = malles(capsys, "eval", "fit", "--cases", str(train), "--out", str(model))
+    assert done.returncode == 0, done.stderr
+    stages = [line.rsplit(": ", 1)[0] for line in done.stderr.splitlines()]
+    assert stages[0] == "fitting the agent" and "fitting the quantity model" == stages[-1], stages
+    assert {"retrieving evidence for the training cases", "fitting the persona"} <= set(stages)
+    assert re.fullmatch(
+        r"agent fitted on 120 cases \(\d+ memory lines, 5 decide replicas, temperature \d\.\d{3}; quantity .+; "
+        r"attributes brand \(text\), display \(number\), feature \(number\), pack_kg \(number\); seed 0\); "
+        rf"saved {re.escape(str(model))}\n",  # one line, however long, when piped
+        done.stdout,
+    ), done.stdout
+    done = malles(capsys, "eval", "run", "--cases", str(test), "-b", "agent", "--model", str(model), "-o", str(tmp_path / "p.jsonl"))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[-1].startswith("agent: 30 of 30 (100%) in ")
+    assert done.stdout.strip() == f"wrote 30 predictions to {tmp_path / 'p.jsonl'}"
