@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -61,34 +62,49 @@ def ingest(
     writer = IndexWriter(index_folder) if index_folder is not None else None
     started = time.perf_counter()
     cache: dict[str, np.ndarray] = {}
+    planned: set[str] = set()  # texts whose embedding is done or under way
     added = skipped = 0
     embed_seconds = 0.0
-    for start in range(0, episodes.height, batch_size):
-        batch = whole = episodes.slice(start, batch_size)
-        ids = batch["id"].to_list()
-        present = set(collection.get(ids=ids, include=[])["ids"])
-        if present:
-            batch = batch.filter(~pl.col("id").is_in(list(present)))
-            skipped += len(present)
-        if batch.height:
-            texts = batch["text"].to_list()
-            new = list(dict.fromkeys(t for t in texts if t not in cache))
-            if new:
-                t0 = time.perf_counter()
-                vectors = np.asarray(embed(new), dtype=np.float32)
-                embed_seconds += time.perf_counter() - t0
+
+    def timed_embed(texts: list[str]) -> tuple[np.ndarray, float]:
+        t0 = time.perf_counter()
+        return np.asarray(embed(texts), dtype=np.float32), time.perf_counter() - t0
+
+    def prepare(start: int) -> tuple[pl.DataFrame, pl.DataFrame, int, list[str], Future | None]:
+        """A batch's episodes still missing, and its new texts sent to be embedded."""
+        whole = episodes.slice(start, batch_size)
+        present = set(collection.get(ids=whole["id"].to_list(), include=[])["ids"])
+        batch = whole.filter(~pl.col("id").is_in(list(present))) if present else whole
+        new = [t for t in dict.fromkeys(batch["text"].to_list()) if t not in planned]
+        planned.update(new)
+        return whole, batch, len(present), new, pool.submit(timed_embed, new) if new else None
+
+    # The next batch is embedded (onnxruntime, which releases the GIL) while this one is written to
+    # Chroma; each batch is embedded and added exactly as one after the other would, same vectors.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        starts = range(0, episodes.height, batch_size)
+        queue = [prepare(starts[0])] if starts else []
+        for i in range(len(starts)):
+            if i + 1 < len(starts):
+                queue.append(prepare(starts[i + 1]))
+            whole, batch, n_present, new, future = queue.pop(0)
+            skipped += n_present
+            if future is not None:
+                vectors, seconds = future.result()
+                embed_seconds += seconds
                 cache.update(zip(new, vectors, strict=True))
-            rows = batch.to_dicts()
-            collection.add(
-                ids=[r["id"] for r in rows],
-                embeddings=np.stack([cache[t] for t in texts]),
-                metadatas=[metadata(r) for r in rows],
-            )
-            added += batch.height
-        if writer is not None:
-            writer.append(whole, lambda texts, whole=whole: _vectors(collection, whole, texts, cache))
-        if progress:
-            progress(len(ids))
+            if batch.height:
+                rows = batch.to_dicts()
+                collection.add(
+                    ids=[r["id"] for r in rows],
+                    embeddings=np.stack([cache[t] for t in batch["text"].to_list()]),
+                    metadatas=[metadata(r) for r in rows],
+                )
+                added += batch.height
+            if writer is not None:
+                writer.append(whole, lambda texts, whole=whole: _vectors(collection, whole, texts, cache))
+            if progress:
+                progress(whole.height)
     if writer is not None:
         compact(index_folder, collection.name)
     return IngestReport(

@@ -98,7 +98,9 @@ def build_memory(lines: Sequence[Any], ef: Any, say: Callable[[str], None] = lam
 
     from malles_graph.retrieval import ChromaRetriever, build_episodes, ingest, make_client, open_collection
     from malles_graph.retrieval.side_index import index_dir
+    from malles_graph.retrieval.store import HnswParams
 
+    sparse_graph = HnswParams(max_neighbors=8, ef_construction=20)
     digest = hashlib.sha1()
     for ln in lines:
         digest.update(f"{ln.customer_id}|{ln.day}|{ln.product_id}|{ln.quantity}|{ln.unit_price}\n".encode())
@@ -124,7 +126,9 @@ def build_memory(lines: Sequence[Any], ef: Any, say: Callable[[str], None] = lam
         )
         episodes = build_episodes(frame)
         client, where = make_client(folder, None, create=True)
-        col = open_collection(client, collection, where, create=True, embedding_function=ef)
+        # The agent's searches are exact, in the side index written beside the collection (ChromaRetriever
+        # prefers it), so Chroma's HNSW graph is never walked here: a sparse one halves the write time.
+        col = open_collection(client, collection, where, create=True, hnsw=sparse_graph, embedding_function=ef)
         ingest(col, episodes, ef.embed, index_folder=index_dir(where, collection))
         done.write_text(f"{episodes.height} episodes\n", encoding="utf-8")
     return ChromaRetriever.open(path=folder, collection=collection, embedding_function=ef)

@@ -58,7 +58,9 @@ class PopulationMemory:
     _subclass_days: dict[str, list[int]] = field(default_factory=dict, repr=False)
     _baskets: dict[tuple[str, int], set[str]] = field(default_factory=dict, repr=False)
     _pair_days: dict[tuple[str, str], list[int]] = field(default_factory=dict, repr=False)
-    _product_units: dict[str, list[tuple[int, int]]] = field(default_factory=dict, repr=False)  # (day, units)
+    # per product: its lines' days, and running counts of lines bought several at a time and of log units
+    # (prefix sums, so a date-cut quantity profile is a bisection, not a scan of a popular product's lines)
+    _product_units: dict[str, tuple[list[int], list[int], list[float]]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_cases(cls, cases: Iterable[Any]) -> PopulationMemory:
@@ -115,9 +117,12 @@ class PopulationMemory:
         product_days: dict[str, list[int]] = defaultdict(list)
         subclass_days: dict[str, list[int]] = defaultdict(list)
         baskets: dict[tuple[str, int], set[str]] = defaultdict(set)
-        product_units: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        product_units: dict[str, tuple[list[int], list[int], list[float]]] = {}
         for ln in memory.lines:
-            product_units[ln.product_id].append((ln.day, ln.quantity))
+            days, several, log_units = product_units.setdefault(ln.product_id, ([], [0], [0.0]))
+            days.append(ln.day)
+            several.append(several[-1] + (ln.quantity > 1))
+            log_units.append(log_units[-1] + (math.log(ln.quantity) if ln.quantity > 0 else 0.0))
             product_days[ln.product_id].append(ln.day)
             subclass_days[ln.subclass].append(ln.day)
             baskets[(ln.customer_id, ln.day)].add(ln.product_id)
@@ -134,7 +139,7 @@ class PopulationMemory:
         memory._subclass_days = dict(subclass_days)
         memory._baskets = dict(baskets)
         memory._pair_days = dict(pair_days)
-        memory._product_units = dict(product_units)
+        memory._product_units = product_units
         return memory
 
     def __len__(self) -> int:
@@ -172,12 +177,9 @@ class PopulationMemory:
     def quantity_profile(self, product_id: str, date: dt.date) -> tuple[float, float, float]:
         """The product's lines before ``date``: (count, smoothed share bought more than one at a time,
         mean log units shrunk toward 0 by one pseudo-line)."""
-        units = self._product_units.get(product_id, [])
-        before = units[: bisect_left(units, (date.toordinal(), -1))]
-        n = len(before)
-        several = sum(q > 1 for _, q in before)
-        log_units = sum(math.log(q) for _, q in before if q > 0)
-        return float(n), (several + 0.2) / (n + 1.0), log_units / (n + 1.0)
+        days, several, log_units = self._product_units.get(product_id, ([], [0], [0.0]))
+        n = bisect_left(days, date.toordinal())
+        return float(n), (several[n] + 0.2) / (n + 1.0), log_units[n] / (n + 1.0)
 
     def copurchase(self, situation: ChoiceSituation) -> dict[str, float]:
         """Per candidate: baskets (before the date) holding it together with a product of the customer's recent baskets,
