@@ -210,6 +210,17 @@ def _iter_metadata(collection: Any, page: int) -> Iterable[tuple[list[str], list
         offset += len(got["ids"])
 
 
+def _distinct(values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)`` for ints in [0, n). Many values (a subclass of a
+    one-category panel is every row) are marked in an array of n instead of sorted: the sort was
+    most of a query's time."""
+    if values.size * 16 < n:
+        return np.unique(values, return_inverse=True)
+    marked = np.zeros(n, dtype=bool)
+    marked[values] = True
+    return np.flatnonzero(marked), (np.cumsum(marked) - 1)[values]
+
+
 class SideIndex:
     """The loaded side index: exact search with customer / subclass / date filters.
 
@@ -267,13 +278,8 @@ class SideIndex:
         rows = rows[: np.searchsorted(self.dates[rows], cutoff, side="left")]
         if rows.size == 0:
             return []
-        # the distinct texts of the rows, as np.unique gives them, by marking instead of sorting (a
-        # subclass of a one-category panel is every row: the sort was most of a query's time)
-        text_no = self.text_no[rows]
-        marked = np.zeros(len(self.vectors), dtype=bool)
-        marked[text_no] = True
-        texts = np.flatnonzero(marked)
-        sims = (self.vectors[texts] @ vector)[(np.cumsum(marked) - 1)[text_no]]
+        texts, inverse = _distinct(self.text_no[rows], len(self.vectors))
+        sims = (self.vectors[texts] @ vector)[inverse]
         if rows.size > k:  # only rows that can be in the top k: above the k-th best, or tied with it
             keep = sims >= np.partition(sims, rows.size - k)[rows.size - k]
             rows, sims = rows[keep], sims[keep]

@@ -162,3 +162,14 @@ def test_no_leakage_of_the_decision_day_or_later(indexed, small_episodes):
     assert indexed.search(RetrievalQuery(text=late["text"], before=first)) == []
     with pytest.raises(UnknownCustomerError, match="'nobody'"):
         indexed.search(RetrievalQuery(text="x", customer_id="nobody", before=day))
+
+
+def test_distinct_texts_are_np_unique_by_either_path():
+    from malles_graph.retrieval.side_index import _distinct
+
+    rng = np.random.default_rng(0)
+    for size, n in ((5, 1000), (5000, 300), (0, 10)):
+        values = rng.integers(0, n, size)
+        texts, inverse = _distinct(values, n)
+        want_texts, want_inverse = np.unique(values, return_inverse=True)
+        assert np.array_equal(texts, want_texts) and np.array_equal(inverse, want_inverse)
