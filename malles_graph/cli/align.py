@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from malles_graph.cli.progress import stages
+from malles_graph.cli.progress import counted, stages
 from malles_graph.cli.tables import print_table
 from malles_graph.scenario import MAX_SEED
 
@@ -149,14 +151,6 @@ def train(
       malles align train --examples runs/align/data -o runs/align/dpo --objective dpo --config train.yaml
     """
     from pydantic import ValidationError
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
 
     from malles_graph.alignment.errors import AlignmentError
     from malles_graph.alignment.train import TrainConfig
@@ -188,20 +182,14 @@ def train(
         cfg = TrainConfig.model_validate(data)
     except ValidationError as exc:
         raise AlignmentError(format_validation_error(str(config or "malles align train"), exc)) from None
-    progress = Progress(
-        TextColumn("training"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.4f}  {task.fields[tps]:.0f} tok/s"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    )
-    with progress:
-        task = progress.add_task("train", total=None, loss=float("nan"), tps=0.0)
+    with ExitStack() as stack:  # the count starts at the first step, when the total is known
+        advance: Callable[..., None] | None = None
 
         def on_step(step: int, total: int, loss: float, tps: float) -> None:
-            progress.update(task, completed=step, total=total, loss=loss, tps=tps)
+            nonlocal advance
+            if advance is None:
+                advance = stack.enter_context(counted(console, "training", total, done=step - 1))
+            advance(1, f"loss {loss:.4f}  {tps:.0f} tok/s")
 
         result = run_train(cfg, on_step=on_step, resume=resume)
     console.print(

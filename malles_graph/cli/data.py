@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from malles_graph.cli.progress import counted
 from malles_graph.cli.tables import print_table
 
 app = typer.Typer(help="Fetch and inspect data sets (Ta Feng) and bundled models.", no_args_is_help=True)
@@ -36,12 +36,11 @@ def fetch(
         raise typer.BadParameter(f"unknown data set {name!r}; choose tafeng, model, embedder or all")
     if name in ("tafeng", "all"):
         start = time.perf_counter()
-        with Progress(
-            TextColumn("Ta Feng"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console
-        ) as bar:
-            task = bar.add_task("rows", total=tafeng.N_ROWS)
-            path = tafeng.fetch(progress=lambda n: bar.advance(task, n), force=force)
-            bar.update(task, completed=tafeng.N_ROWS)
+        if tafeng.parquet_path().exists() and not force:
+            path = tafeng.parquet_path()  # converted before: nothing to count
+        else:
+            with counted(console, "Ta Feng rows", tafeng.N_ROWS) as advance:
+                path = tafeng.fetch(progress=advance, force=force)
         console.print(f"Ta Feng ready: {path} ({time.perf_counter() - start:.1f} s)")
     if name in ("model", "all"):
         console.print(f"bundled model ready: {assets.bundled_model_path()}")

@@ -51,21 +51,23 @@ def stages(console: Console, first: str) -> Iterator[Callable[[str], None]]:
 
 
 @contextmanager
-def counted(console: Console, label: str, total: int, done: int = 0) -> Iterator[Callable[[int], None]]:
-    """Work of ``total`` units, ``done`` of them already done: yields ``advance(n)``.
+def counted(console: Console, label: str, total: int, done: int = 0) -> Iterator[Callable[..., None]]:
+    """Work of ``total`` units, ``done`` of them already done: yields ``advance(n, detail="")``
+    (``detail``: the latest figures worth showing, such as a training loss).
 
     Off a terminal a line is printed at each tenth of the total reached, with the time left.
     """
     if console.is_terminal:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-        with Progress(*columns, TimeElapsedColumn(), TimeRemainingColumn(), console=console) as bar:
-            task = bar.add_task(label, total=total, completed=done)
-            yield lambda n: bar.advance(task, n)
+        details = (TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TimeRemainingColumn())
+        with Progress(*columns, *details, console=console) as bar:
+            task = bar.add_task(label, total=total, completed=done, detail="")
+            yield lambda n, detail="": bar.update(task, advance=n, detail=detail)
         return
     out, start, size = _lines(console), time.perf_counter(), max(total, 1)
     state = {"done": done, "next": done * STEPS // size + 1}
 
-    def advance(n: int) -> None:
+    def advance(n: int, detail: str = "") -> None:
         state["done"] += n
         step = state["done"] * STEPS // size
         if step < state["next"]:
@@ -74,6 +76,7 @@ def counted(console: Console, label: str, total: int, done: int = 0) -> Iterator
         seconds = time.perf_counter() - start
         rate = (state["done"] - done) / max(seconds, 1e-9)
         left = f", about {(total - state['done']) / rate:.0f} s left" if 0 < rate and state["done"] < total else ""
-        out(f"{label}: {state['done']} of {total} ({100 * state['done'] // size}%) in {seconds:.0f} s{left}")
+        figures = f"; {detail}" if detail else ""
+        out(f"{label}: {state['done']} of {total} ({100 * state['done'] // size}%) in {seconds:.0f} s{left}{figures}")
 
     yield advance

@@ -7,6 +7,7 @@ runs in seconds; the same functions train the real model in `malles align train`
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -161,3 +162,19 @@ def test_adapter_gguf_round_trip_in_llama_cpp(tiny_base: Path, examples: Path, t
     )
     reply = client.chat([HumanMessage(content="hi")])
     assert reply.completion_tokens >= 1
+
+
+def test_cli_training_tells_each_step_with_its_loss_when_piped(tiny_base, examples, tmp_path, capsys) -> None:
+    from tests.cli.in_process import malles
+
+    base = ["align", "train", "--base", str(tiny_base), "--examples", str(examples), "-o", str(tmp_path / "run")]
+    done = malles(capsys, *base, "--max-steps", "3")
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("training")]  # (transformers logs too)
+    assert [line.split(" (")[0] for line in lines] == ["training: 1 of 3", "training: 2 of 3", "training: 3 of 3"]
+    assert all(re.search(r"; loss \d+\.\d{4}  \d+ tok/s$", line) for line in lines), lines
+    assert done.stdout.startswith("trained 3 steps")
+    done = malles(capsys, *base, "--max-steps", "5")  # resumed: the count goes on from step 3
+    assert done.returncode == 0, done.stderr
+    lines = [line.split(" (")[0] for line in done.stderr.splitlines() if line.startswith("training")]
+    assert lines == ["training: 4 of 5", "training: 5 of 5"]

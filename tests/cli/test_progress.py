@@ -57,3 +57,12 @@ def test_a_resumed_count_starts_after_what_was_done(capsys: pytest.CaptureFixtur
         advance(1)
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith("agent: 100 of 100 (100%) in ")
+
+
+def test_a_count_line_carries_the_latest_figures(capsys: pytest.CaptureFixture[str]) -> None:
+    with counted(piped(), "training", 4) as advance:
+        for step in range(4):
+            advance(1, f"loss {1.0 / (step + 1):.4f}")
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 4 and lines[-1].startswith("training: 4 of 4 (100%) in ")
+    assert lines[-1].endswith("; loss 0.2500") and lines[0].endswith("; loss 1.0000")
