@@ -164,8 +164,7 @@ def fit(
             fitted = fit_standalone(train_cases, seed=seed, say=say)
         fitted.meta["trained_on"] = str(cases)
         fitted.save(out)
-        summary = f"agent fitted on {len(train_cases)} cases ({_fit_summary(fitted.meta)}); saved {out}"
-        console.print(summary)
+        console.print(f"agent fitted on {len(train_cases)} cases ({_fit_summary(fitted.meta)}); saved {out}")
         return
     if kind != "choice-model":
         raise EvaluationError(f"unknown --kind {kind!r}; choose agent or choice-model")
