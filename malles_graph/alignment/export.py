@@ -25,6 +25,7 @@ import datetime as dt
 import json
 from collections import Counter
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,6 +35,8 @@ from malles_graph.alignment.prompting import PromptStyle, choice_prompt, resolve
 from malles_graph.evaluation.builder import TEST_SPLIT, TRAIN_SPLIT, SplitConfig
 from malles_graph.evaluation.cases import ChoiceCase
 from malles_graph.paths import output_folder
+
+M = TypeVar("M", bound=BaseModel)
 
 SFT_FILE = "sft.jsonl"
 DPO_FILE = "dpo.jsonl"
@@ -227,12 +230,7 @@ def read_examples(path: str | Path) -> list[Example]:
         path = path / SFT_FILE
     if not path.exists():
         raise AlignmentError(f"{path}: example file not found (write it with `malles align export`)")
-    out = []
-    for lineno, line in _lines(path, "an SFT example file"):
-        try:
-            out.append(Example.model_validate_json(line))
-        except ValueError as exc:
-            raise AlignmentError(f"{path}:{lineno}: not an SFT example ({str(exc)[:200]})") from None
+    out = _records(path, Example, "an SFT example file", "an SFT example")
     if not out:
         raise AlignmentError(f"{path}: no examples")
     return out
@@ -244,12 +242,17 @@ def read_pairs(path: str | Path) -> list[PreferencePair]:
         path = path / DPO_FILE
     if not path.exists():
         raise AlignmentError(f"{path}: preference file not found")
+    return _records(path, PreferencePair, "a preference pair file", "a preference pair")
+
+
+def _records(path: Path, model: type[M], file_kind: str, record_kind: str) -> list[M]:
+    """Each line of a JSON-lines file read as ``model``; a line that is not one is an error naming it."""
     out = []
-    for lineno, line in _lines(path, "a preference pair file"):
+    for lineno, line in _lines(path, file_kind):
         try:
-            out.append(PreferencePair.model_validate_json(line))
+            out.append(model.model_validate_json(line))
         except ValueError as exc:
-            raise AlignmentError(f"{path}:{lineno}: not a preference pair ({str(exc)[:200]})") from None
+            raise AlignmentError(f"{path}:{lineno}: not {record_kind} ({str(exc)[:200]})") from None
     return out
 
 
