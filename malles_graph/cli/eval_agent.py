@@ -96,11 +96,9 @@ def build_memory(lines: Sequence[Any], ef: Any, say: Callable[[str], None] = lam
     """A Chroma memory of the episodes in ``lines`` (cached by content), opened as a retriever."""
     import polars as pl
 
-    from malles_graph.retrieval import ChromaRetriever, build_episodes, ingest, make_client, open_collection
+    from malles_graph.retrieval import ChromaRetriever, HnswParams, build_episodes, ingest, make_client, open_collection
     from malles_graph.retrieval.side_index import index_dir
-    from malles_graph.retrieval.store import HnswParams
 
-    sparse_graph = HnswParams(max_neighbors=8, ef_construction=20)
     digest = hashlib.sha1()
     for ln in lines:
         digest.update(f"{ln.customer_id}|{ln.day}|{ln.product_id}|{ln.quantity}|{ln.unit_price}\n".encode())
@@ -128,6 +126,7 @@ def build_memory(lines: Sequence[Any], ef: Any, say: Callable[[str], None] = lam
         client, where = make_client(folder, None, create=True)
         # The agent's searches are exact, in the side index written beside the collection (ChromaRetriever
         # prefers it), so Chroma's HNSW graph is never walked here: a sparse one halves the write time.
+        sparse_graph = HnswParams(max_neighbors=8, ef_construction=20)
         col = open_collection(client, collection, where, create=True, hnsw=sparse_graph, embedding_function=ef)
         ingest(col, episodes, ef.embed, index_folder=index_dir(where, collection))
         done.write_text(f"{episodes.height} episodes\n", encoding="utf-8")
