@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from malles_graph.retrieval.episodes import unpack
 
 from malles_graph.paths import output_folder
 from malles_graph.retail.retrieval_api import RetrievalError, episode_text
@@ -165,6 +166,7 @@ def rebuild_from_collection(
     """
     frames = []
     for ids, metas in _iter_metadata(collection, page):
+        metas = [unpack(m) for m in metas]
         frames.append(pl.DataFrame({"id": ids, **{k: [m[k] for m in metas] for k in EPISODE_COLUMNS[1:]}}))
         if progress:
             progress(len(ids))
@@ -300,7 +302,7 @@ class SideIndex:
         return out
 
     def record_fields(self, row: int) -> tuple[str, dict[str, Any]]:
-        """(id, metadata dict as Chroma stores it) of one row, for ``store.to_record``."""
+        """(id, every field of the episode) of one row, for ``store.to_record``."""
         meta = {c: self.columns[c][row] for c in ("customer_id", "subclass", *RECORD_COLUMNS)}
         meta["date"] = int(self.dates[row])
         meta["quantity"] = int(meta["quantity"])

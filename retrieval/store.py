@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 from malles_graph.retrieval.client import make_client
+from malles_graph.retrieval.episodes import unpack
 from malles_graph.retrieval.side_index import SideIndex, index_dir, load_side_index
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -243,6 +244,7 @@ def build_where(query: RetrievalQuery) -> dict[str, Any]:
 
 def to_record(record_id: str, meta: dict[str, Any], similarity: float) -> RetrievedRecord:
     """A Chroma hit as a typed record; the text is rebuilt from the metadata (see docs)."""
+    meta = unpack(meta)
     products = [p for p in meta["product_ids"].split(",") if p]
     return RetrievedRecord(
         id=record_id,
@@ -263,11 +265,11 @@ def to_record(record_id: str, meta: dict[str, Any], similarity: float) -> Retrie
 
 
 def iter_embeddings(collection: Any, page: int = 20000) -> Iterator[tuple[list[str], np.ndarray, list[dict]]]:
-    """All stored (ids, embeddings, metadatas), page by page (for exact search and checks)."""
+    """All stored (ids, embeddings, every field of each episode), page by page (for exact search and checks)."""
     offset = 0
     while True:
         got = collection.get(limit=page, offset=offset, include=["embeddings", "metadatas"])
         if not got["ids"]:
             return
-        yield got["ids"], np.asarray(got["embeddings"], dtype=np.float32), got["metadatas"]
+        yield got["ids"], np.asarray(got["embeddings"], dtype=np.float32), [unpack(m) for m in got["metadatas"]]
         offset += len(got["ids"])

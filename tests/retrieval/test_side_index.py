@@ -173,3 +173,31 @@ def test_distinct_texts_are_np_unique_by_either_path():
         texts, inverse = _distinct(values, n)
         want_texts, want_inverse = np.unique(values, return_inverse=True)
         assert np.array_equal(texts, want_texts) and np.array_equal(inverse, want_inverse)
+
+
+def test_episode_metadata_packs_what_no_query_filters_on(small_episodes):
+    from malles_graph.retrieval.episodes import FILTER_KEYS, RECORD_KEYS, metadata, unpack
+
+    row = small_episodes.row(0, named=True)
+    meta = metadata(row)
+    assert set(meta) == {*FILTER_KEYS, "record"}
+    assert unpack(meta) == {k: row[k] for k in (*FILTER_KEYS, *RECORD_KEYS)}
+    assert unpack(unpack(meta)) == unpack(meta)  # the one-key-per-field layout reads as it is
+
+
+def test_a_memory_with_one_metadata_key_per_field_is_still_read(small_memory, chroma_only, small_episodes, ef, tmp_path):
+    """Memories built before 0.5.4 hold every field as a metadata key of its own: both search paths and
+    reindex read them as they read the packed layout."""
+    from malles_graph.retrieval.episodes import unpack
+
+    stored = chroma_only.collection.get(include=["embeddings", "metadatas"])
+    client, where = make_client(tmp_path / "old")
+    col = open_collection(client, COLLECTION, where, create=True, embedding_function=ef)
+    col.add(ids=stored["ids"], embeddings=stored["embeddings"], metadatas=[unpack(m) for m in stored["metadatas"]])
+    assert "record" not in col.get(limit=1, include=["metadatas"])["metadatas"][0]
+    old = ChromaRetriever.open(path=tmp_path / "old", use_index=False)
+    for q in queries(small_episodes, 10):
+        assert [content(r) for r in old.search(q)] == [content(r) for r in chroma_only.search(q)], q
+    assert rebuild_from_collection(col, index_dir(where, COLLECTION)) == SMALL
+    built, rebuilt = index_dir(small_memory, COLLECTION), index_dir(where, COLLECTION)
+    assert pl.read_parquet(rebuilt / "episodes.parquet").equals(pl.read_parquet(built / "episodes.parquet"))
