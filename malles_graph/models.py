@@ -15,8 +15,10 @@ NONE_PRODUCT = "none"
 
 
 class Frozen(BaseModel):
-    # allow_inf_nan: an Infinity or NaN in a case file is refused by name, not fed to the models as a feature
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # allow_inf_nan: an Infinity or NaN in a case file is refused by name, not fed to the models as a feature.
+    # coerce_numbers_to_str: ids and codes exported from a panel often come as JSON numbers (product 1234,
+    # area 115); they are read as the text they stand for rather than refusing the file.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, coerce_numbers_to_str=True)
 
 
 class Product(Frozen):

@@ -95,6 +95,21 @@ def test_a_null_attribute_is_a_missing_value(tmp_path):
     assert {"type": "null"} in values
 
 
+def test_ids_and_codes_given_as_numbers_are_read_as_text(tmp_path):
+    """A panel's export often writes product ids and area codes as JSON numbers."""
+    row = case_dict()
+    row["candidates"][0]["product_id"], row["candidates"][1]["product_id"], row["truth_product_id"] = 11, 12, 12
+    row["customer"].update(customer_id=7, pin_code=115)
+    row["candidates"][0]["attributes"] = {"pack_kg": 2, "brand": "acme"}
+    row["recent_baskets"] = [{"date": "2001-02-01", "items": [{"product_id": 11, "subclass": "s", "quantity": 1, "unit_price": 9}]}]
+    row["own_history"] = {"11": {"times_bought": 1, "total_quantity": 1, "last_date": "2001-02-01", "mean_price_paid": 9}}
+    case = read_cases(write_lines(tmp_path / "cases.jsonl", [json.dumps(row)]))[0]
+    assert [p.product_id for p in case.candidates] == ["11", "12"] and case.truth_product_id == "12"
+    assert (case.customer.customer_id, case.customer.pin_code) == ("7", "115")
+    assert case.recent_baskets[0].items[0].product_id == "11" and case.own_history["11"].times_bought == 1
+    assert case.candidates[0].attributes == {"pack_kg": 2.0, "brand": "acme"}  # attribute numbers stay numbers
+
+
 def test_missing_and_empty_case_files(tmp_path):
     with pytest.raises(EvaluationError, match="not found"):
         read_cases(tmp_path / "nope.jsonl")
