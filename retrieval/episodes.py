@@ -100,10 +100,20 @@ def metadata(row: dict) -> dict:
     quarter. The text is not stored as a Chroma document either (its full-text index doubled the
     ingest time): it is rebuilt exactly from these values.
     """
-    record = [row["age_group"], row["pin_code"], row["product_ids"], int(row["quantity"]),
-              float(row["unit_price"]), float(row["price_ratio"])]
-    return {"customer_id": row["customer_id"], "subclass": row["subclass"], "date": int(row["date"]),
-            "record": json.dumps(record, separators=(",", ":"))}
+    record = [
+        row["age_group"],
+        row["pin_code"],
+        row["product_ids"],
+        int(row["quantity"]),
+        float(row["unit_price"]),
+        float(row["price_ratio"]),
+    ]
+    return {
+        "customer_id": row["customer_id"],
+        "subclass": row["subclass"],
+        "date": int(row["date"]),
+        "record": json.dumps(record, separators=(",", ":")),
+    }
 
 
 def unpack(meta: dict) -> dict:

@@ -30,13 +30,13 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from malles_graph.retrieval.episodes import unpack
+from malles_graph.retrieval.episodes import RECORD_KEYS, unpack
 
 from malles_graph.paths import output_folder
 from malles_graph.retail.retrieval_api import RetrievalError, episode_text
 
 INDEX_FOLDER = "malles-index"
-RECORD_COLUMNS = ["age_group", "pin_code", "product_ids", "quantity", "unit_price", "price_ratio"]
+RECORD_COLUMNS = list(RECORD_KEYS)  # what a RetrievedRecord needs beyond the filter keys
 EPISODE_COLUMNS = ["id", "customer_id", "subclass", "date", *RECORD_COLUMNS]
 
 
