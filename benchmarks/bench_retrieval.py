@@ -9,6 +9,8 @@ queries; on-disk size. Results are printed and written as JSON next to the memor
     .venv/bin/python benchmarks/bench_retrieval.py --path runs/bench-memory --skip-ingest
     # the side index serves queries when present (malles memory reindex); --chroma also measures the Chroma path
     .venv/bin/python benchmarks/bench_retrieval.py --path runs/bench-memory --skip-ingest --chroma --ef-search 100 400
+    # Chroma's add with the episode metadata packed (0.5.4) and one key per field (before), side by side
+    .venv/bin/python benchmarks/bench_retrieval.py --path runs/bench-layouts --compare-layouts 40000
 
 Recall is tie-aware: texts leave ids out, so many episodes share one vector and "the" top
 10 is not unique; a returned id counts as a hit when its exact similarity reaches the 10th
@@ -73,6 +75,45 @@ def run_ingest(path: Path, collection: str, batch_size: int, limit: int | None) 
     }
 
 
+def compare_layouts(path: Path, n: int, batch_size: int, rounds: int = 3) -> None:
+    """Chroma's ``add`` of the same n episodes and vectors with each metadata layout, alternated ``rounds``
+    times, with the HNSW graph of ``malles memory build`` and the agent's sparse one (this machine is
+    shared: the ratio within a round is the figure to read)."""
+    import shutil
+
+    from malles_graph.retrieval.episodes import metadata, unpack
+
+    rows = build_episodes(tafeng.load()).head(n)
+    texts = rows["text"].unique(maintain_order=True).to_list()
+    t0 = time.perf_counter()
+    by_text = dict(zip(texts, MiniLMEmbeddingFunction().embed(texts), strict=True))
+    console.print(f"{n:,} episodes, {len(texts):,} distinct texts embedded once in {time.perf_counter() - t0:.1f} s")
+    vectors = np.stack([by_text[t] for t in rows["text"].to_list()])
+    packed = [metadata(r) for r in rows.to_dicts()]
+    layouts = {"packed": packed, "per field": [unpack(m) for m in packed]}
+    graphs = {"default": HnswParams(), "agent's": HnswParams(max_neighbors=8, ef_construction=20)}
+    table = Table(title=f"Chroma add of {n:,} episodes (batches of {batch_size}), seconds",
+                  caption="packed: 0.5.4's metadata; per field: one key per field, as before; ratio: packed / per field")
+    for column in ("HNSW graph", "round", *layouts, "ratio"):
+        table.add_column(column, justify="right")
+    shutil.rmtree(path, ignore_errors=True)
+    for g, (graph, hnsw) in enumerate(graphs.items()):
+        for r in range(rounds):
+            seconds = []
+            for label, metas in layouts.items():
+                folder = path / f"{g}-{r}-{label.replace(' ', '-')}"  # a fresh folder each: Chroma caches a client per path
+                client, where = make_client(folder, create=True)
+                col = open_collection(client, "layout_bench", where, create=True, hnsw=hnsw)
+                t0 = time.perf_counter()
+                for start in range(0, n, batch_size):
+                    end = start + batch_size
+                    col.add(ids=rows["id"][start:end].to_list(), embeddings=vectors[start:end], metadatas=metas[start:end])
+                seconds.append(time.perf_counter() - t0)
+            table.add_row(graph, str(r + 1), *(f"{x:.1f}" for x in seconds), f"{seconds[0] / seconds[1]:.2f}")
+    shutil.rmtree(path, ignore_errors=True)
+    console.print(table)
+
+
 def make_queries(metas: list[dict], n: int, seed: int) -> list[RetrievalQuery]:
     """Realistic queries: a random episode's customer situation, some with filters."""
     rng = np.random.default_rng(seed)
@@ -111,7 +152,12 @@ def main() -> None:
     parser.add_argument("--ef-search", type=int, nargs="*", default=[], help="ef_search values (Chroma path)")
     parser.add_argument("--chroma", action="store_true",
                         help="also measure the Chroma path (no side index; filtered queries take seconds each)")
+    parser.add_argument("--compare-layouts", type=int, metavar="N", default=None,
+                        help="only time Chroma's add of N episodes with each metadata layout, side by side")
     args = parser.parse_args()
+    if args.compare_layouts:
+        compare_layouts(args.path, args.compare_layouts, args.batch_size)
+        return
     out = args.path / "bench_retrieval.json"
     results: dict = json.loads(out.read_text()) if out.exists() else {}
     if not args.skip_ingest:
