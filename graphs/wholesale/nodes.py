@@ -18,6 +18,7 @@ from malles_graph.graphs.wholesale.prompting import prompt_values, proposal_vali
 from malles_graph.graphs.wholesale.state import RuleAttempt, RuleProposal, WholesaleState
 
 from malles_graph.agents import TranscriptTurn
+from malles_graph.backends.client import REPAIR_ROOM, hopeless_repair
 from malles_graph.events import DecisionFinished, Message, RoundFinished, RoundStarted, TurnStreamed, emit
 from malles_graph.prompts import load_prompt
 from malles_graph.wholesale.compare import DIALOGUE, compare
@@ -90,18 +91,21 @@ def propose_rule(state: WholesaleState, runtime: Runtime[WholesaleContext]) -> d
             AIMessage(content=earlier.text),
             HumanMessage(content=f"Your answer was invalid: {earlier.error}\nAnswer again with only the corrected JSON."),
         ]
-    result = context.llm().structured(
+    llm = context.llm()
+    budget = options.rule_max_tokens or llm.max_tokens
+    result = llm.structured(
         messages,
         RuleProposal,
         validator=proposal_validator(items, options),
         json_schema=rule_json_schema([i.item_id for i in items]),
         max_retries=0,  # repairs are graph steps, so each one is streamed and bounded by max_repairs
         seed=context.seed + 1000 + len(attempts),
-        max_tokens=options.rule_max_tokens,
+        # as the client's own repairs: an answer cut off at its budget is repaired with more room
+        max_tokens=None if budget is None else budget * REPAIR_ROOM ** sum(a.truncated for a in attempts),
     )
     answer = result.attempts[-1]
     number = len(attempts) + 1
-    attempt = RuleAttempt(attempt=number, text=answer.text, ok=result.ok, error=result.error)
+    attempt = RuleAttempt(attempt=number, text=answer.text, ok=result.ok, error=result.error, truncated=answer.truncated)
     turn = TranscriptTurn(
         role=BUYER,
         round=state.get("round", 1),
@@ -142,7 +146,8 @@ def decision(transcript: list[TranscriptTurn], **fields: Any) -> DecisionFinishe
 def route_rule(state: WholesaleState, runtime: Runtime[WholesaleContext]) -> Literal["evaluate", "propose_rule", "failed"]:
     if state.get("rule"):
         return "evaluate"
-    if len(state.get("attempts", [])) <= runtime.context.options.max_repairs:
+    attempts = state.get("attempts", [])
+    if len(attempts) <= runtime.context.options.max_repairs and hopeless_repair(attempts) is None:
         return "propose_rule"
     return "failed"
 
@@ -155,6 +160,8 @@ def failed(state: WholesaleState, runtime: Runtime[WholesaleContext]) -> dict[st
     """No valid rule within the repairs: recorded as a failed decision; the baselines still run."""
     attempts = state.get("attempts", [])
     reason = attempts[-1].error if attempts else "no rule was proposed"
+    if (hopeless := hopeless_repair(attempts)) is not None:
+        reason = f"{reason} ({hopeless}: no further repair)"
     turn = TranscriptTurn(
         role=BUYER, round=state.get("round", 1),
         text=f"no valid purchasing rule after {len(attempts)} attempt(s): {reason}", kind="failure",

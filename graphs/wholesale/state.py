@@ -24,6 +24,7 @@ class RuleAttempt(BaseModel):
     text: str
     ok: bool
     error: str | None = None
+    truncated: bool = False  # cut off at its token budget (the next repair gets more room)
 
 
 class WholesaleInput(TypedDict, total=False):

@@ -305,7 +305,7 @@ class LLMClient:
             if error is None:
                 result.value = value
                 return result
-            if (hopeless := _hopeless_repair(result.attempts)) is not None:
+            if (hopeless := hopeless_repair(result.attempts)) is not None:
                 result.error = f"{error} ({hopeless}: no further repair)"
                 return result
             if truncated:
@@ -321,9 +321,10 @@ class LLMClient:
 REPAIR_ROOM = 2  # an answer cut off at its budget is repaired with this many times the tokens
 
 
-def _hopeless_repair(attempts: list[Attempt]) -> str | None:
+def hopeless_repair(attempts: Sequence[Any]) -> str | None:
     """Why another repair would be a wasted call (None: it may help): the model answered the repair with its
-    previous invalid text again, or was cut off again with more room."""
+    previous invalid text again, or was cut off again with more room. ``attempts`` have ``text`` and
+    ``truncated`` (an :class:`Attempt`, or a graph's own record of its repair steps)."""
     if len(attempts) < 2:
         return None
     last, before = attempts[-1], attempts[-2]

@@ -7,8 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+from langchain_core.messages import AIMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
 from malles_graph.graphs.wholesale import WholesaleContext, build_wholesale_graph, graph, run_wholesale
 
+from malles_graph.backends.client import REPAIR_ROOM, LLMClient, openai_call_kwargs
 from malles_graph.scenario import BackendConfig, Scenario
 from malles_graph.wholesale.compare import DIALOGUE, REFERENCE
 from malles_graph.wholesale.discovery import discover_run, rule_at_constants
@@ -88,6 +91,53 @@ def test_failure_after_the_repair_limit_is_recorded(items) -> None:
     assert run.transcript[-1]["kind"] == "failure" and "after 2 attempt(s)" in run.meta["error"]
     # no rule is made up, but the baselines still run for comparison
     assert DIALOGUE not in run.table["policy"].to_list() and run.table.height == 4
+
+
+def test_a_repeated_invalid_rule_is_not_repaired_again(items) -> None:
+    """As the client's own repairs: a model that answers the repair with the same invalid rule would only
+    repeat it, so the graph stops before its repair limit instead of wasting calls."""
+    ids = [i.item_id for i in items]
+    model = scripted([rule_answer("forecast + mystery", ids)])
+    run = run_wholesale(scenario(max_repairs=4), chat_model=model, items=items)
+    assert not run.ok and len(run.attempts) == 2 and run.meta["llm_calls"] == 3 + 2
+    assert "repeated its previous invalid answer: no further repair" in run.meta["error"]
+    assert DIALOGUE not in run.table["policy"].to_list()
+
+
+class CutOffRule(ScriptedChatModel):
+    """Roles answer in prose; the rule is cut off at max_tokens (one token per ``chars_per_token``
+    characters, finish reason "length", as llama.cpp reports it); records the rule calls' budgets."""
+
+    answer: str = ""
+    chars_per_token: int = 2
+    budgets: list[int] = []
+
+    def _generate(self, messages, stop=None, run_manager=None, **kw):
+        if role_of(messages[0].content) != "purchasing_rule":
+            return super()._generate(messages, stop, run_manager, **kw)
+        self.calls.append(list(messages))
+        self.budgets.append(kw["max_tokens"])
+        room = kw["max_tokens"] * self.chars_per_token
+        text, reason = (self.answer, "stop") if len(self.answer) <= room else (self.answer[:room], "length")
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text), generation_info={"finish_reason": reason})])
+
+
+def budgeted(model: ScriptedChatModel) -> LLMClient:
+    """A client that passes the token budget on to the model, as it does to a real server."""
+    return LLMClient(model, backend="local", model_id="fake", max_retries=0, call_kwargs=openai_call_kwargs)
+
+
+def test_a_rule_cut_off_at_its_budget_is_repaired_with_more_room(items) -> None:
+    answer = rule_answer(GOOD_RULE, [i.item_id for i in items])  # about 60 tokens at 2 characters a token
+    model = CutOffRule(script=["demand looks steady."], cycle=True, answer=answer, budgets=[])
+    run = run_wholesale(scenario(rule_max_tokens=40), client=budgeted(model), items=items)
+    assert model.budgets == [40, 40 * REPAIR_ROOM] and run.ok
+    assert run.attempts[0]["truncated"] and "cut off at max_tokens (40 tokens)" in run.attempts[0]["error"]
+    # cut off again with the room doubled: no third call, a recorded failure that says why
+    model = CutOffRule(script=["demand looks steady."], cycle=True, answer=answer, chars_per_token=1, budgets=[])
+    run = run_wholesale(scenario(rule_max_tokens=40, max_repairs=5), client=budgeted(model), items=items)
+    assert model.budgets == [40, 80] and not run.ok
+    assert "cut off at the token budget twice" in run.meta["error"]
 
 
 def test_not_json_and_missing_orders_are_repaired(items) -> None:

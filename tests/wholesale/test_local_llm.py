@@ -1,4 +1,12 @@
-"""One short real run of the dialogue on the bundled SmolLM2-135M (plumbing, not quality)."""
+"""One short real run of the dialogue on the bundled SmolLM2-135M (plumbing, not quality).
+
+Measured (2026-12-07, seeds 1, 2 and 3, rule_max_tokens 64 and 96): the bundled model always answers the rule
+with schema-valid JSON whose formula is a bare item letter (`{"formula": "A", "orders": {"A": 12}, ...}`), and
+answers each repair with the same text word for word. So the outcome is definite: the domain validator rejects
+the formula, the repair carries the reason back to the real model, the repeated answer stops the repairs before
+the limit, and the run is a recorded failure with the baselines only, never a made-up rule. A model that writes
+a valid rule fails this test on purpose: its measured behaviour changed, and the test must be re-measured.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +19,13 @@ from malles_graph.wholesale.options import WholesaleOptions
 
 
 @pytest.mark.llm
-@pytest.mark.timeout(1500)  # four short calls: well under a minute on an idle machine, much longer on a loaded one
-def test_local_model_gives_a_rule_or_a_recorded_failure(local_backend: BackendConfig, items, tmp_path) -> None:
+@pytest.mark.timeout(1500)  # five short calls: well under a minute on an idle machine, much longer on a loaded one
+def test_the_bundled_models_invalid_rule_is_rejected_repaired_once_and_recorded(
+    local_backend: BackendConfig, items, tmp_path
+) -> None:
     backend = local_backend.model_copy(update={"timeout_s": 900.0})
     options = WholesaleOptions(
-        periods=4, dialogue_rounds=1, max_repairs=0, turn_max_tokens=16, rule_max_tokens=64, n_items=1
+        periods=4, dialogue_rounds=1, max_repairs=3, turn_max_tokens=16, rule_max_tokens=64, n_items=1
     )
     scenario = Scenario(name="local-plumbing", kind="wholesale", seed=1, backend=backend, wholesale=options)
     events = []
@@ -24,11 +34,14 @@ def test_local_model_gives_a_rule_or_a_recorded_failure(local_backend: BackendCo
 
     roles = [t["role"] for t in run.transcript]
     assert roles[:3] == ["marketing", "manufacturer", "wholesaler"] and all(t["text"] for t in run.transcript[:3])
-    assert len(run.attempts) == 1 and run.meta["llm_calls"] == 4
-    if run.ok:
-        assert run.rule["expression"] and run.table["policy"][0] == "dialogue rule"
-    else:
-        assert run.attempts[0]["error"] and run.transcript[-1]["kind"] == "failure"
-        assert run.table.height == 3  # baselines only: nothing was made up
     assert run.transcript[0]["completion_tokens"] <= 16 + 2
+    # the real answer, rejected by the domain validator (not by the schema: the server's grammar held)
+    first, second = run.attempts[0], run.attempts[1]
+    assert not first["ok"] and "arithmetic expression" in first["error"] and '"formula"' in first["text"]
+    # the repair reached the model, which repeated itself word for word: no third call of the three allowed
+    assert second["text"].strip() == first["text"].strip() and len(run.attempts) == 2
+    assert run.meta["llm_calls"] == 3 + 2
+    assert not run.ok and run.rule is None and "repeated its previous invalid answer" in run.meta["error"]
+    assert [t["kind"] for t in run.transcript[3:]] == ["retry", "retry", "failure"]
+    assert run.table.height == 3  # baselines only: nothing was made up
     assert sum(1 for e in events if isinstance(e, TurnStreamed)) == len(run.transcript)
