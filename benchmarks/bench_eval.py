@@ -228,7 +228,7 @@ def training_cv(train, folds: int):
     splits = GroupKFold(n_splits=folds).split(train, groups=[c.customer.customer_id for c in train])
     for k, (tr, te) in enumerate(splits):
         fit_cases, held = [train[i] for i in tr], [train[i] for i in te]
-        lines = PopulationMemory.from_cases([*fit_cases, *held]).lines  # baskets only, as at test time
+        lines = PopulationMemory.case_lines([*fit_cases, *held])  # baskets only, as at test time
         retriever = case_memory(lines, [*held, *fit_cases], lambda _m: None)
         agent = fit_agent(fit_cases, retriever, seed=0).with_memory(held)
         for name, p in predict_variants(agent, retriever, held, CV_VARIANTS).items():
@@ -251,7 +251,7 @@ def temporal_check(train, third: int):
     scored_customers = set(customers[third::3])  # every third customer id: deterministic
     fit_cases = [c for c in train if c.date < cut and c.customer.customer_id not in scored_customers]
     held = [c for c in train if c.date >= cut and c.customer.customer_id in scored_customers]
-    baskets = PopulationMemory.from_cases([*fit_cases, *held]).lines
+    baskets = PopulationMemory.case_lines([*fit_cases, *held])
     truths = PopulationMemory.truth_lines(fit_cases)  # all before `cut`: past data for every scored case
     plain = case_memory(baskets, [*held, *fit_cases], lambda _m: None)
     with_truths = case_memory([*baskets, *truths], [*held, *fit_cases], lambda _m: None)

@@ -183,7 +183,7 @@ def fit_standalone(train: Sequence[ChoiceCase], seed: int = 0, say: Callable[[st
     """`malles eval fit`: the agent fitted on ``train`` with a memory of the training cases alone."""
     from malles_graph.roles.memory import PopulationMemory
 
-    retriever = case_memory(PopulationMemory.from_cases(train).lines, train, say)
+    retriever = case_memory(PopulationMemory.case_lines(train), train, say)
     return fit_agent(train, retriever, seed, say)
 
 
@@ -214,9 +214,9 @@ class AgentPredictor:
         agent = ComputedAgent.load(model_path) if model_path else None
         if agent is not None:
             agent.check_cases(cases, cases_source)  # before any work: a model of another kind of data is refused
-        known = agent.memory_lines if agent is not None else PopulationMemory.from_cases(train or []).lines
+        known = agent.memory_lines if agent is not None else PopulationMemory.case_lines(train or [])
         lines = {
-            (ln.customer_id, ln.day, ln.product_id): ln for ln in [*known, *PopulationMemory.from_cases(cases).lines]
+            (ln.customer_id, ln.day, ln.product_id): ln for ln in [*known, *PopulationMemory.case_lines(cases)]
         }
         # one memory for fitting and predicting: every query is cut before its case's date anyway
         retriever = case_memory(list(lines.values()), [*cases, *(train or [])], say)

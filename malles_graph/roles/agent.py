@@ -297,7 +297,7 @@ class ComputedAgent:
 
     def with_memory(self, situations: Sequence[Any] = ()) -> ComputedAgent:
         """A copy whose population memory holds the fitted lines plus the baskets of ``situations``."""
-        extra = PopulationMemory.from_cases(situations).lines if situations else []
+        extra = PopulationMemory.case_lines(situations)
         focus = {p.product_id for s in situations for p in s.candidates} or None
         merged = {(ln.customer_id, ln.day, ln.product_id): ln for ln in [*self.memory_lines, *extra]}
         memory = PopulationMemory.from_lines(merged.values(), focus)

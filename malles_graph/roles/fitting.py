@@ -95,7 +95,7 @@ def fit_agent(
 
     say = progress or (lambda _m: None)
     check_training(cases)
-    memory_lines = [*PopulationMemory.from_cases(cases).lines, *extra_lines]
+    memory_lines = [*PopulationMemory.case_lines(cases), *extra_lines]
     agent = cls(
         role_models={},
         stackers=[],

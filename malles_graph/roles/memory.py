@@ -49,6 +49,11 @@ class Line:
     pin_code: str = "Unknown"
 
 
+def line_order(ln: Line) -> tuple[int, str, str]:
+    """The memory's order of lines: by day, customer, product (each line is unique on these)."""
+    return (ln.day, ln.customer_id, ln.product_id)
+
+
 @dataclass
 class PopulationMemory:
     """Purchase lines by product and by basket, with date-cut queries."""
@@ -62,17 +67,12 @@ class PopulationMemory:
     # (prefix sums, so a date-cut quantity profile is a bisection, not a scan of a popular product's lines)
     _product_units: dict[str, tuple[list[int], list[int], list[float]]] = field(default_factory=dict, repr=False)
 
-    @classmethod
-    def from_cases(cls, cases: Iterable[Any]) -> PopulationMemory:
-        """Lines of every basket in the cases (never a case's truth, see the module docstring).
-
-        Co-purchase pairs are kept only for products offered as a candidate somewhere in the cases
-        (the only pairs ever asked for), which keeps the memory small.
-        """
+    @staticmethod
+    def case_lines(cases: Iterable[Any]) -> list[Line]:
+        """The purchase lines of every basket in the cases (never a case's truth, see the module docstring),
+        each once, in the memory's order: day, customer, product."""
         seen: dict[tuple[str, int, str], Line] = {}
-        focus: set[str] = set()
         for case in cases:
-            focus.update(p.product_id for p in case.candidates)
             customer = case.customer
             who = (customer.age_group, customer.pin_code)
             for basket in case.recent_baskets:
@@ -89,7 +89,7 @@ class PopulationMemory:
                             item.unit_price,
                             *who,
                         )
-        return cls.from_lines(seen.values(), focus)
+        return sorted(seen.values(), key=line_order)
 
     @staticmethod
     def truth_lines(cases: Iterable[Any]) -> list[Line]:
@@ -113,7 +113,7 @@ class PopulationMemory:
 
     @classmethod
     def from_lines(cls, lines: Iterable[Line], focus: set[str] | None = None) -> PopulationMemory:
-        memory = cls(lines=sorted(lines, key=lambda ln: (ln.day, ln.customer_id, ln.product_id)))
+        memory = cls(lines=sorted(lines, key=line_order))
         product_days: dict[str, list[int]] = defaultdict(list)
         subclass_days: dict[str, list[int]] = defaultdict(list)
         baskets: dict[tuple[str, int], set[str]] = defaultdict(set)

@@ -344,7 +344,7 @@ def test_memory_holds_baskets_never_a_case_truth(panels):
     from malles_graph.roles.memory import PopulationMemory
 
     cases = panels["train"]
-    lines = {(ln.customer_id, ln.day) for ln in PopulationMemory.from_cases(cases).lines}
+    lines = {(ln.customer_id, ln.day) for ln in PopulationMemory.case_lines(cases)}
     baskets = {(c.customer.customer_id, b.date.toordinal()) for c in cases for b in c.recent_baskets}
     assert lines == baskets
     last = {c.customer.customer_id: c for c in cases}  # cases are in week order per household
