@@ -113,6 +113,8 @@ class PopulationMemory:
 
     @classmethod
     def from_lines(cls, lines: Iterable[Line], focus: set[str] | None = None) -> PopulationMemory:
+        """The memory of ``lines``, indexed. Co-purchase pairs are kept only for the products in ``focus``
+        (the candidates of the cases it answers, the only pairs ever asked for), which keeps it small."""
         memory = cls(lines=sorted(lines, key=line_order))
         product_days: dict[str, list[int]] = defaultdict(list)
         subclass_days: dict[str, list[int]] = defaultdict(list)
