@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from malles_graph.cli.progress import Stage
 from malles_graph.evaluation.cases import ChoiceCase, EvaluationError, Prediction
 from malles_graph.models import ChoiceSituation
 
@@ -128,7 +129,9 @@ def build_memory(lines: Sequence[Any], ef: Any, say: Callable[[str], None] = lam
         # prefers it), so Chroma's HNSW graph is never walked here: a sparse one halves the write time.
         sparse_graph = HnswParams(max_neighbors=8, ef_construction=20)
         col = open_collection(client, collection, where, create=True, hnsw=sparse_graph, embedding_function=ef)
-        ingest(col, episodes, ef.embed, index_folder=index_dir(where, collection))
+        # a count inside the stage: minutes on a large case file, said at each tenth off a terminal
+        advance = say.count("case memory episodes", episodes.height) if isinstance(say, Stage) else None
+        ingest(col, episodes, ef.embed, progress=advance, index_folder=index_dir(where, collection))
         done.write_text(f"{episodes.height} episodes\n", encoding="utf-8")
     return ChromaRetriever.open(path=folder, collection=collection, embedding_function=ef)
 

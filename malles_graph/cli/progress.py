@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.status import Status
 
 STEPS = 10  # off a terminal, a count is printed at each tenth of the total
 
@@ -26,28 +27,74 @@ def _lines(console: Console) -> Callable[[str], None]:
     return lambda message: err.print(escape(message))
 
 
+class Stage:
+    """What :func:`stages` yields: ``say(message)`` starts the next stage, and ``say.count(label, total)``
+    gives ``advance(n)`` for a count inside the current stage (on a terminal in the spinner's text, off one
+    as a line at each tenth, like :func:`counted`, whose bar cannot run inside the spinner)."""
+
+    def __init__(self, first: str, status: Status | None = None, out: Callable[[str], None] | None = None) -> None:
+        self._status, self._out = status, out  # on a terminal rich's spinner, else lines on stderr
+        self._stage, self._start = first, time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        if self._status is not None:
+            self._status.update(message)
+            return
+        self.finish()
+        self._stage, self._start = message, time.perf_counter()
+
+    def count(self, label: str, total: int) -> Callable[[int], None]:
+        if self._status is not None:
+            status, stage, state = self._status, self._stage, {"done": 0}
+
+            def show(n: int) -> None:
+                state["done"] += n
+                status.update(f"{stage}: {label} {state['done']:,} of {total:,}")
+
+            return show
+        assert self._out is not None
+        return _tenths(self._out, label, total, 0)
+
+    def finish(self) -> None:
+        if self._out is not None:
+            self._out(f"{self._stage}: {time.perf_counter() - self._start:.1f} s")
+
+
 @contextmanager
-def stages(console: Console, first: str) -> Iterator[Callable[[str], None]]:
-    """A long step told stage by stage: yields ``say(message)``, which starts the next stage.
+def stages(console: Console, first: str) -> Iterator[Stage]:
+    """A long step told stage by stage: yields a :class:`Stage`, ``say``; ``say(message)`` starts the next
+    stage.
 
     Off a terminal each stage is printed when it ends, with its seconds: a bad input refused in the
     first stage then leaves stderr the one line of its error.
     """
     if console.is_terminal:
         with console.status(first) as status:
-            yield status.update
+            yield Stage(first, status=status)
         return
-    out, current = _lines(console), {"stage": first, "start": time.perf_counter()}
-
-    def finish() -> None:
-        out(f"{current['stage']}: {time.perf_counter() - current['start']:.1f} s")
-
-    def say(message: str) -> None:
-        finish()
-        current.update(stage=message, start=time.perf_counter())
-
+    say = Stage(first, out=_lines(console))
     yield say
-    finish()  # not reached when the step raised: its error is the last line
+    say.finish()  # not reached when the step raised: its error is the last line
+
+
+def _tenths(out: Callable[[str], None], label: str, total: int, done: int) -> Callable[..., None]:
+    """``advance(n, detail="")`` printing a line at each tenth of ``total`` reached, with the time left."""
+    start, size = time.perf_counter(), max(total, 1)
+    state = {"done": done, "next": done * STEPS // size + 1}
+
+    def advance(n: int, detail: str = "") -> None:
+        state["done"] += n
+        step = state["done"] * STEPS // size
+        if step < state["next"]:
+            return
+        state["next"] = step + 1
+        seconds = time.perf_counter() - start
+        rate = (state["done"] - done) / max(seconds, 1e-9)
+        left = f", about {(total - state['done']) / rate:.0f} s left" if 0 < rate and state["done"] < total else ""
+        figures = f"; {detail}" if detail else ""
+        out(f"{label}: {state['done']} of {total} ({100 * state['done'] // size}%) in {seconds:.0f} s{left}{figures}")
+
+    return advance
 
 
 @contextmanager
@@ -64,19 +111,4 @@ def counted(console: Console, label: str, total: int, done: int = 0) -> Iterator
             task = bar.add_task(label, total=total, completed=done, detail="")
             yield lambda n, detail="": bar.update(task, advance=n, detail=detail)
         return
-    out, start, size = _lines(console), time.perf_counter(), max(total, 1)
-    state = {"done": done, "next": done * STEPS // size + 1}
-
-    def advance(n: int, detail: str = "") -> None:
-        state["done"] += n
-        step = state["done"] * STEPS // size
-        if step < state["next"]:
-            return
-        state["next"] = step + 1
-        seconds = time.perf_counter() - start
-        rate = (state["done"] - done) / max(seconds, 1e-9)
-        left = f", about {(total - state['done']) / rate:.0f} s left" if 0 < rate and state["done"] < total else ""
-        figures = f"; {detail}" if detail else ""
-        out(f"{label}: {state['done']} of {total} ({100 * state['done'] // size}%) in {seconds:.0f} s{left}{figures}")
-
-    yield advance
+    yield _tenths(_lines(console), label, total, done)

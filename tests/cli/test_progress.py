@@ -66,3 +66,23 @@ def test_a_count_line_carries_the_latest_figures(capsys: pytest.CaptureFixture[s
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 4 and lines[-1].startswith("training: 4 of 4 (100%) in ")
     assert lines[-1].endswith("; loss 0.2500") and lines[0].endswith("; loss 1.0000")
+
+
+def test_a_count_inside_a_stage(capsys: pytest.CaptureFixture[str]) -> None:
+    """Off a terminal the count's tenths are lines, and the stage still ends with its own line."""
+    with stages(piped(), "building the memory") as say:
+        advance = say.count("episodes", 50)
+        for _ in range(5):
+            advance(10)
+        say("fitting")
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(" (")[0] for line in err[:5]] == [f"episodes: {n} of 50" for n in (10, 20, 30, 40, 50)]
+    assert re.fullmatch(r"building the memory: \d+\.\d s", err[5]) and err[6].startswith("fitting: ")
+
+
+def test_on_a_terminal_the_count_is_in_the_spinner() -> None:
+    console = Console(file=io.StringIO(), force_terminal=True, width=100)
+    with stages(console, "building the memory") as say:
+        advance = say.count("episodes", 2000)
+        advance(500)
+        assert say._status.renderable.text.plain == "building the memory: episodes 500 of 2,000"

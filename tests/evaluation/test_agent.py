@@ -405,10 +405,13 @@ def test_training_cases_without_a_choice_are_refused_before_any_work(panels, tmp
     assert not (tmp_path / "a.joblib").exists() and not (tmp_path / "p.jsonl").exists()
 
 
-def test_a_piped_fit_and_run_tell_their_progress_on_stderr(panels, tmp_path: Path, capsys):
+def test_a_piped_fit_and_run_tell_their_progress_on_stderr(panels, tmp_path: Path, capsys, monkeypatch):
     """Off a terminal (a log file, CI) rich draws no spinner or bar: each stage and each tenth of the
     cases is a line on stderr, and stdout keeps the result, which reads as words, not a dict."""
+    from malles_graph.cli import eval_agent
     from tests.cli.in_process import malles
+
+    monkeypatch.setattr(eval_agent, "memory_folder", lambda: tmp_path / "memories")  # built here, not cached
 
     train, test, model = tmp_path / "train.jsonl", tmp_path / "test.jsonl", tmp_path / "agent.joblib"
     write_jsonl(panels["train"][:120], train)
@@ -418,6 +421,8 @@ def test_a_piped_fit_and_run_tell_their_progress_on_stderr(panels, tmp_path: Pat
     stages = [line.rsplit(": ", 1)[0] for line in done.stderr.splitlines()]
     assert stages[0] == "fitting the agent" and "fitting the quantity model" == stages[-1], stages
     assert {"retrieving evidence for the training cases", "fitting the persona"} <= set(stages)
+    # the memory build counts its episodes inside its stage
+    assert re.search(r"^case memory episodes: (\d+) of \1 \(100%\) in \d+ s$", done.stderr, re.M), done.stderr
     assert re.fullmatch(
         r"agent fitted on 120 cases \(\d+ memory lines, 5 decide replicas, temperature \d\.\d{3}; quantity .+; "
         r"attributes brand \(text\), display \(number\), feature \(number\), pack_kg \(number\); seed 0\); "
