@@ -39,9 +39,10 @@ class Stage:
     def __call__(self, message: str) -> None:
         if self._status is not None:
             self._status.update(message)
-            return
-        self.finish()
-        self._stage, self._start = message, time.perf_counter()
+        else:
+            self.finish()
+            self._start = time.perf_counter()
+        self._stage = message
 
     def count(self, label: str, total: int) -> Callable[[int], None]:
         if self._status is not None:

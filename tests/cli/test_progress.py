@@ -82,7 +82,8 @@ def test_a_count_inside_a_stage(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_on_a_terminal_the_count_is_in_the_spinner() -> None:
     console = Console(file=io.StringIO(), force_terminal=True, width=100)
-    with stages(console, "building the memory") as say:
+    with stages(console, "embedding the queries") as say:
+        say("building the memory")
         advance = say.count("episodes", 2000)
         advance(500)
         assert say._status.renderable.text.plain == "building the memory: episodes 500 of 2,000"
