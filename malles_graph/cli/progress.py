@@ -50,7 +50,8 @@ class Stage:
 
             def show(n: int) -> None:
                 state["done"] += n
-                status.update(f"{stage}: {label} {state['done']:,} of {total:,}")
+                # the count first: a long stage message (a folder) runs past the terminal's width
+                status.update(f"{label}: {state['done']:,} of {total:,} - {stage}")
 
             return show
         assert self._out is not None

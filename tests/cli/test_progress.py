@@ -86,4 +86,4 @@ def test_on_a_terminal_the_count_is_in_the_spinner() -> None:
         say("building the memory")
         advance = say.count("episodes", 2000)
         advance(500)
-        assert say._status.renderable.text.plain == "building the memory: episodes 500 of 2,000"
+        assert say._status.renderable.text.plain == "episodes: 500 of 2,000 - building the memory"
