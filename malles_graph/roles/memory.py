@@ -63,9 +63,9 @@ class PopulationMemory:
     _subclass_days: dict[str, list[int]] = field(default_factory=dict, repr=False)
     _baskets: dict[tuple[str, int], set[str]] = field(default_factory=dict, repr=False)
     _pair_days: dict[tuple[str, str], list[int]] = field(default_factory=dict, repr=False)
-    # per product: its lines' days, and running counts of lines bought several at a time and of log units
-    # (prefix sums, so a date-cut quantity profile is a bisection, not a scan of a popular product's lines)
-    _product_units: dict[str, tuple[list[int], list[int], list[float]]] = field(default_factory=dict, repr=False)
+    # per product, beside its lines' days above: running counts of lines bought several at a time and of log
+    # units (prefix sums, so a date-cut quantity profile is a bisection, not a scan of a popular product's lines)
+    _product_units: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict, repr=False)
 
     @staticmethod
     def case_lines(cases: Iterable[Any]) -> list[Line]:
@@ -119,10 +119,9 @@ class PopulationMemory:
         product_days: dict[str, list[int]] = defaultdict(list)
         subclass_days: dict[str, list[int]] = defaultdict(list)
         baskets: dict[tuple[str, int], set[str]] = defaultdict(set)
-        product_units: dict[str, tuple[list[int], list[int], list[float]]] = {}
+        product_units: dict[str, tuple[list[int], list[float]]] = {}
         for ln in memory.lines:
-            days, several, log_units = product_units.setdefault(ln.product_id, ([], [0], [0.0]))
-            days.append(ln.day)
+            several, log_units = product_units.setdefault(ln.product_id, ([0], [0.0]))
             several.append(several[-1] + (ln.quantity > 1))
             log_units.append(log_units[-1] + (math.log(ln.quantity) if ln.quantity > 0 else 0.0))
             product_days[ln.product_id].append(ln.day)
@@ -179,8 +178,8 @@ class PopulationMemory:
     def quantity_profile(self, product_id: str, date: dt.date) -> tuple[float, float, float]:
         """The product's lines before ``date``: (count, smoothed share bought more than one at a time,
         mean log units shrunk toward 0 by one pseudo-line)."""
-        days, several, log_units = self._product_units.get(product_id, ([], [0], [0.0]))
-        n = bisect_left(days, date.toordinal())
+        several, log_units = self._product_units.get(product_id, ([0], [0.0]))
+        n = bisect_left(self._product_days.get(product_id, []), date.toordinal())
         return float(n), (several[n] + 0.2) / (n + 1.0), log_units[n] / (n + 1.0)
 
     def copurchase(self, situation: ChoiceSituation) -> dict[str, float]:
