@@ -166,7 +166,6 @@ def rebuild_from_collection(
     """
     frames = []
     for ids, metas in _iter_metadata(collection, page):
-        metas = [unpack(m) for m in metas]
         frames.append(pl.DataFrame({"id": ids, **{k: [m[k] for m in metas] for k in EPISODE_COLUMNS[1:]}}))
         if progress:
             progress(len(ids))
@@ -208,7 +207,7 @@ def _iter_metadata(collection: Any, page: int) -> Iterable[tuple[list[str], list
         got = collection.get(limit=page, offset=offset, include=["metadatas"])
         if not got["ids"]:
             return
-        yield got["ids"], got["metadatas"]
+        yield got["ids"], [unpack(m) for m in got["metadatas"]]  # every field, whichever layout stored it
         offset += len(got["ids"])
 
 
