@@ -519,7 +519,10 @@ def _print_stability(case_list, runs) -> None:
     table.add_row("pairwise product agreement", f"{s.pairwise_product_agreement:.3f}")
     table.add_row("pairwise product+quantity agreement", f"{s.pairwise_quantity_agreement:.3f}")
     table.add_row("modal share", f"{s.modal_share:.3f}")
-    table.add_row("hit@1 mean +- sd", f"{s.hit1_mean:.3f} +- {s.hit1_std:.3f}")
+    for figure, spread in s.spread.items():
+        if spread.mean is not None:
+            value = f"{spread.mean:.3f} +- {spread.sd:.3f} ({spread.low:.3f} to {spread.high:.3f})"
+            table.add_row(f"{figure} mean +- sd (range)", value)
     print_table(console, table)
 
 

@@ -16,7 +16,7 @@ Rules (see docs/evaluation.md):
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import combinations
 
 import numpy as np
@@ -150,16 +150,41 @@ def score(cases: Sequence[ChoiceCase], preds: Sequence[Prediction], name: str = 
     return Score(name=name, overall=_group(rows, hits), sparse=subset(True), dense=subset(False))
 
 
+class Spread(BaseModel):
+    """One figure over the runs: mean, standard deviation and range (None when no run has the figure,
+    e.g. log-loss of runs without probabilities or hit@1 of an empty sparse subset)."""
+
+    mean: float | None
+    sd: float | None
+    low: float | None
+    high: float | None
+
+    @classmethod
+    def of(cls, values: Sequence[float | None]) -> Spread:
+        got = [v for v in values if v is not None]
+        if not got:
+            return cls(mean=None, sd=None, low=None, high=None)
+        return cls(mean=float(np.mean(got)), sd=float(np.std(got)), low=min(got), high=max(got))
+
+
+# The figures whose spread over seeds says whether a target is met by the method or by one draw of it.
+SPREAD_FIGURES: dict[str, Callable[[Score], float | None]] = {
+    "hit@1": lambda s: s.overall.hit1,
+    "hit@1 sparse": lambda s: s.sparse.hit1,
+    "log-loss": lambda s: s.overall.logloss,
+    "quantity MAE": lambda s: s.overall.mae,
+}
+
+
 class Stability(BaseModel):
-    """Agreement of repeated runs (different seeds) on the same cases."""
+    """Agreement of repeated runs (different seeds) on the same cases, and the spread of their scores."""
 
     runs: list[str]
     n_cases: int
     pairwise_product_agreement: float
     pairwise_quantity_agreement: float
     modal_share: float  # mean share of runs agreeing with the most common answer per case
-    hit1_mean: float
-    hit1_std: float
+    spread: dict[str, Spread]  # SPREAD_FIGURES' names -> their spread over the runs
 
 
 def stability(cases: Sequence[ChoiceCase], runs: dict[str, Sequence[Prediction]]) -> Stability:
@@ -182,15 +207,14 @@ def stability(cases: Sequence[ChoiceCase], runs: dict[str, Sequence[Prediction]]
     for i in range(len(cases)):
         picks = [ans[i][0] for ans in answers.values() if ans[i] is not None]
         modal.append(max((picks.count(p) for p in set(picks)), default=0) / len(answers))
-    hit1 = [score(cases, list(preds), name).overall.hit1 or 0.0 for name, preds in runs.items()]
+    scores = [score(cases, list(preds), name) for name, preds in runs.items()]
     return Stability(
         runs=list(runs),
         n_cases=len(cases),
         pairwise_product_agreement=float(np.mean(prod_agree)),
         pairwise_quantity_agreement=float(np.mean(qty_agree)),
         modal_share=float(np.mean(modal)),
-        hit1_mean=float(np.mean(hit1)),
-        hit1_std=float(np.std(hit1)),
+        spread={figure: Spread.of([get(sc) for sc in scores]) for figure, get in SPREAD_FIGURES.items()},
     )
 
 

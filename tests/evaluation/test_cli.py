@@ -96,7 +96,7 @@ def test_resume_and_stability(files, tmp_path):
     other = tmp_path / "r2.jsonl"
     ok("run", "--cases", str(test), "-b", "baseline:random", "-o", str(other), "--seed", "2")
     text = ok("stability", str(out), str(other), "--cases", str(test))
-    assert "pairwise product agreement" in text
+    assert "pairwise product agreement" in text and "hit@1 mean +- sd (range)" in text
     assert "pairwise product agreement" in ok("score", str(out), str(other), "--cases", str(test), "--stability")
 
 

@@ -82,5 +82,13 @@ def test_stability_of_repeated_runs():
     assert s.pairwise_product_agreement == pytest.approx(7 / 12)
     # modal share per case: a 3/3, b 3/3, c 2/3, d 1/3 (r1 and r2 differ, r3 missing)
     assert s.modal_share == pytest.approx((1 + 1 + 2 / 3 + 1 / 3) / 4)
+    # every run scores each figure; the spread is their mean, population sd and range
+    truth = [Prediction(case_id=c.case_id, product_id=c.truth_product_id, quantity=c.truth_quantity) for c in CASES]
+    spread = stability(CASES, {"r1": run1, "truth": truth}).spread
+    hit1 = spread["hit@1"]  # r1 hits a only: 0.25; the truth 1.0
+    assert (hit1.mean, hit1.sd, hit1.low, hit1.high) == pytest.approx((0.625, 0.375, 0.25, 1.0))
+    assert spread["hit@1 sparse"].mean == 0.5  # c and d: r1 0, the truth 1
+    assert spread["quantity MAE"].mean == pytest.approx(0.5)  # r1: (1 + 0 + 3 + 0) / 4; the truth 0
+    assert spread["log-loss"].mean is None  # no run gave probabilities
     with pytest.raises(EvaluationError, match="at least two"):
         stability(CASES, {"r1": run1})
