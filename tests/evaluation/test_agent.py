@@ -433,3 +433,53 @@ def test_a_piped_fit_and_run_tell_their_progress_on_stderr(panels, tmp_path: Pat
     assert done.returncode == 0, done.stderr
     assert done.stderr.splitlines()[-1].startswith("agent: 30 of 30 (100%) in ")
     assert done.stdout.strip() == f"wrote 30 predictions to {tmp_path / 'p.jsonl'}"
+
+
+def as_subclass(cases: list[ChoiceCase], subclass: str, tag: str) -> list[ChoiceCase]:
+    """The same panel as another subclass: its own products, households and cases."""
+    out = []
+    for case in cases:
+        d = case.model_dump(mode="json")
+        d["case_id"] = d["situation_id"] = f"{tag}-{d['case_id']}"
+        d["subclass"] = subclass
+        d["customer"]["customer_id"] = f"{tag}-{d['customer']['customer_id']}"
+        d["truth_product_id"] = f"{tag}-{d['truth_product_id']}"
+        for item in [*d["candidates"], *(i for b in d["recent_baskets"] for i in b["items"])]:
+            item["product_id"], item["subclass"] = f"{tag}-{item['product_id']}", subclass
+        d["own_history"] = {f"{tag}-{p}": row for p, row in d["own_history"].items()}
+        out.append(ChoiceCase.model_validate(d))
+    return out
+
+
+def test_a_saved_agents_run_remembers_only_its_cases_subclasses(panels, tmp_path: Path, monkeypatch):
+    """The retrieve node searches within the case's subclass, so a run of a saved agent writes only the
+    episodes of its cases' subclasses to the memory, and finds the same neighbours as in a memory of
+    every line (a fit keeps every line: see in_subclasses)."""
+    from malles_graph.graphs.decision import make_context
+    from malles_graph.retrieval.store import iter_embeddings
+
+    from malles_graph.cli import eval_agent
+    from malles_graph.roles.memory import PopulationMemory
+
+    monkeypatch.setattr(eval_agent, "memory_folder", lambda: tmp_path / "memories")
+    train = [*panels["train"][:120], *as_subclass(panels["train"][:120], "softener", "s")]
+    test = panels["test"][:20]  # detergent only
+    model = tmp_path / "agent.joblib"
+    eval_agent.fit_standalone(train).save(model)
+
+    run = eval_agent.AgentPredictor(None, str(model), test, "test.jsonl")
+    stored = {m["subclass"] for _ids, _vectors, metas in iter_embeddings(run.ctx.retriever.collection) for m in metas}
+    assert stored == {"detergent"}
+
+    lines = {
+        (ln.customer_id, ln.day, ln.product_id): ln
+        for ln in [*run.agent.memory_lines, *PopulationMemory.case_lines(test)]
+    }
+    assert {ln.subclass for ln in lines.values()} == {"detergent", "softener"}
+    everything = eval_agent.case_memory(list(lines.values()), test, lambda _m: None)
+    situations = [c.situation() for c in test]
+    found = {}
+    for name, retriever in (("subclass", run.ctx.retriever), ("all", everything)):
+        evidence = eval_agent.graph_evidence(make_context({**eval_agent.DEFAULTS, "seed": 0}, retriever=retriever))
+        found[name] = [[r.id for r in evidence(s)[0]] for s in situations]
+    assert found["subclass"] == found["all"] and sum(map(len, found["all"])) > 0
