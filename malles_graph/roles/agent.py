@@ -34,7 +34,7 @@ from malles_graph.models import ChoiceSituation, Decision, HiddenFactors
 from malles_graph.retail.hidden_factors import reconstruct
 from malles_graph.retail.retrieval_api import RetrievedRecord
 from malles_graph.roles.fitting import ensemble_score
-from malles_graph.roles.memory import Line, PopulationMemory
+from malles_graph.roles.memory import Line, PopulationMemory, lines_from_columns, lines_to_columns
 from malles_graph.roles.quantity import mixture_units, quantity_matrix
 from malles_graph.roles.slices import (
     ROLE_FEATURES,
@@ -334,6 +334,7 @@ class ComputedAgent:
             )
         }
         state["attributes"] = self.attributes.to_json()
+        state["memory_lines"] = lines_to_columns(self.memory_lines)
         joblib.dump({"format": FORMAT, "state": state}, path, compress=3)
 
     @classmethod
@@ -356,6 +357,8 @@ class ComputedAgent:
         try:
             state = dict(data["state"])
             state["attributes"] = AttributeSchema.from_json(state["attributes"])
+            if isinstance(state["memory_lines"], dict):  # columns since 0.5.5; a list of lines before
+                state["memory_lines"] = lines_from_columns(state["memory_lines"])
             return cls(**state)
         except (KeyError, TypeError, ValueError) as exc:  # the tag is right but the contents are not this version's
             raise AgentModelError(

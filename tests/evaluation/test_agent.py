@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -195,6 +196,11 @@ def test_saved_agent_refuses_cases_of_another_kind(panels, tmp_path: Path):
     agent.save(path)
     loaded = ComputedAgent.load(path)
     assert batch_scores(loaded, panels["test"][:40]) == batch_scores(agent, panels["test"][:40])
+    assert loaded.memory_lines == agent.memory_lines  # saved as columns, read back as the same lines
+    older = joblib.load(path)  # 0.5.4 and before saved the list of lines itself
+    older["state"]["memory_lines"] = agent.memory_lines
+    joblib.dump(older, tmp_path / "older.joblib")
+    assert ComputedAgent.load(tmp_path / "older.joblib").memory_lines == agent.memory_lines
     texty = [
         c.model_copy(
             update={
