@@ -139,6 +139,15 @@ class ChromaRetriever:
         return cls(col, ef, where=f"collection {collection!r} at {where}", side_index=side)
 
     @classmethod
+    def on_side_index(cls, index_folder: Path, where: str, embedding_function: Any) -> ChromaRetriever:
+        """Searches in a side index alone while another process writes its collection
+        (``fill.CollectionWriter``): until then there is no collection to count or read."""
+        side = load_side_index(index_folder)
+        if side is None:
+            raise RetrievalError(f"no side index in {index_folder}")
+        return cls(None, embedding_function, where=where, side_index=side)
+
+    @classmethod
     def from_config(cls, memory: Any, run_dir: Path | None = None) -> ChromaRetriever:
         """From a scenario's ``memory:`` section (MemoryConfig: path, url, collection)."""
         from malles_graph.retrieval.client import default_path

@@ -419,6 +419,12 @@ def run(
             on_progress=advance,
             max_consecutive_failures=max_failures,
         )
+    if backend == "agent":
+        from malles_graph.cli.eval_agent import finish_memories, pending_memories
+
+        if pending_memories():  # written by a second process while the cases ran
+            with stages(console, "writing the case memory's Chroma collection"):
+                finish_memories()
     console.print(f"wrote {written} predictions to {out}" + (f" (skipped {skipped} already there)" if skipped else ""))
 
 

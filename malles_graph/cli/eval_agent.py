@@ -14,7 +14,9 @@ The front door wires the parts together (so it imports graphs and retrieval, laz
 
 from __future__ import annotations
 
+import atexit
 import hashlib
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -93,47 +95,92 @@ def query_texts(situations: Sequence[ChoiceSituation]) -> list[str]:
     return out
 
 
+# Memories built by this process whose Chroma collection another process is still writing.
+_WRITERS: dict[Path, Any] = {}
+
+
 def build_memory(lines: Sequence[Any], ef: Any, say: Callable[[str], None] = lambda _m: None) -> Any:
-    """A Chroma memory of the episodes in ``lines`` (cached by content), opened as a retriever."""
+    """A Chroma memory of the episodes in ``lines`` (cached by content), opened as a retriever.
+
+    A new memory's side index is written first and searched at once, while a second process writes
+    its Chroma collection (``retrieval/fill.py``: Chroma's ``add`` holds the GIL, so only another
+    process can run beside it); :func:`finish_memories` waits for that and marks the memory complete.
+    """
+    import datetime as dt
+    import shutil
+
+    import numpy as np
     import polars as pl
 
-    from malles_graph.retrieval import ChromaRetriever, HnswParams, build_episodes, ingest, make_client, open_collection
-    from malles_graph.retrieval.side_index import index_dir
+    from malles_graph.retrieval import ChromaRetriever, HnswParams, build_episodes
+    from malles_graph.retrieval.fill import CollectionWriter
+    from malles_graph.retrieval.side_index import index_dir, write_index
 
     digest = hashlib.sha1()
     for ln in lines:
         digest.update(f"{ln.customer_id}|{ln.day}|{ln.product_id}|{ln.quantity}|{ln.unit_price}\n".encode())
     folder = memory_folder() / digest.hexdigest()[:16]
     collection = "case_memory"
-    done = folder / "complete"
-    if not done.exists():
-        import datetime as dt
+    index = index_dir(folder, collection)
+    if folder in _WRITERS:  # built earlier in this process; its collection is still being written
+        return ChromaRetriever.on_side_index(index, f"case memory {folder}", ef)
+    if (folder / "complete").exists():
+        return ChromaRetriever.open(path=folder, collection=collection, embedding_function=ef)
+    shutil.rmtree(folder, ignore_errors=True)  # what an interrupted build left is redone whole
+    say(f"building the case memory ({len(lines)} purchase lines) in {folder}")
+    frame = pl.DataFrame(
+        {
+            "customer_id": [ln.customer_id for ln in lines],
+            "date": [dt.date.fromordinal(ln.day) for ln in lines],
+            "subclass": [ln.subclass for ln in lines],
+            "product_id": [ln.product_id for ln in lines],
+            "quantity": [ln.quantity for ln in lines],
+            "unit_price": [ln.unit_price for ln in lines],
+            "sales": [ln.unit_price * ln.quantity for ln in lines],
+            "age_group": [ln.age_group for ln in lines],
+            "pin_code": [ln.pin_code for ln in lines],
+        }
+    )
+    episodes = build_episodes(frame)
+    texts = episodes["text"].unique(maintain_order=True).to_list()  # texts leave ids out: far fewer
+    # a count inside the stage: minutes on a large case file, said at each tenth off a terminal
+    advance = say.count("case memory texts embedded", len(texts)) if isinstance(say, Stage) else None
+    vectors = []
+    for start in range(0, len(texts), 2048):  # the same vectors as one call: a text's does not depend on its batch
+        vectors.append(ef.embed(texts[start : start + 2048]))
+        if advance:
+            advance(len(vectors[-1]))
+    write_index(index, collection, episodes, texts, np.concatenate(vectors))
+    # The agent's searches are exact, in the side index, so Chroma's HNSW graph is never walked here:
+    # a sparse one halves the write time.
+    _WRITERS[folder] = CollectionWriter(folder, collection, HnswParams(max_neighbors=8, ef_construction=20))
+    return ChromaRetriever.on_side_index(index, f"case memory {folder}", ef)
 
-        say(f"building the case memory ({len(lines)} purchase lines) in {folder}")
-        frame = pl.DataFrame(
-            {
-                "customer_id": [ln.customer_id for ln in lines],
-                "date": [dt.date.fromordinal(ln.day) for ln in lines],
-                "subclass": [ln.subclass for ln in lines],
-                "product_id": [ln.product_id for ln in lines],
-                "quantity": [ln.quantity for ln in lines],
-                "unit_price": [ln.unit_price for ln in lines],
-                "sales": [ln.unit_price * ln.quantity for ln in lines],
-                "age_group": [ln.age_group for ln in lines],
-                "pin_code": [ln.pin_code for ln in lines],
-            }
-        )
-        episodes = build_episodes(frame)
-        client, where = make_client(folder, None, create=True)
-        # The agent's searches are exact, in the side index written beside the collection (ChromaRetriever
-        # prefers it), so Chroma's HNSW graph is never walked here: a sparse one halves the write time.
-        sparse_graph = HnswParams(max_neighbors=8, ef_construction=20)
-        col = open_collection(client, collection, where, create=True, hnsw=sparse_graph, embedding_function=ef)
-        # a count inside the stage: minutes on a large case file, said at each tenth off a terminal
-        advance = say.count("case memory episodes", episodes.height) if isinstance(say, Stage) else None
-        ingest(col, episodes, ef.embed, progress=advance, index_folder=index_dir(where, collection))
-        done.write_text(f"{episodes.height} episodes\n", encoding="utf-8")
-    return ChromaRetriever.open(path=folder, collection=collection, embedding_function=ef)
+
+def pending_memories() -> bool:
+    """Whether a memory built by this process still has its Chroma collection being written."""
+    return bool(_WRITERS)
+
+
+def finish_memories() -> None:
+    """Wait for the Chroma collections being written for this process's new memories and mark each
+    memory complete (the next run opens it from disk); a failed write leaves it to be built again."""
+    while _WRITERS:
+        folder, writer = _WRITERS.popitem()
+        writer.wait()
+        (folder / "complete").write_text("complete\n", encoding="utf-8")
+
+
+@atexit.register
+def _finish_at_exit() -> None:
+    """A caller that never called finish_memories (a library user, a benchmark) still gets complete
+    memories; a failure is one line on stderr, not a traceback after the program's own output."""
+    from malles_graph.retail.retrieval_api import RetrievalError
+
+    try:
+        finish_memories()
+    except RetrievalError as exc:
+        print(f"warning: {exc}", file=sys.stderr)
 
 
 def graph_evidence(ctx: Any) -> Callable[[ChoiceSituation], tuple[list[Any], Any]]:
@@ -199,7 +246,11 @@ def fit_standalone(train: Sequence[ChoiceCase], seed: int = 0, say: Callable[[st
     from malles_graph.roles.memory import PopulationMemory
 
     retriever = case_memory(PopulationMemory.case_lines(train), train, say)
-    return fit_agent(train, retriever, seed, say)
+    agent = fit_agent(train, retriever, seed, say)
+    if pending_memories():
+        say("writing the case memory's Chroma collection")
+        finish_memories()
+    return agent
 
 
 class AgentPredictor:

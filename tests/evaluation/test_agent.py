@@ -425,10 +425,10 @@ def test_a_piped_fit_and_run_tell_their_progress_on_stderr(panels, tmp_path: Pat
     done = malles(capsys, "eval", "fit", "--cases", str(train), "--out", str(model))
     assert done.returncode == 0, done.stderr
     stages = [line.rsplit(": ", 1)[0] for line in done.stderr.splitlines()]
-    assert stages[0] == "fitting the agent" and "fitting the quantity model" == stages[-1], stages
+    assert stages[0] == "fitting the agent" and "writing the case memory's Chroma collection" == stages[-1], stages
     assert {"retrieving evidence for the training cases", "fitting the persona"} <= set(stages)
     # the memory build counts its episodes inside its stage
-    assert re.search(r"^case memory episodes: (\d+) of \1 \(100%\) in \d+ s$", done.stderr, re.M), done.stderr
+    assert re.search(r"^case memory texts embedded: (\d+) of \1 \(100%\) in \d+ s$", done.stderr, re.M), done.stderr
     assert re.fullmatch(
         r"agent fitted on 120 cases \(\d+ memory lines, 5 decide replicas, temperature \d\.\d{3}; quantity .+; "
         r"attributes brand \(text\), display \(number\), feature \(number\), pack_kg \(number\); seed 0\); "
@@ -437,7 +437,8 @@ def test_a_piped_fit_and_run_tell_their_progress_on_stderr(panels, tmp_path: Pat
     ), done.stdout
     done = malles(capsys, "eval", "run", "--cases", str(test), "-b", "agent", "--model", str(model), "-o", str(tmp_path / "p.jsonl"))
     assert done.returncode == 0, done.stderr
-    assert done.stderr.splitlines()[-1].startswith("agent: 30 of 30 (100%) in ")
+    *_, counted, written = done.stderr.splitlines()  # the run's memory (new) is written to Chroma at the end
+    assert counted.startswith("agent: 30 of 30 (100%) in ") and written.startswith("writing the case memory's Chroma")
     assert done.stdout.strip() == f"wrote 30 predictions to {tmp_path / 'p.jsonl'}"
 
 
@@ -462,7 +463,7 @@ def test_a_saved_agents_run_remembers_only_its_cases_subclasses(panels, tmp_path
     episodes of its cases' subclasses to the memory, and finds the same neighbours as in a memory of
     every line (a fit keeps every line: see in_subclasses)."""
     from malles_graph.graphs.decision import make_context
-    from malles_graph.retrieval.store import iter_embeddings
+    from malles_graph.retrieval.store import ChromaRetriever, iter_embeddings
 
     from malles_graph.cli import eval_agent
     from malles_graph.roles.memory import PopulationMemory
@@ -474,8 +475,15 @@ def test_a_saved_agents_run_remembers_only_its_cases_subclasses(panels, tmp_path
     eval_agent.fit_standalone(train).save(model)
 
     run = eval_agent.AgentPredictor(None, str(model), test, "test.jsonl")
-    stored = {m["subclass"] for _ids, _vectors, metas in iter_embeddings(run.ctx.retriever.collection) for m in metas}
-    assert stored == {"detergent"}
+    # searched in its side index at once, while a second process writes the Chroma collection
+    assert run.ctx.retriever.collection is None and set(run.ctx.retriever.side_index.columns["subclass"]) == {"detergent"}
+    eval_agent.finish_memories()
+    stored = []
+    for folder in (tmp_path / "memories").iterdir():  # the fit's memory and the run's, complete
+        chroma = ChromaRetriever.open(path=folder, collection="case_memory")
+        assert (folder / "complete").exists() and chroma.count() == chroma.side_index.size
+        stored.append(sorted({m["subclass"] for _ids, _v, metas in iter_embeddings(chroma.collection) for m in metas}))
+    assert sorted(stored) == [["detergent"], ["detergent", "softener"]]
 
     lines = {
         (ln.customer_id, ln.day, ln.product_id): ln
