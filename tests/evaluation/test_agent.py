@@ -14,10 +14,12 @@ import math
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import joblib
 import numpy as np
+import polars as pl
 import pytest
 from typer.testing import CliRunner
 
@@ -497,3 +499,32 @@ def test_a_saved_agents_run_remembers_only_its_cases_subclasses(panels, tmp_path
         evidence = eval_agent.graph_evidence(make_context({**eval_agent.DEFAULTS, "seed": 0}, retriever=retriever))
         found[name] = [[r.id for r in evidence(s)[0]] for s in situations]
     assert found["subclass"] == found["all"] and sum(map(len, found["all"])) > 0
+
+
+def test_a_new_memory_embeds_only_the_texts_no_complete_memory_holds(panels, tmp_path: Path, monkeypatch):
+    """A text's vector does not depend on the texts embedded with it, so a new case memory takes the
+    vectors complete memories hold and embeds only the rest, and its vectors are the same bits as a
+    memory embedded from scratch."""
+    from malles_graph.retrieval.embedding import MiniLMEmbeddingFunction
+
+    from malles_graph.cli import eval_agent
+    from malles_graph.roles.memory import PopulationMemory
+
+    monkeypatch.setattr(eval_agent, "memory_folder", lambda: tmp_path / "memories")
+    ef = eval_agent.prewarmed_embedder()
+    asked: list[str] = []
+    embed = ef.embed
+    monkeypatch.setattr(ef, "embed", lambda texts: asked.extend(texts) or embed(texts))
+    lines = PopulationMemory.case_lines(panels["train"][:100])
+    eval_agent.build_memory(lines, ef)
+    eval_agent.finish_memories()
+    first = set(asked)
+    asked.clear()
+    # the same lines and other households' lines with more units: texts the first memory lacks
+    bulk = [replace(ln, customer_id=f"{ln.customer_id}-bulk", quantity=ln.quantity + 10) for ln in lines[:50]]
+    later = eval_agent.build_memory([*lines, *bulk], ef)
+    eval_agent.finish_memories()
+    side = later.side_index
+    texts = pl.read_parquet(side.folder / "texts.parquet")["text"].to_list()
+    assert asked and not first & set(asked) and set(asked) | first >= set(texts)  # only what is new
+    assert np.array_equal(side.vectors, MiniLMEmbeddingFunction().embed(texts))  # bit for bit
