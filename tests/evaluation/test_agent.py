@@ -528,3 +528,25 @@ def test_a_new_memory_embeds_only_the_texts_no_complete_memory_holds(panels, tmp
     texts = pl.read_parquet(side.folder / "texts.parquet")["text"].to_list()
     assert asked and not first & set(asked) and set(asked) | first >= set(texts)  # only what is new
     assert np.array_equal(side.vectors, MiniLMEmbeddingFunction().embed(texts))  # bit for bit
+
+
+def test_an_incomplete_case_memory_is_built_again(panels, tmp_path: Path, monkeypatch):
+    """A memory is complete only once its Chroma collection is written; what an interrupted run left
+    (here: the marker gone and a stray file) is removed and built again, and lends no vectors."""
+    from malles_graph.cli import eval_agent
+    from malles_graph.roles.memory import PopulationMemory
+
+    monkeypatch.setattr(eval_agent, "memory_folder", lambda: tmp_path / "memories")
+    lines = PopulationMemory.case_lines(panels["train"][:40])
+    ef = eval_agent.prewarmed_embedder()
+    first = eval_agent.build_memory(lines, ef)
+    eval_agent.finish_memories()
+    (folder,) = (tmp_path / "memories").iterdir()
+    (folder / "complete").unlink()
+    (folder / "stray").write_text("left by an interrupted run")
+    texts = pl.read_parquet(first.side_index.folder / "texts.parquet")["text"].to_list()
+    assert eval_agent.embedded_before(texts) == {}  # an incomplete memory lends nothing
+    again = eval_agent.build_memory(lines, ef)
+    assert not (folder / "stray").exists() and again.collection is None  # rebuilt: Chroma being written
+    eval_agent.finish_memories()
+    assert (folder / "complete").exists() and len(eval_agent.embedded_before(texts)) == len(texts)
