@@ -293,7 +293,7 @@ class AgentPredictor:
     ) -> None:
         from malles_graph.graphs.decision import make_context
         from malles_graph.roles.agent import ComputedAgent
-        from malles_graph.roles.memory import PopulationMemory
+        from malles_graph.roles.memory import PopulationMemory, merge_lines
 
         if ablation not in AGENT_ABLATIONS:
             raise EvaluationError(f"unknown agent ablation {ablation!r}; choose from {', '.join(AGENT_ABLATIONS)}")
@@ -305,8 +305,9 @@ class AgentPredictor:
         if agent is not None:
             agent.check_cases(cases, cases_source)  # before any work: a model of another kind of data is refused
         known = agent.memory_lines if agent is not None else PopulationMemory.case_lines(train or [])
-        merged = {(ln.customer_id, ln.day, ln.product_id): ln for ln in [*known, *PopulationMemory.case_lines(cases)]}
-        lines = list(merged.values()) if agent is None else in_subclasses(list(merged.values()), cases)
+        lines = merge_lines(known, PopulationMemory.case_lines(cases))
+        if agent is not None:
+            lines = in_subclasses(lines, cases)
         # one memory for fitting and predicting: every query is cut before its case's date anyway
         retriever = case_memory(lines, [*cases, *(train or [])], say)
         if agent is None:

@@ -34,7 +34,7 @@ from malles_graph.models import ChoiceSituation, Decision, HiddenFactors
 from malles_graph.retail.hidden_factors import reconstruct
 from malles_graph.retail.retrieval_api import RetrievedRecord
 from malles_graph.roles.fitting import ensemble_score
-from malles_graph.roles.memory import Line, PopulationMemory, lines_from_columns, lines_to_columns
+from malles_graph.roles.memory import Line, PopulationMemory, lines_from_columns, lines_to_columns, merge_lines
 from malles_graph.roles.quantity import mixture_units, quantity_matrix
 from malles_graph.roles.slices import (
     ROLE_FEATURES,
@@ -299,8 +299,7 @@ class ComputedAgent:
         """A copy whose population memory holds the fitted lines plus the baskets of ``situations``."""
         extra = PopulationMemory.case_lines(situations)
         focus = {p.product_id for s in situations for p in s.candidates} or None
-        merged = {(ln.customer_id, ln.day, ln.product_id): ln for ln in [*self.memory_lines, *extra]}
-        memory = PopulationMemory.from_lines(merged.values(), focus)
+        memory = PopulationMemory.from_lines(merge_lines(self.memory_lines, extra), focus)
         return replace(self, memory=memory, _cache={})
 
     @property

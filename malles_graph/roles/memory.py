@@ -68,6 +68,12 @@ def line_order(ln: Line) -> tuple[int, str, str]:
     return (ln.day, ln.customer_id, ln.product_id)
 
 
+def merge_lines(*groups: Iterable[Line]) -> list[Line]:
+    """The lines of ``groups``, one per (day, customer, product): a later group's line replaces an
+    earlier one's in its place (the order is kept: a case memory's folder is named by it)."""
+    return list({line_order(ln): ln for group in groups for ln in group}.values())
+
+
 @dataclass
 class PopulationMemory:
     """Purchase lines by product and by basket, with date-cut queries."""

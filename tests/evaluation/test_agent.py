@@ -468,7 +468,7 @@ def test_a_saved_agents_run_remembers_only_its_cases_subclasses(panels, tmp_path
     from malles_graph.retrieval.store import ChromaRetriever, iter_embeddings
 
     from malles_graph.cli import eval_agent
-    from malles_graph.roles.memory import PopulationMemory
+    from malles_graph.roles.memory import PopulationMemory, merge_lines
 
     monkeypatch.setattr(eval_agent, "memory_folder", lambda: tmp_path / "memories")
     train = [*panels["train"][:120], *as_subclass(panels["train"][:120], "softener", "s")]
@@ -487,12 +487,9 @@ def test_a_saved_agents_run_remembers_only_its_cases_subclasses(panels, tmp_path
         stored.append(sorted({m["subclass"] for _ids, _v, metas in iter_embeddings(chroma.collection) for m in metas}))
     assert sorted(stored) == [["detergent"], ["detergent", "softener"]]
 
-    lines = {
-        (ln.customer_id, ln.day, ln.product_id): ln
-        for ln in [*run.agent.memory_lines, *PopulationMemory.case_lines(test)]
-    }
-    assert {ln.subclass for ln in lines.values()} == {"detergent", "softener"}
-    everything = eval_agent.case_memory(list(lines.values()), test, lambda _m: None)
+    lines = merge_lines(run.agent.memory_lines, PopulationMemory.case_lines(test))
+    assert {ln.subclass for ln in lines} == {"detergent", "softener"}
+    everything = eval_agent.case_memory(lines, test, lambda _m: None)
     situations = [c.situation() for c in test]
     found = {}
     for name, retriever in (("subclass", run.ctx.retriever), ("all", everything)):
