@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -40,7 +41,57 @@ REPO = Path(__file__).resolve().parents[2]
 RAY = str(Path(sys.executable).with_name("ray"))
 MALLES = str(Path(sys.executable).with_name("malles"))
 START_S = 180  # two nodes start in 10-60 s on this busy 2-core machine
+# Ray Client's proxy forks a server process per client; now and then the fork hangs before its exec (a gRPC
+# fork race in Ray, ray-project/ray#63202: "Other threads are currently calling into gRPC, skipping fork()
+# handlers"), and the proxy, and so `ray.init("ray://...")`, wait for it forever. An exec takes milliseconds.
+STUCK_FORK_S = 20
 pytestmark = pytest.mark.slow
+
+
+def proc_stat(pid: int) -> tuple[int, bytes] | None:
+    """(parent pid, command line) of a live process, from /proc; None once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat.rsplit(")", 1)[1].split()[1]), Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def reap_stuck_forks(parent: int, first_seen: dict[int, float], age_s: float = STUCK_FORK_S) -> list[int]:
+    """SIGKILL the children of ``parent`` that still run its own command line (forked, never exec'd) ``age_s``
+    after this was first called with them seen; the pids killed.
+
+    Ray's proxy then sees its server process die and says "Starting Ray client server failed", which
+    ``executor.join`` retries: the Ray bug above is turned into the one the product handles.
+    """
+    own = proc_stat(parent)
+    if own is None:
+        return []
+    now, killed = time.monotonic(), []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        info = proc_stat(pid)
+        if info is None or info[0] != parent or info[1] != own[1]:
+            continue
+        if now - first_seen.setdefault(pid, now) >= age_s:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            except ProcessLookupError:
+                pass
+    return killed
+
+
+def client_proxy(port: int) -> int | None:
+    """The pid of the Ray Client proxy serving ``port``."""
+    for entry in Path("/proc").iterdir():
+        info = proc_stat(int(entry.name)) if entry.name.isdigit() else None
+        args = info[1].split(b"\0") if info else []
+        if b"ray.util.client.server" in args and b"--mode=proxy" in args and f"--port={port}".encode() in args:
+            return int(entry.name)
+    return None
 
 
 def free_port() -> int:
@@ -56,6 +107,7 @@ class Cluster:
     gcs: str = ""
     client: str = ""
     procs: list[subprocess.Popen] = field(default_factory=list)
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     @property
     def faults(self) -> Path:
@@ -122,7 +174,24 @@ class Cluster:
             assert time.monotonic() < deadline, out.stdout + out.stderr[-2000:]
             time.sleep(2)
 
+    def watch_client_proxy(self) -> None:
+        """In a thread until :meth:`stop`: reap the Ray Client proxy's stuck forks (see :data:`STUCK_FORK_S`),
+        each noted in the folder's ``reaped`` file."""
+        port, seen = int(self.client.rsplit(":", 1)[1]), {}
+
+        def watch() -> None:
+            proxy = None
+            while not self.stopping.wait(2):
+                if proxy is None and (proxy := client_proxy(port)):
+                    (self.folder / "watched").write_text(str(proxy))
+                for pid in reap_stuck_forks(proxy, seen) if proxy else []:
+                    with open(self.folder / "reaped", "a") as note:
+                        note.write(f"{pid}\n")
+
+        threading.Thread(target=watch, name="client-proxy-watch", daemon=True).start()
+
     def stop(self) -> None:
+        self.stopping.set()
         for proc in reversed(self.procs):  # `ray start --block` stops its node's processes on SIGTERM
             if proc.poll() is None:
                 proc.terminate()
@@ -171,6 +240,7 @@ def cluster() -> Iterator[Cluster]:
             "--temp-dir",
             str(folder / "ray"),
         )
+        c.watch_client_proxy()
         c.start_node("--address", c.gcs)
         yield c
     finally:
@@ -220,6 +290,7 @@ def test_a_run_through_the_ray_client_is_the_local_run_made_on_both_nodes(
     assert len(local_run) == ROUNDS * 6 and len(set((d[0], d[1]) for d in local_run)) == len(local_run)
     assert len(set(nodes_of(url, run_id))) == 2  # both nodes decided
     assert (cluster.faults / "started-off-head").exists()  # (the faults were installed through the Ray Client)
+    assert (cluster.folder / "watched").exists()  # the proxy's stuck forks are watched for (STUCK_FORK_S)
 
 
 def test_a_node_killed_mid_round_is_retried_on_the_other_without_lost_or_duplicated_decisions(
@@ -314,3 +385,40 @@ def test_a_ray_client_server_that_dies_at_start_is_joined_again_a_bounded_number
     with pytest.raises(ConnectionAbortedError):  # anything else is not retried
         join(refused, "ray://head:10001")
     assert refused.inits == 1
+
+
+def state(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+def test_a_fork_that_never_execs_is_reaped_and_the_exec_d_children_are_left() -> None:
+    """The watchdog of the Ray Client proxy, on a process that forks one child that keeps its command line (as
+    a stuck fork does) and starts one that execs (as the proxy's servers do)."""
+    script = (
+        "import os, subprocess, sys, time\n"
+        "server = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "if os.fork() == 0:\n"
+        "    time.sleep(60)\n"
+        "    os._exit(0)\n"
+        "print(server.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        server = int(parent.stdout.readline())
+        seen: dict[int, float] = {}
+        assert reap_stuck_forks(parent.pid, seen, age_s=60) == []  # young: left alone
+        (fork,) = seen  # the fork, and only it, is watched: the exec'd server has its own command line
+        assert fork not in (parent.pid, server)
+        assert reap_stuck_forks(parent.pid, seen, age_s=0) == [fork]
+        deadline = time.monotonic() + 10
+        while state(fork) not in ("Z", None):  # dead (a zombie: its parent does not wait for it)
+            assert time.monotonic() < deadline, state(fork)
+            time.sleep(0.1)
+        assert state(server) not in ("Z", None) and parent.poll() is None  # the exec'd child lives on
+    finally:
+        parent.kill()
+        parent.wait()
