@@ -95,8 +95,26 @@ def query_texts(situations: Sequence[ChoiceSituation]) -> list[str]:
     return out
 
 
-# Memories built by this process whose Chroma collection another process is still writing.
-_WRITERS: dict[Path, Any] = {}
+# Memories built by this process whose Chroma collection another process is still writing: the writer
+# and the lock this process holds on the memory meanwhile.
+_WRITERS: dict[Path, tuple[Any, Any]] = {}
+
+
+def claim(folder: Path, say: Callable[[str], None]) -> Any:
+    """An exclusive lock on building the memory ``folder`` (a file beside it: the folder itself is removed
+    and built again), waited for while another process holds it. Two runs started at once on the same
+    new case file would otherwise both build it, one removing what the other was writing and searching.
+    The kernel releases it when its holder exits, however it exits."""
+    import fcntl
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    lock = open(folder.with_name(folder.name + ".lock"), "a+")  # noqa: SIM115 - held until the memory is complete
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        say(f"waiting for another process that is building the case memory {folder}")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    return lock
 
 
 def build_memory(lines: Sequence[Any], ef: Any, say: Callable[[str], None] = lambda _m: None) -> Any:
@@ -106,15 +124,11 @@ def build_memory(lines: Sequence[Any], ef: Any, say: Callable[[str], None] = lam
     its Chroma collection (``retrieval/fill.py``: Chroma's ``add`` holds the GIL, so only another
     process can run beside it); :func:`finish_memories` waits for that and marks the memory complete.
     """
-    import datetime as dt
     import shutil
 
-    import numpy as np
-    import polars as pl
-
-    from malles_graph.retrieval import ChromaRetriever, HnswParams, build_episodes
+    from malles_graph.retrieval import ChromaRetriever, HnswParams
     from malles_graph.retrieval.fill import CollectionWriter
-    from malles_graph.retrieval.side_index import index_dir, write_index
+    from malles_graph.retrieval.side_index import index_dir
 
     digest = hashlib.sha1()
     for ln in lines:
@@ -126,8 +140,34 @@ def build_memory(lines: Sequence[Any], ef: Any, say: Callable[[str], None] = lam
         return ChromaRetriever.on_side_index(index, f"case memory {folder}", ef)
     if (folder / "complete").exists():
         return ChromaRetriever.open(path=folder, collection=collection, embedding_function=ef)
-    shutil.rmtree(folder, ignore_errors=True)  # what an interrupted build left is redone whole
-    say(f"building the case memory ({len(lines)} purchase lines) in {folder}")
+    lock = claim(folder, say)
+    if (folder / "complete").exists():  # another process built it meanwhile
+        lock.close()
+        return ChromaRetriever.open(path=folder, collection=collection, embedding_function=ef)
+    try:
+        shutil.rmtree(folder, ignore_errors=True)  # what an interrupted build left is redone whole
+        say(f"building the case memory ({len(lines)} purchase lines) in {folder}")
+        write_side_index(index, collection, lines, ef, say)
+        # The agent's searches are exact, in the side index, so Chroma's HNSW graph is never walked here:
+        # a sparse one halves the write time.
+        writer = CollectionWriter(folder, collection, HnswParams(max_neighbors=8, ef_construction=20))
+    except BaseException:
+        lock.close()
+        raise
+    _WRITERS[folder] = (writer, lock)
+    return ChromaRetriever.on_side_index(index, f"case memory {folder}", ef)
+
+
+def write_side_index(index: Path, collection: str, lines: Sequence[Any], ef: Any, say: Callable[[str], None]) -> None:
+    """Embed the episodes of ``lines`` (the texts no complete memory holds) and write them as a side index."""
+    import datetime as dt
+
+    import numpy as np
+    import polars as pl
+
+    from malles_graph.retrieval import build_episodes
+    from malles_graph.retrieval.side_index import write_index
+
     frame = pl.DataFrame(
         {
             "customer_id": [ln.customer_id for ln in lines],
@@ -153,10 +193,6 @@ def build_memory(lines: Sequence[Any], ef: Any, say: Callable[[str], None] = lam
         if advance:
             advance(len(chunk))
     write_index(index, collection, episodes, texts, np.stack([vectors[t] for t in texts]))
-    # The agent's searches are exact, in the side index, so Chroma's HNSW graph is never walked here:
-    # a sparse one halves the write time.
-    _WRITERS[folder] = CollectionWriter(folder, collection, HnswParams(max_neighbors=8, ef_construction=20))
-    return ChromaRetriever.on_side_index(index, f"case memory {folder}", ef)
 
 
 def embedded_before(texts: Sequence[str]) -> dict[str, Any]:
@@ -190,9 +226,12 @@ def finish_memories() -> None:
     """Wait for the Chroma collections being written for this process's new memories and mark each
     memory complete (the next run opens it from disk); a failed write leaves it to be built again."""
     while _WRITERS:
-        folder, writer = _WRITERS.popitem()
-        writer.wait()
-        (folder / "complete").write_text("complete\n", encoding="utf-8")
+        folder, (writer, lock) = _WRITERS.popitem()
+        try:
+            writer.wait()
+            (folder / "complete").write_text("complete\n", encoding="utf-8")
+        finally:
+            lock.close()  # releases the claim: a waiting process finds the memory complete, or builds it
 
 
 @atexit.register

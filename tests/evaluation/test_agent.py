@@ -481,7 +481,7 @@ def test_a_saved_agents_run_remembers_only_its_cases_subclasses(panels, tmp_path
     assert run.ctx.retriever.collection is None and set(run.ctx.retriever.side_index.columns["subclass"]) == {"detergent"}
     eval_agent.finish_memories()
     stored = []
-    for folder in (tmp_path / "memories").iterdir():  # the fit's memory and the run's, complete
+    for folder in memories(tmp_path):  # the fit's memory and the run's, complete
         chroma = ChromaRetriever.open(path=folder, collection="case_memory")
         assert (folder / "complete").exists() and chroma.count() == chroma.side_index.size
         stored.append(sorted({m["subclass"] for _ids, _v, metas in iter_embeddings(chroma.collection) for m in metas}))
@@ -527,6 +527,53 @@ def test_a_new_memory_embeds_only_the_texts_no_complete_memory_holds(panels, tmp
     assert np.array_equal(side.vectors, MiniLMEmbeddingFunction().embed(texts))  # bit for bit
 
 
+def memories(tmp_path: Path) -> list[Path]:
+    """The case memories' folders (beside each, the lock file of its build)."""
+    return [p for p in (tmp_path / "memories").iterdir() if p.is_dir()]
+
+
+WAITING_BUILDER = """
+import pickle, sys
+from pathlib import Path
+from malles_graph.cli import eval_agent
+
+eval_agent.memory_folder = lambda: Path(sys.argv[1]) / "memories"
+lines = pickle.loads(Path(sys.argv[1], "lines.pkl").read_bytes())
+memory = eval_agent.build_memory(lines, eval_agent.prewarmed_embedder(), lambda m: print(m, flush=True))
+eval_agent.finish_memories()
+print("opened from Chroma" if memory.collection is not None else "built its own", flush=True)
+"""
+
+
+def test_a_memory_another_process_is_building_is_waited_for_not_built_again(panels, tmp_path: Path, monkeypatch):
+    """Two runs at once on the same new case file: the second waits for the first's memory and opens it
+    complete, instead of removing the folder the first is writing and searching and building it again."""
+    import pickle
+
+    from malles_graph.cli import eval_agent
+    from malles_graph.roles.memory import PopulationMemory
+
+    monkeypatch.setattr(eval_agent, "memory_folder", lambda: tmp_path / "memories")
+    lines = PopulationMemory.case_lines(panels["train"][:40])
+    (tmp_path / "lines.pkl").write_bytes(pickle.dumps(lines))
+    first = eval_agent.build_memory(lines, eval_agent.prewarmed_embedder())  # claimed, not finished
+    side = first.side_index.folder / "texts.parquet"
+    second = subprocess.Popen(
+        [sys.executable, "-c", WAITING_BUILDER, str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        said = second.stdout.readline()  # blocks until the second process has met the claim
+        assert said.startswith("waiting for another process that is building the case memory"), said
+        assert side.exists() and second.poll() is None  # the first's memory is untouched; the second waits
+        eval_agent.finish_memories()
+        out, err = second.communicate(timeout=300)
+    finally:
+        second.kill()
+    assert second.returncode == 0, err[-2000:]
+    assert out.strip() == "opened from Chroma" and "building" not in out  # built once, by the first
+    assert side.exists() and (side.parents[2] / "complete").exists() and len(memories(tmp_path)) == 1
+
+
 def test_an_incomplete_case_memory_is_built_again(panels, tmp_path: Path, monkeypatch):
     """A memory is complete only once its Chroma collection is written; what an interrupted run left
     (here: the marker gone and a stray file) is removed and built again, and lends no vectors."""
@@ -538,7 +585,7 @@ def test_an_incomplete_case_memory_is_built_again(panels, tmp_path: Path, monkey
     ef = eval_agent.prewarmed_embedder()
     first = eval_agent.build_memory(lines, ef)
     eval_agent.finish_memories()
-    (folder,) = (tmp_path / "memories").iterdir()
+    (folder,) = memories(tmp_path)
     (folder / "complete").unlink()
     (folder / "stray").write_text("left by an interrupted run")
     texts = pl.read_parquet(first.side_index.folder / "texts.parquet")["text"].to_list()
