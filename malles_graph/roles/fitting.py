@@ -14,7 +14,8 @@
 * the logistic-regression stacker it replaced stays for the ablations (``no-ranker``,
   ``no-pooling``): shared weights and per-subclass deviations, the deviations' scale (how much a
   subclass borrows from the rest) and the L2 strength chosen together by cross-validated log-loss;
-* the count model: P(units >= k) per threshold k (``quantity.py``).
+* the count model: P(units >= k) per threshold k (``quantity.py``), its number of trees chosen by
+  the cross-validated MAE of the agent's answer on the same folds (``quantity.choose_trees``).
 
 Every choice is made by cross-validation within the training cases, never on the cases scored.
 """
@@ -33,7 +34,7 @@ from scipy.optimize import minimize_scalar
 from malles_graph.evaluation.cases import require_choices
 from malles_graph.evaluation.features import segment_softmax
 from malles_graph.roles.memory import PopulationMemory
-from malles_graph.roles.quantity import fit_units_model, quantity_matrix
+from malles_graph.roles.quantity import choose_trees, fit_units_model, quantity_matrix
 from malles_graph.roles.slices import AttributeSchema
 
 if TYPE_CHECKING:
@@ -144,13 +145,21 @@ def fit_agent(
     agent.local_stacker = stacker(local, y, agent.stacker_c)
     agent.temperature = temperature(agent.stackers[0].decision_function(design), offsets, y)
     say("fitting the ranker decide")
-    agent.rankers, agent.ranker_temperature = fit_ranker_decide(
+    agent.rankers, agent.ranker_temperature, choice_oof = fit_ranker_decide(
         np.column_stack([shared.toarray(), agent.raw_rows(cases, ev)]), y, offsets, splits, seed, replicas
     )
     say("fitting the quantity model")
-    Q = quantity_matrix(cases, [c.truth_product_id for c in cases], agent.memory, agent.attributes)
+    candidates = quantity_matrix(
+        [c for c in cases for _ in c.candidate_ids],
+        [p for c in cases for p in c.candidate_ids],
+        agent.memory,
+        agent.attributes,
+    )
+    Q = candidates[np.flatnonzero(y)]  # the product bought
     q = np.array([c.truth_quantity for c in cases], dtype=float)
-    agent.quantity_model = fit_units_model(Q, q, seed, lgbm)
+    case_folds = [(np.unique(seg[train]), np.unique(seg[held])) for train, held in splits]
+    trees, tree_maes = choose_trees(Q, q, candidates, offsets, choice_oof, case_folds, seed, lgbm)
+    agent.quantity_model = fit_units_model(Q, q, seed, lgbm, trees=trees)
     agent.meta = {
         "n_cases": len(cases),
         "memory_lines": len(memory_lines),
@@ -160,6 +169,8 @@ def fit_agent(
         "pooling_scale": agent.pooling_scale,
         "stacker_c": agent.stacker_c,
         "quantity_objective": agent.quantity_model.describe(),
+        "quantity_trees": trees,
+        "quantity_cv_mae": {str(n): round(e, 4) for n, e in tree_maes.items()},
         "attributes": agent.attributes.to_json(),
         "seed": seed,
         "fingerprint": hashlib.sha1("".join(sorted(c.situation_id for c in cases)).encode()).hexdigest()[:12],
@@ -175,13 +186,14 @@ def fit_ranker_decide(
     seed: int,
     replicas: int,
     seeds: int = RANKER_SEEDS,
-) -> tuple[list[list[Any]], float]:
+) -> tuple[list[list[Any]], float, np.ndarray]:
     """The decide: the mean score of ``seeds`` lambdarank models over the out-of-fold role opinions,
     the market and every role's raw slice, then bootstrap replicas of one model (the vote's
     samples: ``[ensemble, [replica], ...]``); its softmax temperature is fitted on the ensemble's
     out-of-fold scores (the roles' grouped folds), so the probabilities are calibrated on cases it
     has not seen. One ranker's choices move with its random state (row and column subsampling);
-    the mean of several is steadier (3-fold CV within January, docs/evaluation.md)."""
+    the mean of several is steadier (3-fold CV within January, docs/evaluation.md). Also the
+    out-of-fold choice probabilities (the count model's trees are chosen with them)."""
     seg = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
     oof = np.zeros(len(y))
     for k, (tr, te) in enumerate(splits):
@@ -195,7 +207,8 @@ def fit_ranker_decide(
         rows = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in pick])
         group = np.repeat(np.arange(len(pick)), np.diff(offsets)[pick])  # a case drawn twice is two groups
         models.append([fit_role(seed + 101 + m, X[rows], y[rows], group)])
-    return models, temperature(oof, offsets, y)
+    t = temperature(oof, offsets, y)
+    return models, t, segment_softmax(oof / t, offsets)
 
 
 def ranker_seed(seed: int, member: int) -> int:

@@ -9,7 +9,7 @@ import numpy as np
 
 from malles_graph.roles.fitting import lgbm
 from malles_graph.roles.memory import Line, PopulationMemory
-from malles_graph.roles.quantity import UnitsModel, fit_units_model, mixture_units
+from malles_graph.roles.quantity import TREES, UnitsModel, choose_trees, fit_units_model, mixture_units
 
 DAY = dt.date(2001, 2, 10)
 
@@ -73,3 +73,57 @@ def test_quantity_profile_sees_only_lines_before_the_date():
     assert several == (1 + 0.2) / 3
     assert np.isclose(log_units, np.log(4) / 3)
     assert memory.quantity_profile("unknown", DAY) == (0.0, 0.2, 0.0)
+
+
+def units_data(signal: bool, n: int = 1500, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Eight features; units 1, 2 or 3. Without signal P(units >= 2) is 0.45 whatever the features (the
+    answer that minimises the MAE is always 1); with it, an interaction of three of them."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 8))
+    z = 2.5 * np.sin(2 * X[:, 0]) * X[:, 1] + 1.5 * (X[:, 2] > 0.5) - 0.3
+    p = 1 / (1 + np.exp(-z)) if signal else np.full(n, 0.45)
+    return X, (1 + (rng.random(n) < p) * (1 + (rng.random(n) < 0.3))).astype(float)
+
+
+def three_folds(n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    cases = np.arange(n)
+    return [(cases[cases % 3 != k], cases[cases % 3 == k]) for k in range(3)]
+
+
+def test_the_count_models_trees_are_as_many_as_held_out_cases_reward():
+    """Noise features: the fewest trees (more learn the noise and answer 2 where 1 is best); a real
+    interaction: many. Each case here has one candidate, so its mixture is its own distribution."""
+    X, q = units_data(signal=False)
+    offsets, ones = np.arange(len(q) + 1), np.ones(len(q))
+    few, errors = choose_trees(X, q, X, offsets, ones, three_folds(len(q)), 0, lgbm)
+    assert few == min(TREES) and errors[few] == min(errors.values()) and errors[150] > errors[few] + 0.005
+    fresh, truth = units_data(signal=False, seed=1)
+
+    def fresh_mae(trees: int) -> float:
+        model = fit_units_model(X, q, 0, lgbm, trees=trees)
+        return float(
+            np.mean([abs(mixture_units(model, row[None], np.ones(1)) - t) for row, t in zip(fresh, truth, strict=True)])
+        )
+
+    assert fresh_mae(few) < fresh_mae(150) - 0.01  # on new cases too
+    X, q = units_data(signal=True)
+    many, errors = choose_trees(X, q, X, offsets, ones, three_folds(len(q)), 0, lgbm)
+    assert many >= 100 and errors[many] < errors[min(TREES)] - 0.005
+
+
+def test_the_trees_are_chosen_by_the_mixture_the_agent_answers():
+    """Two candidates per case: the held-out answer is the median of their mixture under the choice
+    probabilities, not the units of the product bought alone (here the probabilities decide: a case
+    whose choice is certain scores its bought product's median, an uncertain one the mixture's)."""
+    X, q = units_data(signal=True, n=900)
+    other, _ = units_data(signal=True, n=900, seed=2)
+    candidates = np.stack([X, other], axis=1).reshape(-1, X.shape[1])  # the bought product first
+    offsets = np.arange(0, 2 * len(q) + 1, 2)
+    folds = three_folds(len(q))
+    sure = np.tile([1.0, 0.0], len(q))
+    assert choose_trees(X, q, candidates, offsets, sure, folds, 0, lgbm) == choose_trees(
+        X, q, X, np.arange(len(q) + 1), np.ones(len(q)), folds, 0, lgbm
+    )
+    _, unsure = choose_trees(X, q, candidates, offsets, np.full(2 * len(q), 0.5), folds, 0, lgbm)
+    _, certain = choose_trees(X, q, candidates, offsets, sure, folds, 0, lgbm)
+    assert unsure != certain
