@@ -20,6 +20,10 @@ several at a time, mean log units: pack effects), price and discount, numeric pr
 the features above already hold, and without them the quantity MAE fell in all three January
 checks (3-fold CV 0.3032 -> 0.3020, date split 0.3357 -> 0.3337, the protocol one month earlier
 0.3064 -> 0.3046: small, intervals include zero, but consistent, and one input fewer to drift).
+
+How many trees a threshold's classifier gets is chosen per fit (:func:`choose_trees`): how much
+detail the units support depends on the data, and the customers' unit habits that carry signal on
+Ta Feng are noise where the units follow the pack size alone.
 """
 
 from __future__ import annotations

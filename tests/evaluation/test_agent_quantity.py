@@ -9,7 +9,14 @@ import numpy as np
 
 from malles_graph.roles.fitting import lgbm
 from malles_graph.roles.memory import Line, PopulationMemory
-from malles_graph.roles.quantity import TREES, UnitsModel, choose_trees, fit_units_model, mixture_units
+from malles_graph.roles.quantity import (
+    DEFAULT_TREES,
+    TREES,
+    UnitsModel,
+    choose_trees,
+    fit_units_model,
+    mixture_units,
+)
 
 DAY = dt.date(2001, 2, 10)
 
@@ -109,6 +116,9 @@ def test_the_count_models_trees_are_as_many_as_held_out_cases_reward():
     X, q = units_data(signal=True)
     many, errors = choose_trees(X, q, X, offsets, ones, three_folds(len(q)), 0, lgbm)
     assert many >= 100 and errors[many] < errors[min(TREES)] - 0.005
+    X, q = units_data(signal=True, n=300)  # too few cases to tell 300 trees from 150 apart: the default stays
+    kept, errors = choose_trees(X, q, X, offsets[: len(q) + 1], ones[: len(q)], three_folds(len(q)), 0, lgbm)
+    assert kept == DEFAULT_TREES and min(errors.values()) < errors[DEFAULT_TREES]
 
 
 def test_the_trees_are_chosen_by_the_mixture_the_agent_answers():
