@@ -89,7 +89,9 @@ class UnitsModel:
 
     def describe(self) -> str:
         ks = [k for k, _ in self.thresholds]
-        return f"P(units >= k), k = {ks[0]}..{ks[-1]}" if ks else "always 1 unit"
+        trees = {m.n_estimators for _, m in self.thresholds if not isinstance(m, float)}
+        size = f", {trees.pop()} trees" if len(trees) == 1 else ""
+        return f"P(units >= k), k = {ks[0]}..{ks[-1]}{size}" if ks else "always 1 unit"
 
     def tails(self, rows: np.ndarray, trees: int | None = None) -> np.ndarray:
         """P(units >= k) per row (candidates) and threshold, non-increasing in k (from the first

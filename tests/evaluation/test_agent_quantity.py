@@ -66,7 +66,7 @@ def test_thresholds_without_enough_rows_and_a_floor_everyone_clears():
     assert mixture_units(UnitsModel(), np.zeros((2, 1)), np.array([0.5, 0.5])) == 1
     q = np.array([2.0] * 60 + [3.0] * 25)  # everyone buys at least 2: no classifier for k = 2
     model = fit_units_model(np.arange(85.0)[:, None], q, 0, lgbm)
-    assert model.thresholds[0] == (2, 1.0) and model.describe() == "P(units >= k), k = 2..3"
+    assert model.thresholds[0] == (2, 1.0) and model.describe() == "P(units >= k), k = 2..3, 150 trees"
     assert mixture_units(model, np.array([[1.0]]), np.ones(1)) == 2
 
 
