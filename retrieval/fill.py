@@ -48,9 +48,6 @@ class CollectionWriter:
         with self.log.open("w", encoding="utf-8") as log:
             self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
 
-    def done(self) -> bool:
-        return self._process.poll() is not None
-
     def wait(self) -> None:
         """Until the collection is written; a RetrievalError with the writer's last line if it failed."""
         code = self._process.wait()

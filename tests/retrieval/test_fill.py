@@ -19,4 +19,3 @@ def test_a_failed_write_is_an_error_naming_the_memory_and_the_cause(tmp_path: Pa
         RetrievalError, match=r"writing the Chroma collection of .*memory failed \(exit 1\): .*episodes\.parquet"
     ):
         writer.wait()
-    assert writer.done()
