@@ -13,6 +13,9 @@ it lacks is an error naming that file, never a silent fallback to the bundled co
 from __future__ import annotations
 
 import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.resources import files
 from pathlib import Path
 
@@ -73,6 +76,23 @@ def output_file(path: str | Path) -> Path:
         raise MallesError(f"{path}: is a folder, not a file")
     _make_folder(path.parent, path)
     return path
+
+
+@contextmanager
+def written_whole(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write, moved over ``path`` in one step when the block ends and
+    removed if it raises: a reader never sees half a file. The name is this call's own, so two processes
+    writing the same file at once (two first runs fetching the same model) each replace it whole, where a
+    shared ``.part`` name had one move the other's file away under it. Its suffix is ``path``'s (np.save
+    would add ``.npy`` to another)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}.part{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _make_folder(folder: Path, output: Path) -> None:

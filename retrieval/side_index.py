@@ -23,7 +23,6 @@ interruption leaves whole parts only; :func:`compact` turns the parts into the f
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ import numpy as np
 import polars as pl
 from malles_graph.retrieval.episodes import RECORD_KEYS, unpack
 
-from malles_graph.paths import output_folder
+from malles_graph.paths import output_folder, written_whole
 from malles_graph.retail.retrieval_api import RetrievalError, episode_text
 
 INDEX_FOLDER = "malles-index"
@@ -46,9 +45,8 @@ def index_dir(persist_path: str | Path, collection: str) -> Path:
 
 
 def _write_atomic(frame: pl.DataFrame, target: Path) -> None:
-    tmp = target.with_name(target.name + ".tmp")
-    frame.write_parquet(tmp)
-    os.replace(tmp, target)  # a reader never sees half a file
+    with written_whole(target) as tmp:  # a reader never sees half a file
+        frame.write_parquet(tmp)
 
 
 def _episode_frame(batch: pl.DataFrame) -> pl.DataFrame:
@@ -139,9 +137,8 @@ def write_index(folder: Path, collection: str, episodes: pl.DataFrame, texts: li
     _write_atomic(joined.select(*EPISODE_COLUMNS, "text_no").sort(["date", "customer_id", "subclass"]),
                   folder / "episodes.parquet")
     _write_atomic(numbers.select("text_no", "text"), folder / "texts.parquet")
-    tmp = folder / "vectors.tmp.npy"
-    np.save(tmp, np.asarray(vectors, dtype=np.float32))
-    os.replace(tmp, folder / "vectors.npy")
+    with written_whole(folder / "vectors.npy") as tmp:
+        np.save(tmp, np.asarray(vectors, dtype=np.float32))
     manifest = {"collection": collection, "episodes": episodes.height, "texts": len(texts),
                 "dim": int(vectors.shape[1]) if vectors.ndim == 2 and vectors.size else 0}
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=1))

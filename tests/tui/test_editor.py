@@ -79,7 +79,7 @@ async def test_valid_prompt_edit_is_written_atomically(prompts: Path):
         assert not editor.dirty
         assert any(n.title == "Saved" for n in app._notifications)
     assert stat.S_IMODE(path.stat().st_mode) == 0o640  # the file keeps its permissions
-    assert not [p for p in prompts.iterdir() if p.name.endswith(".tmp")]  # no temporary file left
+    assert not [p for p in prompts.iterdir() if p.name.startswith(".")]  # no temporary file left
 
 
 async def test_edits_survive_switching_files_and_revert(prompts: Path):
