@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from malles_graph.evaluation.features import quantity_features, recent_median_quantity
+from malles_graph.evaluation.metrics import clearly_better
 from malles_graph.models import ChoiceSituation
 from malles_graph.roles.memory import PopulationMemory
 from malles_graph.roles.slices import AttributeSchema
@@ -155,14 +156,8 @@ def choose_trees(
         for j, n in enumerate(TREES):
             mixed = np.add.reduceat(probs[rows, None] * model.tails(candidates[rows], n), starts, axis=0)
             errors[j, held] = np.abs(1 + (mixed > 0.5).sum(axis=1) - q[held])
-    base = errors[TREES.index(DEFAULT_TREES)]
-    better = [
-        j
-        for j, diff in enumerate(errors - base)
-        if diff.mean() < -2 * diff.std(ddof=1) / math.sqrt(len(q))  # the default's own row never is
-    ]
-    best = min(better, key=lambda j: errors[j].mean(), default=TREES.index(DEFAULT_TREES))
-    return TREES[best], {n: float(e.mean()) for n, e in zip(TREES, errors, strict=True)}
+    by_count = dict(zip(TREES, errors, strict=True))
+    return clearly_better(by_count, DEFAULT_TREES), {n: float(e.mean()) for n, e in by_count.items()}
 
 
 def mixture_units(model: UnitsModel, rows: np.ndarray, probs: np.ndarray) -> int:
