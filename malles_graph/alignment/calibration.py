@@ -320,8 +320,15 @@ class Calibration:
         except (UnicodeDecodeError, OSError) as exc:  # a binary file, a folder: not a calibration either
             raise AlignmentError(f"{path}: not a readable calibration file ({exc.__class__.__name__})") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
-            found = f"format {data.get('format')!r}" if isinstance(data, dict) else f"a JSON {type(data).__name__}"
-            raise AlignmentError(f"{path}: {found} is not {FORMAT!r}")
+            if not isinstance(data, dict):
+                found = f"a JSON {type(data).__name__}"
+            elif "format" not in data:
+                found = "no 'format' field"
+            else:
+                found = f"format {data['format']!r}"
+            raise AlignmentError(
+                f"{path}: {found}, not a calibration file (format {FORMAT!r}; `malles align calibrate` writes one)"
+            )
         try:
             return cls(
                 probability=ProbabilityMap(**data["probability"]),

@@ -141,7 +141,9 @@ def test_hook_save_load_round_trip(tmp_path) -> None:
     [
         (None, "not a readable calibration file (IsADirectoryError)"),
         (b"\xff\xfe\x00binary", "not a readable calibration file (UnicodeDecodeError)"),
-        (b"[1, 2]", "a JSON list is not"),
+        (b"[1, 2]", "a JSON list, not a calibration file (format 'malles-calibration/1'"),
+        (b'{"x": 1}', "no 'format' field, not a calibration file"),
+        (b'{"format": "malles-computed-agent/6"}', "format 'malles-computed-agent/6', not a calibration file"),
     ],
 )
 def test_load_names_a_file_that_is_not_a_calibration(tmp_path, content: bytes | None, message: str) -> None:
