@@ -342,11 +342,14 @@ class ComputedAgent:
 
         path = Path(path)
         if not path.exists():
-            raise AgentModelError(f"{path}: agent model file not found (fit one with `malles eval fit -b agent`)")
+            raise AgentModelError(f"{path}: agent model file not found (fit one with `malles eval fit --cases FILE`)")
         try:
             data = joblib.load(path)
         except Exception as exc:  # pickle, zlib, EOF: all mean "not a saved agent"
-            raise AgentModelError(f"{path}: not a saved computed agent ({type(exc).__name__}: {exc})") from None
+            raise AgentModelError(
+                f"{path}: not a saved computed agent (joblib cannot read it: {type(exc).__name__}); "
+                "`malles eval fit --cases FILE --out FILE` writes one"
+            ) from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             found = data.get("format") if isinstance(data, dict) else type(data).__name__
             raise AgentModelError(

@@ -229,8 +229,10 @@ def test_saved_agent_refuses_cases_of_another_kind(panels, tmp_path: Path):
     assert loaded.unused_attributes(greener) == ["eco"]
     assert loaded.unused_attributes(panels["test"][:3]) == []
     (tmp_path / "junk.joblib").write_bytes(b"not a model")
-    with pytest.raises(AgentModelError, match=r"junk\.joblib: not a saved computed agent"):
+    with pytest.raises(AgentModelError, match=r"junk\.joblib: not a saved computed agent \(joblib cannot read it: "):
         ComputedAgent.load(tmp_path / "junk.joblib")
+    with pytest.raises(AgentModelError, match=r"gone\.joblib: agent model file not found \(fit one with `malles eval fit"):
+        ComputedAgent.load(tmp_path / "gone.joblib")
 
 
 def test_case_file_with_an_attribute_of_two_types_is_refused(panels, tmp_path: Path):
