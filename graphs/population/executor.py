@@ -231,8 +231,10 @@ def connect(config: ExecutorConfig) -> None:
 
 
 # Ray Client's server process for a new client sometimes dies as the proxy forks it (a gRPC fork race in Ray,
-# ray-project/ray#63202: "Starting Ray client server failed"; 1 connection in 3-5 on this 2-core machine): retried
-CLIENT_SERVER_DIED = "Starting Ray client server failed"
+# ray-project/ray#63202; 1 connection in 3-5 on this 2-core machine): retried. The proxy says so in one of two
+# ways: "Starting Ray client server failed", or, when the process dies while the proxy reads its command line,
+# the proxy's own traceback from start_specific_server (psutil.ZombieProcess).
+CLIENT_SERVER_DIED = ("Starting Ray client server failed", "in start_specific_server")
 JOIN_ATTEMPTS = 3
 
 
@@ -244,7 +246,7 @@ def join(ray: Any, address: str) -> None:
                 ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
             return
         except ConnectionError as exc:
-            if CLIENT_SERVER_DIED not in str(exc) or attempt == JOIN_ATTEMPTS:
+            if not any(sign in str(exc) for sign in CLIENT_SERVER_DIED) or attempt == JOIN_ATTEMPTS:
                 raise
             ray.shutdown()
 

@@ -375,10 +375,21 @@ class FlakyRay:
         self.shutdowns += 1
 
 
+ZOMBIE = (  # as a CI run met it: the server process died while the proxy read its command line
+    'Initialization failure from server: Traceback (most recent call last): File ".../ray/util/client/server/'
+    'proxier.py", line 765, in Datapath if not self.proxy_manager.start_specific_server( File ".../ray/util/'
+    'client/server/proxier.py", line 396, in start_specific_server cmd = psutil_proc.cmdline() ... '
+    "psutil.ZombieProcess: PID still exists but it's a zombie (pid=21682)"
+)
+
+
 def test_a_ray_client_server_that_dies_at_start_is_joined_again_a_bounded_number_of_times() -> None:
     ray = FlakyRay(fails=2)
     join(ray, "ray://head:10001")
     assert (ray.inits, ray.shutdowns) == (3, 2)
+    zombie = FlakyRay(fails=1, text=ZOMBIE)
+    join(zombie, "ray://head:10001")
+    assert (zombie.inits, zombie.shutdowns) == (2, 1)
     with pytest.raises(ConnectionAbortedError):  # the last attempt's error is the one said
         join(FlakyRay(fails=JOIN_ATTEMPTS), "ray://head:10001")
     refused = FlakyRay(fails=1, text="Connection refused")
