@@ -219,17 +219,17 @@ def fit_ranker_decide(
     every Ta Feng fit for Dec -> Jan, the January CV and Feb keeps 15 (docs/evaluation.md)."""
     seg = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
     truth = np.flatnonzero(y)
-    oofs, losses = {}, {}
+    probs, temperatures, losses = {}, {}, {}
     for leaves in RANKER_LEAVES:
         oof = np.zeros(len(y))
         for k, (tr, te) in enumerate(splits):
             oof[te] = ensemble_score(
                 [fit_role(ranker_seed(seed, m) + k, X[tr], y[tr], seg[tr], leaves) for m in range(seeds)], X[te]
             )
-        oofs[leaves] = oof
-        losses[leaves] = -np.log(segment_softmax(oof / temperature(oof, offsets, y), offsets)[truth] + 1e-12)
+        temperatures[leaves] = temperature(oof, offsets, y)
+        probs[leaves] = segment_softmax(oof / temperatures[leaves], offsets)
+        losses[leaves] = -np.log(probs[leaves][truth] + 1e-12)
     leaves = clearly_better(losses, RANKER_LEAVES[0])
-    oof = oofs[leaves]
     models = [[fit_role(ranker_seed(seed, m), X, y, seg, leaves) for m in range(seeds)]]
     rng = np.random.default_rng(seed + 100)
     for m in range(replicas - 1):
@@ -237,10 +237,8 @@ def fit_ranker_decide(
         rows = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in pick])
         group = np.repeat(np.arange(len(pick)), np.diff(offsets)[pick])  # a case drawn twice is two groups
         models.append([fit_role(seed + 101 + m, X[rows], y[rows], group, leaves)])
-    t = temperature(oof, offsets, y)
-    return DecideFit(
-        models, t, segment_softmax(oof / t, offsets), leaves, {n: float(v.mean()) for n, v in losses.items()}
-    )
+    cv_logloss = {n: float(v.mean()) for n, v in losses.items()}
+    return DecideFit(models, temperatures[leaves], probs[leaves], leaves, cv_logloss)
 
 
 def ranker_seed(seed: int, member: int) -> int:
