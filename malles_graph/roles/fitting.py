@@ -46,7 +46,8 @@ POOLING_SCALES = (0.1, 0.3, 1.0)  # per-subclass deviation scale: smaller = more
 STACKER_C = (0.3, 1.0, 3.0)  # inverse L2 strength of the stacker
 MIN_CASES = 20  # training cases with a choice (two or more candidates) the agent needs
 RANKER_SEEDS = 5  # rankers with different random states averaged into the decide
-RANKER_LEAVES = (15, 4)  # the decide's leaves per tree: the default, and the one for additive data (fit_ranker_decide)
+LEAVES = 15  # leaves per tree of the role models and the decide's rankers
+RANKER_LEAVES = (LEAVES, 4)  # the decide's: the default, and the one for additive data (fit_ranker_decide)
 
 
 def lgbm(seed: int, objective: str = "lambdarank", **kw: Any) -> Any:
@@ -55,7 +56,7 @@ def lgbm(seed: int, objective: str = "lambdarank", **kw: Any) -> Any:
     params = dict(
         n_estimators=150,
         learning_rate=0.05,
-        num_leaves=15,
+        num_leaves=LEAVES,
         min_child_samples=20,
         subsample=0.9,
         subsample_freq=1,
@@ -70,7 +71,7 @@ def lgbm(seed: int, objective: str = "lambdarank", **kw: Any) -> Any:
     return LGBMClassifier(objective=objective, **params)  # the count model's thresholds
 
 
-def fit_role(seed: int, X: np.ndarray, y: np.ndarray, seg: np.ndarray, leaves: int = 15) -> Any:
+def fit_role(seed: int, X: np.ndarray, y: np.ndarray, seg: np.ndarray, leaves: int = LEAVES) -> Any:
     """A LightGBM lambdarank model: candidates of one case are ranked against each other (rows sorted by case)."""
     _, sizes = np.unique(seg, return_counts=True)
     return lgbm(seed).set_params(num_leaves=leaves).fit(X, y, group=sizes)

@@ -106,9 +106,9 @@ class UnitsModel:
         return np.minimum.accumulate(np.column_stack(cols), axis=1) if cols else np.zeros((len(rows), 0))
 
 
-def fit_units_model(Q: np.ndarray, q: np.ndarray, seed: int, make: Any, trees: int | None = None) -> UnitsModel:
-    """One classifier per threshold (``make(seed, "binary")`` builds one, with ``trees`` trees when
-    given), up to the last threshold with ``MIN_ROWS`` rows above it."""
+def fit_units_model(Q: np.ndarray, q: np.ndarray, seed: int, make: Any, trees: int = DEFAULT_TREES) -> UnitsModel:
+    """One classifier per threshold (``make(seed, "binary")`` builds one; ``trees`` trees), up to the
+    last threshold with ``MIN_ROWS`` rows above it."""
     model = UnitsModel()
     for k in range(2, int(q.max(initial=1)) + 1):
         above = q >= k
@@ -117,9 +117,7 @@ def fit_units_model(Q: np.ndarray, q: np.ndarray, seed: int, make: Any, trees: i
         if (~above).sum() < MIN_ROWS:  # nearly everyone buys at least k: no boundary to learn
             model.thresholds.append((k, float(above.mean())))
             continue
-        clf = make(seed, "binary").set_params(min_child_samples=LEAF_ROWS)
-        if trees is not None:
-            clf.set_params(n_estimators=trees)
+        clf = make(seed, "binary").set_params(min_child_samples=LEAF_ROWS, n_estimators=trees)
         model.thresholds.append((k, clf.fit(Q, above.astype(int))))
     return model
 
