@@ -138,10 +138,8 @@ def build_memory(lines: Sequence[Any], ef: Any, say: Callable[[str], None] = lam
     index = index_dir(folder, collection)
     if folder in _WRITERS:  # built earlier in this process; its collection is still being written
         return ChromaRetriever.on_side_index(index, f"case memory {folder}", ef)
-    if (folder / "complete").exists():
-        return ChromaRetriever.open(path=folder, collection=collection, embedding_function=ef)
     lock = claim(folder, say)
-    if (folder / "complete").exists():  # another process built it meanwhile
+    if (folder / "complete").exists():  # built before, or by another process while this one waited
         lock.close()
         return ChromaRetriever.open(path=folder, collection=collection, embedding_function=ef)
     try:
