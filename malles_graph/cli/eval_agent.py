@@ -276,7 +276,7 @@ def case_memory(lines: Sequence[Any], situations: Sequence[ChoiceSituation], say
     """The retriever over a Chroma memory of ``lines``, with the situations' queries embedded up front
     (None when the cases carry no purchase lines: the graph's retrieve node then finds nothing)."""
     if not lines:
-        say("the cases carry no recent baskets: no memory to retrieve from")
+        say("no purchase lines in the cases' subclasses: no memory to retrieve from")
         return None
     ef = prewarmed_embedder()
     say("embedding the retrieval queries")

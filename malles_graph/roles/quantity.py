@@ -4,9 +4,9 @@ Quantity is scored by absolute error, which the *median* minimises. The decision
 about *which* product, and the units are scored against the product really bought, so the answer
 is the median of the mixture: the candidates' unit distributions weighted by the choice
 probabilities. The count model therefore gives a distribution, not one number: one LightGBM
-classifier per threshold k = 2, 3, ... for P(units >= k) (ordinal "at least k" models, made
-non-increasing in k), for every threshold with enough rows above it (a constant share where too
-few lie below). Against the former weighted median of each candidate's own median units (an ``l1``
+classifier per threshold k (2, 3, ...: the unit counts bought) for P(units >= k) (ordinal "at
+least k" models, made non-increasing in k), for every threshold with enough rows above it (a
+constant share where too few lie below). Against the former weighted median of each candidate's own median units (an ``l1``
 regression), which throws away how sure each candidate's median is, 3-fold CV within January gave
 quantity MAE 0.3094 -> 0.3028 and the date split 0.3388 -> 0.3333 (docs/evaluation.md); 50 rows a
 leaf, more than the roles' 20, because a threshold's positives are few (the same CV: 20 rows gave
@@ -83,16 +83,21 @@ def quantity_row(
 
 @dataclass
 class UnitsModel:
-    """P(units >= k) for each threshold k = 2, 3, ...: a fitted classifier, or a constant share
-    where (nearly) every row lies above it; beyond the last threshold the probability is 0."""
+    """P(units >= k) for each threshold k (the unit counts seen in training above the fewest): a
+    fitted classifier, or a constant share where (nearly) every row lies above it; beyond the last
+    threshold the probability is 0, and every answer is at least ``fewest``."""
 
     thresholds: list[tuple[int, Any]] = field(default_factory=list)
+    fewest: int = 1  # the fewest units a training case bought
 
     def describe(self) -> str:
         ks = [k for k, _ in self.thresholds]
         trees = {m.n_estimators for _, m in self.thresholds if not isinstance(m, float)}
         size = f", {trees.pop()} trees" if len(trees) == 1 else ""
-        return f"P(units >= k), k = {ks[0]}..{ks[-1]}{size}" if ks else "always 1 unit"
+        listed = (
+            f"{ks[0]}..{ks[-1]}" if len(ks) > 1 and ks == list(range(ks[0], ks[-1] + 1)) else ", ".join(map(str, ks))
+        )
+        return f"P(units >= k), k = {listed}{size}" if ks else f"always {self.fewest} unit{'s' * (self.fewest > 1)}"
 
     def tails(self, rows: np.ndarray, trees: int | None = None) -> np.ndarray:
         """P(units >= k) per row (candidates) and threshold, non-increasing in k (from the first
@@ -105,20 +110,30 @@ class UnitsModel:
         ]
         return np.minimum.accumulate(np.column_stack(cols), axis=1) if cols else np.zeros((len(rows), 0))
 
+    def medians(self, tails: np.ndarray) -> np.ndarray:
+        """The median units of each row of (mixed) tails: the largest threshold whose probability is
+        above one half (a tie at exactly one half goes to the smaller answer), else the fewest. The
+        tails are non-increasing, so the thresholds passed are a prefix."""
+        units = np.array([self.fewest, *(k for k, _ in self.thresholds)])
+        return units[(tails > 0.5).sum(axis=1)]
+
 
 def fit_units_model(Q: np.ndarray, q: np.ndarray, seed: int, make: Any, trees: int = DEFAULT_TREES) -> UnitsModel:
     """One classifier per threshold (``make(seed, "binary")`` builds one; ``trees`` trees), up to the
-    last threshold with ``MIN_ROWS`` rows above it."""
-    model = UnitsModel()
-    for k in range(2, int(q.max(initial=1)) + 1):
+    last threshold with ``MIN_ROWS`` rows above it. The thresholds are the unit counts bought, not
+    every integer: where units come in packs (12, 24, ...) the counts between them would each fit the
+    same classifier again."""
+    counts = np.unique(q).astype(int)
+    model = UnitsModel(fewest=int(counts[0]) if len(counts) else 1)
+    for k in counts[1:]:
         above = q >= k
         if above.sum() < MIN_ROWS:
             break
         if (~above).sum() < MIN_ROWS:  # nearly everyone buys at least k: no boundary to learn
-            model.thresholds.append((k, float(above.mean())))
+            model.thresholds.append((int(k), float(above.mean())))
             continue
         clf = make(seed, "binary").set_params(min_child_samples=LEAF_ROWS, n_estimators=trees)
-        model.thresholds.append((k, clf.fit(Q, above.astype(int))))
+        model.thresholds.append((int(k), clf.fit(Q, above.astype(int))))
     return model
 
 
@@ -153,16 +168,15 @@ def choose_trees(
         starts = np.concatenate([[0], np.cumsum(np.diff(offsets)[held])[:-1]])
         for j, n in enumerate(TREES):
             mixed = np.add.reduceat(probs[rows, None] * model.tails(candidates[rows], n), starts, axis=0)
-            errors[j, held] = np.abs(1 + (mixed > 0.5).sum(axis=1) - q[held])
+            errors[j, held] = np.abs(model.medians(mixed) - q[held])
     by_count = dict(zip(TREES, errors, strict=True))
     return clearly_better(by_count, DEFAULT_TREES), {n: float(e.mean()) for n, e in by_count.items()}
 
 
 def mixture_units(model: UnitsModel, rows: np.ndarray, probs: np.ndarray) -> int:
     """The median units of the mixture (the MAE-optimal answer when the product bought is candidate
-    j with probability p_j): one plus the thresholds the mixture exceeds with probability above one
-    half (a tie at exactly one half goes to the smaller answer)."""
-    return 1 + int((probs @ model.tails(rows) > 0.5).sum())
+    j with probability p_j)."""
+    return int(model.medians((probs @ model.tails(rows))[None, :])[0])
 
 
 def quantity_matrix(

@@ -64,10 +64,27 @@ def test_the_answer_is_the_mae_optimal_units_of_the_mixture():
 def test_thresholds_without_enough_rows_and_a_floor_everyone_clears():
     assert fit_units_model(np.zeros((30, 1)), np.ones(30), 0, lgbm).describe() == "always 1 unit"
     assert mixture_units(UnitsModel(), np.zeros((2, 1)), np.array([0.5, 0.5])) == 1
-    q = np.array([2.0] * 60 + [3.0] * 25)  # everyone buys at least 2: no classifier for k = 2
-    model = fit_units_model(np.arange(85.0)[:, None], q, 0, lgbm)
-    assert model.thresholds[0] == (2, 1.0) and model.describe() == "P(units >= k), k = 2..3, 150 trees"
+    q = np.array([1.0] * 10 + [2.0] * 60 + [3.0] * 25)  # nearly everyone buys at least 2: no classifier for k = 2
+    model = fit_units_model(np.arange(95.0)[:, None], q, 0, lgbm)
+    assert model.thresholds[0] == (2, 85 / 95) and model.describe() == "P(units >= k), k = 2..3, 150 trees"
     assert mixture_units(model, np.array([[1.0]]), np.ones(1)) == 2
+    everyone = fit_units_model(np.arange(85.0)[:, None], q[10:], 0, lgbm)  # the fewest bought is 2
+    assert everyone.fewest == 2 and [k for k, _ in everyone.thresholds] == [3]
+    assert mixture_units(everyone, np.array([[1.0]]), np.ones(1)) == 2
+    assert fit_units_model(np.zeros((30, 1)), np.full(30, 6.0), 0, lgbm).describe() == "always 6 units"
+
+
+def test_units_bought_in_packs_are_answered_in_packs_with_one_threshold_per_pack():
+    """Units of 12, 24 or 36 (cases of a dozen): a classifier per count bought, not per integer
+    (the 35 between would each fit one of the same two classifiers again), and answers in packs."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 2, 3000)
+    packs = 1 + (rng.random(3000) < np.where(x == 1, 0.8, 0.2)) + (rng.random(3000) < 0.15)
+    model = fit_units_model(x[:, None].astype(float), 12.0 * packs, 0, lgbm)
+    assert model.fewest == 12 and [k for k, _ in model.thresholds] == [24, 36]
+    assert model.describe() == "P(units >= k), k = 24, 36, 150 trees"
+    assert [mixture_units(model, np.array([[v]]), np.ones(1)) for v in (0.0, 1.0)] == [12, 24]
+    assert mixture_units(model, np.array([[0.0], [1.0]]), np.array([0.3, 0.7])) == 24
 
 
 def test_quantity_profile_sees_only_lines_before_the_date():
