@@ -127,7 +127,8 @@ def _json_line(path: Path, lineno: int, line: str) -> object:
     try:
         return json.loads(line)
     except json.JSONDecodeError as exc:
-        raise EvaluationError(f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from None
+        what = exc.msg.removesuffix(" at").removesuffix(" starting")  # "Invalid control character at", ...
+        raise EvaluationError(f"{path}:{lineno}: not valid JSON at column {exc.colno} ({what})") from None
     except RecursionError:
         raise EvaluationError(f"{path}:{lineno}: JSON nested too deeply") from None
 

@@ -63,7 +63,8 @@ def test_schema_generated_from_models():
 @pytest.mark.parametrize(
     ("bad_line", "message"),
     [
-        ("{not json", r"cases.jsonl:2: not valid JSON"),
+        ("{not json", r"cases.jsonl:2: not valid JSON at column 2 \(Expecting property name enclosed in double quotes\)$"),
+        ('{"case_id": "c\x01"}', r"cases.jsonl:2: not valid JSON at column 15 \(Invalid control character\)$"),
         (json.dumps({**case_dict("c2"), "colour": "red"}), r"cases.jsonl:2: invalid case: colour: Extra inputs"),
         (json.dumps(case_dict("c1")), r"cases.jsonl:2: duplicate case_id 'c1' \(first at line 1\)"),
         (json.dumps(case_dict("c2", truth="p9")), r"cases.jsonl:2: invalid case: .*'p9' is not among the candidates"),
