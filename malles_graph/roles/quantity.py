@@ -45,6 +45,7 @@ MIN_ROWS = 20  # a threshold is modelled when this many rows lie above it (learn
 LEAF_ROWS = 50  # rows a leaf of a threshold's classifier (see the module docstring)
 TREES = (25, 50, 100, 150, 300)  # the trees a threshold's classifier may get, chosen by CV (choose_trees)
 DEFAULT_TREES = 150  # ... unless another count is clearly better (agent/6 had 150 always)
+MAX_THRESHOLDS = 24  # beyond this many unit counts, thresholds at as many quantiles of the units (fit_units_model)
 
 
 def quantity_row(
@@ -94,10 +95,13 @@ class UnitsModel:
         ks = [k for k, _ in self.thresholds]
         trees = {m.n_estimators for _, m in self.thresholds if not isinstance(m, float)}
         size = f", {trees.pop()} trees" if len(trees) == 1 else ""
-        listed = (
-            f"{ks[0]}..{ks[-1]}" if len(ks) > 1 and ks == list(range(ks[0], ks[-1] + 1)) else ", ".join(map(str, ks))
-        )
-        return f"P(units >= k), k = {listed}{size}" if ks else f"always {self.fewest} unit{'s' * (self.fewest > 1)}"
+        if not ks:
+            return f"always {self.fewest} unit{'s' * (self.fewest > 1)}"
+        if len(ks) > 1 and ks == list(range(ks[0], ks[-1] + 1)):
+            listed = f"{ks[0]}..{ks[-1]}"
+        else:
+            listed = ", ".join(map(str, ks)) if len(ks) <= 6 else f"{ks[0]}, {ks[1]}, ..., {ks[-1]} ({len(ks)} of them)"
+        return f"P(units >= k), k = {listed}{size}"
 
     def tails(self, rows: np.ndarray, trees: int | None = None) -> np.ndarray:
         """P(units >= k) per row (candidates) and threshold, non-increasing in k (from the first
@@ -125,16 +129,26 @@ def fit_units_model(Q: np.ndarray, q: np.ndarray, seed: int, make: Any, trees: i
     same classifier again."""
     counts = np.unique(q).astype(int)
     model = UnitsModel(fewest=int(counts[0]) if len(counts) else 1)
-    for k in counts[1:]:
+    for k in thresholds(q, counts):
         above = q >= k
-        if above.sum() < MIN_ROWS:
-            break
         if (~above).sum() < MIN_ROWS:  # nearly everyone buys at least k: no boundary to learn
             model.thresholds.append((int(k), float(above.mean())))
             continue
         clf = make(seed, "binary").set_params(min_child_samples=LEAF_ROWS, n_estimators=trees)
         model.thresholds.append((int(k), clf.fit(Q, above.astype(int))))
     return model
+
+
+def thresholds(q: np.ndarray, counts: np.ndarray) -> list[int]:
+    """The thresholds k of P(units >= k): each unit count bought above the fewest with ``MIN_ROWS``
+    rows at or above it; where there are more than ``MAX_THRESHOLDS`` (units in the hundreds), the
+    counts at as many evenly spaced quantiles of those rows, so the fit's time and the answers' grid
+    follow how the units spread, not their range (208 counts from 40 to 260 took 103 s of a 2-minute fit)."""
+    ks = [int(k) for k in counts[1:] if (q >= k).sum() >= MIN_ROWS]
+    if len(ks) <= MAX_THRESHOLDS:
+        return ks
+    spread = np.clip(q[q >= ks[0]], ks[0], ks[-1])  # every value here is one of ks
+    return sorted({int(v) for v in np.quantile(spread, np.linspace(0, 1, MAX_THRESHOLDS), method="inverted_cdf")})
 
 
 def choose_trees(

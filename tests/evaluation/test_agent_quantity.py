@@ -11,6 +11,7 @@ from malles_graph.roles.fitting import lgbm
 from malles_graph.roles.memory import Line, PopulationMemory
 from malles_graph.roles.quantity import (
     DEFAULT_TREES,
+    MAX_THRESHOLDS,
     TREES,
     UnitsModel,
     choose_trees,
@@ -85,6 +86,22 @@ def test_units_bought_in_packs_are_answered_in_packs_with_one_threshold_per_pack
     assert model.describe() == "P(units >= k), k = 24, 36, 150 trees"
     assert [mixture_units(model, np.array([[v]]), np.ones(1)) for v in (0.0, 1.0)] == [12, 24]
     assert mixture_units(model, np.array([[0.0], [1.0]]), np.array([0.3, 0.7])) == 24
+
+
+def test_units_in_the_hundreds_get_thresholds_at_their_quantiles_not_one_per_count():
+    """Units from 1 to several hundred (a wholesale order, grams): a classifier per count bought would be
+    hundreds of them; MAX_THRESHOLDS counts at the units' quantiles answer nearly as well."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 2, 4000)
+    q = np.round(rng.lognormal(np.where(x == 1, 4.5, 3.0), 0.6)).clip(1)
+    model = fit_units_model(x[:, None].astype(float), q, 0, lgbm, trees=25)
+    ks = [k for k, _ in model.thresholds]
+    assert len(ks) <= MAX_THRESHOLDS < len(np.unique(q)) - 1 and set(ks) <= set(q.astype(int))
+    assert ks[0] == int(np.unique(q)[1]) and "(24 of them)" in model.describe()
+    for v in (0.0, 1.0):  # the answer for each kind of row: near its units' median
+        truth = q[x == v]
+        answer = mixture_units(model, np.array([[v]]), np.ones(1))
+        assert np.abs(truth - answer).mean() < 1.05 * np.abs(truth - np.median(truth)).mean()
 
 
 def test_quantity_profile_sees_only_lines_before_the_date():
