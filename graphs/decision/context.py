@@ -57,7 +57,9 @@ class DecisionContext:
     max_repairs: int = _d(2, "repairs of an invalid decision before it is recorded as a failure")
     max_conflict_loops: int = _d(1, "times a decision conflicting with the customer's history is sent back")
     conflict_ratio: float = _d(10.0, "a quantity >= this x the customer's usual units is a conflict")
-    max_quantity: int = _d(100, "largest quantity accepted without repair")
+    max_quantity: int = _d(
+        100, "largest quantity accepted from an LLM without repair (a choice model: its own largest answer if more)"
+    )
     neighbours: int = _d(8, "retrieved episodes per query (own and other customers each)")
     turn_max_tokens: int = _d(96, "max tokens of one debate turn")
     decide_max_tokens: int = _d(192, "max tokens of one structured decision (the JSON grammar ends shorter answers)")
@@ -120,6 +122,15 @@ class DecisionContext:
     @property
     def uses_choice_model(self) -> bool:
         return self.backend.name == "choice-model"
+
+    @property
+    def quantity_limit(self) -> int:
+        """The largest quantity a decision may have: ``max_quantity`` guards against an LLM's garbage; a
+        fitted choice model answers from the units its training cases bought, which can be more (a
+        case file of wholesale orders), so its own largest answer raises the limit."""
+        if self.uses_choice_model:
+            return max(self.max_quantity, int(getattr(self.model(), "max_units", 0)))
+        return self.max_quantity
 
     # Collaborators are built once per context object, on first use (thread-safe).
     def llm(self) -> LLMClient:

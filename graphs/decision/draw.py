@@ -54,7 +54,7 @@ def _draw(task: SampleTask, runtime: Runtime[Any], role: DecideTarget) -> dict[s
         )
         try:
             decision: Decision | None = Decision.model_validate(raw.model_dump())
-            problems = decision.check_against(situation.candidate_ids, ctx.max_quantity)
+            problems = decision.check_against(situation.candidate_ids, ctx.quantity_limit)
         except ValidationError as exc:
             decision, problems = None, [str(exc)]
         error = "; ".join(problems) or None

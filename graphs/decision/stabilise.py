@@ -89,7 +89,7 @@ def stabilise(state: DecisionState, runtime: Runtime[Any]) -> Command[Literal["d
     error = None
     try:
         final: Decision | None = Decision.model_validate(calibrated.model_dump())
-        problems = final.check_against(situation.candidate_ids, ctx.max_quantity)
+        problems = final.check_against(situation.candidate_ids, ctx.quantity_limit)
         if problems:
             final, error = None, "calibrator produced an invalid decision: " + "; ".join(problems)
     except ValidationError as exc:

@@ -88,6 +88,8 @@ def fit_log_quantity(F: np.ndarray, quantity: np.ndarray, l2: float = 1e-3) -> t
 class ChoiceModel:
     """A fitted conditional logit (which product) and log-quantity regression (how many)."""
 
+    max_units = MAX_QUANTITY  # the most units it answers (the decision graph accepts up to this many from it)
+
     def __init__(
         self,
         coef: Sequence[float],

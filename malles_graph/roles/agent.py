@@ -303,6 +303,11 @@ class ComputedAgent:
         return replace(self, memory=memory, _cache={})
 
     @property
+    def max_units(self) -> int:
+        """The most units it answers (the decision graph accepts up to this many from it)."""
+        return self.quantity_model.largest
+
+    @property
     def replicas(self) -> int:
         """How many different samples the vote can draw from the decide in use."""
         return len(self.rankers) if self.mechanisms.ranker else len(self.stackers)

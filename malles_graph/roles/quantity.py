@@ -103,6 +103,11 @@ class UnitsModel:
             listed = ", ".join(map(str, ks)) if len(ks) <= 6 else f"{ks[0]}, {ks[1]}, ..., {ks[-1]} ({len(ks)} of them)"
         return f"P(units >= k), k = {listed}{size}"
 
+    @property
+    def largest(self) -> int:
+        """The most units it can answer: its last threshold (or the fewest, without one)."""
+        return self.thresholds[-1][0] if self.thresholds else self.fewest
+
     def tails(self, rows: np.ndarray, trees: int | None = None) -> np.ndarray:
         """P(units >= k) per row (candidates) and threshold, non-increasing in k (from the first
         ``trees`` trees of each classifier when given)."""

@@ -192,6 +192,22 @@ def test_decide_is_the_mean_of_a_seed_ensemble(panels):
     assert np.allclose(p, segment_softmax(scores.mean(axis=0) / agent.ranker_temperature, offsets))
 
 
+def test_the_graph_accepts_the_units_its_agent_was_fitted_on_above_max_quantity(panels):
+    """The decision graph's max_quantity (100) guards against an LLM's garbage; an agent fitted on orders
+    of 120 units and more answers them, and the graph must not record its every answer as a failure."""
+    from graphs.decision.api import decide_situation, make_context
+
+    big = [c.model_copy(update={"truth_quantity": 120 * c.truth_quantity}) for c in panels["train"][:300]]
+    test = panels["test"][:8]
+    agent = ComputedAgent.fit(big, replicas=2, seed=0).with_memory(test)
+    ctx = make_context({"backend": {"name": "choice-model"}, "retrieval": False})
+    ctx.choice_model = agent
+    assert ctx.max_quantity == 100 < 120 <= agent.max_units == ctx.quantity_limit
+    results = [decide_situation(c.situation(), ctx) for c in test]
+    assert [r.outcome.error for r in results] == [None] * len(test)
+    assert all(r.decision is not None and r.decision.quantity % 120 == 0 for r in results)
+
+
 def test_saved_agent_refuses_cases_of_another_kind(panels, tmp_path: Path):
     agent = ComputedAgent.fit(panels["train"][:200], replicas=1)
     path = tmp_path / "agent.joblib"
