@@ -6,11 +6,11 @@ is the median of the mixture: the candidates' unit distributions weighted by the
 probabilities. The count model therefore gives a distribution, not one number: one LightGBM
 classifier per threshold k (2, 3, ...: the unit counts bought) for P(units >= k) (ordinal "at
 least k" models, made non-increasing in k), for every threshold with enough rows above it (a
-constant share where too few lie below). Against the former weighted median of each candidate's own median units (an ``l1``
-regression), which throws away how sure each candidate's median is, 3-fold CV within January gave
-quantity MAE 0.3094 -> 0.3028 and the date split 0.3388 -> 0.3333 (docs/evaluation.md); 50 rows a
-leaf, more than the roles' 20, because a threshold's positives are few (the same CV: 20 rows gave
-0.3056 and 0.3364). On the Feb-2001 cases, looked at once afterwards: 0.3595 -> 0.347.
+constant share where too few lie below). Against the former weighted median of each candidate's
+own median units (an ``l1`` regression), which throws away how sure each candidate's median is,
+3-fold CV within January gave quantity MAE 0.3094 -> 0.3028 and the date split 0.3388 -> 0.3333
+(docs/evaluation.md); 50 rows a leaf, more than the roles' 20, because a threshold's positives are
+few (the same CV: 20 rows gave 0.3056 and 0.3364). On the Feb-2001 cases, looked at once afterwards: 0.3595 -> 0.347.
 
 Its features: the customer's usual units (mean, median over recent lines, in the subclass, last
 time for this product, their own total and times for it, share of lines with several units), the
@@ -132,9 +132,8 @@ def fit_units_model(Q: np.ndarray, q: np.ndarray, seed: int, make: Any, trees: i
     last threshold with ``MIN_ROWS`` rows above it. The thresholds are the unit counts bought, not
     every integer: where units come in packs (12, 24, ...) the counts between them would each fit the
     same classifier again."""
-    counts = np.unique(q).astype(int)
-    model = UnitsModel(fewest=int(counts[0]) if len(counts) else 1)
-    for k in thresholds(q, counts):
+    model = UnitsModel(fewest=int(q.min()) if len(q) else 1)
+    for k in thresholds(q):
         above = q >= k
         if (~above).sum() < MIN_ROWS:  # nearly everyone buys at least k: no boundary to learn
             model.thresholds.append((int(k), float(above.mean())))
@@ -144,12 +143,12 @@ def fit_units_model(Q: np.ndarray, q: np.ndarray, seed: int, make: Any, trees: i
     return model
 
 
-def thresholds(q: np.ndarray, counts: np.ndarray) -> list[int]:
+def thresholds(q: np.ndarray) -> list[int]:
     """The thresholds k of P(units >= k): each unit count bought above the fewest with ``MIN_ROWS``
     rows at or above it; where there are more than ``MAX_THRESHOLDS`` (units in the hundreds), the
     counts at as many evenly spaced quantiles of those rows, so the fit's time and the answers' grid
     follow how the units spread, not their range (208 counts from 40 to 260 took 103 s of a 2-minute fit)."""
-    ks = [int(k) for k in counts[1:] if (q >= k).sum() >= MIN_ROWS]
+    ks = [int(k) for k in np.unique(q)[1:] if (q >= k).sum() >= MIN_ROWS]
     if len(ks) <= MAX_THRESHOLDS:
         return ks
     spread = np.clip(q[q >= ks[0]], ks[0], ks[-1])  # every value here is one of ks
