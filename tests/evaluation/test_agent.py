@@ -195,7 +195,7 @@ def test_decide_is_the_mean_of_a_seed_ensemble(panels):
 def test_the_graph_accepts_the_units_its_agent_was_fitted_on_above_max_quantity(panels):
     """The decision graph's max_quantity (100) guards against an LLM's garbage; an agent fitted on orders
     of 120 units and more answers them, and the graph must not record its every answer as a failure."""
-    from graphs.decision.api import decide_situation, make_context
+    from malles_graph.graphs.decision.api import decide_situation, make_context
 
     big = [c.model_copy(update={"truth_quantity": 120 * c.truth_quantity}) for c in panels["train"][:300]]
     test = panels["test"][:8]
