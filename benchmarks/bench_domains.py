@@ -2,6 +2,7 @@
 
     python benchmarks/bench_domains.py                        # one panel, units 1 + Poisson(pack)
     python benchmarks/bench_domains.py --seeds 0 1 --units dozens wide
+    python benchmarks/bench_domains.py --brands 15 25 --households 300   # 15-25 candidates a case
 
 Ta Feng is where the agent's choices were made; these panels check that they travel (issue 14: "keep
 it general"). Each panel: 12 categories whose purchase rates differ 30-fold (the rare ones are the
@@ -41,20 +42,20 @@ UNITS = {
 }
 
 
-def panel(seed: int, households: int, units: str) -> dict[str, list[dict]]:
+def panel(seed: int, households: int, units: str, brands: tuple[int, int] = (3, 6)) -> dict[str, list[dict]]:
     """Train and test cases (JSON-ready dicts in the case format) of one generated panel."""
     rng = np.random.default_rng(seed)
     cats = []
     for c, rate in enumerate(RATES):
-        brands = [f"c{c}b{j}" for j in range(int(rng.integers(3, 7)))]
+        names = [f"c{c}b{j}" for j in range(int(rng.integers(brands[0], brands[1] + 1)))]
         cats.append(
             {
                 "name": f"cat{c}",
                 "rate": rate,
-                "brands": brands,
-                "appeal": {b: float(rng.normal(0, 0.7)) for b in brands},
-                "regular": {b: round(float(rng.uniform(2, 9)), 2) for b in brands},
-                "pack": {b: float(rng.choice([1, 2, 3])) for b in brands},
+                "brands": names,
+                "appeal": {b: float(rng.normal(0, 0.7)) for b in names},
+                "regular": {b: round(float(rng.uniform(2, 9)), 2) for b in names},
+                "pack": {b: float(rng.choice([1, 2, 3])) for b in names},
             }
         )
     beta = rng.normal(2.5, 0.8, households).clip(0.3)  # each household's price response, in every category
@@ -131,7 +132,7 @@ def purchase(rng, cat, h, week, beta, past, fit_counts, units) -> tuple[dict | N
                 "price": price[b],
                 "regular_price": cat["regular"][b],
                 "popularity": (counts.get(b, 0) + 0.5) / (total + 0.5 * len(names)),
-                "label": "ABCDEF"[i],
+                "label": chr(ord("A") + i),
                 "attributes": {"display": display[b], "feature": feature[b], "pack": cat["pack"][b]},
             }
             for i, b in enumerate(names)
@@ -155,8 +156,8 @@ def malles(*args: str) -> float:
     return time.perf_counter() - start
 
 
-def bench(seed: int, households: int, units: str, folder: Path) -> None:
-    cases = panel(seed, households, units)
+def bench(seed: int, households: int, units: str, brands: tuple[int, int], folder: Path) -> None:
+    cases = panel(seed, households, units, brands)
     for name, rows in cases.items():
         with (folder / f"{name}.jsonl").open("w", encoding="utf-8") as fh:
             fh.writelines(json.dumps(r) + "\n" for r in rows)
@@ -193,11 +194,14 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="panel seeds")
     parser.add_argument("--households", type=int, default=400)
     parser.add_argument("--units", nargs="+", choices=sorted(UNITS), default=["pack"])
+    parser.add_argument("--brands", type=int, nargs=2, default=[3, 6], metavar=("FEWEST", "MOST"), help="per category")
     args = parser.parse_args()
+    if not 2 <= args.brands[0] <= args.brands[1] <= 26:  # labels A..Z
+        parser.error(f"--brands {args.brands[0]} {args.brands[1]}: need 2 <= FEWEST <= MOST <= 26")
     for seed in args.seeds:
         for units in args.units:
             with tempfile.TemporaryDirectory(prefix="malles-domains-") as tmp:
-                bench(seed, args.households, units, Path(tmp))
+                bench(seed, args.households, units, (args.brands[0], args.brands[1]), Path(tmp))
 
 
 if __name__ == "__main__":
