@@ -224,14 +224,12 @@ def fit_ranker_decide(
     for leaves in RANKER_LEAVES:
         oof = np.zeros(len(y))
         for k, (tr, te) in enumerate(splits):
-            oof[te] = ensemble_score(
-                [fit_role(ranker_seed(seed, m) + k, X[tr], y[tr], seg[tr], leaves) for m in range(seeds)], X[te]
-            )
+            oof[te] = ensemble_score(fit_ensemble(seed + k, X[tr], y[tr], seg[tr], leaves, seeds), X[te])
         temperatures[leaves] = temperature(oof, offsets, y)
         probs[leaves] = segment_softmax(oof / temperatures[leaves], offsets)
         losses[leaves] = -np.log(probs[leaves][truth] + 1e-12)
     leaves = clearly_better(losses, RANKER_LEAVES[0])
-    models = [[fit_role(ranker_seed(seed, m), X, y, seg, leaves) for m in range(seeds)]]
+    models = [fit_ensemble(seed, X, y, seg, leaves, seeds)]
     rng = np.random.default_rng(seed + 100)
     for m in range(replicas - 1):
         pick = np.sort(rng.integers(0, len(offsets) - 1, len(offsets) - 1))
@@ -240,6 +238,11 @@ def fit_ranker_decide(
         models.append([fit_role(seed + 101 + m, X[rows], y[rows], group, leaves)])
     cv_logloss = {n: float(v.mean()) for n, v in losses.items()}
     return DecideFit(models, temperatures[leaves], probs[leaves], leaves, cv_logloss)
+
+
+def fit_ensemble(seed: int, X: np.ndarray, y: np.ndarray, seg: np.ndarray, leaves: int, seeds: int) -> list[Any]:
+    """``seeds`` rankers with the random states of :func:`ranker_seed` (``ensemble_score`` averages them)."""
+    return [fit_role(ranker_seed(seed, m), X, y, seg, leaves) for m in range(seeds)]
 
 
 def ranker_seed(seed: int, member: int) -> int:

@@ -10,7 +10,8 @@ constant share where too few lie below). Against the former weighted median of e
 own median units (an ``l1`` regression), which throws away how sure each candidate's median is,
 3-fold CV within January gave quantity MAE 0.3094 -> 0.3028 and the date split 0.3388 -> 0.3333
 (docs/evaluation.md); 50 rows a leaf, more than the roles' 20, because a threshold's positives are
-few (the same CV: 20 rows gave 0.3056 and 0.3364). On the Feb-2001 cases, looked at once afterwards: 0.3595 -> 0.347.
+few (the same CV: 20 rows gave 0.3056 and 0.3364). On the Feb-2001 cases, looked at once
+afterwards: 0.3595 -> 0.347.
 
 Its features: the customer's usual units (mean, median over recent lines, in the subclass, last
 time for this product, their own total and times for it, share of lines with several units), the
@@ -136,10 +137,10 @@ def fit_units_model(Q: np.ndarray, q: np.ndarray, seed: int, make: Any, trees: i
     for k in thresholds(q):
         above = q >= k
         if (~above).sum() < MIN_ROWS:  # nearly everyone buys at least k: no boundary to learn
-            model.thresholds.append((int(k), float(above.mean())))
+            model.thresholds.append((k, float(above.mean())))
             continue
         clf = make(seed, "binary").set_params(min_child_samples=LEAF_ROWS, n_estimators=trees)
-        model.thresholds.append((int(k), clf.fit(Q, above.astype(int))))
+        model.thresholds.append((k, clf.fit(Q, above.astype(int))))
     return model
 
 
