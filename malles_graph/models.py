@@ -27,7 +27,12 @@ class Product(Frozen):
     product_id: str = Field(min_length=1)
     subclass: str = Field(description="product subclass (category) id")
     price: float = Field(ge=0, description="current unit price")
-    regular_price: float = Field(ge=0, description="usual unit price (reference for discounts)")
+    # a panel without list prices knows no discount: its regular price is the price offered
+    regular_price: float = Field(
+        default_factory=lambda data: data["price"],
+        ge=0,
+        description="usual unit price (reference for discounts); the price when absent or null",
+    )
     popularity: float = Field(default=0.0, ge=0, description="share of subclass units in the reference period")
     label: str | None = Field(default=None, description="short label shown to the LLM instead of the long id")
     median_quantity: float | None = Field(
@@ -39,6 +44,13 @@ class Product(Frozen):
         "null is a missing value, as an absent key is",
         json_schema_extra=lambda schema: schema["additionalProperties"]["anyOf"].append({"type": "null"}),
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_regular_price_is_absent(cls, data: object) -> object:
+        if isinstance(data, dict) and "regular_price" in data and data["regular_price"] is None:
+            return {k: v for k, v in data.items() if k != "regular_price"}
+        return data
 
     @field_validator("attributes", mode="before")
     @classmethod
@@ -215,6 +227,15 @@ class ChoiceSituation(Frozen):
     style: StyleParams | None = Field(default=None, description="rho; a persona preset or default when empty")
     persona_text: str | None = None
     market: MarketSignal | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _candidates_in_its_subclass(cls, data: object) -> object:
+        # a candidate without a subclass of its own is offered in the situation's
+        if isinstance(data, dict) and isinstance(data.get("candidates"), list) and data.get("subclass") is not None:
+            own = [{"subclass": data["subclass"], **c} if isinstance(c, dict) else c for c in data["candidates"]]
+            return {**data, "candidates": own}
+        return data
 
     @model_validator(mode="after")
     def _unique_candidates(self) -> ChoiceSituation:

@@ -91,11 +91,13 @@ class Prediction(BaseModel):
 
 
 def _describe(exc: ValidationError, shown: int = 3) -> str:
+    # a default computed from a field that failed (regular_price from price) is that field's error again
+    errors = [e for e in exc.errors(include_url=False) if e["type"] != "default_factory_not_called"]
     parts = []
-    for err in exc.errors(include_url=False)[:shown]:  # a few problems, on one line of sane length
+    for err in errors[:shown]:  # a few problems, on one line of sane length
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"
         parts.append(f"{where}: {err['msg'][:150]}")
-    more = exc.error_count() - len(parts)
+    more = len(errors) - len(parts)
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 

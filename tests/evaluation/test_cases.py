@@ -96,6 +96,25 @@ def test_a_null_attribute_is_a_missing_value(tmp_path):
     assert {"type": "null"} in values
 
 
+def test_a_panel_without_list_prices_or_candidate_subclasses(tmp_path):
+    """A household panel has the price paid and the category of the choice, often no regular price and no
+    subclass per candidate: the regular price is then the price (no discount) and the subclass the case's."""
+    row = case_dict()
+    row["candidates"] = [
+        {"product_id": "p1", "price": 10},
+        {"product_id": "p2", "price": 8, "regular_price": None, "subclass": "t"},
+        {"product_id": "p3", "price": 6, "regular_price": 9},
+    ]
+    case = read_cases(write_lines(tmp_path / "cases.jsonl", [json.dumps(row)]))[0]
+    assert [p.regular_price for p in case.candidates] == [10, 8, 9]
+    assert [p.discount for p in case.candidates] == pytest.approx([0.0, 0.0, 1 / 3])
+    assert [p.subclass for p in case.candidates] == ["s", "t", "s"]  # a candidate's own subclass is kept
+    assert "regular_price" not in schema("case")["$defs"]["Product"]["required"]
+    row["candidates"][0].pop("price")  # without a price there is nothing to fall back on
+    with pytest.raises(EvaluationError, match=r"cases.jsonl:1: invalid case: candidates.0.price: Field required$"):
+        read_cases(write_lines(tmp_path / "cases.jsonl", [json.dumps(row)]))
+
+
 def test_ids_and_codes_given_as_numbers_are_read_as_text(tmp_path):
     """A panel's export often writes product ids and area codes as JSON numbers."""
     row = case_dict()
