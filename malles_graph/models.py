@@ -25,7 +25,7 @@ class Product(Frozen):
     """A product as offered in a choice situation."""
 
     product_id: str = Field(min_length=1)
-    subclass: str = Field(description="product subclass (category) id")
+    subclass: str = Field(description="product subclass (category) id; a case's candidate may leave it out: the case's")
     price: float = Field(ge=0, description="current unit price")
     # a panel without list prices knows no discount: its regular price is the price offered
     regular_price: float = Field(
