@@ -10,6 +10,7 @@ each module), so `malles tui` does not pay for the modules of `eval`, `run` or `
 from __future__ import annotations
 
 import importlib
+import inspect
 import time
 from collections.abc import Iterator, MutableMapping
 from typing import Any
@@ -68,7 +69,31 @@ def load_commands(module_name: str, group: str | None) -> dict[str, Any]:
         holder.registered_commands.extend(module.app.registered_commands)
     else:
         holder.add_typer(module.app, name=group)
-    return dict(typer.main.get_group(holder).commands)
+    commands = dict(typer.main.get_group(holder).commands)
+    for command in commands.values():
+        reflow_help(command)
+    return commands
+
+
+def reflow_help(command: Any) -> None:
+    """Each prose paragraph of a command's help (and its subcommands') on one line, so the terminal wraps it at
+    its own width: Typer keeps a docstring's line breaks, and at 80 columns a paragraph wrapped for 100 broke
+    mid-sentence on every other line. Paragraphs with indented or bulleted lines (examples, lists) keep theirs."""
+    if command.help:
+        paragraphs = inspect.cleandoc(command.help).split("\n\n")
+        command.help = "\n\n".join(p if keeps_lines(p) else " ".join(p.split("\n")) for p in paragraphs)
+    for sub in getattr(command, "commands", {}).values():
+        reflow_help(sub)
+
+
+def keeps_lines(paragraph: str) -> bool:
+    """Whether a help paragraph is laid out line by line: examples (indented), a list, a heading with its lines."""
+    first, *rest = paragraph.split("\n")
+    return bool(rest) and (
+        first.startswith("\b")
+        or first.rstrip().endswith(":")
+        or any(ln[:1].isspace() or ln.startswith(("- ", "* ")) for ln in rest)
+    )
 
 
 class LazyCommands(MutableMapping[str, Any]):

@@ -5,6 +5,7 @@ and its imports per call); the help and a bad scenario file run the `python -m m
 in a subprocess.
 """
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +44,23 @@ def test_help_lists_commands_with_one_line_each() -> None:
     out = subprocess_malles("--help").stdout
     for command in ("demo", "run", "data", "backends", "prompts"):
         assert command in out
+
+
+def test_help_prose_wraps_at_the_terminal_width_and_examples_keep_their_lines() -> None:
+    """Typer keeps a docstring's line breaks: at 80 columns a paragraph wrapped for 100 broke mid-sentence
+    ("... (matplotlib, Agg). With" then "--reference, a table ..." on a line of its own)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "malles_graph.cli", "eval", "report", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+        env={**os.environ, "COLUMNS": "80"},
+    )
+    lines = done.stdout.splitlines()
+    assert done.returncode == 0 and all(len(line) <= 80 for line in lines)
+    assert any("Agg). With --reference, a table of what each other run" in line for line in lines)
+    assert "  malles eval report preds/*.jsonl --cases test.jsonl --out reports/feb" in "\n".join(lines)
 
 
 @pytest.mark.parametrize(
