@@ -212,6 +212,26 @@ class MarketSignal(Frozen):
     scarcity: dict[str, float] = Field(default_factory=dict, description="0 plenty .. 1 sold out")
 
 
+def _product_subclass(product: object) -> tuple[str, object]:
+    """(product id, subclass) of a candidate given as a dict or a Product (ids may be JSON numbers)."""
+    if isinstance(product, dict):
+        return str(product.get("product_id")), product.get("subclass")
+    return str(getattr(product, "product_id", None)), getattr(product, "subclass", None)
+
+
+def _with_item_subclasses(basket: object, known: dict[str, object]) -> object:
+    """A basket (as read) whose items without a subclass get their candidate's, where they are candidates."""
+    if not (isinstance(basket, dict) and isinstance(basket.get("items"), list)):
+        return basket
+    items = [
+        {"subclass": known[str(i.get("product_id"))], **i}
+        if isinstance(i, dict) and "subclass" not in i and str(i.get("product_id")) in known
+        else i
+        for i in basket["items"]
+    ]
+    return {**basket, "items": items}
+
+
 class ChoiceSituation(Frozen):
     """Everything a decision sees: who decides, when, what is offered. Input of the decision graph."""
 
@@ -230,11 +250,19 @@ class ChoiceSituation(Frozen):
 
     @model_validator(mode="before")
     @classmethod
-    def _candidates_in_its_subclass(cls, data: object) -> object:
-        # a candidate without a subclass of its own is offered in the situation's
-        if isinstance(data, dict) and isinstance(data.get("candidates"), list) and data.get("subclass") is not None:
-            own = [{"subclass": data["subclass"], **c} if isinstance(c, dict) else c for c in data["candidates"]]
-            return {**data, "candidates": own}
+    def _subclasses_from_the_choice(cls, data: object) -> object:
+        # A household panel often names the category once, for the choice: a candidate without a subclass of its
+        # own is offered in the situation's, and a past purchase of a candidate without one was made in the
+        # candidate's. Other products' purchases still need theirs (nothing here says which it is).
+        if not (
+            isinstance(data, dict) and isinstance(data.get("candidates"), list) and data.get("subclass") is not None
+        ):
+            return data
+        candidates = [{"subclass": data["subclass"], **c} if isinstance(c, dict) else c for c in data["candidates"]]
+        data = {**data, "candidates": candidates}
+        if isinstance(data.get("recent_baskets"), list):
+            known = dict(_product_subclass(c) for c in candidates)
+            data["recent_baskets"] = [_with_item_subclasses(b, known) for b in data["recent_baskets"]]
         return data
 
     @model_validator(mode="after")

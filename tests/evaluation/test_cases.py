@@ -115,6 +115,23 @@ def test_a_panel_without_list_prices_or_candidate_subclasses(tmp_path):
         read_cases(write_lines(tmp_path / "cases.jsonl", [json.dumps(row)]))
 
 
+def test_a_past_purchase_of_a_candidate_is_in_its_subclass_when_the_panel_leaves_it_out(tmp_path):
+    """A brand-choice panel's history is the customer's past purchases in the category: their items need no
+    subclass when they are candidates; any other product's still does, and the error names it."""
+    row = case_dict()
+    row["candidates"][1].pop("subclass")
+    row["recent_baskets"] = [
+        {"date": "2001-02-01", "items": [{"product_id": "p1", "quantity": 2, "unit_price": 9}]},
+        {"date": "2001-01-20", "items": [{"product_id": 12, "quantity": 1, "unit_price": 8, "subclass": "x"}]},
+        {"date": "2001-01-10", "items": [{"product_id": "p2", "quantity": 1, "unit_price": 8}]},
+    ]
+    case = read_cases(write_lines(tmp_path / "cases.jsonl", [json.dumps(row)]))[0]
+    assert [i.subclass for b in case.recent_baskets for i in b.items] == ["s", "x", "s"]
+    row["recent_baskets"][0]["items"].append({"product_id": "p9", "quantity": 1, "unit_price": 3})
+    with pytest.raises(EvaluationError, match=r"cases.jsonl:1: invalid case: recent_baskets.0.items.1.subclass: Field required$"):
+        read_cases(write_lines(tmp_path / "cases.jsonl", [json.dumps(row)]))
+
+
 def test_ids_and_codes_given_as_numbers_are_read_as_text(tmp_path):
     """A panel's export often writes product ids and area codes as JSON numbers."""
     row = case_dict()
