@@ -128,6 +128,12 @@ class DecisionOptions(Section):
     max_repairs: int = Field(default=2, ge=0, le=10)
     max_conflict_loops: int = Field(default=1, ge=0, le=5)
     neighbours: int = Field(default=8, ge=0, le=100)
+    max_quantity: int = Field(
+        default=100,
+        ge=1,
+        le=1_000_000,
+        description="largest quantity accepted from an LLM without repair (raise it where orders run into hundreds)",
+    )
     calibration: str | None = Field(
         default=None, description="fitted calibration JSON (`malles align calibrate`) applied after the vote"
     )

@@ -115,6 +115,7 @@ class DecisionContext:
             max_repairs=options.max_repairs,
             max_conflict_loops=options.max_conflict_loops,
             neighbours=options.neighbours,
+            max_quantity=options.max_quantity,
             **({"calibrator": load_calibrator(options.calibration, backend)} if options.calibration else {}),
             **extra,
         )

@@ -58,8 +58,8 @@ def test_context_defaults_are_described():
     # defaults follow the scenario's DecisionOptions
     opts = DecisionOptions()
     ctx = DecisionContext.from_options(opts)
-    assert (ctx.debate_rounds, ctx.samples, ctx.max_repairs, ctx.neighbours) == (
-        opts.debate_rounds, opts.samples_for("local"), opts.max_repairs, opts.neighbours)
+    assert (ctx.debate_rounds, ctx.samples, ctx.max_repairs, ctx.neighbours, ctx.max_quantity) == (
+        opts.debate_rounds, opts.samples_for("local"), opts.max_repairs, opts.neighbours, opts.max_quantity)
     # samples default per backend: an LLM votes over several draws, the deterministic choice model draws once
     assert ctx.samples == DEFAULT_SAMPLES["local"] > 1
     assert DecisionContext.from_options(opts, BackendConfig(name="choice-model")).samples == 1
@@ -243,6 +243,18 @@ def test_style_shapes_price_framing():
     decide_situation(hunter, ctx_for(model, debate_rounds=1, roles=("price_analyst",)))
     text = prompts_of(model, "price analyst")[0]
     assert "weighs discounts heavily" in text and "4.0x as much" in text
+
+
+def test_a_scenarios_max_quantity_admits_orders_in_the_hundreds():
+    """An LLM's order of 150 is sent back as garbage under the default limit of 100; a scenario whose
+    orders run into the hundreds raises it (`decision.max_quantity`, `--set decision.max_quantity=1000`)."""
+    for limit, ok in ((None, False), (500, True)):
+        opts = DecisionOptions(debate_rounds=0, samples=1, max_conflict_loops=0, **({"max_quantity": limit} if limit else {}))
+        ctx = DecisionContext.from_options(opts, BackendConfig(name="local"))
+        ctx.client = client(responder(lambda m: answer("A", 150)))
+        result = decide_situation(situation(), ctx)
+        assert result.ok is ok, result.outcome.error
+        assert result.decision.quantity == 150 if ok else "above the limit 100" in result.outcome.error
 
 
 def test_calibrator_hook_and_invalid_calibration():
