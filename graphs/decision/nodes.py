@@ -30,6 +30,15 @@ from malles_graph.roles.agent import computed_turn
 
 
 # ---------------------------------------------------------------- retrieve
+def situation_query(situation: ChoiceSituation) -> str:
+    """The text retrieve searches the memory with: who the customer is, their usual units, and how the offered
+    prices sit against the regular ones."""
+    cands = situation.candidates
+    mean_ratio = sum(c.price / c.regular_price if c.regular_price else 1.0 for c in cands) / len(cands)
+    usual = round(situation.customer.mean_quantity) or None
+    return query_text(situation.customer.age_group, situation.customer.pin_code, usual, mean_ratio)
+
+
 def retrieve(state: DecisionState, runtime: Runtime[Any]) -> dict[str, Any]:
     """Validate the input and fetch similar past episodes (own and other customers') from the memory."""
     start = time.perf_counter()
@@ -38,11 +47,12 @@ def retrieve(state: DecisionState, runtime: Runtime[Any]) -> dict[str, Any]:
     agent_id = state.get("agent_id") or situation.customer.customer_id
     records: list[RetrievedRecord] = []
     if ctx.retrieval and ctx.retriever is not None and ctx.neighbours > 0:
-        cands = situation.candidates
-        mean_ratio = sum(c.price / c.regular_price if c.regular_price else 1.0 for c in cands) / len(cands)
-        usual = round(situation.customer.mean_quantity) or None
-        text = query_text(situation.customer.age_group, situation.customer.pin_code, usual, mean_ratio)
-        base = {"text": text, "subclass": situation.subclass, "before": situation.date, "k": ctx.neighbours}
+        base = {
+            "text": situation_query(situation),
+            "subclass": situation.subclass,
+            "before": situation.date,
+            "k": ctx.neighbours,
+        }
         try:
             own = ctx.retriever.search(RetrievalQuery(customer_id=situation.customer.customer_id, **base))
         except UnknownCustomerError:  # a new (or synthetic) customer: neighbours only

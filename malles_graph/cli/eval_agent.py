@@ -83,18 +83,6 @@ def prewarmed_embedder() -> Any:
     return PrewarmedMiniLM()
 
 
-def query_texts(situations: Sequence[ChoiceSituation]) -> list[str]:
-    """The retrieve node's query text of each situation (mirrors graphs/decision/nodes.retrieve)."""
-    from malles_graph.retail.retrieval_api import query_text
-
-    out = []
-    for s in situations:
-        ratio = sum(c.price / c.regular_price if c.regular_price else 1.0 for c in s.candidates) / len(s.candidates)
-        usual = round(s.customer.mean_quantity) or None
-        out.append(query_text(s.customer.age_group, s.customer.pin_code, usual, ratio))
-    return out
-
-
 # Memories built by this process whose Chroma collection another process is still writing: the writer
 # and the lock this process holds on the memory meanwhile.
 _WRITERS: dict[Path, tuple[Any, Any]] = {}
@@ -275,12 +263,14 @@ def in_subclasses(lines: Sequence[Any], cases: Sequence[ChoiceCase]) -> list[Any
 def case_memory(lines: Sequence[Any], situations: Sequence[ChoiceSituation], say: Callable[[str], None]) -> Any:
     """The retriever over a Chroma memory of ``lines``, with the situations' queries embedded up front
     (None when the cases carry no purchase lines: the graph's retrieve node then finds nothing)."""
+    from malles_graph.graphs.decision.nodes import situation_query
+
     if not lines:
         say("no purchase lines in the cases' subclasses: no memory to retrieve from")
         return None
     ef = prewarmed_embedder()
     say("embedding the retrieval queries")
-    ef.embed(query_texts(situations))
+    ef.embed([situation_query(s) for s in situations])  # the retrieve node's queries
     return build_memory(lines, ef, say)
 
 
