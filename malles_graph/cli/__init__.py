@@ -80,8 +80,14 @@ def reflow_help(command: Any) -> None:
     its own width: Typer keeps a docstring's line breaks, and at 80 columns a paragraph wrapped for 100 broke
     mid-sentence on every other line. Paragraphs with indented or bulleted lines (examples, lists) keep theirs."""
     if command.help:
-        paragraphs = inspect.cleandoc(command.help).split("\n\n")
-        command.help = "\n\n".join(p if keeps_lines(p) else " ".join(p.split("\n")) for p in paragraphs)
+        first, *rest = (
+            p if keeps_lines(p) else " ".join(p.split("\n")) for p in inspect.cleandoc(command.help).split("\n\n")
+        )
+        # Typer renders the paragraphs after the first through `inspect.cleandoc`, which measures the indentation
+        # to strip on every line but the first: when that first line is a heading ("Examples:") and every line
+        # under it is indented, the examples lost their indentation. A blank line ahead of them is the first
+        # line then (cleandoc drops it), so the heading's column 0 is the margin.
+        command.help = "\n\n".join([first, "\n" + "\n\n".join(rest)] if rest else [first])
     for sub in getattr(command, "commands", {}).values():
         reflow_help(sub)
 

@@ -63,6 +63,23 @@ def test_help_prose_wraps_at_the_terminal_width_and_examples_keep_their_lines() 
     assert "  malles eval report preds/*.jsonl --cases test.jsonl --out reports/feb" in "\n".join(lines)
 
 
+def test_examples_under_a_heading_keep_their_indentation_in_help() -> None:
+    """When the examples are the only paragraph after the first line, Typer's `inspect.cleandoc` of that part
+    measured the indentation under "Examples:" alone and stripped it: every example started at column 1."""
+    done = subprocess.run(
+        [sys.executable, "-m", "malles_graph.cli", "run", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+        env={**os.environ, "COLUMNS": "80"},
+    )
+    lines = [line.rstrip() for line in done.stdout.splitlines()]
+    assert done.returncode == 0 and " Examples:" in lines
+    assert "   malles run scenarios/tafeng-retail.yaml" in lines
+    assert "   malles run scenarios/economist-best-response.yaml --seed 3" in lines
+
+
 @pytest.mark.parametrize(
     "args",
     [["demo"], ["run"], ["data", "fetch"], ["data", "info"], ["backends"], ["prompts", "check"]],
