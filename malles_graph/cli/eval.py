@@ -581,5 +581,5 @@ def report(
     scores, paths, effect_list = write_report(case_list, runs, out, cases_source=str(cases), reference=reference)
     print_table(console, rich_table(scores, title=f"methods on {cases} ({len(case_list)} cases)"))
     if reference:
-        console.print(effects_rich_table(effect_list, reference))
+        print_table(console, effects_rich_table(effect_list, reference))
     console.print("wrote " + ", ".join(str(p) for p in paths))

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from malles_graph.cli.progress import stages
+from malles_graph.cli.tables import print_table
 from malles_graph.scenario import Scenario
 
 app = typer.Typer(
@@ -90,8 +91,8 @@ def print_result(result) -> None:
     else:
         console.print(f"[bold red]no valid rule:[/] {result.meta.get('error')}")
     rows = result.table.to_dicts()
-    console.print(rules_table(rows))
-    console.print(comparison_table(rows, title=f"Held-out simulation ({result.run_id})"))
+    print_table(console, rules_table(rows))
+    print_table(console, comparison_table(rows, title=f"Held-out simulation ({result.run_id})"))
     console.print(f"run {result.run_id} stored  (next: malles wholesale discover {result.run_id})")
 
 
@@ -142,7 +143,7 @@ def discover(
             result, source, population=population, generations=generations, random_state=random_state
         )
     rule = result.rule["expression"] if result.rule else None
-    console.print(front_table(found, rule))
+    print_table(console, front_table(found, rule))
     console.print(f"[bold]chosen:[/] {found.chosen.expression}   (mean abs error {found.chosen.error:,.3f})")
     console.print(f"[bold]dialogue's formula:[/] {rule or '(none: ' + str(result.meta.get('error')) + ')'}")
     if rule:

@@ -303,6 +303,9 @@ def test_cli_runs_the_graph_agent_on_the_panel_and_reports_ablations(panels, tmp
     )
     assert result.exit_code == 0, result.output
     assert "agent-vote" in (tmp_path / "rep" / "report.md").read_text()
+    # piped, the effects table is as wide as its rows: each run's effect and interval on one line
+    effect_row = [line for line in result.output.splitlines() if "│ agent-vote" in line and "│ all" in line]
+    assert len(effect_row) == 1 and effect_row[0].count("[") == 3 and effect_row[0].count("]") == 3
     # a saved agent and cases of another kind: one line naming the file and the field, exit 2, nothing written
     rows = [json.loads(line) for line in test.read_text().splitlines()]
     for row in rows:
