@@ -187,9 +187,11 @@ def _fit_summary(meta: dict[str, Any]) -> str:
     """The saved agent's settings a user checks, in words (the full record is in the file's meta)."""
     kinds = meta["attributes"]["kinds"]
     attributes = ", ".join(f"{name} ({kind})" for name, kind in kinds.items()) or "none"
+    # the decide's own temperature: `temperature` is the logistic stacker's, used only by the no-ranker ablation
     return (
-        f"{meta['memory_lines']} memory lines, {meta['replicas']} decide replicas, temperature "
-        f"{meta['temperature']:.3f}; quantity {meta['quantity_objective']}; attributes {attributes}; seed {meta['seed']}"
+        f"{meta['memory_lines']} memory lines; decide rankers of {meta['ranker_leaves']} leaves, temperature "
+        f"{meta['ranker_temperature']:.3f}, {meta['replicas']} vote replicas; quantity {meta['quantity_objective']}; "
+        f"attributes {attributes}; seed {meta['seed']}"
     )
 
 

@@ -453,7 +453,8 @@ def test_a_piped_fit_and_run_tell_their_progress_on_stderr(panels, tmp_path: Pat
     # the memory build counts its episodes inside its stage
     assert re.search(r"^case memory texts embedded: (\d+) of \1 \(100%\) in \d+ s$", done.stderr, re.M), done.stderr
     assert re.fullmatch(
-        r"agent fitted on 120 cases \(\d+ memory lines, 5 decide replicas, temperature \d\.\d{3}; quantity .+; "
+        r"agent fitted on 120 cases \(\d+ memory lines; decide rankers of (15|4) leaves, temperature \d\.\d{3}, "
+        r"5 vote replicas; quantity .+; "
         r"attributes brand \(text\), display \(number\), feature \(number\), pack_kg \(number\); seed 0\); "
         rf"saved {re.escape(str(model))}\n",  # one line, however long, when piped
         done.stdout,
