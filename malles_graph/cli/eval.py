@@ -565,8 +565,8 @@ def report(
 ) -> None:
     """Compare methods side by side; write report.md, report.html, scores.json and plots into a folder.
 
-    Plots: hit@1 per subclass-size bucket, quantity error distribution (matplotlib, Agg). With
-    --reference, a table of what each other run loses against the reference, on all cases and on
+    Plots: hit@1 per subclass-size bucket (95% intervals), quantity error distribution (matplotlib, Agg).
+    With --reference, a table of what each other run loses against the reference, on all cases and on
     the sparse subset, with paired bootstrap 95% intervals (the ablation table of the agent).
 
     Examples:

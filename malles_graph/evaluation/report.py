@@ -126,6 +126,17 @@ def effects_rich_table(rows: Sequence[PairedEffect], reference: str):
     return table
 
 
+def hit_interval(hit: float, n: int) -> tuple[float, float]:
+    """The 95% Wilson interval of a hit rate over ``n`` cases: the small buckets (the sparse one has about a
+    hundred cases) differ between methods by less than their own uncertainty, and the bars should say so."""
+    from scipy.stats import binomtest
+
+    if not n or hit != hit:  # an empty bucket (its hit rate is NaN): no bar, no interval
+        return float("nan"), float("nan")
+    interval = binomtest(round(hit * n), n).proportion_ci(confidence_level=0.95, method="wilson")
+    return float(interval.low), float(interval.high)
+
+
 def _plots(cases: Sequence[ChoiceCase], runs: dict[str, Sequence[Prediction]], out: Path) -> list[str]:
     import matplotlib
 
@@ -141,14 +152,17 @@ def _plots(cases: Sequence[ChoiceCase], runs: dict[str, Sequence[Prediction]], o
     for i, (name, preds) in enumerate(runs.items()):
         buckets = hit_by_bucket(cases, preds)
         counts = {k: n for k, (_, n) in buckets.items()}
-        ax.bar(np.arange(len(labels)) + i * width, [buckets[b][0] for b in labels], width, label=name)
+        hits = np.array([buckets[b][0] for b in labels])
+        low, high = np.array([hit_interval(*buckets[b]) for b in labels]).T
+        ax.bar(np.arange(len(labels)) + i * width, hits, width, label=name,
+               yerr=[hits - low, high - hits], capsize=2, error_kw={"linewidth": 0.8})
     ax.set_xticks(np.arange(len(labels)) + width * (len(runs) - 1) / 2)
     ax.set_xticklabels([f"{b}\n(n={counts.get(b, 0)})" for b in labels])
     ax.set_xlabel("subclass size (fit-period lines)")
     ax.set_ylabel("hit@1")
     ax.set_ylim(0, 1)
     ax.legend(fontsize=7, ncol=2)
-    ax.set_title("Hit rate per subclass size bucket")
+    ax.set_title("Hit rate per subclass size bucket (95% Wilson intervals)")
     fig.tight_layout()
     fig.savefig(out / "hit_by_subclass_size.png", dpi=110)
     plt.close(fig)

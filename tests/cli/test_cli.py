@@ -48,7 +48,7 @@ def test_help_lists_commands_with_one_line_each() -> None:
 
 def test_help_prose_wraps_at_the_terminal_width_and_examples_keep_their_lines() -> None:
     """Typer keeps a docstring's line breaks: at 80 columns a paragraph wrapped for 100 broke mid-sentence
-    ("... (matplotlib, Agg). With" then "--reference, a table ..." on a line of its own)."""
+    ("... (matplotlib, Agg)." then "With --reference, a table ..." on a line of its own)."""
     done = subprocess.run(
         [sys.executable, "-m", "malles_graph.cli", "eval", "report", "--help"],
         capture_output=True,
@@ -59,7 +59,7 @@ def test_help_prose_wraps_at_the_terminal_width_and_examples_keep_their_lines() 
     )
     lines = done.stdout.splitlines()
     assert done.returncode == 0 and all(len(line) <= 80 for line in lines)
-    assert any("Agg). With --reference, a table of what each other run" in line for line in lines)
+    assert any("(matplotlib, Agg). With --reference, a table of what each" in line for line in lines)
     assert "  malles eval report preds/*.jsonl --cases test.jsonl --out reports/feb" in "\n".join(lines)
 
 

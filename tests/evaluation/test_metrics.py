@@ -92,3 +92,13 @@ def test_stability_of_repeated_runs():
     assert spread["log-loss"].mean is None  # no run gave probabilities
     with pytest.raises(EvaluationError, match="at least two"):
         stability(CASES, {"r1": run1})
+
+
+def test_the_bucket_plots_interval_is_wilsons_and_empty_buckets_have_none():
+    from malles_graph.evaluation.report import hit_interval
+
+    low, high = hit_interval(0.5, 100)
+    assert low == pytest.approx(0.4038, abs=1e-4) and high == pytest.approx(0.5962, abs=1e-4)
+    low, high = hit_interval(1.0, 10)  # every case hit: the interval still says how few cases there were
+    assert low == pytest.approx(0.7225, abs=1e-4) and high == pytest.approx(1.0)
+    assert all(math.isnan(v) for v in hit_interval(float("nan"), 0))
