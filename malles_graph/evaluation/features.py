@@ -1,7 +1,9 @@
 """Candidate features computed from a ChoiceSituation alone (no truth, no outside data).
 
-Every model in the evaluation (the conditional logit, the LightGBM ranker, the choice-model
-agent) sees the same features, so their comparison measures the models, not the inputs.
+The conditional logit (``baseline:logit``, the scenario's choice model) and the LightGBM ranker
+(``baseline:lgbm``) read the same features; the ranker and the agent also read the product attributes
+of the case format through one :class:`AttributeSchema`, so on a file that carries them the best
+classical baseline sees what the agent sees and the comparison measures the models, not the inputs.
 Situations are stacked into one matrix with ``offsets`` (case i owns rows
 ``offsets[i]:offsets[i+1]``), so scoring thousands of situations is a few numpy calls.
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,6 +29,7 @@ FEATURES: tuple[str, ...] = (
 )
 RECENCY_DAYS = 30.0
 POPULARITY_FLOOR = 1e-4
+MAX_TEXT_VALUES = 30  # one-hot columns per text attribute (the most frequent values when fitting)
 
 # Features of the quantity model (log of units), per chosen candidate.
 QUANTITY_FEATURES: tuple[str, ...] = (
@@ -173,3 +176,55 @@ def quantity_features(situation: ChoiceSituation, product_id: str) -> np.ndarray
             math.log(max(product.price, 0.01)),
         ]
     )
+
+
+@dataclass
+class AttributeSchema:
+    """The product attributes a model was fitted with: key -> 'number' | 'text' (and the text values)."""
+
+    kinds: dict[str, str] = field(default_factory=dict)
+    values: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def fit(cls, situations: Sequence[ChoiceSituation]) -> AttributeSchema:
+        kinds: dict[str, str] = {}
+        counts: dict[str, dict[str, int]] = {}
+        for s in situations:
+            for product in s.candidates:
+                for key, value in product.attributes.items():
+                    kinds.setdefault(key, "text" if isinstance(value, str) else "number")
+                    if isinstance(value, str):
+                        row = counts.setdefault(key, {})
+                        row[value] = row.get(value, 0) + 1
+        values = {k: sorted(v, key=lambda x: (-v[x], x))[:MAX_TEXT_VALUES] for k, v in counts.items()}
+        return cls(kinds=dict(sorted(kinds.items())), values=values)
+
+    def names(self) -> list[str]:
+        out = []
+        for key, kind in self.kinds.items():
+            if kind == "number":
+                out += [f"attr:{key}", f"attr:{key}:rel"]
+            else:
+                out += [f"attr:{key}={v}" for v in self.values.get(key, [])]
+        return out
+
+    def rows(self, situation: ChoiceSituation) -> list[list[float]]:
+        cols: list[list[float]] = []
+        for key, kind in self.kinds.items():
+            raw = [p.attributes.get(key) for p in situation.candidates]
+            if kind == "number":
+                nums = [float(v) if isinstance(v, (int, float)) else math.nan for v in raw]
+                known = [v for v in nums if not math.isnan(v)]
+                mean = sum(known) / len(known) if known else math.nan
+                cols += [nums, [v - mean for v in nums]]
+            else:
+                for value in self.values.get(key, []):
+                    cols.append([math.nan if v is None else float(v == value) for v in raw])
+        return [list(r) for r in zip(*cols, strict=True)] if cols else [[] for _ in situation.candidates]
+
+    def to_json(self) -> dict[str, object]:
+        return {"kinds": self.kinds, "values": self.values}
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> AttributeSchema:
+        return cls(kinds=dict(data["kinds"]), values={k: list(v) for k, v in dict(data["values"]).items()})

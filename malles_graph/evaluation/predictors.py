@@ -23,6 +23,7 @@ from scipy.stats import rankdata
 from malles_graph.evaluation.cases import ChoiceCase, EvaluationError, Prediction, require_choices
 from malles_graph.evaluation.features import (
     FEATURES,
+    AttributeSchema,
     quantity_features,
     recent_median_quantity,
     segment_softmax,
@@ -258,8 +259,11 @@ class LogitBaseline:
 RANKER_FEATURES = (*FEATURES, "log_price", "price_rank", "popularity_rank", "n_candidates", "log_regular_price")
 
 
-def ranker_features(situations: Sequence[ChoiceSituation]) -> tuple[np.ndarray, np.ndarray]:
-    """Logit features plus within-case ranks and raw levels (trees need them explicit)."""
+def ranker_features(
+    situations: Sequence[ChoiceSituation], attributes: AttributeSchema
+) -> tuple[np.ndarray, np.ndarray]:
+    """Logit features plus within-case ranks and raw levels (trees need them explicit), and the product
+    attributes the ranker was fitted with (as the agent reads them)."""
     block = stack(situations)
     extra = []
     for s in situations:
@@ -274,6 +278,7 @@ def ranker_features(situations: Sequence[ChoiceSituation]) -> tuple[np.ndarray, 
                     rankdata(-pop) / n,
                     np.full(n, n),
                     np.log([max(c.regular_price, 0.01) for c in s.candidates]),
+                    np.array(attributes.rows(s), dtype=float).reshape(n, -1),
                 ]
             )
         )
@@ -281,7 +286,9 @@ def ranker_features(situations: Sequence[ChoiceSituation]) -> tuple[np.ndarray, 
 
 
 class RankerBaseline:
-    """LightGBM LGBMRanker (lambdarank) over candidate features, fitted on training cases."""
+    """LightGBM LGBMRanker (lambdarank) over candidate features, fitted on training cases. It reads the
+    product attributes too, so on a case file that carries them the best classical baseline sees what the
+    agent sees and the comparison measures the models, not the inputs."""
 
     def __init__(self, options: PredictorOptions):
         from lightgbm import LGBMRanker
@@ -289,7 +296,8 @@ class RankerBaseline:
         self.name = "baseline:lgbm"
         train = _require_training(options, self.name)
         require_choices(train, self.name)
-        X, offsets = ranker_features(train)
+        self.attributes = AttributeSchema.fit(train)
+        X, offsets = ranker_features(train, self.attributes)
         y = np.zeros(len(X), dtype=int)
         for i, c in enumerate(train):
             y[offsets[i] + c.candidate_ids.index(c.truth_product_id)] = 1
@@ -307,7 +315,7 @@ class RankerBaseline:
         self.quantity = make_quantity(options)
 
     def predict(self, situations: Sequence[ChoiceSituation]) -> list[Prediction]:
-        X, offsets = ranker_features(situations)
+        X, offsets = ranker_features(situations, self.attributes)
         scores = self.model.predict(X)
         p = segment_softmax(scores, offsets)
         picks, probs = [], []

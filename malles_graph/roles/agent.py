@@ -29,21 +29,14 @@ import numpy as np
 from scipy import sparse
 
 from malles_graph.errors import MallesError
-from malles_graph.evaluation.features import segment_softmax
+from malles_graph.evaluation.features import AttributeSchema, segment_softmax
 from malles_graph.models import ChoiceSituation, Decision, HiddenFactors
 from malles_graph.retail.hidden_factors import reconstruct
 from malles_graph.retail.retrieval_api import RetrievedRecord
 from malles_graph.roles.fitting import ensemble_score
 from malles_graph.roles.memory import Line, PopulationMemory, lines_from_columns, lines_to_columns, merge_lines
 from malles_graph.roles.quantity import mixture_units, quantity_matrix
-from malles_graph.roles.slices import (
-    ROLE_FEATURES,
-    AttributeSchema,
-    market_shares,
-    persona_rows,
-    price_rows,
-    specialist_rows,
-)
+from malles_graph.roles.slices import ROLE_FEATURES, market_shares, persona_rows, price_rows, specialist_rows
 
 FORMAT = "malles-computed-agent/6"  # /6: count model without Z; /5: seed-ensemble decide, P(units >= k); older refused
 ROLES: tuple[str, ...] = ("product_specialist", "price_analyst", "persona")

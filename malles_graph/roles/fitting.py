@@ -33,11 +33,10 @@ from scipy import sparse
 from scipy.optimize import minimize_scalar
 
 from malles_graph.evaluation.cases import require_choices
-from malles_graph.evaluation.features import segment_softmax
+from malles_graph.evaluation.features import AttributeSchema, segment_softmax
 from malles_graph.evaluation.metrics import clearly_better
 from malles_graph.roles.memory import PopulationMemory
 from malles_graph.roles.quantity import choose_trees, fit_units_model, quantity_matrix
-from malles_graph.roles.slices import AttributeSchema
 
 if TYPE_CHECKING:
     from malles_graph.roles.agent import ComputedAgent, Evidence

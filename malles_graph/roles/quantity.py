@@ -36,11 +36,10 @@ from typing import Any
 
 import numpy as np
 
-from malles_graph.evaluation.features import quantity_features, recent_median_quantity
+from malles_graph.evaluation.features import AttributeSchema, quantity_features, recent_median_quantity
 from malles_graph.evaluation.metrics import clearly_better
 from malles_graph.models import ChoiceSituation
 from malles_graph.roles.memory import PopulationMemory
-from malles_graph.roles.slices import AttributeSchema
 
 MIN_ROWS = 20  # a threshold is modelled when this many rows lie above it (learned when as many lie below)
 LEAF_ROWS = 50  # rows a leaf of a threshold's classifier (see the module docstring)

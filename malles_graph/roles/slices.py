@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.stats import rankdata
 
-from malles_graph.evaluation.features import customer_price_level
+from malles_graph.evaluation.features import AttributeSchema, customer_price_level
 from malles_graph.models import ChoiceSituation, HiddenFactors
 from malles_graph.retail.retrieval_api import RetrievedRecord
 from malles_graph.roles.memory import PopulationMemory
@@ -34,7 +33,6 @@ POPULARITY_FLOOR = 1e-4
 TREND_WINDOW_DAYS = 56
 MARKET_WINDOW_DAYS = 14
 GL_SMOOTHING = 0.75  # Guadagni-Little carry-over of loyalty from one purchase occasion to the next
-MAX_TEXT_VALUES = 30  # one-hot columns per text attribute (the most frequent values when fitting)
 
 SPECIALIST = (
     "log_popularity",
@@ -79,58 +77,6 @@ ROLE_FEATURES: dict[str, tuple[str, ...]] = {
     "price_analyst": PRICE,
     "persona": PERSONA,
 }
-
-
-@dataclass
-class AttributeSchema:
-    """The product attributes a model was fitted with: key -> 'number' | 'text' (and the text values)."""
-
-    kinds: dict[str, str] = field(default_factory=dict)
-    values: dict[str, list[str]] = field(default_factory=dict)
-
-    @classmethod
-    def fit(cls, situations: Sequence[ChoiceSituation]) -> AttributeSchema:
-        kinds: dict[str, str] = {}
-        counts: dict[str, dict[str, int]] = {}
-        for s in situations:
-            for product in s.candidates:
-                for key, value in product.attributes.items():
-                    kinds.setdefault(key, "text" if isinstance(value, str) else "number")
-                    if isinstance(value, str):
-                        row = counts.setdefault(key, {})
-                        row[value] = row.get(value, 0) + 1
-        values = {k: sorted(v, key=lambda x: (-v[x], x))[:MAX_TEXT_VALUES] for k, v in counts.items()}
-        return cls(kinds=dict(sorted(kinds.items())), values=values)
-
-    def names(self) -> list[str]:
-        out = []
-        for key, kind in self.kinds.items():
-            if kind == "number":
-                out += [f"attr:{key}", f"attr:{key}:rel"]
-            else:
-                out += [f"attr:{key}={v}" for v in self.values.get(key, [])]
-        return out
-
-    def rows(self, situation: ChoiceSituation) -> list[list[float]]:
-        cols: list[list[float]] = []
-        for key, kind in self.kinds.items():
-            raw = [p.attributes.get(key) for p in situation.candidates]
-            if kind == "number":
-                nums = [float(v) if isinstance(v, (int, float)) else NAN for v in raw]
-                known = [v for v in nums if not math.isnan(v)]
-                mean = sum(known) / len(known) if known else NAN
-                cols += [nums, [v - mean for v in nums]]
-            else:
-                for value in self.values.get(key, []):
-                    cols.append([NAN if v is None else float(v == value) for v in raw])
-        return [list(r) for r in zip(*cols, strict=True)] if cols else [[] for _ in situation.candidates]
-
-    def to_json(self) -> dict[str, object]:
-        return {"kinds": self.kinds, "values": self.values}
-
-    @classmethod
-    def from_json(cls, data: dict[str, object]) -> AttributeSchema:
-        return cls(kinds=dict(data["kinds"]), values={k: list(v) for k, v in dict(data["values"]).items()})
 
 
 def _rel(values: list[float]) -> list[float]:

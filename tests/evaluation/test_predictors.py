@@ -132,3 +132,19 @@ def test_runner_stops_after_consecutive_failures(real_cases, tmp_path):
         run_predictions(cases, Broken(), out, batch_size=1, max_consecutive_failures=4)
     preds = read_predictions(out)
     assert len(preds) == 4 and all(p.error and "timed out" in p.error for p in preds)
+
+
+def test_the_lgbm_baseline_reads_the_product_attributes_as_the_agent_does():
+    """On a case file that carries attributes the best classical baseline must see them too, or the agent's lead
+    over it measures the inputs, not the models. The generated brand panel's choices depend on display and
+    feature ads: the ranker fitted with them beats the same ranker on the attribute-stripped file."""
+    from tests.evaluation.test_agent import panel
+
+    hits = {}
+    for attributes in (True, False):
+        train = panel(120, range(0, 12), seed=1, attributes=attributes)
+        test = panel(120, range(12, 18), seed=2, attributes=attributes)
+        predictor = make_predictor("baseline:lgbm", PredictorOptions(train_cases=train, seed=0))
+        hits[attributes] = score(test, predictor.predict([c.situation() for c in test]), "lgbm").overall.hit1
+    assert predictor.attributes.kinds == {}  # the bare file: no attribute columns
+    assert hits[True] > hits[False] + 0.03, hits  # 0.565 vs 0.502
