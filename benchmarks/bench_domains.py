@@ -3,6 +3,7 @@
     python benchmarks/bench_domains.py                        # one panel, units 1 + Poisson(pack)
     python benchmarks/bench_domains.py --seeds 0 1 --units dozens wide
     python benchmarks/bench_domains.py --brands 15 25 --households 300   # 15-25 candidates a case
+    python benchmarks/bench_domains.py --conjoint 2000 --seeds 0 1        # attributes only, no history
 
 Ta Feng is where the agent's choices were made; these panels check that they travel (issue 14: "keep
 it general"). Each panel: 12 categories whose purchase rates differ 30-fold (the rare ones are the
@@ -11,7 +12,8 @@ price response per household shared by every category (what a sparse category ca
 and feature ads, loyalty to the last brand bought in the category. Weeks 0-3 are the fit period
 (history and popularity only), cases of weeks 4-11 train, of weeks 12-17 are scored. Units: `pack`
 1 + Poisson(0.25 x pack size); `dozens` twelve times that; `wide` 1 + Poisson(60 x that) (units in the
-hundreds).
+hundreds). `--conjoint N`: conjoint-like files instead, N respondents each choosing once among 2-4
+profiles (brand, price, size, an eco flag) by a logit, no history: the attributes are all there is.
 
 Each panel goes through the documented commands only (`malles eval fit`, `eval run -b agent --model`,
 `eval run -b baseline:logit|lgbm --quantity regressor`, `eval report --reference agent`), so the
@@ -156,14 +158,53 @@ def malles(*args: str) -> float:
     return time.perf_counter() - start
 
 
-def bench(seed: int, households: int, units: str, brands: tuple[int, int], folder: Path) -> None:
-    cases = panel(seed, households, units, brands)
+CONJOINT_BRANDS = {"acme": 0.5, "bolt": 0.0, "crux": -0.3, "dyna": 0.8, "echo": -0.6}
+
+
+def conjoint(seed: int, respondents: int) -> dict[str, list[dict]]:
+    """A conjoint-like file: each respondent chooses once among 2-4 profiles (brand, price, size, an eco
+    flag) by a logit, all on one date, with no history: nothing but the attributes to go on. Three quarters
+    train, the rest are scored."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, list[dict]] = {"train": [], "test": []}
+    for r in range(respondents):
+        brands = rng.choice(sorted(CONJOINT_BRANDS), int(rng.integers(2, 5)), replace=False)
+        profiles = [
+            {
+                "product_id": f"{b}-{j}",
+                "price": round(float(rng.uniform(1, 10)), 2),
+                "attributes": {"brand": str(b), "size_ml": float(rng.choice([250, 500, 1000])), "eco": int(rng.random() < 0.3)},
+            }
+            for j, b in enumerate(brands)
+        ]  # fmt: skip
+        utility = np.array(
+            [CONJOINT_BRANDS[p["attributes"]["brand"]] - 0.35 * p["price"] + 0.001 * p["attributes"]["size_ml"]
+             + 0.4 * p["attributes"]["eco"] for p in profiles]
+        )  # fmt: skip
+        p = np.exp(utility - utility.max())
+        choice = profiles[int(rng.choice(len(profiles), p=p / p.sum()))]
+        out["train" if r < 3 * respondents // 4 else "test"].append(
+            {
+                "case_id": f"r{r}",
+                "date": "2020-03-01",
+                "customer": {"customer_id": f"r{r}"},
+                "subclass": "detergent",
+                "candidates": profiles,
+                "truth_product_id": choice["product_id"],
+                "truth_quantity": 1,
+            }
+        )
+    return out
+
+
+def bench(cases: dict[str, list[dict]], title: str, folder: Path) -> None:
     for name, rows in cases.items():
         with (folder / f"{name}.jsonl").open("w", encoding="utf-8") as fh:
             fh.writelines(json.dumps(r) + "\n" for r in rows)
     train, test, agent = str(folder / "train.jsonl"), str(folder / "test.jsonl"), str(folder / "agent.joblib")
     sizes = f"{len(cases['train'])} training cases, {len(cases['test'])} scored"
-    print(f"\n## panel seed {seed}, units {units}: {sizes} ({sum(r['sparse'] for r in cases['test'])} sparse)")
+    sparse = sum(r.get("sparse", False) for r in cases["test"])
+    print(f"\n## {title}: {sizes} ({sparse} sparse)")
     fit = malles("eval", "fit", "--cases", train, "--out", agent, "--seed", "0")
     run = malles("eval", "run", "--cases", test, "-b", "agent", "--model", agent, "-o", str(folder / "agent.jsonl"))
     for name in ("logit", "lgbm"):
@@ -195,13 +236,20 @@ def main() -> None:
     parser.add_argument("--households", type=int, default=400)
     parser.add_argument("--units", nargs="+", choices=sorted(UNITS), default=["pack"])
     parser.add_argument("--brands", type=int, nargs=2, default=[3, 6], metavar=("FEWEST", "MOST"), help="per category")
+    parser.add_argument(
+        "--conjoint", type=int, default=0, metavar="N", help="instead: conjoint-like files of N respondents"
+    )
     args = parser.parse_args()
     if not 2 <= args.brands[0] <= args.brands[1] <= 26:  # labels A..Z
         parser.error(f"--brands {args.brands[0]} {args.brands[1]}: need 2 <= FEWEST <= MOST <= 26")
     for seed in args.seeds:
-        for units in args.units:
+        for units in [] if args.conjoint else args.units:
             with tempfile.TemporaryDirectory(prefix="malles-domains-") as tmp:
-                bench(seed, args.households, units, (args.brands[0], args.brands[1]), Path(tmp))
+                cases = panel(seed, args.households, units, (args.brands[0], args.brands[1]))
+                bench(cases, f"panel seed {seed}, units {units}", Path(tmp))
+        if args.conjoint:
+            with tempfile.TemporaryDirectory(prefix="malles-domains-") as tmp:
+                bench(conjoint(seed, args.conjoint), f"conjoint seed {seed}", Path(tmp))
 
 
 if __name__ == "__main__":
