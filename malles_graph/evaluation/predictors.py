@@ -346,4 +346,4 @@ register(
     "baseline:history", _heuristic("baseline:history", _history, "rank"), "most often bought before (ties: popularity)"
 )
 register("baseline:logit", lambda o: LogitBaseline(o), "conditional logit over candidate features (needs --train)")
-register("baseline:lgbm", RankerBaseline, "LightGBM lambdarank ranker (needs --train)")
+register("baseline:lgbm", RankerBaseline, "LightGBM lambdarank ranker, logit features + attributes (needs --train)")

@@ -127,8 +127,8 @@ def effects_rich_table(rows: Sequence[PairedEffect], reference: str):
 
 
 def hit_interval(hit: float, n: int) -> tuple[float, float]:
-    """The 95% Wilson interval of a hit rate over ``n`` cases: the small buckets (the sparse one has about a
-    hundred cases) differ between methods by less than their own uncertainty, and the bars should say so."""
+    """The 95% Wilson interval of a hit rate over ``n`` cases: methods can differ in a small bucket (Feb's
+    sparse one has 105 cases) by less than its own uncertainty, and the bars should say so."""
     from scipy.stats import binomtest
 
     if not n or hit != hit:  # an empty bucket (its hit rate is NaN): no bar, no interval
