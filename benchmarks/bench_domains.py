@@ -197,7 +197,12 @@ def conjoint(seed: int, respondents: int) -> dict[str, list[dict]]:
     return out
 
 
-def bench(cases: dict[str, list[dict]], title: str, folder: Path) -> None:
+def bench(cases: dict[str, list[dict]], title: str) -> None:
+    with tempfile.TemporaryDirectory(prefix="malles-domains-") as tmp:
+        run_in(cases, title, Path(tmp))
+
+
+def run_in(cases: dict[str, list[dict]], title: str, folder: Path) -> None:
     for name, rows in cases.items():
         with (folder / f"{name}.jsonl").open("w", encoding="utf-8") as fh:
             fh.writelines(json.dumps(r) + "\n" for r in rows)
@@ -243,13 +248,14 @@ def main() -> None:
     if not 2 <= args.brands[0] <= args.brands[1] <= 26:  # labels A..Z
         parser.error(f"--brands {args.brands[0]} {args.brands[1]}: need 2 <= FEWEST <= MOST <= 26")
     for seed in args.seeds:
-        for units in [] if args.conjoint else args.units:
-            with tempfile.TemporaryDirectory(prefix="malles-domains-") as tmp:
-                cases = panel(seed, args.households, units, (args.brands[0], args.brands[1]))
-                bench(cases, f"panel seed {seed}, units {units}", Path(tmp))
         if args.conjoint:
-            with tempfile.TemporaryDirectory(prefix="malles-domains-") as tmp:
-                bench(conjoint(seed, args.conjoint), f"conjoint seed {seed}", Path(tmp))
+            bench(conjoint(seed, args.conjoint), f"conjoint seed {seed}")
+            continue
+        for units in args.units:
+            bench(
+                panel(seed, args.households, units, (args.brands[0], args.brands[1])),
+                f"panel seed {seed}, units {units}",
+            )
 
 
 if __name__ == "__main__":
