@@ -318,6 +318,19 @@ class LLMPredictor:
         return out
 
 
+# The fitted backends that read product attributes: a --train file and a --cases file that disagree on one
+# would hand them missing values silently, so the disagreement is refused before the fit.
+ATTRIBUTE_READERS = ("agent", "baseline:lgbm")
+
+
+def check_attributes(train: list[Any], train_path: str, cases: list[Any], cases_path: str) -> None:
+    from malles_graph.evaluation.cases import EvaluationError
+    from malles_graph.evaluation.features import AttributeSchema
+
+    if problem := AttributeSchema.fit(train).mismatch(cases, f"--train {train_path}"):
+        raise EvaluationError(f"{cases_path}: {problem}")
+
+
 @app.command()
 def run(
     cases: Annotated[Path, typer.Option("--cases", help="case file (JSON lines, see `malles eval schema`)")],
@@ -368,6 +381,9 @@ def run(
     all_cases = read_cases(cases)
     if limit is not None:
         all_cases = all_cases[:limit]
+    train_cases = read_cases(train) if train and backend not in LLM_BACKENDS else None
+    if train_cases is not None and backend in ATTRIBUTE_READERS:
+        check_attributes(train_cases, str(train), all_cases, str(cases))
     if backend in LLM_BACKENDS:
         llm_scenario = eval_scenario(backend, scenario, set_ or [], ablation or [])
         predictor: Any = LLMPredictor(backend, llm_scenario, seed=seed, retriever=_retriever(memory, llm_scenario, all_cases))
@@ -381,7 +397,6 @@ def run(
             console.print("[yellow]note:[/] --scenario/--set/--memory apply to LLM backends; the agent builds its memory")
         if len(ablation or []) > 1:
             raise EvaluationError("backend agent takes one --ablation at a time (each mechanism off in turn)")
-        train_cases = read_cases(train) if train else None
         if train_cases is not None:
             check_training(train_cases, str(train))
         with stages(console, "preparing the agent") as say:
@@ -399,7 +414,7 @@ def run(
         if set_ or ablation or scenario:
             console.print(f"[yellow]note:[/] --scenario/--set/--ablation apply to LLM backends only, not {backend}")
         options = PredictorOptions(
-            train_cases=read_cases(train) if train else None,
+            train_cases=train_cases,
             quantity=quantity,
             seed=seed,
             model_path=str(model) if model else None,

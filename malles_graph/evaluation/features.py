@@ -178,6 +178,9 @@ def quantity_features(situation: ChoiceSituation, product_id: str) -> np.ndarray
     )
 
 
+_KIND_WORDS = {"number": "a number", "text": "text"}
+
+
 @dataclass
 class AttributeSchema:
     """The product attributes a model was fitted with: key -> 'number' | 'text' (and the text values)."""
@@ -221,6 +224,22 @@ class AttributeSchema:
                 for value in self.values.get(key, []):
                     cols.append([math.nan if v is None else float(v == value) for v in raw])
         return [list(r) for r in zip(*cols, strict=True)] if cols else [[] for _ in situation.candidates]
+
+    def mismatch(self, situations: Sequence[ChoiceSituation], fitted_on: str) -> str | None:
+        """Why a model fitted with these attributes (on ``fitted_on``) cannot read ``situations``, or None: an
+        attribute of the other type (a number fitted, text scored), or none of the fitted attributes at all
+        (cases of another kind of data). Either would reach the model as missing values, silently."""
+        seen = AttributeSchema.fit(situations).kinds
+        for key, kind in seen.items():
+            fitted = self.kinds.get(key)
+            if fitted is not None and fitted != kind:
+                return f"attribute {key!r} is {_KIND_WORDS[kind]} in the cases but {_KIND_WORDS[fitted]} in {fitted_on}"
+        if self.kinds and not set(seen) & set(self.kinds):
+            return (
+                f"the cases carry none of the product attributes of {fitted_on} ({', '.join(self.kinds)}): "
+                "they are another kind of data"
+            )
+        return None
 
     def to_json(self) -> dict[str, object]:
         return {"kinds": self.kinds, "values": self.values}

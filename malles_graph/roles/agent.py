@@ -271,18 +271,8 @@ class ComputedAgent:
     # ---------------------------------------------------------------- checks, save, load
     def check_cases(self, situations: Sequence[ChoiceSituation], source: str) -> None:
         """Refuse cases whose attributes contradict the fitted ones (before any work starts)."""
-        seen = AttributeSchema.fit(situations).kinds
-        for key, kind in seen.items():
-            fitted = self.attributes.kinds.get(key)
-            if fitted is not None and fitted != kind:
-                raise AgentModelError(
-                    f"{source}: attribute {key!r} is {kind} in the cases but the agent was fitted with it as {fitted}"
-                )
-        if self.attributes.kinds and not set(seen) & set(self.attributes.kinds):
-            raise AgentModelError(
-                f"{source}: the agent was fitted with product attributes {sorted(self.attributes.kinds)} "
-                "and the cases carry none of them: it was fitted on another kind of data"
-            )
+        if problem := self.attributes.mismatch(situations, "the agent's training cases"):
+            raise AgentModelError(f"{source}: {problem}")
 
     def unused_attributes(self, situations: Sequence[ChoiceSituation]) -> list[str]:
         """Attributes the cases carry that the training cases did not: the agent cannot use them."""

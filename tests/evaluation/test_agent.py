@@ -229,9 +229,9 @@ def test_saved_agent_refuses_cases_of_another_kind(panels, tmp_path: Path):
         )
         for c in panels["test"][:3]
     ]
-    with pytest.raises(AgentModelError, match=r"feb\.jsonl: attribute 'display' is text .* fitted with it as number"):
+    with pytest.raises(AgentModelError, match=r"feb\.jsonl: attribute 'display' is text in the cases but a number in the agent's training cases"):
         loaded.check_cases(texty, "feb.jsonl")
-    with pytest.raises(AgentModelError, match=r"feb\.jsonl: .*carry none of them"):
+    with pytest.raises(AgentModelError, match=r"feb\.jsonl: the cases carry none of the product attributes .* another kind of data"):
         loaded.check_cases(panels["test_bare"][:3], "feb.jsonl")
     greener = [  # an attribute the training cases lacked: accepted, and named as unused
         c.model_copy(
@@ -334,7 +334,7 @@ def test_cli_runs_the_graph_agent_on_the_panel_and_reports_ablations(panels, tmp
         timeout=120,
     )
     assert done.returncode == 2, done.stdout + done.stderr
-    assert "other.jsonl: attribute 'feature' is text in the cases but the agent was fitted with it as number" in (
+    assert "other.jsonl: attribute 'feature' is text in the cases but a number in the agent's training cases" in (
         done.stdout + done.stderr
     )
     assert "Traceback" not in done.stderr and not (tmp_path / "never.jsonl").exists()

@@ -134,3 +134,41 @@ def test_ablation_and_set_reach_the_scenario():
     assert scenario.decision.retrieval is False and scenario.decision.hidden_factors is False
     single = eval_scenario("ollama", None, [], ["single-agent", "no-multi-sampling"])
     assert single.decision.single_agent is True and single.decision.samples == 1
+
+
+@pytest.mark.parametrize("backend", ["baseline:lgbm", "agent"])
+def test_run_refuses_a_train_file_whose_attributes_disagree_with_the_cases(backend, tmp_path):
+    """The backends that read product attributes would get missing values for an attribute that is a number in
+    --train and text in --cases, or for cases that carry none of the training attributes: refused before the
+    fit, naming the file and the attribute, with no prediction file written."""
+    from tests.evaluation.test_agent import panel
+
+    def write(name: str, cases) -> Path:
+        path = tmp_path / name
+        path.write_text("".join(c.model_dump_json() + "\n" for c in cases), encoding="utf-8")
+        return path
+
+    train = write("train.jsonl", panel(8, range(0, 6), seed=1))
+    texty = [
+        c.model_copy(
+            update={
+                "candidates": [
+                    p.model_copy(update={"attributes": {**p.attributes, "display": "yes"}}) for p in c.candidates
+                ]
+            }
+        )
+        for c in panel(8, range(6, 9), seed=2)
+    ]
+    out = tmp_path / "p.jsonl"
+    result = invoke(
+        "run", "--cases", str(write("texty.jsonl", texty)), "-b", backend, "--train", str(train), "-o", str(out)
+    )
+    assert isinstance(result.exception, EvaluationError), result.output
+    assert f"texty.jsonl: attribute 'display' is text in the cases but a number in --train {train}" in str(
+        result.exception
+    )
+    bare = write("bare.jsonl", panel(8, range(6, 9), seed=2, attributes=False))
+    result = invoke("run", "--cases", str(bare), "-b", backend, "--train", str(train), "-o", str(out))
+    assert isinstance(result.exception, EvaluationError), result.output
+    assert "bare.jsonl: the cases carry none of the product attributes of --train" in str(result.exception)
+    assert not out.exists()
