@@ -85,8 +85,17 @@ def effects(
     ]
 
 
-def _ci(value: float | None, low: float | None, high: float | None) -> str:
-    return "-" if value is None else f"{value:+.3f} [{low:+.3f}, {high:+.3f}]"
+def signed(value: float, digits: int = 3) -> str:
+    """``value`` with its sign; one that rounds to zero is ``+0.000``, never ``-0.000``."""
+    text = f"{value:+.{digits}f}"
+    return "+" + text[1:] if float(text) == 0 else text
+
+
+def interval_text(value: float | None, low: float | None, high: float | None, digits: int = 3) -> str:
+    """An effect and its 95% interval, ``+0.012 [-0.003, +0.027]``; ``-`` when there is none."""
+    if value is None or low is None or high is None:
+        return "-"
+    return f"{signed(value, digits)} [{signed(low, digits)}, {signed(high, digits)}]"
 
 
 EFFECT_HEADER = ["switched off", "cases", "n", "hit@1 effect [95% CI]", "log-loss effect [95% CI]",
@@ -95,8 +104,8 @@ EFFECT_HEADER = ["switched off", "cases", "n", "hit@1 effect [95% CI]", "log-los
 
 def effect_rows(rows: Sequence[PairedEffect]) -> list[list[str]]:
     return [
-        [e.name, e.subset, str(e.n), _ci(e.hit1, e.hit1_low, e.hit1_high),
-         _ci(e.logloss, e.logloss_low, e.logloss_high), _ci(e.mae, e.mae_low, e.mae_high)]
+        [e.name, e.subset, str(e.n), interval_text(e.hit1, e.hit1_low, e.hit1_high),
+         interval_text(e.logloss, e.logloss_low, e.logloss_high), interval_text(e.mae, e.mae_low, e.mae_high)]
         for e in rows
     ]
 

@@ -10,6 +10,7 @@ import html
 import io
 from pathlib import Path
 
+from malles_graph.evaluation.report import interval_text
 from malles_graph.experiments.insight import DEBATE_ROLES, bottleneck
 from malles_graph.experiments.scoring import ExperimentResult
 from malles_graph.paths import output_folder
@@ -64,12 +65,6 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.0f}%"
 
 
-def _ci(value: float | None, low: float | None, high: float | None, digits: int = 3) -> str:
-    if value is None:
-        return "-"
-    return f"{value:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
-
-
 def variant_table(result: ExperimentResult) -> Table:
     rows = [
         [
@@ -97,9 +92,9 @@ def difference_table(result: ExperimentResult) -> Table:
         [
             f"{d.name} - {d.reference}",
             str(d.n),
-            _ci(d.hit1, d.hit1_low, d.hit1_high),
-            _ci(d.logloss, d.logloss_low, d.logloss_high),
-            _ci(d.mae, d.mae_low, d.mae_high, 2),
+            interval_text(d.hit1, d.hit1_low, d.hit1_high),
+            interval_text(d.logloss, d.logloss_low, d.logloss_high),
+            interval_text(d.mae, d.mae_low, d.mae_high, 2),
             f"{d.wins}/{d.losses}",
             _f(d.sign_p, 3),
         ]

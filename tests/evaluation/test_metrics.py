@@ -102,3 +102,13 @@ def test_the_bucket_plots_interval_is_wilsons_and_empty_buckets_have_none():
     low, high = hit_interval(1.0, 10)  # every case hit: the interval still says how few cases there were
     assert low == pytest.approx(0.7225, abs=1e-4) and high == pytest.approx(1.0)
     assert all(math.isnan(v) for v in hit_interval(float("nan"), 0))
+
+
+def test_an_effect_that_rounds_to_zero_reads_plus_zero_not_minus_zero():
+    """The effects tables printed `-0.000 [-0.000, +0.000]` for a quantity effect of exactly nothing."""
+    from malles_graph.evaluation.report import interval_text
+
+    assert interval_text(-0.0, -0.0001, 0.0) == "+0.000 [+0.000, +0.000]"
+    assert interval_text(-0.0123, -0.03, 0.004) == "-0.012 [-0.030, +0.004]"
+    assert interval_text(0.5, 0.25, 0.75, digits=2) == "+0.50 [+0.25, +0.75]"
+    assert interval_text(None, None, None) == "-"
