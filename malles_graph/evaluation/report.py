@@ -98,7 +98,7 @@ def interval_text(value: float | None, low: float | None, high: float | None, di
     return f"{signed(value, digits)} [{signed(low, digits)}, {signed(high, digits)}]"
 
 
-EFFECT_HEADER = ["switched off", "cases", "n", "hit@1 effect [95% CI]", "log-loss effect [95% CI]",
+EFFECT_HEADER = ["compared run", "cases", "n", "hit@1 effect [95% CI]", "log-loss effect [95% CI]",
                  "qty MAE effect [95% CI]"]
 
 
@@ -112,10 +112,12 @@ def effect_rows(rows: Sequence[PairedEffect]) -> list[list[str]]:
 
 def effects_markdown(rows: Sequence[PairedEffect], reference: str) -> str:
     lines = [
-        f"## What each mechanism adds (reference: {reference})",
+        f"## {reference} against each other run",
         "",
-        "Effect = reference minus the run with the mechanism off, paired per case, bootstrap 95% interval "
-        "(2,000 resamples). Positive means the mechanism helps: higher hit@1, lower log-loss, lower MAE.",
+        f"Effect = {reference} minus the compared run, paired per case, bootstrap 95% interval (2,000 resamples). "
+        f"Positive means {reference} does better: higher hit@1, lower log-loss, lower MAE. For a run of "
+        f"{reference} with one mechanism switched off (`--ablation`) that is what the mechanism adds; for "
+        f"another method, {reference}'s lead over it.",
         "",
         "| " + " | ".join(EFFECT_HEADER) + " |",
         "|" + "---|" * len(EFFECT_HEADER),
@@ -127,7 +129,10 @@ def effects_markdown(rows: Sequence[PairedEffect], reference: str) -> str:
 def effects_rich_table(rows: Sequence[PairedEffect], reference: str):
     from rich.table import Table
 
-    table = Table(title=f"mechanism effects vs {reference} (positive = helps; paired bootstrap 95% CI)")
+    table = Table(
+        title=f"{reference} minus each compared run (positive: {reference} better; for a mechanism switched off, "
+        "what it adds; paired bootstrap 95% CI)"
+    )
     for i, name in enumerate(EFFECT_HEADER):
         table.add_column(name, justify="left" if i < 2 else "right", overflow="fold")
     for row in effect_rows(rows):
@@ -230,7 +235,8 @@ def write_report(
             "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in effect_rows(effect_list)
         )
         body += (
-            f"</tbody></table><h2>What each mechanism adds (reference: {html.escape(reference)})</h2>"
+            f"</tbody></table><h2>{html.escape(reference)} against each other run (positive: "
+            f"{html.escape(reference)} better; for a mechanism switched off, what it adds)</h2>"
             f"<table><thead><tr>{eff_head}</tr></thead><tbody>{eff_body}"
         )
     imgs = "".join(f'<p><img src="{html.escape(p)}" alt="{html.escape(p)}"></p>' for p in plots)
