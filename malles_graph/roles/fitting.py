@@ -7,7 +7,7 @@
   every role's raw slice (it can learn where a role is trustworthy, which one weight per role
   cannot); bootstrap replicas are the vote's samples; a softmax temperature fitted on its own
   out-of-fold scores is the calibration (3-fold CV within January: hit@1 0.5848 -> 0.5900,
-  log-loss 1.0560 -> 1.0479 against the logistic stacker; docs/evaluation.md). The decide is the
+  log-loss 1.0560 -> 1.0479 against the logistic stacker; docs/agent-choices.md). The decide is the
   mean of five such rankers with different random states (same CV: hit@1 0.5900 -> 0.5958,
   log-loss 1.0479 -> 1.0415, sparse hit@1 0.485 -> 0.506; over three seed draws +0.003 hit@1 and
   -0.0055 log-loss, and a smaller spread between draws);
@@ -210,13 +210,13 @@ def fit_ranker_decide(
     samples: ``[ensemble, [replica], ...]``); its softmax temperature is fitted on the ensemble's
     out-of-fold scores (the roles' grouped folds), so the probabilities are calibrated on cases it
     has not seen. One ranker's choices move with its random state (row and column subsampling);
-    the mean of several is steadier (3-fold CV within January, docs/evaluation.md). Also the
+    the mean of several is steadier (3-fold CV within January, docs/agent-choices.md). Also the
     out-of-fold choice probabilities (the count model's trees are chosen with them).
 
     Each ranker has 15 leaves per tree unless 4 give a clearly lower out-of-fold log-loss (by more
     than two standard errors; ``metrics.clearly_better``): on a generated brand-choice panel whose
     utility is additive, 4 leaves gave hit@1 0.567 -> 0.583 and 0.574 -> 0.597 on two draws, while
-    every Ta Feng fit for Dec -> Jan, the January CV and Feb keeps 15 (docs/evaluation.md)."""
+    every Ta Feng fit for Dec -> Jan, the January CV and Feb keeps 15 (docs/agent-choices.md)."""
     seg = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
     truth = np.flatnonzero(y)
     probs, temperatures, losses = {}, {}, {}

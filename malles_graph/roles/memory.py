@@ -7,7 +7,7 @@ truths would make every training case's evidence (neighbours, market, trend) den
 case's, and the roles would learn to trust evidence they never meet (3-fold CV within January,
 held-out truths kept out: with truths, retrieval changed hit@1 by -0.001 and sparse hit@1 by
 -0.005; without, sparse hit@1 0.466 -> 0.487, log-loss 1.059 -> 1.056, quantity MAE 0.312 ->
-0.310; docs/evaluation.md). Every query is cut strictly before the decision date, so a case never
+0.310; docs/agent-choices.md). Every query is cut strictly before the decision date, so a case never
 sees its own day or the future:
 
 * ``demand_share``: a product's share of its subclass's purchase lines in a window before the

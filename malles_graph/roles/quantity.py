@@ -9,7 +9,7 @@ least k" models, made non-increasing in k), for every threshold with enough rows
 constant share where too few lie below). Against the former weighted median of each candidate's
 own median units (an ``l1`` regression), which throws away how sure each candidate's median is,
 3-fold CV within January gave quantity MAE 0.3094 -> 0.3028 and the date split 0.3388 -> 0.3333
-(docs/evaluation.md); 50 rows a leaf, more than the roles' 20, because a threshold's positives are
+(docs/agent-choices.md); 50 rows a leaf, more than the roles' 20, because a threshold's positives are
 few (the same CV: 20 rows gave 0.3056 and 0.3364). On the Feb-2001 cases, looked at once
 afterwards: 0.3595 -> 0.347.
 
@@ -177,7 +177,7 @@ def choose_trees(
     a month later), so the count moves only where the held-out cases say so clearly. On a
     brand-choice panel where the units depend on the pack size alone, 150 trees learned the
     customers' noise (the agent's MAE 9% above the regressor baseline's) and 25 were clearly better
-    (docs/evaluation.md).
+    (docs/agent-choices.md).
     """
     errors = np.zeros((len(TREES), len(q)))
     for train, held in folds:
