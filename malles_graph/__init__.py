@@ -1,3 +1,3 @@
 """malles-graph: LLM-agent economic simulation on LangGraph (MALLES and LLM Economist)."""
 
-__version__ = "0.5.10"
+__version__ = "0.6.0"

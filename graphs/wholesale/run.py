@@ -59,15 +59,24 @@ def option_problems(options: WholesaleOptions) -> list[str]:
     return problems
 
 
+# the held-out comparison's columns as `malles show` prints them (`malles wholesale run` prints its own tables)
+TABLE_COLUMNS = ("policy", "profit", "fill_rate", "stockouts", "lost_units", "leftover_units", "invalid_orders")
+
+
 def run_summary(values: dict[str, Any], _context: Any = None) -> dict[str, Any]:
-    """Everything ``malles wholesale show/discover`` needs: the rule, orders, the comparison, the records, the items."""
+    """Everything ``malles show`` and ``malles wholesale discover`` need: the rule, orders, the comparison,
+    the records, the items; the rule as a figure and the comparison as a table of the front ends."""
+    rule = values.get("rule") or {}
+    figure = rule.get("expression") if values.get("ok") else f"none: {values.get('error')}"
     return {
+        "figures": {"purchasing rule": figure},
+        "tables": {"held_out_comparison": TABLE_COLUMNS},
         "ok": bool(values.get("ok")),
         "error": values.get("error"),
         "rule": values.get("rule"),
         "orders": values.get("orders", {}),
         "llm_calls": values.get("llm_calls", 0),
-        "table": values.get("table", []),
+        "held_out_comparison": values.get("table", []),
         "records": values.get("records", []),
         "items": values.get("items", []),
         "attempts": [a.model_dump(mode="json") for a in values.get("attempts", [])],

@@ -9,28 +9,16 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
-from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
 from malles_graph.cli.progress import stages
+from malles_graph.cli.run_view import turn_panel
 from malles_graph.cli.tables import print_table
 from malles_graph.scenario import MAX_SEED
 
 app = typer.Typer()
 console = Console()
-
-ROLE_STYLE = {
-    "product_specialist": "cyan",
-    "price_analyst": "yellow",
-    "persona": "magenta",
-    "decide": "green",
-    "single_agent": "green",
-    "stabilise": "blue",
-    "system": "dim",
-}
-KIND_STYLE = {"retry": "orange3", "failure": "red", "conflict": "red"}
 
 
 def _parse_date(value: str) -> dt.date:
@@ -38,19 +26,6 @@ def _parse_date(value: str) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise typer.BadParameter(f"--date must be YYYY-MM-DD, got {value!r}") from None
-
-
-def _turn_panel(turn) -> Panel:
-    colour = KIND_STYLE.get(turn.kind, ROLE_STYLE.get(turn.role, "white"))
-    title = turn.role.replace("_", " ")
-    if turn.role in ("product_specialist", "price_analyst", "persona"):
-        title += f" - round {turn.round}"
-    elif turn.role in ("decide", "single_agent"):
-        title += f" - sample {turn.round}"
-    if turn.kind not in ("turn",):
-        title += f" [{turn.kind}]"
-    sub = f"{turn.prompt_tokens} prompt / {turn.completion_tokens} completion tokens" if turn.prompt_tokens else None
-    return Panel(Text(turn.text), title=escape(title), title_align="left", subtitle=sub, subtitle_align="right", border_style=colour)
 
 
 @app.command()
@@ -174,7 +149,7 @@ def decide(
                 result = event
             elif not as_json:
                 say(f"{event.role.replace('_', ' ')} done; next step...")
-                console.print(_turn_panel(event))
+                console.print(turn_panel(event))
     elapsed = time.perf_counter() - start
     assert result is not None
     if as_json:

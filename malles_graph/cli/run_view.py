@@ -17,8 +17,10 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from malles_graph.events import (
     DecisionFinished,
@@ -44,6 +46,36 @@ LABELS = {
     "mean_price_index": "price idx",
 }
 BASE_METRICS = ("decisions", "failed", "failed_share", "distance")
+
+
+# Border colours of the transcript panels, by role (any kind's) and by event kind (which wins).
+ROLE_STYLE = {
+    "product_specialist": "cyan", "price_analyst": "yellow", "persona": "magenta", "decide": "green",
+    "single_agent": "green", "stabilise": "blue", "system": "dim",
+    "marketing": "cyan", "manufacturer": "magenta", "wholesaler": "green",
+}
+KIND_STYLE = {"retry": "orange3", "failure": "red", "conflict": "red", "decision": "bold green"}
+SAMPLED_ROLES = ("decide", "single_agent")  # their round is the vote's sample, not a debate round
+UNROUNDED_ROLES = ("stabilise", "system")  # one per decision
+
+
+def turn_panel(turn: Any) -> Panel:
+    """One transcript turn (streamed, or stored: the same fields) as a panel: role, round and kind in the
+    title, tokens below (``malles decide`` live, ``malles show --turns`` from the store)."""
+    title = turn.role.replace("_", " ")
+    if turn.role in SAMPLED_ROLES:
+        title += f" - sample {turn.round}"
+    elif turn.role not in UNROUNDED_ROLES:
+        title += f" - round {turn.round}"
+    if turn.kind != "turn":
+        title += f" [{turn.kind}]"
+    sub = None
+    if turn.prompt_tokens or turn.completion_tokens:
+        sub = f"{turn.prompt_tokens} prompt / {turn.completion_tokens} completion tokens"
+        sub += " (cached)" if turn.cached else ""
+    colour = KIND_STYLE.get(turn.kind, ROLE_STYLE.get(turn.role, "white"))
+    return Panel(Text(turn.text), title=escape(title), title_align="left", subtitle=sub, subtitle_align="right",
+                 border_style=colour)
 
 
 class RunPrinter:

@@ -57,20 +57,44 @@ def runs(
 
 
 @app.command("show")
-def show(run_id: RunIdArg, store: StoreOpt = None, as_json: JsonOpt = False, as_csv: CsvOpt = False) -> None:
+def show(
+    run_id: RunIdArg,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
+    turns: Annotated[
+        bool, typer.Option("--turns", help="first print the stored transcript turn by turn (debates, dialogue)")
+    ] = False,
+    round_: Annotated[int | None, typer.Option("--round", min=0, help="with --turns: only this round's")] = None,
+) -> None:
     """Print a run's rounds and its summary table (--json: the whole summary; --csv: the rounds).
+
+    Any kind of run: retail, economist, wholesale (its purchasing rule and held-out comparison). --turns
+    prints the transcript first, one panel a turn as `malles decide` streams them; `malles export` writes
+    it as a table (transcript_turns).
 
     Examples:
       malles show demo-20260101-120000-ab12
       malles show demo-20260101-120000-ab12 --json | jq '.rounds[-1].distance'
+      malles show wholesale-20261123-170102-ab12cd --turns
+      malles show demo-20260101-120000-ab12 --turns --round 1 | less
     """
-    from malles_graph.cli.run_view import rounds_table, summary_table
+    from malles_graph.cli.run_view import rounds_table, summary_table, turn_panel
     from malles_graph.store import make_engine, normalise_url
+    from malles_graph.store.repository import load_turns
     from malles_graph.store.summary import summarise
 
     url = normalise_url(store)
     fmt = output_format(as_json, as_csv)
-    summary = summarise(make_engine(url), run_id, url)
+    if (turns or round_ is not None) and fmt != "table":
+        raise typer.BadParameter("--turns prints panels; for the transcript as data use `malles export RUN_ID`")
+    if round_ is not None and not turns:
+        raise typer.BadParameter("--round chooses the turns to print: give --turns as well")
+    engine = make_engine(url)
+    summary = summarise(engine, run_id, url)
+    if turns:
+        for turn in load_turns(engine, run_id, round=round_):
+            console.print(turn_panel(turn))
     tables = [rounds_table(summary.rounds), summary_table(summary)]
     if summary.prompt_set:  # runs stored before prompt sets were recorded have none
         tables.append(prompt_set_table(summary.prompt_set))

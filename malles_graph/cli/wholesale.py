@@ -93,23 +93,7 @@ def print_result(result) -> None:
     rows = result.table.to_dicts()
     print_table(console, rules_table(rows))
     print_table(console, comparison_table(rows, title=f"Held-out simulation ({result.run_id})"))
-    console.print(f"run {result.run_id} stored  (next: malles wholesale discover {result.run_id})")
-
-
-@app.command()
-def show(run_ref: Annotated[str, typer.Argument(help="run id or run folder", metavar="RUN_ID")]) -> None:
-    """Print a saved run: its dialogue, rule and the side-by-side table.
-
-    Example:
-      malles wholesale show wholesale-20261123-170102-ab12cd
-    """
-    from malles_graph.wholesale.report import turn_panel
-    from malles_graph.wholesale.runs import load_run
-
-    result = load_run(run_ref)
-    for turn in result.transcript:
-        console.print(turn_panel(turn))
-    print_result(result)
+    console.print(f"run {result.run_id} stored  (next: malles show {result.run_id} --turns; malles wholesale discover {result.run_id})")
 
 
 @app.command()

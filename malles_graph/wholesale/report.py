@@ -1,4 +1,4 @@
-"""Rich renderings of wholesale results: the side-by-side table, the Pareto front, transcript turns."""
+"""Rich renderings of wholesale results: the side-by-side table and the Pareto front."""
 
 from __future__ import annotations
 
@@ -6,12 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich import box
-from rich.panel import Panel
 from rich.table import Table
 
 from malles_graph.wholesale.regression import Discovery
-
-ROLE_STYLES = {"marketing": "cyan", "manufacturer": "magenta", "wholesaler": "green"}
 
 
 def comparison_table(rows: Sequence[dict[str, Any]], title: str = "Held-out simulation") -> Table:
@@ -66,14 +63,3 @@ def front_table(discovery: Discovery, dialogue_formula: str | None = None) -> Ta
     if dialogue_formula:
         table.caption = f"dialogue's formula: {dialogue_formula}"
     return table
-
-
-def turn_panel(turn: dict[str, Any]) -> Panel:
-    role = turn.get("role", "?")
-    kind = turn.get("kind", "turn")
-    style = {"retry": "yellow", "failure": "red", "decision": "bold green"}.get(kind, ROLE_STYLES.get(role, "white"))
-    title = f"{role} · round {turn.get('round', 0)}" + (f" · {kind}" if kind != "turn" else "")
-    cost = f"{turn.get('prompt_tokens', 0)}+{turn.get('completion_tokens', 0)} tokens"
-    if turn.get("cached"):
-        cost += " (cached)"
-    return Panel(str(turn.get("text", "")), title=title, subtitle=cost, border_style=style, title_align="left")

@@ -1,6 +1,6 @@
 """Wholesale runs read back from the run store (recorded like every run by the one recorder).
 
-:class:`WholesaleRun` is what ``malles wholesale show`` / ``discover`` and the tests read: the
+:class:`WholesaleRun` is what ``malles wholesale run`` / ``discover`` and the tests read: the
 rule, the orders, the comparison table, the per-period records and the demand items come from
 the run's stored summary, the dialogue from its stored transcript turns. ``folder``
 (``<runs_dir>/<run_id>/``) holds the extra outputs written later, such as ``discovery.json``.
@@ -70,12 +70,13 @@ def load_run(ref: str | Path, store_url: str | None = None) -> WholesaleRun:
         raise MallesError(f"run {run_id!r} is a {row.kind} run, not a wholesale run")
     summary = summarise(engine, run_id, str(engine.url))
     figures = summary.summary
+    comparison = figures.get("held_out_comparison", figures.get("table", []))  # "table" before 0.6
     meta = {
         "run_id": run_id, "kind": "wholesale", "scenario": row.name, "created": row.created_at.isoformat(),
         "backend": row.backend, "seed": row.seed, "status": row.status, "ok": bool(figures.get("ok")),
         "error": figures.get("error") or (row.error if row.status != "finished" else None),
         "rule": figures.get("rule"), "orders": figures.get("orders", {}), "llm_calls": summary.llm_calls,
-        "cached": summary.cached, "table": figures.get("table", []),
+        "cached": summary.cached, "table": comparison,
     }
     transcript = [
         {"agent_id": t.agent_id, "role": t.role, "round": t.round, "text": t.text, "kind": t.kind,
@@ -88,7 +89,7 @@ def load_run(ref: str | Path, store_url: str | None = None) -> WholesaleRun:
         meta=meta,
         transcript=transcript,
         attempts=list(figures.get("attempts", [])),
-        table=pl.DataFrame(figures.get("table", []), infer_schema_length=None),
+        table=pl.DataFrame(comparison, infer_schema_length=None),
         orders=pl.DataFrame(figures.get("records", []), infer_schema_length=None),
         items=[ItemDemand.from_dict(d) for d in figures.get("items", [])],
         scenario=Scenario.model_validate_json(row.scenario_json),

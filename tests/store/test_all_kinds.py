@@ -71,6 +71,8 @@ def test_runs_lists_every_kind_and_show_and_export_open_each(stored, tmp_path: P
         shown = cli.invoke(app, ["show", run_id, "--store", store], terminal_width=200)
         assert shown.exit_code == 0, shown.output
         assert f"({kind})" in shown.output and "finished" in shown.output
+        with_turns = cli.invoke(app, ["show", run_id, "--store", store, "--turns"], terminal_width=200)
+        assert with_turns.exit_code == 0 and with_turns.output.endswith(shown.output), with_turns.output
         summary = json.loads(cli.invoke(app, ["show", run_id, "--store", store, "--json"]).output)
         assert summary["kind"] == kind and summary["rounds"], summary
         out = tmp_path / kind

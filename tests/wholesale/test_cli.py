@@ -1,4 +1,4 @@
-"""`malles wholesale show/discover/run` on saved runs and bad input."""
+"""`malles wholesale run/discover` and `malles show --turns` on saved runs, and bad input."""
 
 from __future__ import annotations
 
@@ -31,9 +31,19 @@ def saved_run(items):
 
 def test_show_and_discover_a_saved_run(items) -> None:
     run = saved_run(items)
-    shown = runner.invoke(app, ["wholesale", "show", run.run_id], terminal_width=200)
+    # `malles show` is the one way to see a stored run of any kind: the rule and the held-out comparison come
+    # from the wholesale kind's summary hook, the dialogue from the stored turns (--turns)
+    shown = runner.invoke(app, ["show", run.run_id, "--turns"], terminal_width=200)
     assert shown.exit_code == 0, shown.output
-    assert "purchasing rule" in shown.output and "order-up-to" in shown.output and "fill" in shown.output
+    assert "purchasing rule" in shown.output and run.rule["expression"] in shown.output
+    assert "held out comparison" in shown.output and "order-up-to" in shown.output and "fill rate" in shown.output
+    assert "marketing - round 1" in shown.output and "wholesaler - round 1 [decision]" in shown.output  # the dialogue
+    assert shown.output.index("marketing - round") < shown.output.index("held out comparison")
+    quiet = runner.invoke(app, ["show", run.run_id], terminal_width=200)
+    assert "marketing - round" not in quiet.output and "order-up-to" in quiet.output
+    for bad in (["--round", "1"], ["--turns", "--json"]):
+        refused = runner.invoke(app, ["show", run.run_id, *bad])
+        assert refused.exit_code == 2 and "--turns" in refused.output, refused.output
     found = runner.invoke(
         app, ["wholesale", "discover", str(run.folder), "--population", "60", "--generations", "3"], terminal_width=200
     )
