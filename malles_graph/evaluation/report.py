@@ -110,9 +110,17 @@ def effect_rows(rows: Sequence[PairedEffect]) -> list[list[str]]:
     ]
 
 
+def effects_title(reference: str) -> str:
+    """The effects table's title in every front end (terminal, report.md, report.html)."""
+    return (
+        f"{reference} minus each compared run (positive: {reference} better; for a mechanism switched off, "
+        "what it adds; paired bootstrap 95% CI)"
+    )
+
+
 def effects_markdown(rows: Sequence[PairedEffect], reference: str) -> str:
     lines = [
-        f"## {reference} against each other run",
+        f"## {effects_title(reference)}",
         "",
         f"Effect = {reference} minus the compared run, paired per case, bootstrap 95% interval (2,000 resamples). "
         f"Positive means {reference} does better: higher hit@1, lower log-loss, lower MAE. For a run of "
@@ -129,10 +137,7 @@ def effects_markdown(rows: Sequence[PairedEffect], reference: str) -> str:
 def effects_rich_table(rows: Sequence[PairedEffect], reference: str):
     from rich.table import Table
 
-    table = Table(
-        title=f"{reference} minus each compared run (positive: {reference} better; for a mechanism switched off, "
-        "what it adds; paired bootstrap 95% CI)"
-    )
+    table = Table(title=effects_title(reference))
     for i, name in enumerate(EFFECT_HEADER):
         table.add_column(name, justify="left" if i < 2 else "right", overflow="fold")
     for row in effect_rows(rows):
@@ -235,8 +240,7 @@ def write_report(
             "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in effect_rows(effect_list)
         )
         body += (
-            f"</tbody></table><h2>{html.escape(reference)} against each other run (positive: "
-            f"{html.escape(reference)} better; for a mechanism switched off, what it adds)</h2>"
+            f"</tbody></table><h2>{html.escape(effects_title(reference))}</h2>"
             f"<table><thead><tr>{eff_head}</tr></thead><tbody>{eff_body}"
         )
     imgs = "".join(f'<p><img src="{html.escape(p)}" alt="{html.escape(p)}"></p>' for p in plots)
